@@ -1,0 +1,35 @@
+"""The `pixret` command line (typer). Each submodule registers one group of commands."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import typer
+from rich.console import Console
+
+from ..io import PixretError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Content-based pixel retrieval: benchmarks, evaluation, search engine, reports.",
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def main() -> None:
+    """Entry point: user errors become one red line and exit code 2, not a traceback."""
+    from . import data, evaluate  # noqa: F401  (register commands)
+
+    warnings.showwarning = _show_warning
+    try:
+        app()
+    except PixretError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,52 @@
+"""`pixret download`: fetch, verify and extract the benchmark's files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..datasets.download import install
+from ..datasets.sources import GROUPS, load_sources, resolve
+from . import app, console
+
+
+@app.command()
+def download(
+    what: Annotated[
+        list[str] | None,
+        typer.Argument(help="Resources or groups (proxford, prparis, r1m, labels, results, ...)."),
+    ] = None,
+    root: Annotated[Path, typer.Option(help="Folder to put the release layout in.")] = Path("data"),
+    from_file: Annotated[
+        Path | None, typer.Option("--from-file", help="Use an archive fetched by hand (one resource).")
+    ] = None,
+    sources: Annotated[
+        Path | None, typer.Option(help="JSON file overriding addresses/hashes (also $PIXRET_SOURCES).")
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List what can be downloaded.")] = False,
+    keep_archive: Annotated[bool, typer.Option(help="Keep downloaded archives in ROOT/.downloads.")] = True,
+) -> None:
+    """Download (resumable, sha256-checked) and extract benchmark files into ROOT."""
+    table = load_sources(sources)
+    if list_ or not what:
+        t = Table("name", "file", "into", "sha256", "description")
+        for s in table.values():
+            if s.name.startswith("r1m-") and s.name not in ("r1m-list", "r1m-1"):
+                continue
+            t.add_row(s.name, s.filename, s.dest, "yes" if s.sha256 else "-", s.description)
+        console.print(t)
+        groups = "; ".join(
+            f"{k} = {' + '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in GROUPS.items()
+        )
+        console.print(f"groups: {groups}")
+        return
+    chosen = resolve(what, table)
+    if from_file is not None and len(chosen) != 1:
+        raise typer.BadParameter("--from-file goes with exactly one resource name")
+    for src in chosen:
+        console.print(f"[bold]{src.name}[/] -> {root / src.dest}")
+        placed = install(src, root, from_file=from_file, keep_archive=keep_archive)
+        console.print(f"  {len(placed)} file(s) in place")

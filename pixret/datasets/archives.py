@@ -1,0 +1,124 @@
+"""Extracting the release's archives: .rar through bsdtar or unar, .zip/.tar through Python."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from ..io import PixretError
+
+RAR_HELP = (
+    "no RAR extractor found: install bsdtar (Debian/Ubuntu: apt-get install libarchive-tools) "
+    "or unar (apt-get install unar; macOS: brew install libarchive or unar)"
+)
+_IMAGE_EXT = {".jpg", ".jpeg", ".png"}
+
+
+def _rar_tool() -> list[list[str]]:
+    """Commands (with {a}=archive, {d}=destination) to try, in order of preference."""
+    tools = []
+    if shutil.which("bsdtar"):
+        tools.append(["bsdtar", "-x", "-f", "{a}", "-C", "{d}"])
+    if shutil.which("unar"):
+        # -D: no extra containing folder; -f: overwrite; -q: quiet
+        tools.append(["unar", "-q", "-f", "-D", "-o", "{d}", "{a}"])
+    return tools
+
+
+def _extract_rar(archive: Path, dest: Path) -> None:
+    tools = _rar_tool()
+    if not tools:
+        raise PixretError(archive, RAR_HELP)
+    errors = []
+    for cmd in tools:
+        argv = [c.format(a=archive, d=dest) for c in cmd]
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode == 0:
+            return
+        errors.append(f"{argv[0]}: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        # a failed attempt may leave partial files: start the next one clean
+        for child in dest.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    raise PixretError(archive, "could not extract RAR (" + "; ".join(errors) + ")")
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            root = dest.resolve()
+            for member in zf.namelist():
+                if root not in (dest / member).resolve().parents and (dest / member).resolve() != root:
+                    raise PixretError(archive, f"member {member!r} would land outside the folder")
+            zf.extractall(dest)
+    except zipfile.BadZipFile as exc:
+        raise PixretError(archive, f"corrupt zip ({exc})") from None
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
+    try:
+        with tarfile.open(archive) as tf:
+            tf.extractall(dest, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise PixretError(archive, f"corrupt tar archive ({exc})") from None
+
+
+def archive_kind(path: Path) -> str | None:
+    """'rar', 'zip', 'tar' by magic bytes (falls back to the name); None if not an archive."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"Rar!\x1a\x07"):
+        return "rar"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if tarfile.is_tarfile(path):
+        return "tar"
+    name = path.name.lower()
+    for kind, ends in (("rar", (".rar",)), ("zip", (".zip",)), ("tar", (".tar", ".tgz", ".tar.gz"))):
+        if name.endswith(ends):
+            return kind
+    return None
+
+
+def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool = False) -> list[Path]:
+    """Extract into ``dest`` through a temporary folder beside it; return the files placed.
+
+    Nothing lands in ``dest`` unless extraction finished, so an interrupted or corrupt
+    archive never leaves half a dataset behind.
+    """
+    archive, dest = Path(archive), Path(dest)
+    kind = archive_kind(archive)
+    if kind is None:
+        raise PixretError(archive, "not a .rar, .zip or .tar archive")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".extract-", dir=dest) as tmp:
+        tmpdir = Path(tmp)
+        {"rar": _extract_rar, "zip": _extract_zip, "tar": _extract_tar}[kind](archive, tmpdir)
+        placed = []
+        if flatten:
+            for f in sorted(tmpdir.rglob("*")):
+                if f.is_file() and f.suffix.lower() in _IMAGE_EXT:
+                    target = dest / f.name
+                    os.replace(f, target)
+                    placed.append(target)
+        else:
+            for child in sorted(tmpdir.iterdir()):
+                placed += _merge(child, dest / child.name)
+    return placed
+
+
+def _merge(src: Path, target: Path) -> list[Path]:
+    """Move ``src`` to ``target``, merging into folders that already exist."""
+    if src.is_dir() and target.is_dir():
+        out = []
+        for child in sorted(src.iterdir()):
+            out += _merge(child, target / child.name)
+        return out
+    if target.is_dir():
+        shutil.rmtree(target)
+    os.replace(src, target)
+    return [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]

@@ -1,0 +1,148 @@
+"""Reading a benchmark in the PROxford/PRParis release layout.
+
+Layout under ``root`` (the ``pixel_retrieval_benchmarks`` folder, or its parent)::
+
+    {prefix}_pair2labelpath.npy          dict '{q}_{i}' -> labelme path relative to root
+    queries/{prefix}/{q}.json            query masks (optional)
+    revisitop/data/{gnd}/gnd_{gnd}.pkl   revisitop ground truth
+    revisitop/data/{gnd}/jpg/*.jpg       images (optional)
+    revisitop/data/revisitop1m.txt       R1M distractor names (r1m-* variants)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io import PixretError, load_npy, load_pickle
+from .model import Benchmark, Query
+
+RELEASE_FOLDER = "pixel_retrieval_benchmarks"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a named dataset's files lie inside the release folder."""
+
+    name: str
+    gnd: str  # revisitop dataset folder, e.g. roxford5k
+    prefix: str  # pair2labelpath / queries prefix, e.g. oxford
+    r1m: bool = False
+    # The release's mAP script skips these queries (benchmark-facts quirk 3).
+    compat_ignored: frozenset[int] = frozenset()
+
+
+KNOWN = {
+    "proxford": DatasetSpec("proxford", "roxford5k", "oxford", False, frozenset({56, 63})),
+    "prparis": DatasetSpec("prparis", "rparis6k", "paris", False, frozenset({57, 59})),
+    "r1m-proxford": DatasetSpec("r1m-proxford", "roxford5k", "oxford", True, frozenset({56, 63})),
+    "r1m-prparis": DatasetSpec("r1m-prparis", "rparis6k", "paris", True, frozenset({57, 59})),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of a known name; any other NAME reads revisitop/data/NAME and NAME_* files."""
+    return KNOWN.get(name) or DatasetSpec(name, name, name)
+
+
+def release_root(root: str | os.PathLike) -> Path:
+    """Accept the release folder itself or a folder that holds it."""
+    root = Path(root)
+    nested = root / RELEASE_FOLDER
+    return nested if nested.is_dir() else root
+
+
+def _index_array(value: object, path: Path, what: str, limit: int) -> np.ndarray:
+    arr = np.asarray(value if value is not None else [], dtype=np.float64).reshape(-1)
+    if arr.size and (not np.isfinite(arr).all() or (arr != np.round(arr)).any()):
+        raise PixretError(path, f"{what} holds non-integer indices")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= limit):
+        raise PixretError(path, f"{what} holds an index outside 0..{limit - 1}")
+    return arr
+
+
+def _resolve_label(root: Path, rel: str) -> Path:
+    p = Path(rel)
+    if not p.is_absolute():
+        return root / p
+    # an absolute path from the authors' machine: keep what follows the release folder
+    parts = p.parts
+    if RELEASE_FOLDER in parts:
+        return root.joinpath(*parts[parts.index(RELEASE_FOLDER) + 1 :])
+    return p
+
+
+def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
+    """Read benchmark ``name`` (proxford, prparis, r1m-*, or a custom NAME) under ``root``."""
+    spec = dataset_spec(name)
+    base = release_root(root)
+    data = base / "revisitop" / "data"
+    gnd_path = data / spec.gnd / f"gnd_{spec.gnd}.pkl"
+    if not gnd_path.exists():
+        raise PixretError(gnd_path, f"ground truth of '{name}' not found (try `pixret download`)")
+    cfg = load_pickle(gnd_path)
+    if not isinstance(cfg, dict) or not {"qimlist", "imlist", "gnd"} <= set(cfg):
+        raise PixretError(gnd_path, "not a revisitop ground truth (needs qimlist, imlist, gnd)")
+    qnames, imlist, gnd = list(cfg["qimlist"]), list(cfg["imlist"]), list(cfg["gnd"])
+    if len(gnd) != len(qnames):
+        raise PixretError(gnd_path, f"{len(qnames)} query names but {len(gnd)} gnd entries")
+
+    n_db = len(imlist)
+    qdir = base / "queries" / spec.prefix
+    queries = []
+    for q, (qname, g) in enumerate(zip(qnames, gnd, strict=True)):
+        if not isinstance(g, dict):
+            raise PixretError(gnd_path, f"gnd[{q}] is not a dict")
+        bbx = np.asarray(g.get("bbx", [np.nan] * 4), dtype=np.float64).reshape(-1)
+        if bbx.size != 4:
+            raise PixretError(gnd_path, f"gnd[{q}]['bbx'] has {bbx.size} values, expected 4")
+        mask = qdir / f"{q}.json"
+        queries.append(
+            Query(
+                index=q,
+                name=str(qname),
+                box=tuple(float(v) for v in bbx),
+                easy=_index_array(g.get("easy"), gnd_path, f"gnd[{q}]['easy']", n_db),
+                hard=_index_array(g.get("hard"), gnd_path, f"gnd[{q}]['hard']", n_db),
+                junk=_index_array(g.get("junk"), gnd_path, f"gnd[{q}]['junk']", n_db),
+                mask_path=mask if mask.exists() else None,
+            )
+        )
+
+    pairs_path = base / f"{spec.prefix}_pair2labelpath.npy"
+    pair_labels: dict[tuple[int, int], Path] = {}
+    if pairs_path.exists():
+        raw = load_npy(pairs_path)
+        if not isinstance(raw, dict):
+            raise PixretError(pairs_path, "expected a dict '{q}_{i}' -> label path")
+        for key, rel in raw.items():
+            try:
+                q, i = (int(v) for v in str(key).split("_"))
+            except ValueError:
+                raise PixretError(pairs_path, f"key {key!r} is not '{{q}}_{{i}}'") from None
+            pair_labels[(q, i)] = _resolve_label(base, str(rel))
+
+    database = [str(n) for n in imlist]
+    image_dirs = [data / spec.gnd / "jpg", data / "datasets" / spec.gnd / "jpg"]
+    if spec.r1m:
+        txt = data / "revisitop1m.txt"
+        if not txt.exists():
+            raise PixretError(txt, "R1M distractor list not found (try `pixret download r1m-list`)")
+        names = [ln.strip() for ln in txt.read_text().splitlines() if ln.strip()]
+        database += names
+        image_dirs += [data / "revisitop1m" / "jpg", data / "datasets" / "revisitop1m" / "jpg"]
+
+    return Benchmark(
+        name=name,
+        root=base,
+        queries=queries,
+        database=database,
+        pair_labels=pair_labels,
+        image_dirs=image_dirs,
+        n_labelled_database=n_db,
+        compat_ignored_queries=spec.compat_ignored,
+    )

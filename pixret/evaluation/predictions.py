@@ -1,0 +1,270 @@
+"""A method's results: image-level rankings and pixel-level predictions, in two formats.
+
+Release format (what the benchmark's scripts read):
+  * image level: ``.npy`` int array (n_database, n_queries), column q = database indices, best first;
+  * pixel level: ``.npy`` dict ``'qimlist_{q}_imlist_{i}' -> (n, 2)`` points. The release's
+    scripts read column 0 as the row (y) and column 1 as x (``iou_compute.py`` builds the box
+    as ``mask[pts[:,0].min():..., pts[:,1].min():...]`` and fills ``(pts[:,1], pts[:,0])``), so
+    pixret reads and writes these files as (y, x) by default; ``points="xy"`` overrides.
+
+pixret format (JSON, several polygons or a mask per pair)::
+
+    {"format": "pixret-pixel-results", "version": 1, "method": "...",
+     "pairs": [{"query": q, "image": i,
+                "polygons": [[[x, y], ...], ...]       # (x, y), any number of polygons
+                | "rle": {"size": [h, w], "counts": "..."}   # COCO RLE
+                | "mask": "masks/q_i.png"}]}          # PNG, non-zero = object, relative path
+
+    {"format": "pixret-ranks", "version": 1, "ranks": [[i, ...], ...]}   # one list per query
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from ..io import PixretError, load_npy, read_json, save_npy, write_json
+
+_RELEASE_KEY = re.compile(r"^qimlist_(\d+)_imlist_(\d+)$")
+# Coordinates beyond this cannot be real pixels and would overflow OpenCV's int32 fill.
+_MAX_COORD = 1e7
+
+
+class PixretWarning(UserWarning):
+    """Input that is scored, but probably not what the user meant."""
+
+
+@dataclass
+class PixelPrediction:
+    """Predicted object pixels in one database image: polygons (x, y) and/or a COCO RLE mask."""
+
+    polygons: list[np.ndarray] = field(default_factory=list)
+    rle: dict | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not any(len(p) for p in self.polygons) and self.rle is None
+
+    def first_polygon(self) -> np.ndarray:
+        """The one polygon the release's scripts would use (from the mask if only a mask is given)."""
+        for p in self.polygons:
+            if len(p):
+                return p
+        if self.rle is not None:
+            return mask_to_polygon(mask_utils.decode(self.rle))
+        return np.zeros((0, 2))
+
+
+PixelResults = dict[tuple[int, int], PixelPrediction]
+
+
+def mask_to_polygon(mask: np.ndarray) -> np.ndarray:
+    """Outline of the largest region of a binary mask as (x, y) points."""
+    contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 2))
+    return max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray((mask > 0).astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+# ---------------------------------------------------------------- image level
+
+
+def validate_ranks(ranks: np.ndarray, n_database: int, n_queries: int, path: object) -> np.ndarray:
+    """Check shape, range and uniqueness of a ranking; return it as int64 (k, n_queries)."""
+    ranks = np.asarray(ranks)
+    if ranks.ndim != 2:
+        raise PixretError(path, f"ranks must be 2-D (n_database, n_queries), got shape {ranks.shape}")
+    if ranks.shape[1] != n_queries:
+        hint = " (transposed? expected (n_database, n_queries))" if ranks.shape[0] == n_queries else ""
+        raise PixretError(
+            path, f"ranks have {ranks.shape[1]} columns but the benchmark has {n_queries} queries{hint}"
+        )
+    if ranks.shape[0] > n_database:
+        raise PixretError(path, f"ranks have {ranks.shape[0]} rows, more than {n_database} images")
+    if ranks.dtype.kind == "f":
+        if not np.isfinite(ranks).all() or (ranks != np.round(ranks)).any():
+            raise PixretError(path, "ranks hold non-integer values")
+    elif ranks.dtype.kind not in "iu":
+        raise PixretError(path, f"ranks must be integers, got dtype {ranks.dtype}")
+    ranks = ranks.astype(np.int64)
+    if ranks.size and (ranks.min() < 0 or ranks.max() >= n_database):
+        raise PixretError(path, f"ranks hold an index outside 0..{n_database - 1}")
+    srt = np.sort(ranks, axis=0)
+    dup = np.nonzero((srt[1:] == srt[:-1]).any(axis=0))[0]
+    if dup.size:
+        raise PixretError(path, f"query {int(dup[0])}'s ranking repeats a database index")
+    if ranks.shape[0] < n_database:
+        warnings.warn(
+            f"{path}: ranking covers the top {ranks.shape[0]} of {n_database} images; "
+            "positives beyond it count as not retrieved",
+            PixretWarning,
+            stacklevel=2,
+        )
+    return ranks
+
+
+def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int) -> np.ndarray:
+    """Read an image-level ranking (.npy release array, or pixret JSON) and validate it."""
+    path = Path(path)
+    if path.suffix == ".json":
+        doc = read_json(path)
+        if not isinstance(doc, dict) or not isinstance(doc.get("ranks"), list):
+            raise PixretError(path, "expected {'format': 'pixret-ranks', 'ranks': [[...], ...]}")
+        lists = doc["ranks"]
+        k = min((len(r) for r in lists), default=0)
+        if any(len(r) != k for r in lists):
+            warnings.warn(f"{path}: rankings of unequal length; cut to {k}", PixretWarning, stacklevel=2)
+        arr = np.array([r[:k] for r in lists]).T if lists else np.zeros((0, 0))
+        return validate_ranks(arr.reshape(k, len(lists)), n_database, n_queries, path)
+    arr = load_npy(path)
+    if not isinstance(arr, np.ndarray):
+        raise PixretError(path, f"expected an array of ranks, found {type(arr).__name__}")
+    return validate_ranks(arr, n_database, n_queries, path)
+
+
+def write_ranks(path: str | os.PathLike, ranks: np.ndarray) -> None:
+    """Write ranks in the release format (.npy) or as pixret JSON (.json)."""
+    ranks = np.asarray(ranks, dtype=np.int64)
+    if str(path).endswith(".json"):
+        write_json(path, {"format": "pixret-ranks", "version": 1, "ranks": ranks.T.tolist()}, None)
+    else:
+        save_npy(path, ranks)
+
+
+# ---------------------------------------------------------------- pixel level
+
+
+def _points(value: object, path: object, key: str) -> np.ndarray:
+    try:
+        pts = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PixretError(path, f"{key}: points are not numeric") from None
+    if pts.size == 0:
+        return np.zeros((0, 2))
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise PixretError(path, f"{key}: points have shape {pts.shape}, expected (n, 2)")
+    if not np.isfinite(pts).all():
+        raise PixretError(path, f"{key}: NaN or infinite coordinates")
+    if np.abs(pts).max() > _MAX_COORD:
+        raise PixretError(path, f"{key}: coordinate {np.abs(pts).max():g} is out of range")
+    return pts
+
+
+def _check_pair(q: int, i: int, n_queries: int, n_database: int, path: object, key: str) -> None:
+    if q >= n_queries or i >= n_database:
+        raise PixretError(path, f"{key}: query {q} or image {i} is outside the benchmark")
+
+
+def _warn_short(short: list[str], path: object) -> None:
+    if short:
+        warnings.warn(
+            f"{path}: {len(short)} polygon(s) with fewer than 3 points (first: {short[0]}); "
+            "scored as drawn (a line or a point)",
+            PixretWarning,
+            stacklevel=3,
+        )
+
+
+def read_pixel_results(
+    path: str | os.PathLike, n_queries: int, n_database: int, points: str = "yx"
+) -> PixelResults:
+    """Read pixel-level results: a release .npy dict or a pixret JSON file."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return _read_pixret_json(path, n_queries, n_database)
+    if points not in ("yx", "xy"):
+        raise ValueError("points must be 'yx' or 'xy'")
+    raw = load_npy(path)
+    if not isinstance(raw, dict):
+        raise PixretError(path, "expected a dict 'qimlist_{q}_imlist_{i}' -> (n, 2) points")
+    out: PixelResults = {}
+    short: list[str] = []
+    for key, value in raw.items():
+        m = _RELEASE_KEY.match(str(key))
+        if not m:
+            raise PixretError(path, f"unknown key {key!r}, expected 'qimlist_{{q}}_imlist_{{i}}'")
+        q, i = int(m[1]), int(m[2])
+        _check_pair(q, i, n_queries, n_database, path, str(key))
+        pts = _points(value, path, str(key))
+        if points == "yx":
+            pts = pts[:, ::-1].copy()
+        if 0 < len(pts) < 3:
+            short.append(str(key))
+        out[(q, i)] = PixelPrediction([pts] if len(pts) else [])
+    _warn_short(short, path)
+    return out
+
+
+def _read_pixret_json(path: Path, n_queries: int, n_database: int) -> PixelResults:
+    doc = read_json(path)
+    if not isinstance(doc, dict) or doc.get("format") != "pixret-pixel-results":
+        raise PixretError(path, "not a pixret pixel-results file (format 'pixret-pixel-results')")
+    out: PixelResults = {}
+    short: list[str] = []
+    for n, pair in enumerate(doc.get("pairs", [])):
+        key = f"pairs[{n}]"
+        try:
+            q, i = int(pair["query"]), int(pair["image"])
+        except (KeyError, TypeError, ValueError):
+            raise PixretError(path, f"{key}: needs integer 'query' and 'image'") from None
+        _check_pair(q, i, n_queries, n_database, path, key)
+        unknown = set(pair) - {"query", "image", "polygons", "rle", "mask", "score"}
+        if unknown:
+            raise PixretError(path, f"{key}: unknown field(s) {sorted(unknown)}")
+        polys = [_points(p, path, key) for p in pair.get("polygons", [])]
+        short += [key for p in polys if 0 < len(p) < 3]
+        rle = pair.get("rle")
+        if rle is not None:
+            if not isinstance(rle, dict) or not {"size", "counts"} <= set(rle):
+                raise PixretError(path, f"{key}: 'rle' needs 'size' and 'counts'")
+            rle = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
+        if pair.get("mask") is not None:
+            rle = _read_png_mask(path.parent, str(pair["mask"]), path, key)
+        out[(q, i)] = PixelPrediction([p for p in polys if len(p)], rle)
+    _warn_short(short, path)
+    return out
+
+
+def _read_png_mask(base: Path, rel: str, path: Path, key: str) -> dict:
+    mpath = (base / rel).resolve()
+    if base.resolve() not in mpath.parents:
+        raise PixretError(path, f"{key}: mask path {rel!r} leaves the results folder")
+    img = cv2.imread(str(mpath), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise PixretError(mpath, "unreadable mask image")
+    return mask_to_rle(img)
+
+
+def write_pixel_results(
+    path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "yx"
+) -> None:
+    """Write pixel results: ``.npy`` in the release format (first polygon), ``.json`` in ours."""
+    if str(path).endswith(".json"):
+        pairs = []
+        for (q, i), pred in sorted(results.items()):
+            entry: dict = {"query": q, "image": i}
+            entry["polygons"] = [np.round(p, 2).tolist() for p in pred.polygons]
+            if pred.rle is not None:
+                entry["rle"] = pred.rle
+            pairs.append(entry)
+        doc = {"format": "pixret-pixel-results", "version": 1, "method": method, "pairs": pairs}
+        write_json(path, doc, None)
+        return
+    out = {}
+    for (q, i), pred in sorted(results.items()):
+        pts = pred.first_polygon()
+        out[f"qimlist_{q}_imlist_{i}"] = pts[:, ::-1].copy() if points == "yx" else pts
+    save_npy(path, out)

@@ -1,0 +1,133 @@
+"""File helpers shared by every package: atomic writes, safe pickle/npy reading, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+class PixretError(Exception):
+    """A user-facing error: one line naming the file and what is wrong."""
+
+    def __init__(self, path: str | os.PathLike | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    with atomic_open(path, "w") as fh:
+        json.dump(obj, fh, indent=indent)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+def save_npy(path: str | os.PathLike, obj: Any) -> None:
+    """np.save through a temp file (dicts are saved the release's way, as a 0-d object array)."""
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, obj, allow_pickle=True)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise PixretError(path, "file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PixretError(path, f"unreadable JSON ({exc})") from None
+
+
+# The release ships pickles (gnd_*.pkl, dicts inside .npy). Unpickling runs code, so we
+# only let through the builtin containers and numpy's array reconstruction: a tampered
+# file fails with a clear error instead of executing. No library offers this for npy.
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("collections", "OrderedDict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+    ("codecs", "encode"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _safe_unpickle(fh: IO[bytes], path: str | os.PathLike) -> Any:
+    try:
+        return _SafeUnpickler(fh, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        raise PixretError(path, f"unreadable pickle ({exc})") from None
+
+
+def load_pickle(path: str | os.PathLike) -> Any:
+    """Load a pickle that may only hold builtins and numpy arrays."""
+    try:
+        with open(path, "rb") as fh:
+            return _safe_unpickle(fh, path)
+    except FileNotFoundError:
+        raise PixretError(path, "file not found") from None
+
+
+def load_npy(path: str | os.PathLike) -> Any:
+    """Load a .npy file; an object array (a saved dict) is unpickled safely and unwrapped."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PixretError(path, "file not found") from None
+    fh = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(fh)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _fortran, dtype = read_header(fh)
+    except ValueError as exc:
+        raise PixretError(path, f"not a .npy file ({exc})") from None
+    if not dtype.hasobject:
+        fh.seek(0)
+        return np.load(fh, allow_pickle=False)
+    arr = _safe_unpickle(fh, path)
+    if isinstance(arr, np.ndarray) and arr.shape == () and shape == ():
+        return arr.item()
+    return arr

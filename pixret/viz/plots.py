@@ -1,0 +1,105 @@
+"""Charts of an evaluation: per-query bars and precision-recall curves (matplotlib, PNG)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..evaluation.ap import positions  # noqa: E402
+from ..evaluation.evaluator import PixelEval  # noqa: E402
+from ..io import atomic_open  # noqa: E402
+
+RECALL = np.linspace(0, 1, 101)
+
+
+def _save(fig, path: str | os.PathLike | None) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    data = buf.getvalue()
+    if path is not None:
+        with atomic_open(path, "wb") as fh:
+            fh.write(data)
+    return data
+
+
+def per_query_bars(ev: PixelEval, path: str | os.PathLike | None = None) -> bytes:
+    """Per-query pixel AP (medium) and mask mIoU, one panel per protocol."""
+    protos = list(ev.results)
+    fig, axes = plt.subplots(
+        len(protos), 1, figsize=(max(8, ev.bench.n_queries * 0.18), 3.2 * len(protos)), squeeze=False
+    )
+    for ax, proto in zip(axes[:, 0], protos, strict=True):
+        pq = ev.results[proto].per_query
+        x = np.arange(len(pq))
+        ap = [np.nan_to_num(r["pixel_AP"]["medium"] or 0.0) for r in pq]
+        miou = [np.nan_to_num(r["mIoU"]["medium_mask"] or 0.0) for r in pq]
+        ax.bar(x - 0.2, ap, 0.4, label="pixel AP (medium)", color="#3b7dd8")
+        ax.bar(x + 0.2, miou, 0.4, label="mask mIoU (medium)", color="#e3873b")
+        for n, r in enumerate(pq):
+            if r["ignored_in_pixel_mAP"]:
+                ax.text(n, 0.02, "ign", rotation=90, fontsize=7, ha="center")
+        ax.set_ylim(0, 1)
+        ax.set_xticks(x)
+        ax.set_xticklabels([str(r["query"]) for r in pq], fontsize=6)
+        ax.set_title(f"{ev.bench.name}: per query ({proto})")
+        ax.legend(fontsize=8, loc="upper right")
+    return _save(fig, path)
+
+
+def _pr_curve(ev: PixelEval, relevant_of, subset: str) -> np.ndarray:
+    """Mean interpolated precision over RECALL for all queries with positives."""
+    curves = []
+    for q in ev.bench.queries:
+        ok, junk = q.protocol(subset)
+        if not len(ok) or ev.ranks is None:
+            continue
+        rel = relevant_of(q, ok)
+        pos = positions(ev.ranks[:, q.index], rel, junk)
+        if not len(pos):
+            curves.append(np.zeros_like(RECALL))
+            continue
+        prec = (np.arange(len(pos)) + 1) / (pos + 1)
+        rec = (np.arange(len(pos)) + 1) / len(ok)
+        interp = np.maximum.accumulate(prec[::-1])[::-1]
+        idx = np.searchsorted(rec, RECALL, side="left")
+        curves.append(np.where(idx < len(pos), interp[np.minimum(idx, len(pos) - 1)], 0.0))
+    return np.mean(curves, axis=0) if curves else np.zeros_like(RECALL)
+
+
+def pr_curves(ev: PixelEval, path: str | os.PathLike | None = None) -> bytes:
+    """Image-level and pixel-level (strict, mask IoU > t) PR curves, medium and hard."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, subset in zip(axes, ("medium", "hard"), strict=True):
+        ax.plot(RECALL, _pr_curve(ev, lambda q, ok: ok, subset), label="image level", lw=2)
+        if ev.strict_pairs:
+            for t in (0.5, 0.75):
+
+                def rel(q, ok, t=t):
+                    return np.array([i for i in ok if ev.strict_pairs[(q.index, int(i))][1] > t])
+
+                ax.plot(RECALL, _pr_curve(ev, rel, subset), label=f"pixel, mask IoU > {t}")
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{ev.bench.name} {subset}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def write_plots(ev: PixelEval, folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = [folder / "per_query.png", folder / "pr_curves.png"]
+    per_query_bars(ev, out[0])
+    pr_curves(ev, out[1])
+    return out

@@ -1,0 +1,90 @@
+"""Per-query pictures: ground truth and predictions drawn on the database images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from ..datasets.model import Benchmark, Query
+from ..evaluation.predictions import PixelPrediction
+from ..io import PixretError
+from .overlay import (
+    GT_COLOR,
+    PRED_COLOR,
+    STATUS_COLORS,
+    draw_box,
+    draw_polygons,
+    frame,
+    label,
+    read_image,
+    tint,
+    write_image,
+)
+
+
+def status_of(q: Query, i: int) -> str:
+    """'true' for a positive, 'junk' for junk, else 'false' (medium protocol)."""
+    if i in set(q.positives.tolist()):
+        return "true"
+    if i in set(q.junk.tolist()):
+        return "junk"
+    return "false"
+
+
+def render_pair(bench: Benchmark, q: Query, i: int, pred: PixelPrediction | None) -> np.ndarray | None:
+    """Database image ``i`` with GT (green) and the prediction (red); None without images."""
+    path = bench.database_image(i)
+    if path is None:
+        return None
+    img = read_image(path)
+    gt = bench.gt(q.index, i)
+    if gt is not None:
+        img = draw_polygons(img, gt.polygons, GT_COLOR, fill=False)
+    if pred is not None and not pred.empty:
+        if pred.rle is not None:
+            rle = dict(pred.rle)
+            if isinstance(rle["counts"], str):
+                rle["counts"] = rle["counts"].encode("ascii")
+            img = tint(img, mask_utils.decode(rle), PRED_COLOR)
+        else:
+            img = draw_polygons(img, pred.polygons, PRED_COLOR)
+    return img
+
+
+def render_query(bench: Benchmark, q: Query) -> np.ndarray | None:
+    path = bench.query_image(q.index)
+    if path is None:
+        return None
+    img = draw_box(read_image(path), q.box)
+    qm = q.query_mask()
+    return draw_polygons(img, qm.polygons, GT_COLOR) if qm else img
+
+
+def show_query(
+    bench: Benchmark,
+    q: int,
+    pixels: dict,
+    out: str | os.PathLike,
+    ranks: np.ndarray | None = None,
+    top: int = 20,
+) -> list[Path]:
+    """Write PNGs: the query with its box, then its top-ranked (or positive) database images."""
+    out = Path(out)
+    query = bench.queries[q]
+    if bench.query_image(q) is None:
+        raise PixretError(bench.root, f"no images of {bench.name} here; download them first")
+    written = [out / f"q{q:03d}_query.png"]
+    write_image(written[0], label(render_query(bench, query), f"query {q}: {query.name}"))
+    items = ranks[:top, q].tolist() if ranks is not None else query.positives.tolist()[:top]
+    for rank, i in enumerate(items):
+        img = render_pair(bench, query, int(i), pixels.get((q, int(i))))
+        if img is None:
+            continue
+        st = status_of(query, int(i))
+        path = out / f"q{q:03d}_r{rank:03d}_{bench.database[int(i)].replace('/', '_')}.png"
+        write_image(path, frame(label(img, f"#{rank + 1} {st}"), STATUS_COLORS[st]))
+        written.append(path)
+    return written
