@@ -24,7 +24,7 @@ def test_canvas_is_the_largest_coordinate_quirk5():
     assert mask == pytest.approx(25 / 81, abs=1e-12)
     sbox, smask = strict_iou(PixelPrediction([np.array(square(0, 0, 9), float)]), P(square(0, 0, 4)), 20, 20)
     assert sbox == pytest.approx(16 / 81)
-    assert smask == pytest.approx(16 / 81, abs=0.01)  # COCO rasterisation follows the area
+    assert smask == pytest.approx(25 / 100)  # the image's canvas keeps the last row/column
 
 
 def test_negative_coordinates_break_the_box_quirk6():
@@ -62,12 +62,12 @@ def test_strict_clips_to_the_image_and_handles_masks():
     pred = PixelPrediction([np.array(square(10, 10, 200), float)])
     sbox, smask = strict_iou(pred, gt, 40, 40)  # prediction clipped to 40x40
     assert sbox == pytest.approx(400 / 900)
-    assert smask == pytest.approx(400 / 900, abs=0.02)
+    assert smask == pytest.approx(441 / 900)  # pixel centres 10..30 of 10..39
     from pixret.evaluation import mask_to_rle
 
     m = np.zeros((40, 40), np.uint8)
-    m[10:30, 10:30] = 1
-    assert strict_iou(PixelPrediction([], mask_to_rle(m)), gt, 40, 40)[1] == pytest.approx(1.0, abs=0.01)
+    m[10:31, 10:31] = 1
+    assert strict_iou(PixelPrediction([], mask_to_rle(m)), gt, 40, 40)[1] == 1.0
     with pytest.raises(ValueError, match="mask size"):
         strict_iou(PixelPrediction([], mask_to_rle(m)), gt, 50, 40)
 

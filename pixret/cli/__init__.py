@@ -16,7 +16,7 @@ app = typer.Typer(
     help="Content-based pixel retrieval: benchmarks, evaluation, search engine, reports.",
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -25,11 +25,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, not a traceback."""
-    from . import data, evaluate  # noqa: F401  (register commands)
-
     warnings.showwarning = _show_warning
     try:
         app()
     except PixretError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)
+
+
+# the command modules register themselves on `app` (they import it from here)
+from . import data, evaluate  # noqa: E402, F401

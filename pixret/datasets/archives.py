@@ -108,6 +108,8 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool =
         else:
             for child in sorted(tmpdir.iterdir()):
                 placed += _merge(child, dest / child.name)
+    if not placed:
+        raise PixretError(archive, "the archive holds no files")
     return placed
 
 

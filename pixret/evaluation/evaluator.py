@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from ..datasets.model import Benchmark
+from ..parallel import default_workers, fork_map
 from .ap import average_precision, positions, precision_at
 from .iou import CompatPairError, compat_iou, strict_iou
 from .predictions import PixelResults, PixretWarning
@@ -91,13 +91,14 @@ class PixelEval:
         ranks: np.ndarray | None,
         pixels: PixelResults,
         protocols: tuple[str, ...] = PROTOCOLS,
-        workers: int = 2,
+        workers: int | None = None,
     ):
         unknown = set(protocols) - set(PROTOCOLS)
         if unknown:
             raise ValueError(f"unknown protocol(s) {sorted(unknown)}; choose from {PROTOCOLS}")
         self.bench, self.ranks, self.pixels = bench, ranks, pixels
-        self.protocols, self.workers = tuple(protocols), workers
+        self.protocols = tuple(protocols)
+        self.workers = default_workers() if workers is None else workers
         self.compat_pairs: dict[tuple[int, int], object] = {}
         self.strict_pairs: dict[tuple[int, int], tuple[float, float]] = {}
         self.results: dict[str, ProtocolResult] = {}
@@ -107,11 +108,12 @@ class PixelEval:
     def evaluate(self) -> None:
         """Compute the IoU of every (query, positive) pair under each protocol."""
         pairs = self.bench.pairs()
-        with ThreadPoolExecutor(max(1, self.workers)) as pool:
-            if "compat" in self.protocols:
-                self.compat_pairs = dict(zip(pairs, pool.map(self._compat_pair, pairs), strict=True))
-            if "strict" in self.protocols:
-                self.strict_pairs = dict(zip(pairs, pool.map(self._strict_pair, pairs), strict=True))
+        out = fork_map(self._pair, pairs, self.workers)
+        if "compat" in self.protocols:
+            self.compat_pairs = {p: r[0] for p, r in zip(pairs, out, strict=True)}
+        if "strict" in self.protocols:
+            self.strict_pairs = {p: r[1] for p, r in zip(pairs, out, strict=True)}
+        self._sizes_guessed = sum(r[2] for r in out)
         if self._sizes_guessed:
             warnings.warn(
                 f"{self._sizes_guessed} pair(s) without a known image size: strict used the "
@@ -119,6 +121,12 @@ class PixelEval:
                 PixretWarning,
                 stacklevel=2,
             )
+
+    def _pair(self, pair: tuple[int, int]) -> tuple[object, tuple[float, float] | None, bool]:
+        """(compat result, strict IoUs, whether the image size was guessed) of one pair."""
+        compat = self._compat_pair(pair) if "compat" in self.protocols else None
+        strict, guessed = self._strict_pair(pair) if "strict" in self.protocols else (None, False)
+        return compat, strict, guessed
 
     def _compat_pair(self, pair: tuple[int, int]) -> object:
         pred = self.pixels.get(pair)
@@ -133,24 +141,24 @@ class PixelEval:
         except CompatPairError:
             return _ERROR
 
-    def _image_size(self, pair: tuple[int, int]) -> tuple[int, int]:
+    def _image_size(self, pair: tuple[int, int]) -> tuple[int, int, bool]:
+        """(h, w, guessed): from the label, else the image file, else the label's extent."""
         gt = self.bench.gt(*pair)
         if gt is not None and gt.width and gt.height:
-            return gt.height, gt.width
+            return gt.height, gt.width, False
         path = self.bench.database_image(pair[1])
         if path is not None:
             with Image.open(path) as im:
-                return im.height, im.width
-        self._sizes_guessed += 1
+                return im.height, im.width, False
         pts = gt.all_points if gt is not None else np.zeros((1, 2))
-        return int(pts[:, 1].max()) + 1, int(pts[:, 0].max()) + 1
+        return int(pts[:, 1].max()) + 1, int(pts[:, 0].max()) + 1, True
 
-    def _strict_pair(self, pair: tuple[int, int]) -> tuple[float, float]:
+    def _strict_pair(self, pair: tuple[int, int]) -> tuple[tuple[float, float], bool]:
         gt = self.bench.gt(*pair)
         if gt is None or not gt.polygons:
-            return 0.0, 0.0
-        h, w = self._image_size(pair)
-        return strict_iou(self.pixels.get(pair), gt.polygons, h, w)
+            return (0.0, 0.0), False
+        h, w, guessed = self._image_size(pair)
+        return strict_iou(self.pixels.get(pair), gt.polygons, h, w), guessed
 
     # ------------------------------------------------------------ accumulate
     def accumulate(self) -> None:
