@@ -43,22 +43,24 @@ def _pct(v: float | None) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
 
 
+_ROWS = [
+    ("mIoU Medium box", "mIoU", "medium_box"), ("mIoU Medium mask", "mIoU", "medium_mask"),
+    ("mIoU Hard box", "mIoU", "hard_box"), ("mIoU Hard mask", "mIoU", "hard_mask"),
+    ("pixel mAP Medium", "pixel_mAP", "medium"), ("pixel mAP Hard", "pixel_mAP", "hard"),
+    ("pixel mAP (box IoU) Medium", "pixel_mAP_box", "medium"), ("pixel mAP (box IoU) Hard", "pixel_mAP_box", "hard"),
+    ("image mAP Easy", "image_mAP", "easy"), ("image mAP Medium", "image_mAP", "medium"),
+    ("image mAP Hard", "image_mAP", "hard"),
+]  # fmt: skip
+
+
 def summary_table(summary: dict[str, dict], title: str) -> Table:
-    """The headline numbers of each protocol as a rich table (percent)."""
+    """The headline numbers (percent): one row per metric, one column per protocol."""
     t = Table(title=title)
-    t.add_column("protocol")
-    for col in ("mIoU M box", "mIoU M mask", "mIoU H box", "mIoU H mask",
-                "pix mAP M", "pix mAP H", "pix mAP box M", "pix mAP box H",
-                "img mAP E", "img mAP M", "img mAP H"):  # fmt: skip
-        t.add_column(col, justify="right")
-    for proto, r in summary.items():
-        m, p, pb, im = r["mIoU"], r["pixel_mAP"], r["pixel_mAP_box"], r["image_mAP"]
-        t.add_row(
-            proto,
-            *(_pct(m[k]) for k in ("medium_box", "medium_mask", "hard_box", "hard_mask")),
-            _pct(p["medium"]), _pct(p["hard"]), _pct(pb["medium"]), _pct(pb["hard"]),
-            *(_pct(im[k]) for k in ("easy", "medium", "hard")),
-        )  # fmt: skip
+    t.add_column("metric (%)")
+    for proto in summary:
+        t.add_column(proto, justify="right")
+    for label, a, b in _ROWS:
+        t.add_row(label, *(_pct(r[a][b]) for r in summary.values()))
     return t
 
 

@@ -239,6 +239,7 @@ class PixelEval:
         pixel_at, pixel_ap_q = {}, {}
         for subset in ("medium", "hard"):
             maps, per_query_ap = [], np.zeros((len(self.bench.queries), len(THRESHOLDS)))
+            zero_at = []
             for n, t in enumerate(THRESHOLDS):
                 total, nempty = 0.0, 0
                 for q in self.bench.queries:
@@ -255,7 +256,16 @@ class PixelEval:
                     per_query_ap[q.index, n] = ap
                     total += ap
                 denom = len(self.bench.queries) - nempty
-                maps.append(total / denom if denom else math.nan)
+                if not denom:  # the release divides by zero here; nothing was found: 0
+                    zero_at.append(f"{t:.2f}")
+                maps.append(total / denom if denom else 0.0)
+            if zero_at:
+                warnings.warn(
+                    f"compat {subset}: no query keeps a positive above IoU {', '.join(zero_at)}; the "
+                    "release crashes there (ZeroDivisionError), pixret scores those thresholds 0",
+                    PixretWarning,
+                    stacklevel=2,
+                )
             pixel_at[subset] = maps
             pixel_ap_q[subset] = per_query_ap
         pixel_map = {s: float(np.mean(v)) for s, v in pixel_at.items()}

@@ -1,0 +1,79 @@
+"""`pixret make-benchmark`, `pixret reference-results` and `pixret report`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..datasets import load_benchmark
+from ..datasets.synthetic import SyntheticConfig, make_benchmark
+from ..evaluation import evaluate_files, write_pixel_results, write_ranks
+from ..evaluation.reference_method import perturbed_results
+from . import app, console
+from .evaluate import DatasetOpt, PointOrder, PointsOpt, RootOpt, summary_table
+
+
+@app.command("make-benchmark")
+def make_benchmark_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder to write the release layout into.")],
+    name: Annotated[str, typer.Option(help="Dataset name (revisitop/data/NAME).")] = "synth",
+    queries: Annotated[int, typer.Option(help="Query objects (at most 48).")] = 12,
+    positives: Annotated[int, typer.Option(help="Images per query showing the object (junk included).")] = 8,
+    distractors: Annotated[int, typer.Option(help="Images without any query object.")] = 200,
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+) -> None:
+    """Generate a pixel retrieval benchmark from photographs bundled with scikit-image."""
+    t0 = time.perf_counter()
+    cfg = SyntheticConfig(name, queries, positives, distractors, seed)
+    base = make_benchmark(out, cfg, workers)
+    bench = load_benchmark(out, name)
+    console.print(
+        f"wrote {bench.n_queries} queries, {bench.n_database} images, {len(bench.pairs())} labelled pairs "
+        f"to {base} in {time.perf_counter() - t0:.1f} s"
+    )
+
+
+@app.command("reference-results")
+def reference_results(
+    root: RootOpt,
+    dataset: DatasetOpt,
+    out: Annotated[Path, typer.Option(help="Folder for ranks.npy and pixels.npy / pixels.json.")],
+    shift: Annotated[
+        float, typer.Option(help="Move each GT polygon right by this fraction of its width.")
+    ] = 0.0,
+    drop: Annotated[float, typer.Option(help="Fraction of pairs left without a prediction.")] = 0.0,
+    swap: Annotated[float, typer.Option(help="Chance of swapping each pair of adjacent ranks.")] = 0.0,
+    seed: int = 0,
+) -> None:
+    """Write results derived from the ground truth by known perturbations (for testing)."""
+    bench = load_benchmark(root, dataset)
+    ranks, pixels = perturbed_results(bench, shift, drop, swap, seed)
+    write_ranks(out / "ranks.npy", ranks)
+    write_pixel_results(out / "pixels.npy", pixels)
+    write_pixel_results(out / "pixels.json", pixels, method=f"reference shift={shift} drop={drop}")
+    console.print(f"wrote {out}/ranks.npy, pixels.npy, pixels.json")
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Argument(help="The HTML file to write.")],
+    root: RootOpt,
+    dataset: DatasetOpt,
+    image_results: Annotated[Path, typer.Option(help="Image-level ranks (.npy or .json).")],
+    pixel_results: Annotated[Path, typer.Option(help="Pixel-level results (.npy or .json).")],
+    method: Annotated[str, typer.Option(help="Name shown in the report.")] = "method",
+    top: Annotated[int, typer.Option(help="Results shown per query.")] = 10,
+    points: PointsOpt = PointOrder.yx,
+) -> None:
+    """Write a self-contained HTML report: scores, curves, ranked results with masks."""
+    from ..viz.report import write_report
+
+    bench = load_benchmark(root, dataset)
+    ev = evaluate_files(bench, image_results, pixel_results, points=points.value)
+    console.print(summary_table(ev.summarize(), f"{method} on {dataset}"))
+    write_report(ev, out, method, top)
+    console.print(f"wrote {out}")

@@ -1,0 +1,120 @@
+"""A self-contained HTML report of a method's results (images inlined; opens without a server)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluation.evaluator import PixelEval
+from ..io import atomic_open
+from .overlay import STATUS_COLORS, encode, frame, thumbnail
+from .plots import per_query_bars, pr_curves
+from .show import render_pair, render_query, status_of
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+table.sum{border-collapse:collapse;font-size:13px} .sum td,.sum th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+.sum th{background:#eee} .sum td:first-child{text-align:left;font-weight:600}
+.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
+figure{margin:0;font-size:11px;text-align:center;max-width:260px} figure img{display:block;max-width:256px}
+.query figure img{outline:3px solid #3b7dd8} .meta{color:#666;font-size:12px}
+.legend span{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:3px;color:#fff;font-size:12px}
+"""
+
+_COLS = [
+    ("mIoU M box", "mIoU", "medium_box"), ("mIoU M mask", "mIoU", "medium_mask"),
+    ("mIoU H box", "mIoU", "hard_box"), ("mIoU H mask", "mIoU", "hard_mask"),
+    ("pixel mAP M", "pixel_mAP", "medium"), ("pixel mAP H", "pixel_mAP", "hard"),
+    ("pixel mAP box M", "pixel_mAP_box", "medium"), ("pixel mAP box H", "pixel_mAP_box", "hard"),
+    ("image mAP E", "image_mAP", "easy"), ("image mAP M", "image_mAP", "medium"), ("image mAP H", "image_mAP", "hard"),
+]  # fmt: skip
+
+
+def _img(data: bytes, mime: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
+
+
+def _pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}"
+
+
+def _hex(bgr: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*bgr[::-1])
+
+
+def summary_html(summary: dict[str, dict]) -> str:
+    head = "".join(f"<th>{c}</th>" for c, _, _ in _COLS)
+    rows = "".join(
+        f"<tr><td>{p}</td>" + "".join(f"<td>{_pct(r[a][b])}</td>" for _, a, b in _COLS) + "</tr>"
+        for p, r in summary.items()
+    )
+    return f'<table class="sum"><tr><th>protocol</th>{head}</tr>{rows}</table>'
+
+
+def write_report(
+    ev: PixelEval,
+    out: str | os.PathLike,
+    method: str = "method",
+    top: int = 10,
+    queries: list[int] | None = None,
+) -> Path:
+    """Write the report for an evaluated ``ev`` (after ``run()``) to ``out``."""
+    bench, summary = ev.bench, ev.summarize()
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>pixret: {html.escape(method)} on "
+        f"{html.escape(bench.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(method)} on {html.escape(bench.name)}</h1>",
+        f"<div class='meta'>{bench.n_queries} queries, {bench.n_database} database images, "
+        f"{len(bench.pairs())} labelled pairs; pixret report {dt.date.today().isoformat()}. "
+        "Values in %. compat = the release's scripts; strict = corrected protocol "
+        "(every positive counts, mask IoU).</div>",
+        "<h2>Summary</h2>",
+        summary_html(summary),
+        "<h2>Curves</h2><div class='row'>",
+        _img(pr_curves(ev), "image/png", "precision-recall curves"),
+        "</div><div class='row'>",
+        _img(per_query_bars(ev), "image/png", "per-query bars"),
+        "</div>",
+    ]
+    legend = "".join(f"<span style='background:{_hex(c)}'>{k}</span>" for k, c in STATUS_COLORS.items())
+    parts.append(
+        f"<h2>Queries</h2><div class='legend'>frame: {legend} &nbsp; green outline = ground truth, "
+        "red = predicted pixels</div>"
+    )
+    strict = ev.results.get("strict") or next(iter(ev.results.values()))
+    for q in queries if queries is not None else range(bench.n_queries):
+        query = bench.queries[q]
+        pq = strict.per_query[q]
+        parts.append(
+            f"<h3 id='q{q}'>query {q}: {html.escape(query.name)}</h3><div class='meta'>"
+            f"{len(query.easy)} easy, {len(query.hard)} hard, {len(query.junk)} junk; "
+            f"pixel AP M {_pct(pq['pixel_AP']['medium'])}, image AP M {_pct(pq['image_AP']['medium'])}, "
+            f"mask mIoU M {_pct(pq['mIoU']['medium_mask'])}</div><div class='row'>"
+        )
+        qimg = render_query(bench, query)
+        if qimg is not None:
+            parts.append(f"<div class='query'><figure>{_img(encode(thumbnail(qimg, 256)), 'image/jpeg', 'query')}"
+                         "query</figure></div>")  # fmt: skip
+        items = ev.ranks[:top, q].tolist() if ev.ranks is not None else query.positives.tolist()[:top]
+        for rank, i in enumerate(items):
+            st = status_of(query, int(i))
+            img = render_pair(bench, query, int(i), ev.pixels.get((q, int(i))))
+            iou = ev.strict_pairs.get((q, int(i)))
+            cap = f"#{rank + 1} {st}" + (f", IoU {100 * iou[1]:.0f}" if iou is not None else "")
+            if img is None:
+                parts.append(f"<figure>{html.escape(bench.database[int(i)])}<br>{cap}</figure>")
+                continue
+            tile = frame(thumbnail(img, 248), STATUS_COLORS[st], 4)
+            parts.append(f"<figure>{_img(encode(tile), 'image/jpeg', bench.database[int(i)])}{cap}</figure>")
+        parts.append("</div>")
+    parts.append("</body></html>")
+    out = Path(out)
+    with atomic_open(out, "w") as fh:
+        fh.write("\n".join(parts))
+    return out
