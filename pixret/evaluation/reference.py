@@ -89,8 +89,12 @@ def _release_ap(ranks, nres):
     return ap
 
 
-def release_pixel_map(ranks, gnd, table, ignore=()):
-    """``compute_maps`` of ``evaluate_pixel.py`` (box IoU, thresholds 50..95)."""
+def release_pixel_map(ranks, gnd, table, ignore=(), zero_division=None):
+    """``compute_maps`` of ``evaluate_pixel.py`` (box IoU, thresholds 50..95).
+
+    Where no query keeps a positive the release raises ZeroDivisionError; pass
+    ``zero_division`` to score such a threshold with that value instead (as pixret does).
+    """
     maps = []
     nq = len(gnd)
     for t in range(50, 100, 5):
@@ -116,5 +120,8 @@ def release_pixel_map(ranks, gnd, table, ignore=()):
                     ij += 1
                 pos[ip] -= k
             total += _release_ap(pos, len(qgnd))
+        if nq == nempty and zero_division is not None:
+            maps.append(zero_division)
+            continue
         maps.append(total / (nq - nempty))
     return float(np.mean(maps))
