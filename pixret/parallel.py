@@ -24,7 +24,8 @@ def fork_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, min_i
 
     Children inherit ``fn`` and everything it refers to by forking, so closures and bound
     methods of large objects cost nothing to send; only the results travel back. Falls back
-    to a plain loop for small inputs, one worker, or platforms without fork.
+    to a plain loop for small inputs, one worker, or platforms without fork. ``fn`` must not
+    call into OpenMP code (faiss) once the parent has: GNU libgomp hangs in forked children.
     """
     global _TASK
     if workers <= 1 or len(items) < min_items or "fork" not in mp.get_all_start_methods():
@@ -56,3 +57,26 @@ def fork_imap(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, chun
                 yield from part
     finally:
         _TASK = None
+
+
+def _call(job: tuple[Callable[[Any], Any], Sequence[Any]]) -> list[Any]:
+    fn, chunk = job
+    return [fn(x) for x in chunk]
+
+
+def pool_imap(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, chunksize: int = 4):
+    """Results of ``fn`` over ``items`` in order, from fresh worker processes (forkserver).
+
+    For work that runs OpenCV's or faiss's thread pools: those hang in children forked from a
+    parent that already started them, so the workers here never inherit them. ``fn`` and the
+    items must pickle (a module-level function or a small callable object).
+    """
+    if workers <= 1 or len(items) < 2:
+        yield from (fn(x) for x in items)
+        return
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    chunks = [(fn, items[k : k + chunksize]) for k in range(0, len(items), chunksize)]
+    with ctx.Pool(workers) as pool:
+        for part in pool.imap(_call, chunks):
+            yield from part

@@ -20,7 +20,7 @@ from .evaluate import DatasetOpt, PointOrder, PointsOpt, RootOpt, summary_table
 def make_benchmark_cmd(
     out: Annotated[Path, typer.Argument(help="Folder to write the release layout into.")],
     name: Annotated[str, typer.Option(help="Dataset name (revisitop/data/NAME).")] = "synth",
-    queries: Annotated[int, typer.Option(help="Query objects (at most 48).")] = 12,
+    queries: Annotated[int, typer.Option(help="Query objects.")] = 12,
     positives: Annotated[int, typer.Option(help="Images per query showing the object (junk included).")] = 8,
     distractors: Annotated[int, typer.Option(help="Images without any query object.")] = 200,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..io import PixretError, atomic_open, save_npy, write_json
-from ..parallel import default_workers, fork_imap
+from ..parallel import default_workers, pool_imap
 from .labelme import write_labelme
 from .release import RELEASE_FOLDER
 
@@ -34,6 +34,7 @@ BACKGROUND_PHOTOS = ("brick", "grass", "gravel", "cell", "page", "text", "colorw
 QUERY_SIDE = 800
 SCENE_SIZES = ((1024, 768), (768, 1024), (1024, 683), (960, 960), (1024, 576))
 MIN_LABEL_IOU = 0.99
+MIN_KEYPOINTS = 100  # an object region needs this many SIFT keypoints to be eligible
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,24 @@ def photo(name: str) -> np.ndarray:
 
 @functools.cache
 def _cells() -> list[tuple[str, tuple[int, int, int, int], float]]:
-    """Each object photo split 2x2: (photo, (x0, y0, x1, y1), texture score)."""
+    """Each object photo split 2x2: (photo, (x0, y0, x1, y1), texture score).
+
+    The score is the number of SIFT keypoints in the cell's central ellipse (where the object
+    will be): an object must be recognisable by local features, as landmarks are.
+    """
+    sift = cv2.SIFT_create(contrastThreshold=0.03)
     out = []
     for name in OBJECT_PHOTOS:
-        img = cv2.cvtColor(photo(name), cv2.COLOR_BGR2GRAY).astype(np.float32)
-        grad = np.abs(cv2.Sobel(img, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(img, cv2.CV_32F, 0, 1))
+        img = cv2.cvtColor(photo(name), cv2.COLOR_BGR2GRAY)
+        pts = np.array([k.pt for k in sift.detect(img, None)]).reshape(-1, 2)
         h, w = img.shape
         for r in range(2):
             for c in range(2):
                 box = (c * w // 2, r * h // 2, (c + 1) * w // 2, (r + 1) * h // 2)
-                out.append((name, box, float(grad[box[1] : box[3], box[0] : box[2]].mean())))
+                cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+                rx, ry = 0.36 * (box[2] - box[0]), 0.36 * (box[3] - box[1])
+                inside = ((pts[:, 0] - cx) / rx) ** 2 + ((pts[:, 1] - cy) / ry) ** 2 < 1
+                out.append((name, box, float(inside.sum())))
     return out
 
 
@@ -227,7 +236,7 @@ def object_patch(obj: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
 
 _LEVELS = {  # parameter ranges by intended difficulty
     "easy": dict(rel=(0.35, 0.7), rot=15, persp=(0.0, 0.06), occ=(0.3, 0.12), blur=(0, 0.8), q=(75, 95)),
-    "hard": dict(rel=(0.2, 0.42), rot=55, persp=(0.05, 0.16), occ=(0.6, 0.3), blur=(0.5, 2.0), q=(55, 85)),
+    "hard": dict(rel=(0.22, 0.45), rot=55, persp=(0.04, 0.13), occ=(0.6, 0.3), blur=(0.4, 1.6), q=(60, 88)),
     "junk": dict(rel=(0.06, 0.13), rot=70, persp=(0.05, 0.2), occ=(0.7, 0.6), blur=(1.0, 2.5), q=(50, 80)),
 }
 
@@ -235,7 +244,7 @@ _LEVELS = {  # parameter ranges by intended difficulty
 def _categorise(rel: float, rot: float, persp: float, visible: float, area: int, blur: float) -> str:
     if visible < 0.3 or area < 2500:
         return "junk"
-    if rel < 0.3 or abs(rot) > 30 or persp > 0.1 or visible < 0.75 or blur > 1.5:
+    if rel < 0.3 or abs(rot) > 30 or persp > 0.08 or visible < 0.75 or blur > 1.2:
         return "hard"
     return "easy"
 
@@ -362,7 +371,7 @@ def make_benchmark(
 
     workers = default_workers() if workers is None else workers
     meta = list(
-        tqdm(fork_imap(writer, tasks, workers), total=len(tasks), desc=f"{cfg.name} images",
+        tqdm(pool_imap(writer, tasks, workers), total=len(tasks), desc=f"{cfg.name} images",
              unit="img", disable=not progress)
     )  # fmt: skip
 

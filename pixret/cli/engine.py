@@ -1,0 +1,135 @@
+"""`pixret index`, `pixret search`, `pixret run` and `pixret demo`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..datasets import load_benchmark
+from ..engine import CONFIGS, Index, get_config, list_images
+from ..engine.run import run_engine, write_run
+from ..io import PixretError
+from . import app, console
+from .evaluate import DatasetOpt, RootOpt, summary_table
+
+ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
+
+
+@app.command()
+def index(
+    images: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
+    index_dir: Annotated[Path, typer.Option("--index", help="Folder to write the index to.")],
+    config: ConfigOpt = "fast",
+    workers: Annotated[int | None, typer.Option(help="Processes for feature extraction.")] = None,
+) -> None:
+    """Index a folder of images (features are cached: an interrupted run resumes)."""
+    t0 = time.perf_counter()
+    idx = Index.build(list_images(images), get_config(config), index_dir, workers=workers)
+    console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
+                  f"({idx.memory_bytes() / max(1, len(idx)) / 1024:.1f} KB per image in memory), "
+                  f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise PixretError(None, f"--box must be x1,y1,x2,y2 numbers, got {text!r}") from None
+    if len(vals) != 4:
+        raise PixretError(None, f"--box must have 4 numbers, got {len(vals)}")
+    return vals
+
+
+@app.command()
+def search(
+    query: Annotated[Path, typer.Argument(help="Query image.")],
+    index_dir: Annotated[Path, typer.Option("--index", help="An index built by `pixret index`.")],
+    box: Annotated[str, typer.Option(help="Object box x1,y1,x2,y2 in query pixels.")],
+    top: Annotated[int, typer.Option(help="Results to print and draw.")] = 10,
+    out: Annotated[Path | None, typer.Option(help="Folder for overlay PNGs.")] = None,
+) -> None:
+    """Search with an image and a box; print the ranking, draw the object's pixels."""
+    idx = Index.open(index_dir)
+    r = idx.search_full(query, parse_box(box))
+    t = Table(title=f"{query.name}: {r.timings['total'] * 1000:.0f} ms")
+    for col in ("rank", "image", "inliers", "tf-idf", "verified"):
+        t.add_column(col)
+    for k, h in enumerate(r.hits[:top]):
+        t.add_row(str(k + 1), h.name, str(h.inliers), f"{h.bow_score:.3f}", "yes" if h.verified else "")
+    console.print(t)
+    if out:
+        from ..viz.overlay import (
+            BOX_COLOR,
+            PRED_COLOR,
+            draw_box,
+            draw_polygons,
+            label,
+            read_image,
+            write_image,
+        )
+
+        write_image(out / "query.png", draw_box(read_image(query), parse_box(box)))
+        for k, h in enumerate(r.hits[:top]):
+            img = read_image(h.path)
+            if h.verified:
+                img = draw_polygons(
+                    draw_polygons(img, h.box_polygons, BOX_COLOR, fill=False), h.polygons, PRED_COLOR
+                )
+            write_image(out / f"{k + 1:03d}_{h.name}.png", label(img, f"#{k + 1} {h.inliers} inliers"))
+        console.print(f"wrote overlays to {out}")
+
+
+@app.command()
+def run(
+    root: RootOpt,
+    dataset: DatasetOpt,
+    out: Annotated[Path, typer.Option(help="Folder for ranks, pixels (both formats), scores.json.")],
+    config: ConfigOpt = "fast",
+    index_dir: Annotated[
+        Path | None, typer.Option("--index", help="Index folder (default OUT/index).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes.")] = None,
+) -> None:
+    """Index a benchmark's database, run every query with its box, write results, evaluate."""
+    bench = load_benchmark(root, dataset)
+    res = run_engine(bench, get_config(config), index_dir or out / "index", workers)
+    r = write_run(out, bench, res, config)
+    console.print(summary_table(r["summary"], f"pixret {config} on {dataset}"))
+    tm = r["timing"]
+    console.print(f"index {tm['index_seconds']:.1f} s for {tm['images']} images; query p50 "
+                  f"{tm['query_seconds_p50']:.2f} s, p95 {tm['query_seconds_p95']:.2f} s; results in {out}")  # fmt: skip
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo benchmark, results and report.")] = Path(
+        "pixret-demo"
+    ),
+    config: ConfigOpt = "fast",
+    workers: Annotated[int | None, typer.Option(help="Processes.")] = None,
+) -> None:
+    """Build the built-in benchmark, run the engine on it, evaluate, write an HTML report."""
+    from ..datasets.synthetic import SyntheticConfig, make_benchmark
+    from ..viz.report import write_report
+
+    t0 = time.perf_counter()
+    data = out / "data"
+    name = "demo"
+    try:
+        bench = load_benchmark(data, name)
+    except PixretError:
+        console.print("building the demo benchmark from scikit-image's photographs ...")
+        make_benchmark(data, SyntheticConfig(name=name), workers)
+        bench = load_benchmark(data, name)
+    res = run_engine(bench, get_config(config), out / "index", workers)
+    r = write_run(out / "results", bench, res, config)
+    report = write_report(r["eval"], out / "report.html", f"pixret {config}")
+    console.print(summary_table(r["summary"], f"pixret {config} on the demo benchmark"))
+    tm = r["timing"]
+    console.print(f"{bench.n_queries} queries, {bench.n_database} images; index {tm['index_seconds']:.1f} s, "
+                  f"query p50 {tm['query_seconds_p50']:.2f} s; total {time.perf_counter() - t0:.0f} s")  # fmt: skip
+    console.print(f"report: {report}   results: {out / 'results'}")

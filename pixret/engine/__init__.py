@@ -1,0 +1,6 @@
+"""The pixel retrieval engine: index a collection, query with image + box, get ranked masks."""
+
+from .config import CONFIGS, EngineConfig, get_config
+from .index import Hit, Index, SearchResult, list_images
+
+__all__ = ["CONFIGS", "EngineConfig", "Hit", "Index", "SearchResult", "get_config", "list_images"]

@@ -1,0 +1,104 @@
+"""Named engine configurations (hloc style): each a dict of stage settings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from ..io import PixretError
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Local features: OpenCV SIFT as RootSIFT."""
+
+    max_side: int = 1024  # images are resized so their longest side is at most this
+    n_features: int = 2000  # per image (OpenCV keeps the strongest)
+    upright: bool = False  # one orientation per keypoint, 0 degrees (faster, no rotation invariance)
+    contrast_threshold: float = 0.03
+
+
+@dataclass(frozen=True)
+class ShortlistConfig:
+    """Image-level shortlist: visual vocabulary + inverted file (tf-idf, burstiness-aware)."""
+
+    vocab_size: int = 0  # 0 = chosen from the collection size (about 2 per image, 1k .. 8k)
+    kmeans_iters: int = 8
+    top_k: int = 100  # candidates passed to spatial verification
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Spatial verification of the shortlist."""
+
+    model: str = "homography"  # or "affine"
+    method: str = "magsac"  # OpenCV USAC_MAGSAC; "ransac" for classic RANSAC
+    matching: str = "words"  # "words": shared visual words; "ratio": exhaustive NN ratio test
+    ratio: float = 0.9  # Lowe's ratio test (among shared-word candidates, or exhaustive)
+    max_desc_dist: float = 0.85  # RootSIFT L2 distance accepted for a match
+    max_pairs_per_word: int = 16  # bursty words contribute at most this many tentative pairs
+    query_words: int = 3  # multiple assignment: each query feature matches through its k nearest words
+    reproj_threshold: float = 0.008  # inlier threshold, as a fraction of the image's longest side
+    min_inliers: int = 8
+    max_iters: int = 2000
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Pixel output: the projected box, and a tighter mask from where inliers lie."""
+
+    output: str = "tight"  # "tight" or "box": which one results export by default
+    shape: str = "hull"  # object support in the query: "hull" of the inlier discs, or the "discs"
+    disc: float = 1.0  # support disc radius, in keypoint sizes
+    close: float = 0.08  # morphological closing, as a fraction of the box diagonal
+    min_votes: int = 2  # a query keypoint must be an inlier in this many results (when >= 3 verified)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    name: str = "fast"
+    exhaustive: bool = False  # verify every database image (the paper's baseline), no shortlist
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    shortlist: ShortlistConfig = field(default_factory=ShortlistConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EngineConfig:
+        return cls(
+            name=d["name"],
+            exhaustive=d["exhaustive"],
+            features=FeatureConfig(**d["features"]),
+            shortlist=ShortlistConfig(**d["shortlist"]),
+            verify=VerifyConfig(**d["verify"]),
+            mask=MaskConfig(**d["mask"]),
+        )
+
+
+CONFIGS: dict[str, EngineConfig] = {
+    # the default: vocabulary shortlist, verification of the top 100 through shared words,
+    # masks that follow the object
+    "fast": EngineConfig(),
+    # the paper's baseline: ratio-test matching + RANSAC against every database image,
+    # the projected query box as the pixel output
+    "sift-sp": EngineConfig(
+        name="sift-sp",
+        exhaustive=True,
+        verify=VerifyConfig(matching="ratio", method="ransac", ratio=0.8),
+        mask=MaskConfig(output="box"),
+    ),
+    # the default with upright features (faster, for collections without in-plane rotation)
+    "fast-upright": EngineConfig(name="fast-upright", features=FeatureConfig(upright=True)),
+}
+
+
+def get_config(name: str) -> EngineConfig:
+    if name not in CONFIGS:
+        raise PixretError(None, f"unknown engine config {name!r}; known: {', '.join(CONFIGS)}")
+    return CONFIGS[name]
+
+
+def with_top_k(cfg: EngineConfig, k: int) -> EngineConfig:
+    return replace(cfg, shortlist=replace(cfg.shortlist, top_k=k))

@@ -1,0 +1,102 @@
+"""Local features: OpenCV SIFT turned into RootSIFT, keypoints in original image pixels."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..io import PixretError
+from .config import FeatureConfig
+
+DESC_SCALE = 400.0  # RootSIFT components (<= 1, mostly < 0.5) stored as uint8
+
+
+@dataclass
+class Features:
+    """Keypoints (x, y, size, angle) in original pixels, uint8 RootSIFT, image (w, h)."""
+
+    kpts: np.ndarray  # (n, 4) float32
+    desc: np.ndarray  # (n, 128) uint8
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.kpts)
+
+    def select(self, keep: np.ndarray) -> Features:
+        return Features(self.kpts[keep], self.desc[keep], self.size)
+
+    def in_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
+        x, y = self.kpts[:, 0], self.kpts[:, 1]
+        return (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+
+
+def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """Decode image bytes to BGR; truncated or unreadable data is a PixretError."""
+    arr = np.frombuffer(data, np.uint8)
+    img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if len(arr) else None
+    if img is None:
+        raise PixretError(source, "unreadable image")
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise PixretError(source, "truncated JPEG (no end-of-image marker)")
+    return img
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PixretError(path, f"cannot read ({exc.strerror})") from None
+    return decode_image(data, path)
+
+
+_SIFT_CACHE: dict[tuple, cv2.SIFT] = {}
+
+
+def _sift(cfg: FeatureConfig) -> cv2.SIFT:
+    key = (cfg.n_features, cfg.contrast_threshold)
+    if key not in _SIFT_CACHE:
+        _SIFT_CACHE[key] = cv2.SIFT_create(nfeatures=cfg.n_features, contrastThreshold=cfg.contrast_threshold)
+    return _SIFT_CACHE[key]
+
+
+def root_sift(desc: np.ndarray) -> np.ndarray:
+    """Arandjelovic & Zisserman's RootSIFT: L1-normalise, square root (so L2 norm is 1)."""
+    d = desc.astype(np.float32)
+    d /= d.sum(axis=1, keepdims=True) + 1e-7
+    return np.sqrt(d)
+
+
+def extract(img: np.ndarray, cfg: FeatureConfig) -> Features:
+    """RootSIFT features of a BGR image, extracted at most ``cfg.max_side`` pixels wide."""
+    h, w = img.shape[:2]
+    s = min(1.0, cfg.max_side / max(h, w))
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+    if s < 1.0:
+        gray = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    sift = _sift(cfg)
+    kps = sift.detect(gray, None)
+    if cfg.upright:
+        # keep one orientation per location: SIFT duplicates keypoints for extra orientations
+        seen, uniq = set(), []
+        for k in kps:
+            key = (round(k.pt[0], 2), round(k.pt[1], 2), round(k.size, 2))
+            if key not in seen:
+                seen.add(key)
+                k.angle = 0.0
+                uniq.append(k)
+        kps = uniq
+    kps, desc = sift.compute(gray, kps)
+    if desc is None or not len(kps):
+        return Features(np.zeros((0, 4), np.float32), np.zeros((0, 128), np.uint8), (w, h))
+    kpts = np.array([(k.pt[0] / s, k.pt[1] / s, k.size / s, k.angle) for k in kps], np.float32)
+    rs = np.clip(np.round(root_sift(desc) * DESC_SCALE), 0, 255).astype(np.uint8)
+    return Features(kpts, rs, (w, h))
+
+
+def desc_float(desc: np.ndarray) -> np.ndarray:
+    """uint8 RootSIFT back to float32 (unit L2 norm, up to quantisation)."""
+    return desc.astype(np.float32) / DESC_SCALE

@@ -1,0 +1,359 @@
+"""The on-disk index and the search pipeline: features -> shortlist -> verification -> masks.
+
+Layout of an index folder (``index.json`` is written last: an index without it, or with
+another format version, is refused)::
+
+    index.json          format, version, config, image count, skipped files
+    images.json         path, name, (w, h) per image
+    features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file)
+    vocab.npy           visual words (k x 128)
+    packed/*.npy        all keypoints, words, descriptors (memory-mapped), per-image offsets
+    invfile.npz         the inverted file (CSR) and idf
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.sparse as sp
+from tqdm import tqdm
+
+from .. import __version__
+from ..io import PixretError, atomic_open, save_npy, write_json
+from ..parallel import default_workers, pool_imap
+from .config import EngineConfig
+from .features import Features, extract, load_image
+from .masks import box_polygon, project, rasterize, support_polygons
+from .shortlist import InvertedFile, Quantizer, auto_vocab_size, train_vocabulary
+from .verify import verify
+
+FORMAT, VERSION = "pixret-index", 1
+IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class IndexWarning(UserWarning):
+    """An image was skipped while indexing."""
+
+
+@dataclass
+class Hit:
+    """One result: a database image, its score and, when verified, where the object is."""
+
+    index: int
+    name: str
+    path: str
+    score: float
+    inliers: int
+    bow_score: float
+    size: tuple[int, int]  # (w, h)
+    homography: np.ndarray | None = None
+    polygons: list[np.ndarray] = field(default_factory=list)  # default output (tight or box)
+    box_polygons: list[np.ndarray] = field(default_factory=list)  # the query box, mapped
+    tight_polygons: list[np.ndarray] = field(default_factory=list)
+    matches: np.ndarray | None = None  # (m, 4): query x, y -> result x, y of the inliers
+
+    @property
+    def verified(self) -> bool:
+        return self.homography is not None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Binary mask (h, w) of the default pixel output."""
+        return rasterize(self.polygons, *self.size)
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]  # verified (by inliers), then the rest of the shortlist (by tf-idf)
+    ranking: np.ndarray  # every database index, best first
+    timings: dict[str, float]
+    query_support: list[np.ndarray]  # object outline in the query (tight mask source)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PixretError(folder, "not a folder")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT and p.is_file())
+
+
+def _cache_key(path: Path, cfg: EngineConfig) -> str:
+    st = path.stat()
+    ident = (
+        f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
+    )
+    return hashlib.sha1(ident.encode()).hexdigest()[:20]
+
+
+def _extract_one(job: tuple[Path, Path, EngineConfig]) -> tuple[str, tuple[int, int] | str]:
+    """Worker: extract and cache one image's features; returns (cache file, size or error)."""
+    path, cache_dir, cfg = job
+    try:
+        out = cache_dir / f"{_cache_key(path, cfg)}.npz"
+        rel = f"{cache_dir.name}/{out.name}"
+        if out.exists():
+            with np.load(out) as z:
+                return rel, tuple(int(v) for v in z["size"])
+        cv2.setNumThreads(1)
+        f = extract(load_image(path), cfg.features)
+        with atomic_open(out, "wb") as fh:
+            np.savez(fh, kpts=f.kpts, desc=f.desc, size=np.array(f.size))
+        return rel, f.size
+    except PixretError as exc:
+        return "", exc.problem
+    except OSError as exc:
+        return "", str(exc)
+
+
+class Index:
+    """A searchable image collection. ``Index.build(paths, cfg, dir)`` or ``Index.open(dir)``."""
+
+    def __init__(self, root: Path, cfg: EngineConfig, images: list[dict], quantizer: Quantizer,
+                 invfile: InvertedFile, kpts: np.ndarray, words: np.ndarray, desc: np.ndarray,
+                 offsets: np.ndarray, skipped: list[dict]):  # fmt: skip
+        self.root, self.cfg, self.images = root, cfg, images
+        self.quantizer, self.invfile = quantizer, invfile
+        self.kpts, self.words, self.desc, self.offsets = kpts, words, desc, offsets
+        self.skipped = skipped
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def build(
+        cls, paths: list[str | os.PathLike], cfg: EngineConfig, root: str | os.PathLike,
+        workers: int | None = None, progress: bool = True,
+    ) -> Index:  # fmt: skip
+        """Index ``paths`` into folder ``root`` (features cached there: an interrupted build resumes)."""
+        root = Path(root)
+        meta = root / "index.json"
+        if meta.exists():
+            meta.unlink()  # the folder is being rewritten: never leave a stale marker
+        images, skipped = _extract_all([Path(p) for p in paths], cfg, root, workers, progress)
+        if not images:
+            raise PixretError(root, "no readable images to index")
+        feats = [np.load(root / im["cache"]) for im in images]
+        desc_all = [z["desc"] for z in feats]
+        n_desc = sum(len(d) for d in desc_all)
+        k = cfg.shortlist.vocab_size or auto_vocab_size(len(images))
+        t0 = time.perf_counter()
+        centroids = train_vocabulary(np.concatenate(desc_all), k, cfg.shortlist.kmeans_iters)
+        if progress:
+            tqdm.write(
+                f"vocabulary: {len(centroids)} words from {n_desc} descriptors in {time.perf_counter() - t0:.1f} s"
+            )
+        quantizer = Quantizer(centroids)
+        root.mkdir(parents=True, exist_ok=True)
+        save_npy(root / "vocab.npy", centroids)
+        return cls._assemble(root, cfg, images, skipped, quantizer, feats, progress)
+
+    @classmethod
+    def _assemble(cls, root, cfg, images, skipped, quantizer, feats, progress) -> Index:
+        words = [
+            quantizer.assign(z["desc"])
+            for z in tqdm(feats, desc="assigning words", unit="img", disable=not progress, leave=False)
+        ]
+        kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float32)
+        desc = np.concatenate([z["desc"] for z in feats]).astype(np.uint8)
+        offsets = np.concatenate([[0], np.cumsum([len(w) for w in words])]).astype(np.int64)
+        wall = np.concatenate(words).astype(np.int32)
+        inv = InvertedFile.build(words, quantizer.size)
+        packed = root / "packed"
+        for name, arr in (("kpts", kpts), ("desc", desc), ("words", wall), ("offsets", offsets)):
+            save_npy(packed / f"{name}.npy", arr)
+        m = inv.matrix
+        with atomic_open(root / "invfile.npz", "wb") as fh:
+            np.savez(
+                fh, data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape), idf=inv.idf
+            )
+        listing = [{k: im[k] for k in ("path", "name", "size", "cache")} for im in images]
+        write_json(root / "images.json", listing, indent=None)
+        write_json(
+            root / "index.json",
+            {"format": FORMAT, "version": VERSION, "pixret": __version__, "config": cfg.as_dict(),
+             "n_images": len(images), "vocab_size": quantizer.size, "n_features": int(len(kpts)),
+             "skipped": skipped},
+        )  # fmt: skip
+        return cls.open(root)
+
+    def add(self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True) -> Index:
+        """Add images with the existing vocabulary; returns the reopened index."""
+        new, skipped = _extract_all([Path(p) for p in paths], self.cfg, self.root, workers, progress)
+        known = {im["cache"] for im in self.images}
+        images = self.images + [im for im in new if im["cache"] not in known]
+        feats = [np.load(self.root / im["cache"]) for im in images]
+        (self.root / "index.json").unlink()
+        return self._assemble(
+            self.root, self.cfg, images, self.skipped + skipped, self.quantizer, feats, progress
+        )
+
+    # ------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> Index:
+        root = Path(root)
+        meta_path = root / "index.json"
+        if not meta_path.exists():
+            hint = (
+                "half-written (interrupted?): build it again"
+                if (root / "features").exists()
+                else "not an index"
+            )
+            raise PixretError(root, f"no index.json: {hint}")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError:
+            raise PixretError(meta_path, "unreadable index metadata") from None
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise PixretError(
+                root, f"index format {meta.get('format')} v{meta.get('version')} (pixret {meta.get('pixret')}); "
+                f"this pixret reads {FORMAT} v{VERSION}: build the index again",
+            )  # fmt: skip
+        try:
+            cfg = EngineConfig.from_dict(meta["config"])
+            images = json.loads((root / "images.json").read_text())
+            quantizer = Quantizer(np.load(root / "vocab.npy"))
+            with np.load(root / "invfile.npz") as z:
+                m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+                inv = InvertedFile(m, z["idf"])
+            packed = root / "packed"
+            kpts = np.load(packed / "kpts.npy")
+            words = np.load(packed / "words.npy")
+            offsets = np.load(packed / "offsets.npy")
+            desc = np.load(packed / "desc.npy", mmap_mode="r")
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise PixretError(root, f"damaged index ({exc}): build it again") from None
+        if len(images) != meta["n_images"] or len(offsets) != len(images) + 1 or inv.n_images != len(images):
+            raise PixretError(root, "index files disagree on the image count: build it again")
+        return cls(root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def memory_bytes(self) -> int:
+        """Bytes the loaded index keeps in RAM (descriptors stay memory-mapped on disk)."""
+        return int(self.invfile.nbytes() + self.kpts.nbytes + self.words.nbytes + self.offsets.nbytes
+                   + self.quantizer.centroids.nbytes)  # fmt: skip
+
+    def features(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return self.kpts[a:b], self.words[a:b], np.asarray(self.desc[a:b])
+
+    # ------------------------------------------------------------ searching
+    def search(self, image: np.ndarray | str | os.PathLike, box, top: int = 20) -> list[Hit]:
+        """The best ``top`` hits for the object in ``box`` (x1, y1, x2, y2) of ``image``."""
+        return self.search_full(image, box).hits[:top]
+
+    def search_full(
+        self, image: np.ndarray | str | os.PathLike, box, query_features: Features | None = None
+    ) -> SearchResult:
+        """Search and return hits, the full ranking, timings and the query-side object outline."""
+        t = {"start": time.perf_counter()}
+        img = load_image(image) if not isinstance(image, np.ndarray) else image
+        box = check_box(box, img.shape[1], img.shape[0])
+        feats = query_features or extract_in_box(img, box, self.cfg)
+        qf = feats.select(feats.in_box(box))
+        if len(qf) < 4:
+            raise PixretError(
+                None, f"only {len(qf)} features inside the box {box}: draw a larger box on a textured object"
+            )
+        t["features"] = time.perf_counter()
+        cfg = self.cfg
+        qwords = None
+        if cfg.verify.matching != "ratio" or not cfg.exhaustive:
+            qwords = self.quantizer.assign(qf.desc, max(1, cfg.verify.query_words))
+            qwords = qwords if qwords.ndim == 2 else qwords[:, None]
+        if cfg.exhaustive:
+            bow = np.zeros(len(self))
+            cand = np.arange(len(self))
+        else:
+            bow = self.invfile.scores(qwords[:, 0])
+            k = min(cfg.shortlist.top_k, len(self))
+            cand = np.argpartition(-bow, k - 1)[:k] if k < len(self) else np.arange(len(self))
+            cand = cand[np.argsort(-bow[cand], kind="stable")]
+            cand = cand[bow[cand] > 0]
+        t["shortlist"] = time.perf_counter()
+        checks = {}
+        for i in cand:
+            dk, dw, dd = self.features(int(i))
+            w, h = self.images[int(i)]["size"]
+            v = verify(qf.kpts, qf.desc, None if cfg.verify.matching == "ratio" else qwords, dk, dd, dw,
+                       cfg.verify, max(w, h))  # fmt: skip
+            if v is not None:
+                checks[int(i)] = v
+        t["verify"] = time.perf_counter()
+        votes = np.zeros(len(qf), np.int32)
+        for v in checks.values():
+            votes[np.unique(v.query_idx)] += 1
+        support = support_polygons(qf.kpts, votes, box, len(checks), cfg.mask)
+        hits = []
+        for i, v in sorted(checks.items(), key=lambda kv: (-kv[1].inliers, -bow[kv[0]], kv[0])):
+            im = self.images[i]
+            w, h = im["size"]
+            box_poly = project([box_polygon(box)], v.homography, w, h)
+            tight = project(support, v.homography, w, h) if support else box_poly
+            dk = self.features(i)[0]
+            matches = np.hstack([qf.kpts[v.query_idx, :2], dk[v.db_idx, :2]])
+            hits.append(Hit(i, im["name"], im["path"], float(v.inliers), v.inliers, float(bow[i]), (w, h),
+                            v.homography, tight if cfg.mask.output == "tight" else box_poly, box_poly, tight,
+                            matches))  # fmt: skip
+        verified = np.array([hit.index for hit in hits], np.int64)
+        rest = np.setdiff1d(np.arange(len(self)), verified)
+        rest = rest[np.argsort(-bow[rest], kind="stable")]
+        for i in rest[: max(0, len(cand) - len(hits))]:
+            im = self.images[int(i)]
+            hits.append(
+                Hit(int(i), im["name"], im["path"], float(bow[i]), 0, float(bow[i]), tuple(im["size"]))
+            )
+        t["masks"] = time.perf_counter()
+        timings = {k: t[k] - t[p] for p, k in zip(["start", "features", "shortlist", "verify"],
+                                                  ["features", "shortlist", "verify", "masks"], strict=True)}  # fmt: skip
+        timings["total"] = t["masks"] - t["start"]
+        return SearchResult(hits, np.concatenate([verified, rest]), timings, support)
+
+
+def extract_in_box(img: np.ndarray, box, cfg: EngineConfig, margin: int = 16) -> Features:
+    """Query features from the box (plus a margin for the descriptors' support) only, so the
+    feature budget is spent on the object rather than on the rest of the photo."""
+    h, w = img.shape[:2]
+    x0, y0 = max(0, int(box[0]) - margin), max(0, int(box[1]) - margin)
+    x1, y1 = min(w, int(np.ceil(box[2])) + margin), min(h, int(np.ceil(box[3])) + margin)
+    f = extract(img[y0:y1, x0:x1], cfg.features)
+    f.kpts[:, :2] += (x0, y0)
+    return Features(f.kpts, f.desc, (w, h))
+
+
+def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
+    """Validate a query box and clip it to the image; clear errors for empty or outside boxes."""
+    try:
+        x1, y1, x2, y2 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {box!r}") from None
+    if not all(np.isfinite([x1, y1, x2, y2])):
+        raise PixretError(None, f"box {box!r} has a non-finite value")
+    if x2 <= x1 or y2 <= y1:
+        raise PixretError(None, f"box {box!r} is empty (needs x2 > x1 and y2 > y1)")
+    if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+        raise PixretError(None, f"box {box!r} lies outside the {w}x{h} query image")
+    return max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
+
+
+def _extract_all(paths, cfg, root, workers, progress) -> tuple[list[dict], list[dict]]:
+    cache = root / "features"
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(p, cache, cfg) for p in paths]
+    images, skipped = [], []
+    it = pool_imap(_extract_one, jobs, default_workers() if workers is None else workers, chunksize=2)
+    for (p, _, _), (out, res) in zip(jobs, tqdm(it, total=len(jobs), desc="features", unit="img",
+                                                disable=not progress), strict=True):  # fmt: skip
+        if not out:
+            skipped.append({"path": str(p), "reason": str(res)})
+            warnings.warn(f"{p}: skipped ({res})", IndexWarning, stacklevel=3)
+            continue
+        images.append({"path": str(p), "name": p.stem, "size": list(res), "cache": out})
+    return images, skipped
