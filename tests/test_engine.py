@@ -8,27 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pixret.cli import app
-from pixret.datasets import load_benchmark
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark
 from pixret.engine import Index, get_config
 from pixret.engine.index import IndexWarning
 from pixret.evaluation import PixelPrediction, strict_iou
 from pixret.io import PixretError
-
-CFG = SyntheticConfig(name="eng", queries=3, positives=5, distractors=8, seed=11)
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eng")
-    make_benchmark(root, CFG, workers=2, progress=False)
-    return load_benchmark(root, "eng")
-
-
-@pytest.fixture(scope="module")
-def index(bench, tmp_path_factory):
-    paths = [bench.database_image(i) for i in range(bench.n_database)]
-    return Index.build(paths, get_config("fast"), tmp_path_factory.mktemp("idx"), progress=False)
 
 
 def test_search_finds_the_object_and_its_pixels(bench, index):

@@ -86,6 +86,7 @@ CONFIGS: dict[str, EngineConfig] = {
     "sift-sp": EngineConfig(
         name="sift-sp",
         exhaustive=True,
+        shortlist=ShortlistConfig(vocab_size=1024),  # unused by the search: keep it cheap
         verify=VerifyConfig(matching="ratio", method="ransac", ratio=0.8),
         mask=MaskConfig(output="box"),
     ),

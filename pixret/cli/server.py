@@ -1,0 +1,39 @@
+"""`pixret serve`: the web page and JSON API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import app, console
+
+
+@app.command()
+def serve(
+    index_dir: Annotated[
+        Path, typer.Option("--index", help="An index built by `pixret index` or `pixret run`.")
+    ],
+    root: Annotated[Path | None, typer.Option(help="Benchmark release folder (benchmark mode).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Benchmark name (benchmark mode).")] = None,
+    results: Annotated[
+        Path | None, typer.Option(help="A method's results folder (ranks.npy, pixels.*).")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Serve the search page: pick or upload a photo, draw a box, see the object in every result."""
+    try:
+        import uvicorn
+
+        from ..server import create_app
+    except ImportError:
+        raise typer.BadParameter("the server needs its extra: pip install 'pixret[server]'") from None
+    web = create_app(index_dir, root, dataset, results)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can search and upload")
+    console.print(f"pixret on http://{host}:{port}/  (API docs at /docs)")
+    uvicorn.run(web, host=host, port=port, log_level="warning")

@@ -1,0 +1,167 @@
+"""The web API (FastAPI's client) and the page in a real browser (Playwright + Chromium)."""
+
+import io
+import os
+import shutil
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from pixret.engine.run import run_engine, write_run
+from pixret.server import create_app
+
+ARTIFACTS = Path(os.environ.get("PIXRET_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
+
+
+@pytest.fixture(scope="module")
+def results(bench, index, tmp_path_factory):
+    out = tmp_path_factory.mktemp("res")
+    write_run(out, bench, run_engine(bench, index.cfg, index.root, progress=False), "fast")
+    return out
+
+
+@pytest.fixture(scope="module")
+def client(bench, index, results):
+    return TestClient(create_app(index.root, bench.root, "eng", results))
+
+
+def _search(client, bench, q=0, **files):
+    query = bench.queries[q]
+    data = {"box": ",".join(f"{v:.1f}" for v in query.box), "top": "10"}
+    if not files:
+        files = {"file": ("q.jpg", bench.query_image(q).read_bytes(), "image/jpeg")}
+    return client.post("/api/search", data=data, files=files)
+
+
+def test_search_api_returns_ranked_hits_with_masks(client, bench):
+    r = _search(client, bench)
+    assert r.status_code == 200, r.text
+    d = r.json()
+    first = d["hits"][0]
+    assert first["verified"] and first["id"] in set(bench.queries[0].positives.tolist())
+    assert first["polygons"] and len(first["polygons"][0][0]) == 2
+    m = client.get(f"/api/searches/{d['search_id']}/hits/0/mask.png")
+    mask = cv2.imdecode(np.frombuffer(m.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (first["h"], first["w"]) and mask.max() == 255
+    assert client.get(f"/api/searches/{d['search_id']}/hits/0/matches").json()["matches"]
+    assert client.get("/api/searches/nope/hits/0/mask.png").status_code == 404
+
+
+def test_search_by_database_image_and_benchmark_mode(client, bench):
+    q = bench.queries[1]
+    i = int(q.easy[0])
+    gt = bench.gt(1, i).all_points
+    box = f"{gt[:, 0].min():.0f},{gt[:, 1].min():.0f},{gt[:, 0].max():.0f},{gt[:, 1].max():.0f}"
+    r = client.post("/api/search", data={"box": box, "image_id": str(i)})
+    assert r.status_code == 200 and r.json()["hits"][0]["id"] == i  # finds itself first
+    qs = client.get("/api/benchmark/queries").json()["queries"]
+    assert len(qs) == 3
+    d = client.get("/api/benchmark/queries/0").json()
+    assert {r["status"] for r in d["results"]} <= {"true", "false", "junk"}
+    assert any(r["gt"] for r in d["results"]) and any(r["pred"] for r in d["results"])
+    assert client.get("/api/benchmark/queries/0/image?size=200").headers["content-type"] == "image/jpeg"
+    assert client.get("/api/images?limit=5").json()["total"] == bench.n_database
+
+
+def test_uploads_are_checked(client, bench, monkeypatch):
+    assert _search(client, bench, file=("x.jpg", b"hello", "image/jpeg")).status_code == 415
+    big = io.BytesIO()
+    Image.new("L", (9000, 9000)).save(big, "PNG")  # 81 MP of zeros: tiny file, huge decode
+    r = _search(client, bench, file=("../../etc/passwd.png", big.getvalue(), "image/png"))
+    assert r.status_code == 413 and "MP limit" in r.json()["detail"]
+    assert client.post("/api/search", data={"box": "1,2,3"}).status_code == 422
+    r = client.post("/api/search", data={"box": "10,10,5,5", "image_id": "0"})
+    assert r.status_code == 422 and "empty" in r.json()["detail"]
+    assert client.get("/api/images/99999").status_code == 404
+
+
+def test_concurrent_searches_agree(client, bench):
+    with ThreadPoolExecutor(4) as pool:
+        out = list(pool.map(lambda _: _search(client, bench).json(), range(6)))
+    firsts = {tuple(h["id"] for h in o["hits"]) for o in out}
+    assert len(firsts) == 1 and len({o["search_id"] for o in out}) == 6
+
+
+# ---------------------------------------------------------------- browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def live_server(bench, index, results):
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(create_app(index.root, bench.root, "eng", results), host="127.0.0.1",
+                                           port=port, log_level="warning"))  # fmt: skip
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    t.join(5)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
+def test_page_search_by_drawing_a_box(live_server, bench):
+    from playwright.sync_api import sync_playwright
+
+    q = bench.queries[0]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(live_server)
+        page.wait_for_selector("#thumbs img")
+        page.set_input_files("#upload", str(bench.query_image(0)))
+        page.wait_for_function("document.getElementById('query-canvas').width > 300")
+        canvas = page.locator("#query-canvas")
+        bb = canvas.bounding_box()
+        cw = page.evaluate("document.getElementById('query-canvas').width")
+        img = cv2.imread(str(bench.query_image(0)))
+        s = bb["width"] / img.shape[1]
+        assert abs(cw / img.shape[1] - s) < 0.02  # drawn at the scale we compute
+        page.mouse.move(bb["x"] + q.box[0] * s, bb["y"] + q.box[1] * s)
+        page.mouse.down()
+        page.mouse.move(bb["x"] + (q.box[0] + q.box[2]) / 2 * s, bb["y"] + (q.box[1] + q.box[3]) / 2 * s)
+        page.mouse.move(bb["x"] + q.box[2] * s, bb["y"] + q.box[3] * s)
+        page.mouse.up()
+        assert page.is_enabled("#search-btn")
+        page.click("#search-btn")
+        page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=20000)
+        tiles = page.locator(".tile[data-verified='true']")
+        assert tiles.count() >= 2
+        # the mask is drawn: the tile has red-tinted pixels
+        red = page.evaluate("""() => { const c = document.querySelector(".tile[data-verified='true'] canvas");
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+            for (let k = 0; k < d.length; k += 4) if (d[k] > 150 && d[k+1] < 110 && d[k+2] < 110) n++; return n; }""")
+        assert red > 100
+        tiles.first.click()
+        page.wait_for_selector("#detail:not([hidden])")
+        page.check("#show-matches")
+        page.wait_for_function("+document.getElementById('detail-canvas').dataset.matches > 0")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "search-page.png"
+        page.screenshot(path=str(shot))
+        print(f"\nscreenshot: {shot}")
+        page.click("#close-detail")
+        page.click("#tab-bench")
+        page.wait_for_selector("#bench-results .tile.true")
+        page.screenshot(path=str(ARTIFACTS / "benchmark-page.png"))
+        print(f"screenshot: {ARTIFACTS / 'benchmark-page.png'}")
+        browser.close()
