@@ -162,6 +162,7 @@ def test_page_search_by_drawing_a_box(live_server, bench):
         page.click("#close-detail")
         page.click("#tab-bench")
         page.wait_for_selector("#bench-results .tile.true")
+        assert not page.is_visible("#search-view") and page.is_visible("#bench-view")
         page.screenshot(path=str(ARTIFACTS / "benchmark-page.png"))
         print(f"screenshot: {ARTIFACTS / 'benchmark-page.png'}")
         browser.close()

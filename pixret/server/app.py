@@ -228,18 +228,20 @@ def create_app(
                         "gt": _polys(gt.polygons) if gt else [], "pred": _polys(pred.polygons) if pred else []})  # fmt: skip
         return {"query": {"index": q, "name": query.name, "box": list(query.box)}, "results": out}
 
+    def bench_jpeg(path_of, n: int, k: int, size: int | None) -> Response:
+        path = path_of(k) if 0 <= k < n else None
+        if path is None:
+            raise HTTPException(404, f"no image {k}")
+        return _jpeg(load_image(path), size)
+
     @app.get("/api/benchmark/queries/{q}/image")
     def bench_query_image(q: int, size: int | None = Query(None, ge=32, le=2048)) -> Response:
         b = need_bench()
-        if not 0 <= q < b.n_queries or b.query_image(q) is None:
-            raise HTTPException(404, f"no image for query {q}")
-        return _jpeg(load_image(b.query_image(q)), size)
+        return bench_jpeg(b.query_image, b.n_queries, q, size)
 
     @app.get("/api/benchmark/images/{i}")
     def bench_image(i: int, size: int | None = Query(None, ge=32, le=2048)) -> Response:
         b = need_bench()
-        if not 0 <= i < b.n_database or b.database_image(i) is None:
-            raise HTTPException(404, f"no image {i}")
-        return _jpeg(load_image(b.database_image(i)), size)
+        return bench_jpeg(b.database_image, b.n_database, i, size)
 
     return app

@@ -121,6 +121,17 @@ async function doSearch() {
   }
 }
 
+// Paint an image 240 px wide on canvas c, then polygon layers [polys, color, fill] given in
+// pixels of the original image (origW wide; null when the URL serves it at full size).
+async function paintTile(c, url, origW, layers) {
+  const img = await loadImage(url);
+  c.width = 240; c.height = Math.round((img.naturalHeight * 240) / img.naturalWidth);
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0, c.width, c.height);
+  const s = 240 / (origW || img.naturalWidth);
+  for (const [polys, color, fill] of layers) drawPolys(ctx, polys, s, color, fill);
+}
+
 function resultTile(h, sid) {
   const div = document.createElement("div");
   div.className = "tile" + (h.verified ? " verified" : "");
@@ -130,15 +141,10 @@ function resultTile(h, sid) {
   const cap = document.createElement("div");
   cap.textContent = `#${h.rank + 1} ${h.name} · ${h.verified ? h.inliers + " inliers" : "not verified"}`;
   div.append(c, cap);
-  loadImage(`/api/images/${h.id}?size=480`).then((img) => {
-    const s = 240 / h.w;
-    c.width = 240; c.height = Math.round(h.h * s);
-    const ctx = c.getContext("2d");
-    ctx.drawImage(img, 0, 0, c.width, c.height);
-    drawPolys(ctx, h.box_polygons, s, "#3b7dd8", null);
-    drawPolys(ctx, h.polygons, s, "#f03c3c", "rgba(240,60,60,0.40)");
-    div.dataset.drawn = "1";
-  });
+  paintTile(c, `/api/images/${h.id}?size=480`, h.w, [
+    [h.box_polygons, "#3b7dd8", null],
+    [h.polygons, "#f03c3c", "rgba(240,60,60,0.40)"],
+  ]).then(() => (div.dataset.drawn = "1"));
   div.onclick = () => openDetail(h, sid);
   return div;
 }
@@ -207,14 +213,10 @@ async function showBenchQuery(q) {
     const cv = document.createElement("canvas");
     div.append(cv, Object.assign(document.createElement("div"), { textContent: `#${r.rank + 1} ${r.status} ${r.name}` }));
     grid.appendChild(div);
-    loadImage(`/api/benchmark/images/${r.id}`).then((img) => {
-      const k = 240 / img.naturalWidth;
-      cv.width = 240; cv.height = Math.round(img.naturalHeight * k);
-      const ctx = cv.getContext("2d");
-      ctx.drawImage(img, 0, 0, cv.width, cv.height);
-      drawPolys(ctx, r.gt, k, "#3cc850", null);
-      drawPolys(ctx, r.pred, k, "#f03c3c", "rgba(240,60,60,0.35)");
-    });
+    paintTile(cv, `/api/benchmark/images/${r.id}`, null, [
+      [r.gt, "#3cc850", null],
+      [r.pred, "#f03c3c", "rgba(240,60,60,0.35)"],
+    ]);
   }
 }
 
