@@ -73,7 +73,8 @@ def main() -> None:
     )
 
     fast = get_config("fast")
-    res = run_engine(bench, fast, work / f"index-{name}", progress=True)
+    feats = work / f"index-{name}" / "features"  # one feature cache for every index below
+    res = run_engine(bench, fast, work / f"index-{name}", progress=True, features_dir=feats)
     n = len(res.index)
     before = rss_kb()
     reopened = Index.open(res.index.root)
@@ -92,7 +93,8 @@ def main() -> None:
     )
 
     sub = list(range(min(args.baseline_queries, bench.n_queries)))
-    sp = run_engine(bench, get_config("sift-sp"), work / f"index-{name}-sp", progress=True, queries=sub)
+    sp = run_engine(bench, get_config("sift-sp"), work / f"index-{name}-sp", progress=True, queries=sub,
+                    features_dir=feats)  # fmt: skip
     f_scores = subset_scores(bench, res, sub)
     s_scores = subset_scores(bench, sp, sub)
     f_time = float(np.mean([res.query_seconds[q] for q in sub]))

@@ -5,7 +5,8 @@ another format version, is refused)::
 
     index.json          format, version, config, image count, skipped files
     images.json         path, name, (w, h) per image
-    features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file)
+    features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file and
+                        feature config; another folder can be shared between indexes)
     vocab.npy           visual words (k x 128)
     packed/*.npy        all keypoints, words, descriptors (memory-mapped), per-image offsets
     invfile.npz         the inverted file (CSR) and idf
@@ -98,7 +99,7 @@ def _extract_one(job: tuple[Path, Path, EngineConfig]) -> tuple[str, tuple[int, 
     path, cache_dir, cfg = job
     try:
         out = cache_dir / f"{_cache_key(path, cfg)}.npz"
-        rel = f"{cache_dir.name}/{out.name}"
+        rel = str(out)
         if out.exists():
             with np.load(out) as z:
                 return rel, tuple(int(v) for v in z["size"])
@@ -128,17 +129,20 @@ class Index:
     @classmethod
     def build(
         cls, paths: list[str | os.PathLike], cfg: EngineConfig, root: str | os.PathLike,
-        workers: int | None = None, progress: bool = True,
+        workers: int | None = None, progress: bool = True, features_dir: str | os.PathLike | None = None,
     ) -> Index:  # fmt: skip
-        """Index ``paths`` into folder ``root`` (features cached there: an interrupted build resumes)."""
+        """Index ``paths`` into folder ``root``. Features are cached in ``features_dir``
+        (default ROOT/features): an interrupted build resumes, and indexes of the same
+        images with the same feature config can share the folder."""
         root = Path(root)
         meta = root / "index.json"
         if meta.exists():
             meta.unlink()  # the folder is being rewritten: never leave a stale marker
-        images, skipped = _extract_all([Path(p) for p in paths], cfg, root, workers, progress)
+        fdir = Path(features_dir) if features_dir else root / "features"
+        images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress)
         if not images:
             raise PixretError(root, "no readable images to index")
-        feats = [np.load(root / im["cache"]) for im in images]
+        feats = [np.load(im["cache"]) for im in images]
         desc_all = [z["desc"] for z in feats]
         n_desc = sum(len(d) for d in desc_all)
         k = cfg.shortlist.vocab_size or auto_vocab_size(len(images))
@@ -184,10 +188,11 @@ class Index:
 
     def add(self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True) -> Index:
         """Add images with the existing vocabulary; returns the reopened index."""
-        new, skipped = _extract_all([Path(p) for p in paths], self.cfg, self.root, workers, progress)
+        fdir = Path(self.images[0]["cache"]).parent if self.images else self.root / "features"
+        new, skipped = _extract_all([Path(p) for p in paths], self.cfg, fdir, workers, progress)
         known = {im["cache"] for im in self.images}
         images = self.images + [im for im in new if im["cache"] not in known]
-        feats = [np.load(self.root / im["cache"]) for im in images]
+        feats = [np.load(im["cache"]) for im in images]
         (self.root / "index.json").unlink()
         return self._assemble(
             self.root, self.cfg, images, self.skipped + skipped, self.quantizer, feats, progress
@@ -343,8 +348,8 @@ def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
     return max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
 
 
-def _extract_all(paths, cfg, root, workers, progress) -> tuple[list[dict], list[dict]]:
-    cache = root / "features"
+def _extract_all(paths, cfg, cache: Path, workers, progress) -> tuple[list[dict], list[dict]]:
+    cache = cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(p, cache, cfg) for p in paths]
     images, skipped = [], []
