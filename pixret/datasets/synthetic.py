@@ -118,11 +118,12 @@ def blob_polygon(
 def select_objects(n: int, seed: int) -> list[ObjectSpec]:
     """The ``n`` most textured cells, spread over the photos, each with a blob outline."""
     cells = _cells()
-    if n > len(cells):
+    eligible = [k for k in range(len(cells)) if cells[k][2] >= MIN_KEYPOINTS]
+    if n > len(eligible):
         raise PixretError(
-            None, f"at most {len(cells)} queries can be cut from the bundled photos (asked {n})"
+            None, f"at most {len(eligible)} queries can be cut from the bundled photos (asked {n})"
         )
-    ranked = sorted(range(len(cells)), key=lambda k: -cells[k][2])
+    ranked = sorted(eligible, key=lambda k: -cells[k][2])
     picked: list[int] = []
     for rnd in range(4):  # round-robin: the best cell of every photo first, then the second ...
         for k in ranked:

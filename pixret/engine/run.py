@@ -58,7 +58,7 @@ def run_engine(
             r = index.search_full(bench.query_image(q), query.box)
         except PixretError as exc:  # one bad query must not end the run: it scores nothing
             warnings.warn(f"query {q} ({query.name}): {exc}", PixretWarning, stacklevel=2)
-            return q, to_db, [], 0.0
+            return q, to_db, [], None
         return (
             q,
             to_db[r.ranking],
@@ -76,7 +76,8 @@ def run_engine(
         ranks[:, q] = np.concatenate([ranking, missing])
         for i, polys in hits:
             pixels[(q, i)] = PixelPrediction([np.asarray(p) for p in polys])
-        seconds.append(sec)
+        if sec is not None:  # a failed query has no latency to report
+            seconds.append(sec)
         bar.update()
     bar.close()
     return RunOutput(ranks, pixels, seconds, index_seconds, index)
