@@ -1,7 +1,6 @@
 """The web API (FastAPI's client) and the page in a real browser (Playwright + Chromium)."""
 
 import io
-import os
 import shutil
 import socket
 import threading
@@ -17,8 +16,7 @@ from PIL import Image
 
 from pixret.engine.run import run_engine, write_run
 from pixret.server import create_app
-
-ARTIFACTS = Path(os.environ.get("PIXRET_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
+from tests.conftest import ARTIFACTS
 
 
 @pytest.fixture(scope="module")
@@ -158,11 +156,9 @@ def test_page_search_by_drawing_a_box(live_server, bench):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "search-page.png"
         page.screenshot(path=str(shot))
-        print(f"\nscreenshot: {shot}")
         page.click("#close-detail")
         page.click("#tab-bench")
         page.wait_for_selector("#bench-results .tile.true")
         assert not page.is_visible("#search-view") and page.is_visible("#bench-view")
         page.screenshot(path=str(ARTIFACTS / "benchmark-page.png"))
-        print(f"screenshot: {ARTIFACTS / 'benchmark-page.png'}")
         browser.close()
