@@ -32,11 +32,12 @@ def download(
     """Download (resumable, sha256-checked) and extract benchmark files into ROOT."""
     table = load_sources(sources)
     if list_ or not what:
-        t = Table("name", "file", "into", "sha256", "description")
+        t = Table("name", "description", "sha256")
+        t.columns[0].no_wrap = True
         for s in table.values():
             if s.name.startswith("r1m-") and s.name not in ("r1m-list", "r1m-1"):
                 continue
-            t.add_row(s.name, s.filename, s.dest, "yes" if s.sha256 else "-", s.description)
+            t.add_row(s.name, f"{s.description} [dim]({s.urls[0]})[/]", "yes" if s.sha256 else "-")
         console.print(t)
         groups = "; ".join(
             f"{k} = {' + '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in GROUPS.items()
