@@ -42,23 +42,6 @@ def fork_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, min_i
     return [r for part in parts for r in part]
 
 
-def fork_imap(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, chunksize: int = 4):
-    """Like :func:`fork_map` but yields results in order as they come (for progress bars)."""
-    global _TASK
-    if workers <= 1 or len(items) < 2 or "fork" not in mp.get_all_start_methods():
-        yield from (fn(x) for x in items)
-        return
-    _TASK = fn
-    try:
-        with mp.get_context("fork").Pool(workers) as pool:
-            for part in pool.imap(
-                _run_chunk, [items[k : k + chunksize] for k in range(0, len(items), chunksize)]
-            ):
-                yield from part
-    finally:
-        _TASK = None
-
-
 def _call(job: tuple[Callable[[Any], Any], Sequence[Any]]) -> list[Any]:
     fn, chunk = job
     return [fn(x) for x in chunk]

@@ -28,11 +28,12 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from .. import __version__
+from ..evaluation.iou import fill_polygons
 from ..io import PixretError, atomic_open, save_npy, write_json
 from ..parallel import default_workers, pool_imap
 from .config import EngineConfig
 from .features import Features, extract, load_image
-from .masks import box_polygon, project, rasterize, support_polygons
+from .masks import box_polygon, project, support_polygons
 from .shortlist import InvertedFile, Quantizer, auto_vocab_size, train_vocabulary
 from .verify import verify
 
@@ -68,7 +69,7 @@ class Hit:
     @property
     def mask(self) -> np.ndarray:
         """Binary mask (h, w) of the default pixel output."""
-        return rasterize(self.polygons, *self.size)
+        return fill_polygons(self.polygons, self.size[1], self.size[0], min_points=3)
 
 
 @dataclass
@@ -92,6 +93,12 @@ def _cache_key(path: Path, cfg: EngineConfig) -> str:
         f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
     )
     return hashlib.sha1(ident.encode()).hexdigest()[:20]
+
+
+def _load_features(path: str) -> dict[str, np.ndarray]:
+    """A cached feature file read into memory once (NpzFile re-reads a key on every access)."""
+    with np.load(path) as z:
+        return {"kpts": z["kpts"], "desc": z["desc"]}
 
 
 def _extract_one(job: tuple[Path, Path, EngineConfig]) -> tuple[str, tuple[int, int] | str]:
@@ -142,7 +149,7 @@ class Index:
         images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress)
         if not images:
             raise PixretError(root, "no readable images to index")
-        feats = [np.load(im["cache"]) for im in images]
+        feats = [_load_features(im["cache"]) for im in images]
         desc_all = [z["desc"] for z in feats]
         n_desc = sum(len(d) for d in desc_all)
         k = cfg.shortlist.vocab_size or auto_vocab_size(len(images))
@@ -192,7 +199,7 @@ class Index:
         new, skipped = _extract_all([Path(p) for p in paths], self.cfg, fdir, workers, progress)
         known = {im["cache"] for im in self.images}
         images = self.images + [im for im in new if im["cache"] not in known]
-        feats = [np.load(im["cache"]) for im in images]
+        feats = [_load_features(im["cache"]) for im in images]
         (self.root / "index.json").unlink()
         return self._assemble(
             self.root, self.cfg, images, self.skipped + skipped, self.quantizer, feats, progress
@@ -290,20 +297,19 @@ class Index:
             v = verify(qf.kpts, qf.desc, None if cfg.verify.matching == "ratio" else qwords, dk, dd, dw,
                        cfg.verify, max(w, h))  # fmt: skip
             if v is not None:
-                checks[int(i)] = v
+                checks[int(i)] = (v, dk[v.db_idx, :2])
         t["verify"] = time.perf_counter()
         votes = np.zeros(len(qf), np.int32)
-        for v in checks.values():
+        for v, _ in checks.values():
             votes[np.unique(v.query_idx)] += 1
         support = support_polygons(qf.kpts, votes, box, len(checks), cfg.mask)
         hits = []
-        for i, v in sorted(checks.items(), key=lambda kv: (-kv[1].inliers, -bow[kv[0]], kv[0])):
+        for i, (v, db_xy) in sorted(checks.items(), key=lambda kv: (-kv[1][0].inliers, -bow[kv[0]], kv[0])):
             im = self.images[i]
             w, h = im["size"]
             box_poly = project([box_polygon(box)], v.homography, w, h)
             tight = project(support, v.homography, w, h) if support else box_poly
-            dk = self.features(i)[0]
-            matches = np.hstack([qf.kpts[v.query_idx, :2], dk[v.db_idx, :2]])
+            matches = np.hstack([qf.kpts[v.query_idx, :2], db_xy])
             hits.append(Hit(i, im["name"], im["path"], float(v.inliers), v.inliers, float(bow[i]), (w, h),
                             v.homography, tight if cfg.mask.output == "tight" else box_poly, box_poly, tight,
                             matches))  # fmt: skip

@@ -85,11 +85,3 @@ def project(polys: list[np.ndarray], h: np.ndarray, w: int, hh: int) -> list[np.
     for p in polys:
         out += clip_polygon(warp_points(p, h), w, hh)
     return out
-
-
-def rasterize(polys: list[np.ndarray], w: int, h: int) -> np.ndarray:
-    m = np.zeros((h, w), np.uint8)
-    for p in polys:
-        if len(p) >= 3:
-            cv2.fillPoly(m, [np.round(p * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
-    return m

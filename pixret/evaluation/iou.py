@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from .predictions import PixelPrediction
+from .predictions import PixelPrediction, rle_to_mask
 
 
 class CompatPairError(Exception):
@@ -88,11 +88,12 @@ def _subpixel(poly: np.ndarray, off: np.ndarray) -> np.ndarray:
     return np.round((np.asarray(poly, np.float64) - off) * (1 << _SHIFT)).astype(np.int32)
 
 
-def fill_polygons(polys, h: int, w: int, off: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """Union of filled polygons as a uint8 mask of shape (h, w), whose (0, 0) is at ``off``."""
+def fill_polygons(polys, h: int, w: int, off: tuple[int, int] = (0, 0), min_points: int = 1) -> np.ndarray:
+    """Union of filled polygons as a uint8 mask of shape (h, w), whose (0, 0) is at ``off``;
+    polygons with fewer than ``min_points`` points are left out."""
     m = np.zeros((h, w), np.uint8)
     o = np.asarray(off, np.float64)
-    pts = [_subpixel(p, o) for p in polys if len(p)]
+    pts = [_subpixel(p, o) for p in polys if len(p) >= max(1, min_points)]
     for p in pts:  # one call per polygon: the union, not the even-odd of overlapping parts
         cv2.fillPoly(m, [p], 1, cv2.LINE_8, _SHIFT)
     return m
@@ -119,10 +120,7 @@ def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 def _decode(rle: dict, h: int, w: int) -> np.ndarray:
     if list(rle["size"]) != [h, w]:
         raise ValueError(f"mask size {rle['size']} differs from the image's {[h, w]}")
-    rle = dict(rle)
-    if isinstance(rle["counts"], str):
-        rle["counts"] = rle["counts"].encode("ascii")
-    return mask_utils.decode(rle)
+    return rle_to_mask(rle)
 
 
 def strict_iou(

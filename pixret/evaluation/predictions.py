@@ -58,7 +58,7 @@ class PixelPrediction:
             if len(p):
                 return p
         if self.rle is not None:
-            return mask_to_polygon(mask_utils.decode(self.rle))
+            return mask_to_polygon(rle_to_mask(self.rle))
         return np.zeros((0, 2))
 
 
@@ -71,6 +71,11 @@ def mask_to_polygon(mask: np.ndarray) -> np.ndarray:
     if not contours:
         return np.zeros((0, 2))
     return max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+
+
+def rle_to_mask(rle: dict) -> np.ndarray:
+    """A COCO RLE (counts as str or bytes) as a uint8 mask."""
+    return mask_utils.decode(rle)
 
 
 def mask_to_rle(mask: np.ndarray) -> dict:

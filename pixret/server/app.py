@@ -35,8 +35,8 @@ from PIL import Image
 from ..datasets import load_benchmark
 from ..engine import Index, SearchResult
 from ..engine.features import decode_image, load_image
-from ..engine.masks import rasterize
 from ..evaluation import read_pixel_results, read_ranks
+from ..evaluation.iou import fill_polygons
 from ..io import PixretError
 from ..viz.overlay import encode, thumbnail
 from ..viz.show import status_of
@@ -194,7 +194,7 @@ def create_app(
     @app.get("/api/searches/{sid}/hits/{rank}/mask.png")
     def mask(sid: str, rank: int) -> Response:
         h = hit(sid, rank)
-        m = rasterize(h.polygons, *h.size) * 255
+        m = fill_polygons(h.polygons, h.size[1], h.size[0], min_points=3) * 255
         return Response(cv2.imencode(".png", m)[1].tobytes(), media_type="image/png")
 
     @app.get("/api/searches/{sid}/hits/{rank}/matches")

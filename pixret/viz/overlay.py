@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..evaluation.iou import fill_polygons
 from ..io import PixretError, atomic_open
 
 GT_COLOR = (80, 200, 60)  # green
@@ -49,17 +50,9 @@ def tint(img: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], alpha: 
     return out
 
 
-def polygons_mask(polys, h: int, w: int) -> np.ndarray:
-    m = np.zeros((h, w), np.uint8)
-    for p in polys:
-        if len(p) >= 3:
-            cv2.fillPoly(m, [np.round(np.asarray(p) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
-    return m
-
-
 def draw_polygons(img: np.ndarray, polys, color, fill: bool = True) -> np.ndarray:
     h, w = img.shape[:2]
-    out = tint(img, polygons_mask(polys, h, w), color) if fill else img.copy()
+    out = tint(img, fill_polygons(polys, h, w, min_points=3), color) if fill else img.copy()
     thick = max(1, round(max(h, w) / 400))
     for p in polys:
         if len(p):

@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from ..datasets.model import Benchmark, Query
-from ..evaluation.predictions import PixelPrediction
+from ..evaluation.predictions import PixelPrediction, rle_to_mask
 from ..io import PixretError
 from .overlay import (
     GT_COLOR,
@@ -45,10 +44,7 @@ def render_pair(bench: Benchmark, q: Query, i: int, pred: PixelPrediction | None
         img = draw_polygons(img, gt.polygons, GT_COLOR, fill=False)
     if pred is not None and not pred.empty:
         if pred.rle is not None:
-            rle = dict(pred.rle)
-            if isinstance(rle["counts"], str):
-                rle["counts"] = rle["counts"].encode("ascii")
-            img = tint(img, mask_utils.decode(rle), PRED_COLOR)
+            img = tint(img, rle_to_mask(pred.rle), PRED_COLOR)
         else:
             img = draw_polygons(img, pred.polygons, PRED_COLOR)
     return img
