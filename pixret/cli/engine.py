@@ -17,6 +17,9 @@ from . import app, console
 from .evaluate import DatasetOpt, RootOpt, summary_table
 
 ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
+DeviceOpt = Annotated[
+    str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")
+]
 
 
 @app.command()
@@ -25,10 +28,11 @@ def index(
     index_dir: Annotated[Path, typer.Option("--index", help="Folder to write the index to.")],
     config: ConfigOpt = "fast",
     workers: Annotated[int | None, typer.Option(help="Processes for feature extraction.")] = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Index a folder of images (features are cached: an interrupted run resumes)."""
     t0 = time.perf_counter()
-    idx = Index.build(list_images(images), get_config(config), index_dir, workers=workers)
+    idx = Index.build(list_images(images), get_config(config), index_dir, workers=workers, device=device)
     console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
                   f"({idx.memory_bytes() / max(1, len(idx)) / 1024:.1f} KB per image in memory), "
                   f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
@@ -51,9 +55,10 @@ def search(
     box: Annotated[str, typer.Option(help="Object box x1,y1,x2,y2 in query pixels.")],
     top: Annotated[int, typer.Option(help="Results to print and draw.")] = 10,
     out: Annotated[Path | None, typer.Option(help="Folder for overlay PNGs.")] = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Search with an image and a box; print the ranking, draw the object's pixels."""
-    idx = Index.open(index_dir)
+    idx = Index.open(index_dir, device)
     r = idx.search_full(query, parse_box(box))
     t = Table(title=f"{query.name}: {r.timings['total'] * 1000:.0f} ms")
     for col in ("rank", "image", "inliers", "tf-idf", "verified"):
@@ -93,10 +98,11 @@ def run(
         Path | None, typer.Option("--index", help="Index folder (default OUT/index).")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes.")] = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Index a benchmark's database, run every query with its box, write results, evaluate."""
     bench = load_benchmark(root, dataset)
-    res = run_engine(bench, get_config(config), index_dir or out / "index", workers)
+    res = run_engine(bench, get_config(config), index_dir or out / "index", workers, device=device)
     r = write_run(out, bench, res, config)
     console.print(summary_table(r["summary"], f"pixret {config} on {dataset}"))
     tm = r["timing"]
@@ -111,6 +117,7 @@ def demo(
     ),
     config: ConfigOpt = "fast",
     workers: Annotated[int | None, typer.Option(help="Processes.")] = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Build the built-in benchmark, run the engine on it, evaluate, write an HTML report."""
     from ..datasets.synthetic import SyntheticConfig, make_benchmark
@@ -125,7 +132,7 @@ def demo(
         console.print("building the demo benchmark from scikit-image's photographs ...")
         make_benchmark(data, SyntheticConfig(name=name), workers)
         bench = load_benchmark(data, name)
-    res = run_engine(bench, get_config(config), out / "index", workers)
+    res = run_engine(bench, get_config(config), out / "index", workers, device=device)
     r = write_run(out / "results", bench, res, config)
     report = write_report(r["eval"], out / "report.html", f"pixret {config}")
     console.print(summary_table(r["summary"], f"pixret {config} on the demo benchmark"))

@@ -24,6 +24,7 @@ def serve(
         str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    device: Annotated[str, typer.Option(help="Learned features: auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Serve the search page: pick or upload a photo, draw a box, see the object in every result."""
     try:
@@ -32,7 +33,7 @@ def serve(
         from ..server import create_app
     except ImportError:
         raise typer.BadParameter("the server needs its extra: pip install 'pixret[server]'") from None
-    web = create_app(index_dir, root, dataset, results)
+    web = create_app(index_dir, root, dataset, results, device)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can search and upload")
     console.print(f"pixret on http://{host}:{port}/  (API docs at /docs)")

@@ -9,12 +9,15 @@ from ..io import PixretError
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Local features: OpenCV SIFT as RootSIFT."""
+    """Local features: OpenCV SIFT as RootSIFT, or a learned extractor (needs ``pixret[learned]``)."""
 
+    kind: str = "sift"  # "sift", or learned: "xfeat", "aliked" (ALIKED-n16), "disk"
     max_side: int = 1024  # images are resized so their longest side is at most this
     n_features: int = 2000  # per image (OpenCV keeps the strongest)
     upright: bool = False  # one orientation per keypoint, 0 degrees (faster, no rotation invariance)
-    contrast_threshold: float = 0.03
+    contrast_threshold: float = 0.03  # SIFT only
+    detection_threshold: float = 0.0  # learned only; 0 = the model's default
+    weights: str = ""  # learned only: weights file or folder ("" = the lookup in engine.learned.weights)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,15 @@ class VerifyConfig:
 
     model: str = "homography"  # or "affine"
     method: str = "magsac"  # OpenCV USAC_MAGSAC; "ransac" for classic RANSAC
-    matching: str = "words"  # "words": shared visual words; "ratio": exhaustive NN ratio test
+    matching: str = "words"  # "words": shared visual words; "ratio": exhaustive NN ratio test;
+    # "mnn": mutual nearest neighbours, "lightglue": the learned matcher (both on the first
+    # `matcher_top_k` shortlisted images; the rest of the shortlist goes through words)
+    matcher_top_k: int = 20
+    matcher_weights: str = ""  # LightGlue weights file or folder ("" = the lookup)
+    min_similarity: float = 0.8  # mnn: cosine similarity a mutual pair needs
+    # extra views of the query box for features that are not rotation invariant: each rotated
+    # copy (degrees) is described and its keypoints mapped back
+    query_rotations: tuple[float, ...] = ()
     ratio: float = 0.9  # Lowe's ratio test (among shared-word candidates, or exhaustive)
     max_desc_dist: float = 0.85  # RootSIFT L2 distance accepted for a match
     max_pairs_per_word: int = 16  # bursty words contribute at most this many tentative pairs
@@ -72,7 +83,12 @@ class EngineConfig:
             exhaustive=d["exhaustive"],
             features=FeatureConfig(**d["features"]),
             shortlist=ShortlistConfig(**d["shortlist"]),
-            verify=VerifyConfig(**d["verify"]),
+            verify=VerifyConfig(
+                **{
+                    **d["verify"],
+                    "query_rotations": tuple(d["verify"].get("query_rotations", ())),
+                }
+            ),
             mask=MaskConfig(**d["mask"]),
         )
 
@@ -92,7 +108,35 @@ CONFIGS: dict[str, EngineConfig] = {
     ),
     # the default with upright features (faster, for collections without in-plane rotation)
     "fast-upright": EngineConfig(name="fast-upright", features=FeatureConfig(upright=True)),
+    # learned features (pip install 'pixret[learned]'), named like hloc's: extractor+matcher
+    # XFeat, matched by mutual nearest neighbours (one batched product) in the top shortlisted
+    # images, the rest of the shortlist through words; the query box is also described rotated
+    # by +-40 degrees, as XFeat is not rotation invariant (the learned default)
+    "xfeat": EngineConfig(
+        name="xfeat",
+        features=FeatureConfig(kind="xfeat"),
+        verify=VerifyConfig(
+            max_desc_dist=0.9, matching="mnn", matcher_top_k=30, query_rotations=(-40.0, 40.0)
+        ),
+    ),
+    # XFeat with LighterGlue on the top shortlisted images
+    "xfeat+lighterglue": EngineConfig(
+        name="xfeat+lighterglue",
+        features=FeatureConfig(kind="xfeat"),
+        verify=VerifyConfig(max_desc_dist=0.9, matching="lightglue"),
+    ),
+    "aliked+lightglue": EngineConfig(
+        name="aliked+lightglue",
+        features=FeatureConfig(kind="aliked", max_side=768),
+        verify=VerifyConfig(max_desc_dist=0.9, matching="lightglue"),
+    ),
+    "disk+lightglue": EngineConfig(
+        name="disk+lightglue",
+        features=FeatureConfig(kind="disk", max_side=768),
+        verify=VerifyConfig(max_desc_dist=0.9, matching="lightglue"),
+    ),
 }
+LEARNED_DEFAULT = "aliked+lightglue"  # the best learned config on the built-in benchmark
 
 
 def get_config(name: str) -> EngineConfig:

@@ -13,21 +13,26 @@ from ..io import PixretError
 from .config import FeatureConfig
 
 DESC_SCALE = 400.0  # RootSIFT components (<= 1, mostly < 0.5) stored as uint8
+LEARNED_SCALE = 127.0  # learned descriptors (unit L2 norm, components in [-1, 1]) stored as int8
+KEYPOINT_SIZE = 12.0  # learned detectors give no scale: a nominal support diameter, extraction pixels
 
 
 @dataclass
 class Features:
-    """Keypoints (x, y, size, angle) in original pixels, uint8 RootSIFT, image (w, h)."""
+    """Keypoints (x, y, size, angle) in original pixels, descriptors, image (w, h); for a query
+    with extra views (rotated / scaled copies of the box), the view each keypoint came from."""
 
     kpts: np.ndarray  # (n, 4) float32
-    desc: np.ndarray  # (n, 128) uint8
+    desc: np.ndarray  # (n, 128) uint8 RootSIFT, or (n, D) int8 learned
     size: tuple[int, int]
+    view: np.ndarray | None = None  # (n,) int; 0 = the image itself
 
     def __len__(self) -> int:
         return len(self.kpts)
 
     def select(self, keep: np.ndarray) -> Features:
-        return Features(self.kpts[keep], self.desc[keep], self.size)
+        view = None if self.view is None else self.view[keep]
+        return Features(self.kpts[keep], self.desc[keep], self.size, view)
 
     def in_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
         x, y = self.kpts[:, 0], self.kpts[:, 1]
@@ -70,13 +75,15 @@ def root_sift(desc: np.ndarray) -> np.ndarray:
     return np.sqrt(d)
 
 
-def extract(img: np.ndarray, cfg: FeatureConfig) -> Features:
-    """RootSIFT features of a BGR image, extracted at most ``cfg.max_side`` pixels wide."""
+def extract(img: np.ndarray, cfg: FeatureConfig, device: str = "cpu") -> Features:
+    """Features of a BGR image, extracted at most ``cfg.max_side`` pixels wide."""
     h, w = img.shape[:2]
     s = min(1.0, cfg.max_side / max(h, w))
-    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
     if s < 1.0:
-        gray = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    if cfg.kind != "sift":
+        return _extract_learned(img, cfg, device, s, (w, h))
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
     sift = _sift(cfg)
     kps = sift.detect(gray, None)
     if cfg.upright:
@@ -97,6 +104,22 @@ def extract(img: np.ndarray, cfg: FeatureConfig) -> Features:
     return Features(kpts, rs, (w, h))
 
 
+def _extract_learned(img: np.ndarray, cfg: FeatureConfig, device: str, s: float, size) -> Features:
+    from .learned.models import run_extractor
+
+    k, _, d = run_extractor(img, cfg.kind, cfg.weights, device, cfg.n_features, cfg.detection_threshold)
+    kpts = np.zeros((len(k), 4), np.float32)
+    kpts[:, :2] = k / s
+    kpts[:, 2] = KEYPOINT_SIZE / s
+    q = np.clip(np.round(d * LEARNED_SCALE), -127, 127).astype(np.int8)
+    return Features(kpts, q, size)
+
+
+def desc_scale(dtype: np.dtype) -> float:
+    """Stored descriptor units per float unit: uint8 RootSIFT or int8 learned."""
+    return DESC_SCALE if np.dtype(dtype) == np.uint8 else LEARNED_SCALE
+
+
 def desc_float(desc: np.ndarray) -> np.ndarray:
-    """uint8 RootSIFT back to float32 (unit L2 norm, up to quantisation)."""
-    return desc.astype(np.float32) / DESC_SCALE
+    """Stored descriptors back to float32 (unit L2 norm, up to quantisation)."""
+    return desc.astype(np.float32) / desc_scale(desc.dtype)

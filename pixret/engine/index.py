@@ -32,10 +32,10 @@ from ..evaluation.iou import fill_polygons
 from ..io import PixretError, atomic_open, save_npy, write_json
 from ..parallel import default_workers, pool_imap
 from .config import EngineConfig
-from .features import Features, extract, load_image
+from .features import Features, desc_float, extract, load_image
 from .masks import box_polygon, project, support_polygons
 from .shortlist import InvertedFile, Quantizer, auto_vocab_size, train_vocabulary
-from .verify import verify
+from .verify import fit_pairs, mnn_pairs_batch, verify
 
 FORMAT, VERSION = "pixret-index", 1
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -101,9 +101,9 @@ def _load_features(path: str) -> dict[str, np.ndarray]:
         return {"kpts": z["kpts"], "desc": z["desc"]}
 
 
-def _extract_one(job: tuple[Path, Path, EngineConfig]) -> tuple[str, tuple[int, int] | str]:
+def _extract_one(job: tuple[Path, Path, EngineConfig, str]) -> tuple[str, tuple[int, int] | str]:
     """Worker: extract and cache one image's features; returns (cache file, size or error)."""
-    path, cache_dir, cfg = job
+    path, cache_dir, cfg, device = job
     try:
         out = cache_dir / f"{_cache_key(path, cfg)}.npz"
         rel = str(out)
@@ -111,7 +111,7 @@ def _extract_one(job: tuple[Path, Path, EngineConfig]) -> tuple[str, tuple[int, 
             with np.load(out) as z:
                 return rel, tuple(int(v) for v in z["size"])
         cv2.setNumThreads(1)
-        f = extract(load_image(path), cfg.features)
+        f = extract(load_image(path), cfg.features, device)
         with atomic_open(out, "wb") as fh:
             np.savez(fh, kpts=f.kpts, desc=f.desc, size=np.array(f.size))
         return rel, f.size
@@ -126,8 +126,9 @@ class Index:
 
     def __init__(self, root: Path, cfg: EngineConfig, images: list[dict], quantizer: Quantizer,
                  invfile: InvertedFile, kpts: np.ndarray, words: np.ndarray, desc: np.ndarray,
-                 offsets: np.ndarray, skipped: list[dict]):  # fmt: skip
+                 offsets: np.ndarray, skipped: list[dict], device: str | None = None):  # fmt: skip
         self.root, self.cfg, self.images = root, cfg, images
+        self.device = engine_device(cfg, device)
         self.quantizer, self.invfile = quantizer, invfile
         self.kpts, self.words, self.desc, self.offsets = kpts, words, desc, offsets
         self.skipped = skipped
@@ -137,16 +138,19 @@ class Index:
     def build(
         cls, paths: list[str | os.PathLike], cfg: EngineConfig, root: str | os.PathLike,
         workers: int | None = None, progress: bool = True, features_dir: str | os.PathLike | None = None,
+        device: str | None = None,
     ) -> Index:  # fmt: skip
         """Index ``paths`` into folder ``root``. Features are cached in ``features_dir``
         (default ROOT/features): an interrupted build resumes, and indexes of the same
-        images with the same feature config can share the folder."""
+        images with the same feature config can share the folder. ``device`` (learned features
+        only): auto, cpu or cuda."""
+        device = engine_device(cfg, device)
         root = Path(root)
         meta = root / "index.json"
         if meta.exists():
             meta.unlink()  # the folder is being rewritten: never leave a stale marker
         fdir = Path(features_dir) if features_dir else root / "features"
-        images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress)
+        images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress, device)
         if not images:
             raise PixretError(root, "no readable images to index")
         feats = [_load_features(im["cache"]) for im in images]
@@ -162,16 +166,16 @@ class Index:
         quantizer = Quantizer(centroids)
         root.mkdir(parents=True, exist_ok=True)
         save_npy(root / "vocab.npy", centroids)
-        return cls._assemble(root, cfg, images, skipped, quantizer, feats, progress)
+        return cls._assemble(root, cfg, images, skipped, quantizer, feats, progress, device)
 
     @classmethod
-    def _assemble(cls, root, cfg, images, skipped, quantizer, feats, progress) -> Index:
+    def _assemble(cls, root, cfg, images, skipped, quantizer, feats, progress, device) -> Index:
         words = [
             quantizer.assign(z["desc"])
             for z in tqdm(feats, desc="assigning words", unit="img", disable=not progress, leave=False)
         ]
         kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float32)
-        desc = np.concatenate([z["desc"] for z in feats]).astype(np.uint8)
+        desc = np.concatenate([z["desc"] for z in feats])  # uint8 RootSIFT or int8 learned
         offsets = np.concatenate([[0], np.cumsum([len(w) for w in words])]).astype(np.int64)
         wall = np.concatenate(words).astype(np.int32)
         inv = InvertedFile.build(words, quantizer.size)
@@ -191,23 +195,24 @@ class Index:
              "n_images": len(images), "vocab_size": quantizer.size, "n_features": int(len(kpts)),
              "skipped": skipped},
         )  # fmt: skip
-        return cls.open(root)
+        return cls.open(root, device)
 
     def add(self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True) -> Index:
         """Add images with the existing vocabulary; returns the reopened index."""
         fdir = Path(self.images[0]["cache"]).parent if self.images else self.root / "features"
-        new, skipped = _extract_all([Path(p) for p in paths], self.cfg, fdir, workers, progress)
+        new, skipped = _extract_all([Path(p) for p in paths], self.cfg, fdir, workers, progress, self.device)
         known = {im["cache"] for im in self.images}
         images = self.images + [im for im in new if im["cache"] not in known]
         feats = [_load_features(im["cache"]) for im in images]
         (self.root / "index.json").unlink()
         return self._assemble(
-            self.root, self.cfg, images, self.skipped + skipped, self.quantizer, feats, progress
+            self.root, self.cfg, images, self.skipped + skipped, self.quantizer, feats, progress, self.device
         )
 
     # ------------------------------------------------------------ opening
     @classmethod
-    def open(cls, root: str | os.PathLike) -> Index:
+    def open(cls, root: str | os.PathLike, device: str | None = None) -> Index:
+        """Load an index; ``device`` (learned features only): auto (CUDA when present), cpu, cuda."""
         root = Path(root)
         meta_path = root / "index.json"
         if not meta_path.exists():
@@ -242,7 +247,9 @@ class Index:
             raise PixretError(root, f"damaged index ({exc}): build it again") from None
         if len(images) != meta["n_images"] or len(offsets) != len(images) + 1 or inv.n_images != len(images):
             raise PixretError(root, "index files disagree on the image count: build it again")
-        return cls(root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []))
+        return cls(
+            root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []), device
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -257,6 +264,32 @@ class Index:
         return self.kpts[a:b], self.words[a:b], np.asarray(self.desc[a:b])
 
     # ------------------------------------------------------------ searching
+    def _match_top(self, qf: Features, box, cand: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Tentative matches from the configured matcher for the first shortlisted images
+        (mutual nearest neighbours in one batch, or LightGlue pair by pair); {} for "words"."""
+        vc = self.cfg.verify
+        top = [int(i) for i in cand[: vc.matcher_top_k]]
+        if vc.matching == "mnn":
+            pairs = mnn_pairs_batch(qf.desc, [self.features(i)[2] for i in top], vc.min_similarity)
+            return dict(zip(top, pairs, strict=True))
+        if vc.matching != "lightglue":
+            return {}
+        from .learned.models import run_matcher
+
+        if self.cfg.features.kind == "sift":
+            raise PixretError(None, "matching 'lightglue' needs learned features (xfeat, aliked or disk)")
+        own = np.arange(len(qf)) if qf.view is None else np.flatnonzero(qf.view == 0)  # not the extra views
+        x1, y1, x2, y2 = box
+        q_xy = qf.kpts[own, :2] - (x1, y1)  # LightGlue sees the box as the query image
+        q_desc = desc_float(qf.desc[own])
+        out = {}
+        for i in top:
+            dk, _, dd = self.features(i)
+            qi, di = run_matcher(self.cfg.features.kind, vc.matcher_weights, self.device, q_xy, q_desc,
+                                 (x2 - x1, y2 - y1), dk[:, :2], desc_float(dd), tuple(self.images[i]["size"]))  # fmt: skip
+            out[i] = (own[qi], di)
+        return out
+
     def search(self, image: np.ndarray | str | os.PathLike, box, top: int = 20) -> list[Hit]:
         """The best ``top`` hits for the object in ``box`` (x1, y1, x2, y2) of ``image``."""
         return self.search_full(image, box).hits[:top]
@@ -268,7 +301,7 @@ class Index:
         t = {"start": time.perf_counter()}
         img = load_image(image) if not isinstance(image, np.ndarray) else image
         box = check_box(box, img.shape[1], img.shape[0])
-        feats = query_features or extract_in_box(img, box, self.cfg)
+        feats = query_features or extract_in_box(img, box, self.cfg, device=self.device)
         qf = feats.select(feats.in_box(box))
         if len(qf) < 4:
             raise PixretError(
@@ -291,11 +324,16 @@ class Index:
             cand = cand[bow[cand] > 0]
         t["shortlist"] = time.perf_counter()
         checks = {}
+        matched = self._match_top(qf, box, cand)
         for i in cand:
             dk, dw, dd = self.features(int(i))
             w, h = self.images[int(i)]["size"]
-            v = verify(qf.kpts, qf.desc, None if cfg.verify.matching == "ratio" else qwords, dk, dd, dw,
-                       cfg.verify, max(w, h))  # fmt: skip
+            if int(i) in matched:
+                qi, di = matched[int(i)]
+                v = fit_pairs(qi, di, qf.kpts, dk, cfg.verify, max(w, h))
+            else:
+                v = verify(qf.kpts, qf.desc, None if cfg.verify.matching == "ratio" else qwords, dk, dd, dw,
+                           cfg.verify, max(w, h))  # fmt: skip
             if v is not None:
                 checks[int(i)] = (v, dk[v.db_idx, :2])
         t["verify"] = time.perf_counter()
@@ -328,15 +366,53 @@ class Index:
         return SearchResult(hits, np.concatenate([verified, rest]), timings, support)
 
 
-def extract_in_box(img: np.ndarray, box, cfg: EngineConfig, margin: int = 16) -> Features:
+def engine_device(cfg: EngineConfig, device: str | None) -> str:
+    """The torch device of a learned-feature engine ("cpu" for SIFT, which never uses torch)."""
+    if cfg.features.kind == "sift":
+        return "cpu"
+    from .learned.models import resolve_device
+
+    return resolve_device(device)
+
+
+def extract_in_box(
+    img: np.ndarray, box, cfg: EngineConfig, margin: int = 16, device: str = "cpu"
+) -> Features:
     """Query features from the box (plus a margin for the descriptors' support) only, so the
-    feature budget is spent on the object rather than on the rest of the photo."""
+    feature budget is spent on the object rather than on the rest of the photo.
+
+    With ``cfg.verify.query_rotations``, the box is also described rotated by each angle and the
+    keypoints mapped back, so features that are not rotation invariant still match a rotated
+    view of the object."""
     h, w = img.shape[:2]
     x0, y0 = max(0, int(box[0]) - margin), max(0, int(box[1]) - margin)
     x1, y1 = min(w, int(np.ceil(box[2])) + margin), min(h, int(np.ceil(box[3])) + margin)
-    f = extract(img[y0:y1, x0:x1], cfg.features)
-    f.kpts[:, :2] += (x0, y0)
-    return Features(f.kpts, f.desc, (w, h))
+    crop = img[y0:y1, x0:x1]
+    parts = [extract(crop, cfg.features, device)]
+    vc = cfg.verify
+    parts += [_extract_view(crop, float(angle), cfg, device) for angle in vc.query_rotations]
+    kpts = np.concatenate([f.kpts for f in parts])
+    kpts[:, :2] += (x0, y0)
+    view = np.concatenate([np.full(len(f), k) for k, f in enumerate(parts)])
+    return Features(kpts, np.concatenate([f.desc for f in parts]), (w, h), view)
+
+
+def _extract_view(crop: np.ndarray, angle: float, cfg: EngineConfig, device: str) -> Features:
+    """Features of the crop rotated by ``angle`` degrees, in crop pixels."""
+    ch, cw = crop.shape[:2]
+    m = cv2.getRotationMatrix2D((cw / 2, ch / 2), angle, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(np.ceil(cw * c + ch * s)), int(np.ceil(cw * s + ch * c))
+    m[:, 2] += ((nw - cw) / 2, (nh - ch) / 2)  # keep the whole crop on the larger canvas
+    rot = cv2.warpAffine(crop, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    f = extract(rot, cfg.features, device)
+    back = cv2.invertAffineTransform(m)
+    xy = f.kpts[:, :2] @ back[:, :2].T + back[:, 2]
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < cw) & (xy[:, 1] >= 0) & (xy[:, 1] < ch)
+    kpts = f.kpts[inside].copy()
+    kpts[:, :2] = xy[inside]
+    kpts[:, 3] = angle
+    return Features(kpts, f.desc[inside], (cw, ch))
 
 
 def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
@@ -354,13 +430,16 @@ def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
     return max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
 
 
-def _extract_all(paths, cfg, cache: Path, workers, progress) -> tuple[list[dict], list[dict]]:
+def _extract_all(paths, cfg, cache: Path, workers, progress, device) -> tuple[list[dict], list[dict]]:
     cache = cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(p, cache, cfg) for p in paths]
+    jobs = [(p, cache, cfg, device) for p in paths]
     images, skipped = [], []
-    it = pool_imap(_extract_one, jobs, default_workers() if workers is None else workers, chunksize=2)
-    for (p, _, _), (out, res) in zip(jobs, tqdm(it, total=len(jobs), desc="features", unit="img",
+    if cfg.features.kind == "sift":
+        it = pool_imap(_extract_one, jobs, default_workers() if workers is None else workers, chunksize=2)
+    else:  # learned: one process, torch spreads each image over the cores (or the GPU)
+        it = map(_extract_one, jobs)
+    for (p, _, _, _), (out, res) in zip(jobs, tqdm(it, total=len(jobs), desc="features", unit="img",
                                                 disable=not progress), strict=True):  # fmt: skip
         if not out:
             skipped.append({"path": str(p), "reason": str(res)})

@@ -107,9 +107,10 @@ def create_app(
     root: str | Path | None = None,
     dataset: str | None = None,
     results: str | Path | None = None,
+    device: str | None = None,
 ) -> FastAPI:
     """The app for an index (and, optionally, a benchmark and a method's result folder)."""
-    index = Index.open(index_dir)
+    index = Index.open(index_dir, device)
     bench = ranks = pixels = None
     if root and dataset:
         bench = load_benchmark(root, dataset)

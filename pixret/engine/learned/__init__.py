@@ -1,0 +1,9 @@
+"""Learned local features and matchers (XFeat, ALIKED, DISK; LightGlue), with offline weights.
+
+Needs the extra: ``pip install 'pixret[learned]'``. Nothing here imports torch until a model
+is built, so ``pixret weights`` and the SIFT engine work without it.
+"""
+
+from .weights import WEIGHTS, WeightFile, cache_dir, download_weight, find_weight, locations
+
+__all__ = ["WEIGHTS", "WeightFile", "cache_dir", "download_weight", "find_weight", "locations"]
