@@ -111,7 +111,7 @@ CONFIGS: dict[str, EngineConfig] = {
     # learned features (pip install 'pixret[learned]'), named like hloc's: extractor+matcher
     # XFeat, matched by mutual nearest neighbours (one batched product) in the top shortlisted
     # images, the rest of the shortlist through words; the query box is also described rotated
-    # by +-40 degrees, as XFeat is not rotation invariant (the learned default)
+    # by +-40 degrees, as XFeat is not rotation invariant (the fastest learned config)
     "xfeat": EngineConfig(
         name="xfeat",
         features=FeatureConfig(kind="xfeat"),
@@ -136,7 +136,6 @@ CONFIGS: dict[str, EngineConfig] = {
         verify=VerifyConfig(max_desc_dist=0.9, matching="lightglue"),
     ),
 }
-LEARNED_DEFAULT = "aliked+lightglue"  # the best learned config on the built-in benchmark
 
 
 def get_config(name: str) -> EngineConfig:
