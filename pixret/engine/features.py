@@ -79,11 +79,13 @@ def extract(img: np.ndarray, cfg: FeatureConfig, device: str = "cpu") -> Feature
     """Features of a BGR image, extracted at most ``cfg.max_side`` pixels wide."""
     h, w = img.shape[:2]
     s = min(1.0, cfg.max_side / max(h, w))
-    if s < 1.0:
-        img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     if cfg.kind != "sift":
+        if s < 1.0:
+            img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
         return _extract_learned(img, cfg, device, s, (w, h))
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+    if s < 1.0:  # SIFT: one channel to resize
+        gray = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     sift = _sift(cfg)
     kps = sift.detect(gray, None)
     if cfg.upright:
