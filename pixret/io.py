@@ -114,25 +114,45 @@ def load_pickle(path: str | os.PathLike) -> Any:
         raise PixretError(path, "file not found") from None
 
 
-def load_npy(path: str | os.PathLike) -> Any:
-    """Load a .npy file; an object array (a saved dict) is unpickled safely and unwrapped."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise PixretError(path, "file not found") from None
-    fh = io.BytesIO(raw)
+def _npy_header(fh: IO[bytes], path: object) -> tuple[tuple[int, ...], bool, np.dtype]:
     try:
         version = np.lib.format.read_magic(fh)
         read_header = (
             np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         )
-        shape, _fortran, dtype = read_header(fh)
+        return read_header(fh)
     except ValueError as exc:
         raise PixretError(path, f"not a .npy file ({exc})") from None
-    if not dtype.hasobject:
+
+
+def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
+    """Load a .npy file; an object array (a saved dict) is unpickled safely and unwrapped.
+
+    ``mmap``: a numeric array is memory-mapped read-only instead of read (an R1M ranking is
+    563 MB: reading it would double the memory the evaluator needs). A file shorter than its
+    header says is refused before anything is mapped or allocated.
+    """
+    path = Path(path)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (the `with` below closes it)
+    except FileNotFoundError:
+        raise PixretError(path, "file not found") from None
+    except IsADirectoryError:
+        raise PixretError(path, "is a folder, not a .npy file") from None
+    with fh:
+        shape, _fortran, dtype = _npy_header(fh, path)
+        if not dtype.hasobject:
+            need = fh.tell() + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if os.fstat(fh.fileno()).st_size < need:
+                raise PixretError(path, f"truncated .npy file: its header promises {shape} {dtype}")
+            if mmap:
+                return np.load(path, mmap_mode="r", allow_pickle=False)
+            fh.seek(0)
+            return np.load(fh, allow_pickle=False)
         fh.seek(0)
-        return np.load(fh, allow_pickle=False)
-    arr = _safe_unpickle(fh, path)
+        raw = io.BytesIO(fh.read())
+    _npy_header(raw, path)
+    arr = _safe_unpickle(raw, path)
     if isinstance(arr, np.ndarray) and arr.shape == () and shape == ():
         return arr.item()
     return arr

@@ -16,7 +16,7 @@ def _setup(tmp_path):
     queries = [{"easy": [0, 1], "hard": [2], "junk": [3]}, {"easy": [4], "hard": [5], "junk": []}]
     labels = {(q, i): [SQ] for q, i in [(0, 0), (0, 1), (0, 2), (1, 4), (1, 5)]}
     write_release(tmp_path, "tiny", queries, 6, labels, images=True)
-    pix = {f"qimlist_{q}_imlist_{i}": np.array(SQ, float)[:, ::-1] for q, i in labels}  # (y, x)
+    pix = {f"qimlist_{q}_imlist_{i}": np.array(SQ, float) for q, i in labels}  # (x, y), as the release
     np.save(tmp_path / "pix.npy", pix, allow_pickle=True)
     np.save(tmp_path / "ranks.npy", np.array([[0, 3, 2, 1, 4, 5], [5, 4, 0, 1, 2, 3]]).T)
 

@@ -20,12 +20,16 @@ from pixret.io import PixretError, load_npy
 from tests.helpers import square, write_release
 
 
-def test_release_pixel_file_is_read_as_row_col(tmp_path):
+def test_release_pixel_file_is_read_as_x_y_unless_told(tmp_path):
     f = tmp_path / "p.npy"
     np.save(f, {"qimlist_0_imlist_3": np.array([[10, 200], [20, 210], [30, 200]])}, allow_pickle=True)
-    res = read_pixel_results(f, 1, 5)
+    assert read_pixel_results(f, 1, 5)[(0, 3)].polygons[0][0].tolist() == [10, 200]  # column 0 = x
+    res = read_pixel_results(f, 1, 5, points="yx")
     assert res[(0, 3)].polygons[0][0].tolist() == [200, 10]  # (y, x) in the file -> (x, y)
-    assert read_pixel_results(f, 1, 5, points="xy")[(0, 3)].polygons[0][0].tolist() == [10, 200]
+    with pytest.raises(PixretError, match="unknown point order 'zx'; choose from xy, yx"):
+        read_pixel_results(f, 1, 5, points="zx")
+    write_pixel_results(tmp_path / "w.npy", res)
+    assert load_npy(tmp_path / "w.npy")["qimlist_0_imlist_3"][0].tolist() == [200, 10]  # written (x, y)
 
 
 def test_round_trips(tmp_path):

@@ -67,7 +67,7 @@ def report(
     pixel_results: Annotated[Path, typer.Option(help="Pixel-level results (.npy or .json).")],
     method: Annotated[str, typer.Option(help="Name shown in the report.")] = "method",
     top: Annotated[int, typer.Option(help="Results shown per query.")] = 10,
-    points: PointsOpt = PointOrder.yx,
+    points: PointsOpt = PointOrder.xy,
 ) -> None:
     """Write a self-contained HTML report: scores, curves, ranked results with masks."""
     from ..viz.report import write_report

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..datasets import load_benchmark
-from ..evaluation import PROTOCOLS, evaluate_files, read_pixel_results, read_ranks
+from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, read_ranks
 from ..io import write_json
 from . import app, console
 
@@ -23,8 +23,8 @@ class Protocol(str, Enum):
 
 
 class PointOrder(str, Enum):
-    yx = "yx"
     xy = "xy"
+    yx = "yx"
 
 
 RootOpt = Annotated[Path, typer.Option(help="Release folder (pixel_retrieval_benchmarks) or its parent.")]
@@ -34,7 +34,8 @@ DatasetOpt = Annotated[
 PointsOpt = Annotated[
     PointOrder,
     typer.Option(
-        help="Column order of points in release .npy pixel files (the release's scripts read y, x)."
+        help="Column order of points in release .npy pixel files: xy as the release's scripts read "
+        "them since 2024-03-16 (commit 7772cb4); yx for files made for the earlier scripts."
     ),
 ]
 
@@ -79,7 +80,7 @@ def evaluate(
     ] = Protocol.both,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write all numbers here.")] = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for per-query bars and PR curves (PNG).")] = None,
-    points: PointsOpt = PointOrder.yx,
+    points: PointsOpt = PointOrder.xy,
 ) -> None:
     """Score a method's results on a benchmark with the compat and/or strict protocol."""
     bench = load_benchmark(root, dataset)
@@ -108,13 +109,13 @@ def show(
         Path | None, typer.Option(help="Ranks: draw the top results, not the positives.")
     ] = None,
     top: Annotated[int, typer.Option(help="Images per query.")] = 10,
-    points: PointsOpt = PointOrder.yx,
+    points: PointsOpt = PointOrder.xy,
 ) -> None:
     """Draw ground truth (green) and predicted (red) pixels on each query's database images."""
     from ..viz.show import show_query
 
     bench = load_benchmark(root, dataset)
-    pixels = read_pixel_results(pixel_results, bench.n_queries, bench.n_database, points.value)
+    pixels = load_pixel_results(bench, pixel_results, points.value)
     ranks = read_ranks(image_results, bench.n_database, bench.n_queries) if image_results else None
     n = 0
     for q in query if query else range(bench.n_queries):

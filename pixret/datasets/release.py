@@ -31,7 +31,7 @@ class DatasetSpec:
     gnd: str  # revisitop dataset folder, e.g. roxford5k
     prefix: str  # pair2labelpath / queries prefix, e.g. oxford
     r1m: bool = False
-    # The release's mAP script skips these queries (benchmark-facts quirk 3).
+    # The release's mAP script skips these queries (docs/protocols.md, difference 3).
     compat_ignored: frozenset[int] = frozenset()
 
 

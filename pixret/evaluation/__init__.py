@@ -3,7 +3,9 @@
 from .ap import average_precision, positions, precision_at
 from .evaluator import KAPPAS, PROTOCOLS, THRESHOLDS, PixelEval, ProtocolResult, evaluate_files
 from .iou import compat_iou, polygons_to_rle, strict_iou
+from .point_order import OrderEvidence, load_pixel_results, order_evidence, warn_if_swapped
 from .predictions import (
+    POINT_ORDERS,
     PixelPrediction,
     PixelResults,
     PixretWarning,
@@ -18,18 +20,22 @@ from .predictions import (
 
 __all__ = [
     "KAPPAS",
+    "POINT_ORDERS",
     "PROTOCOLS",
     "THRESHOLDS",
     "PixelEval",
     "PixelPrediction",
     "PixelResults",
+    "OrderEvidence",
     "PixretWarning",
     "ProtocolResult",
     "average_precision",
     "compat_iou",
     "evaluate_files",
+    "load_pixel_results",
     "mask_to_polygon",
     "mask_to_rle",
+    "order_evidence",
     "polygons_to_rle",
     "positions",
     "precision_at",
@@ -38,5 +44,6 @@ __all__ = [
     "strict_iou",
     "validate_ranks",
     "write_pixel_results",
+    "warn_if_swapped",
     "write_ranks",
 ]

@@ -2,8 +2,8 @@
 
 Two protocols:
 
-compat  the release's ``mious.py`` and ``mAP@k.py`` number for number (benchmark-facts.md,
-        quirks 1-9): easy positives without a prediction are skipped in Medium mIoU; pixel mAP
+compat  the release's ``mious.py`` and ``mAP@k.py`` number for number (docs/protocols.md,
+        differences 1-9): easy positives without a prediction are skipped in Medium mIoU; pixel mAP
         uses the box IoU, drops at-or-below-threshold positives from the recall denominator and
         drops queries with none left; the dataset's ignored queries count as AP 0; a pair whose
         IoU cannot be computed reuses the previous pair's value. Missing pairs are empty
@@ -17,6 +17,8 @@ strict  every positive counts (no prediction = IoU 0); pixel AP has recall over 
 
 from __future__ import annotations
 
+import enum
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -27,14 +29,25 @@ from PIL import Image
 
 from ..datasets.model import Benchmark
 from ..parallel import default_workers, fork_map
-from .ap import average_precision, positions, precision_at
+from .ap import average_precision, precision_at
 from .iou import CompatPairError, compat_iou, strict_iou
 from .predictions import PixelResults, PixretWarning
+from .ranking import RankLookup
 
 THRESHOLDS = tuple(t / 100 for t in range(50, 100, 5))
 KAPPAS = (1, 5, 10)
 PROTOCOLS = ("compat", "strict")
-_NONE, _ERROR = "none", "error"
+
+
+class PairOutcome(enum.Enum):
+    """A compat pair without an IoU: no prediction (the release's ``len(found_points) == 0``
+    branch), or a pair its ``compute_iou`` raises on (caught by its bare ``except``)."""
+
+    NO_PREDICTION = "no prediction"
+    FAILED = "failed"
+
+
+CompatPair = tuple[float, float] | PairOutcome  # (box IoU, mask IoU), or why there is none
 
 
 @dataclass
@@ -99,7 +112,7 @@ class PixelEval:
         self.bench, self.ranks, self.pixels = bench, ranks, pixels
         self.protocols = tuple(protocols)
         self.workers = default_workers() if workers is None else workers
-        self.compat_pairs: dict[tuple[int, int], object] = {}
+        self.compat_pairs: dict[tuple[int, int], CompatPair] = {}
         self.strict_pairs: dict[tuple[int, int], tuple[float, float]] = {}
         self.results: dict[str, ProtocolResult] = {}
         self._sizes_guessed = 0
@@ -122,16 +135,16 @@ class PixelEval:
                 stacklevel=2,
             )
 
-    def _pair(self, pair: tuple[int, int]) -> tuple[object, tuple[float, float] | None, bool]:
+    def _pair(self, pair: tuple[int, int]) -> tuple[CompatPair | None, tuple[float, float] | None, bool]:
         """(compat result, strict IoUs, whether the image size was guessed) of one pair."""
         compat = self._compat_pair(pair) if "compat" in self.protocols else None
         strict, guessed = self._strict_pair(pair) if "strict" in self.protocols else (None, False)
         return compat, strict, guessed
 
-    def _compat_pair(self, pair: tuple[int, int]) -> object:
+    def _compat_pair(self, pair: tuple[int, int]) -> CompatPair:
         pred = self.pixels.get(pair)
         if pred is None or pred.empty:
-            return _NONE
+            return PairOutcome.NO_PREDICTION
         gt = self.bench.gt(*pair)
         try:
             if gt is None:
@@ -139,7 +152,7 @@ class PixelEval:
             with np.errstate(all="ignore"):
                 return compat_iou(pred.first_polygon(), gt.polygons)
         except CompatPairError:
-            return _ERROR
+            return PairOutcome.FAILED
 
     def _image_size(self, pair: tuple[int, int]) -> tuple[int, int, bool]:
         """(h, w, guessed): from the label, else the image file, else the label's extent."""
@@ -169,8 +182,23 @@ class PixelEval:
         if "strict" in self.protocols:
             self.results["strict"] = self._accumulate_strict(image)
 
+    @functools.cached_property
+    def lookup(self) -> RankLookup | None:
+        """Where each query's easy, hard and junk images sit in its ranking (one pass over it)."""
+        if self.ranks is None:
+            return None
+        items = [np.concatenate([q.easy, q.hard, q.junk]) for q in self.bench.queries]
+        return RankLookup(self.ranks, items, self.bench.n_database)
+
+    def positions(self, q: int, ok: np.ndarray, junk: np.ndarray) -> np.ndarray:
+        """revisitop positions of query q's ``ok`` images in its ranking (junk removed);
+        ``ok`` and ``junk`` are drawn from the query's easy, hard and junk images."""
+        assert self.lookup is not None, "no ranking given"
+        return self.lookup.positions(q, ok, junk)
+
     def _image_level(self) -> dict:
-        out: dict = {"ap": {}, "mp": {}, "map": {}, "mpk": {}}
+        """Per-query AP and mP@k, and their means, for easy / medium / hard."""
+        out: dict = {"ap": {}, "map": {}, "mpk": {}}
         for subset in ("easy", "medium", "hard"):
             aps, mps = [], []
             for q in self.bench.queries:
@@ -179,7 +207,7 @@ class PixelEval:
                     aps.append(math.nan)
                     mps.append(np.full(len(KAPPAS), math.nan))
                     continue
-                pos = positions(self.ranks[:, q.index], ok, junk)
+                pos = self.positions(q.index, ok, junk)
                 aps.append(average_precision(pos, len(ok)))
                 mps.append(precision_at(pos, KAPPAS))
             out["ap"][subset] = aps
@@ -193,81 +221,18 @@ class PixelEval:
         return out
 
     def _accumulate_compat(self, image: dict) -> ProtocolResult:
-        table: dict[tuple[int, int], tuple[float, float]] = {}
-        per_q = []
-        prev = (0.0, 0.0)  # the release would crash with NameError if its first pair failed
-        lists: dict[str, list[float]] = {k: [] for k in ("mb", "mm", "hb", "hm")}
-        for q in self.bench.queries:
-            mb, mm, hb, hm = [], [], [], []
-            for i in q.hard:
-                r = self.compat_pairs[(q.index, int(i))]
-                if r == _NONE:
-                    prev = table[(q.index, int(i))] = (0.0, 0.0)
-                elif r == _ERROR:
-                    pass  # keeps prev, no table entry (quirk 9)
-                else:
-                    prev = table[(q.index, int(i))] = r
-                mb.append(prev[0])
-                mm.append(prev[1])
-                hb.append(prev[0])
-                hm.append(prev[1])
-            for i in q.easy:
-                r = self.compat_pairs[(q.index, int(i))]
-                if r == _NONE:
-                    prev = (0.0, 0.0)  # set, then `continue`: skipped in the mean (quirk 1)
-                    continue
-                if r != _ERROR:
-                    prev = table[(q.index, int(i))] = r
-                mb.append(prev[0])
-                mm.append(prev[1])
-            vals = [_mean(v) for v in (mb, mm, hb, hm)]
-            for k, v in zip(lists, vals, strict=True):
-                lists[k].append(v)
-            per_q.append(vals)
-        miou = {
-            name: float(np.mean(lists[k])) if lists[k] else math.nan
-            for name, k in zip(_MIOU_KEYS, lists, strict=True)
-        }
+        table, per_q = self._compat_miou()
+        miou = {key: _mean([v[key] for v in per_q]) for key in _MIOU_KEYS}
         if any(math.isnan(v) for v in miou.values()):
             warnings.warn(
                 "compat mIoU is NaN: a query has no positives in a subset, or an IoU was 0/0 "
                 "(the release's np.mean propagates it)",
                 PixretWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-
         pixel_at, pixel_ap_q = {}, {}
         for subset in ("medium", "hard"):
-            maps, per_query_ap = [], np.zeros((len(self.bench.queries), len(THRESHOLDS)))
-            zero_at = []
-            for n, t in enumerate(THRESHOLDS):
-                total, nempty = 0.0, 0
-                for q in self.bench.queries:
-                    if q.index in self.bench.compat_ignored_queries:
-                        per_query_ap[q.index, n] = math.nan
-                        continue
-                    ok, junk = q.protocol(subset)
-                    keep = [j for j in ok if (q.index, int(j)) in table and table[(q.index, int(j))][0] > t]
-                    if not keep:
-                        nempty += 1
-                        per_query_ap[q.index, n] = math.nan
-                        continue
-                    ap = self._ap(q.index, np.array(keep), junk, len(keep))
-                    per_query_ap[q.index, n] = ap
-                    total += ap
-                denom = len(self.bench.queries) - nempty
-                if not denom:  # the release divides by zero here; nothing was found: 0
-                    zero_at.append(f"{t:.2f}")
-                maps.append(total / denom if denom else 0.0)
-            if zero_at:
-                warnings.warn(
-                    f"compat {subset}: no query keeps a positive above IoU {', '.join(zero_at)}; the "
-                    "release crashes there (ZeroDivisionError), pixret scores those thresholds 0",
-                    PixretWarning,
-                    stacklevel=2,
-                )
-            pixel_at[subset] = maps
-            pixel_ap_q[subset] = per_query_ap
+            pixel_at[subset], pixel_ap_q[subset] = self._compat_pixel_map(table, subset)
         pixel_map = {s: float(np.mean(v)) for s, v in pixel_at.items()}
         per_query = self._per_query(per_q, pixel_ap_q, pixel_ap_q, image, compat=True)
         return ProtocolResult(
@@ -275,27 +240,100 @@ class PixelEval:
             image["map"], image["mpk"], per_query,
         )  # fmt: skip
 
+    def _compat_miou(self) -> tuple[dict[tuple[int, int], tuple[float, float]], list[dict[str, float]]]:
+        """``mious.py``: per-query mIoUs, and the IoU table (its ``IOU_dict``) pixel mAP reads.
+
+        The release's loop, hard positives then easy, with its carried-over ``bbox_iou`` /
+        ``segmentation_iou``: a failed pair reuses the previous pair's values and gets no table
+        entry (difference 9); an easy positive without a prediction is skipped (difference 1).
+        """
+        table: dict[tuple[int, int], tuple[float, float]] = {}
+        per_q = []
+        prev = (0.0, 0.0)  # the release would crash with NameError if its first pair failed
+        for q in self.bench.queries:
+            medium: list[tuple[float, float]] = []
+            hard: list[tuple[float, float]] = []
+            for i in q.hard:
+                r = self.compat_pairs[(q.index, int(i))]
+                if r is PairOutcome.NO_PREDICTION:
+                    prev = table[(q.index, int(i))] = (0.0, 0.0)
+                elif r is not PairOutcome.FAILED:
+                    prev = table[(q.index, int(i))] = r
+                medium.append(prev)
+                hard.append(prev)
+            for i in q.easy:
+                r = self.compat_pairs[(q.index, int(i))]
+                if r is PairOutcome.NO_PREDICTION:
+                    prev = (0.0, 0.0)  # set, then `continue`: skipped in the mean
+                    continue
+                if r is not PairOutcome.FAILED:
+                    prev = table[(q.index, int(i))] = r
+                medium.append(prev)
+            per_q.append(
+                {
+                    "medium_box": _mean([b for b, _ in medium]),
+                    "medium_mask": _mean([m for _, m in medium]),
+                    "hard_box": _mean([b for b, _ in hard]),
+                    "hard_mask": _mean([m for _, m in hard]),
+                }
+            )
+        return table, per_q
+
+    def _compat_pixel_map(
+        self, table: dict[tuple[int, int], tuple[float, float]], subset: str
+    ) -> tuple[list[float], np.ndarray]:
+        """``compute_maps`` of ``evaluate_pixel.py`` for one subset: mAP per threshold, and the
+        per-query AP (n_queries, n_thresholds; NaN where the release drops the query).
+
+        Box IoU (difference 4); a positive counts only above the threshold and otherwise leaves
+        the recall denominator; a query with none left is dropped from the mean (difference 2);
+        the ignored queries stay in its denominator (difference 3)."""
+        maps, zero_at = [], []
+        per_query_ap = np.full((len(self.bench.queries), len(THRESHOLDS)), math.nan)
+        for n, t in enumerate(THRESHOLDS):
+            total, nempty = 0.0, 0
+            for q in self.bench.queries:
+                if q.index in self.bench.compat_ignored_queries:
+                    continue
+                ok, junk = q.protocol(subset)
+                keep = [j for j in ok if (q.index, int(j)) in table and table[(q.index, int(j))][0] > t]
+                if not keep:
+                    nempty += 1
+                    continue
+                ap = self._ap(q.index, np.array(keep), junk, len(keep))
+                per_query_ap[q.index, n] = ap
+                total += ap
+            denom = len(self.bench.queries) - nempty
+            if not denom:  # the release divides by zero here; nothing was found: 0
+                zero_at.append(f"{t:.2f}")
+            maps.append(total / denom if denom else 0.0)
+        if zero_at:
+            warnings.warn(
+                f"compat {subset}: no query keeps a positive above IoU {', '.join(zero_at)}; the "
+                "release crashes there (ZeroDivisionError), pixret scores those thresholds 0",
+                PixretWarning,
+                stacklevel=4,
+            )
+        return maps, per_query_ap
+
     def _ap(self, q: int, relevant: np.ndarray, junk: np.ndarray, n_relevant: int) -> float:
         if self.ranks is None:
             return 0.0
-        return average_precision(positions(self.ranks[:, q], relevant, junk), n_relevant)
+        return average_precision(self.positions(q, relevant, junk), n_relevant)
 
     def _accumulate_strict(self, image: dict) -> ProtocolResult:
         per_q, skipped = [], []
         for q in self.bench.queries:
-            vals = []
+            vals = {}
             for subset in ("medium", "hard"):
                 ok, _ = q.protocol(subset)
                 ious = [self.strict_pairs[(q.index, int(i))] for i in ok]
-                vals += [_mean([b for b, _ in ious]), _mean([m for _, m in ious])]
+                vals[f"{subset}_box"] = _mean([b for b, _ in ious])
+                vals[f"{subset}_mask"] = _mean([m for _, m in ious])
                 if not ious:
                     skipped.append(f"{q.index}/{subset}")
             per_q.append(vals)
-        arr = np.array(per_q, dtype=np.float64).reshape(-1, 4)
-        miou = {
-            name: float(np.nanmean(arr[:, n])) if (~np.isnan(arr[:, n])).any() else math.nan
-            for n, name in enumerate(_MIOU_KEYS)
-        }
+        miou = {key: _nanmean_row(np.array([v[key] for v in per_q])) for key in _MIOU_KEYS}
         if skipped:
             warnings.warn(
                 f"strict: {len(skipped)} query subset(s) without positives left out of the "
@@ -328,7 +366,9 @@ class PixelEval:
             image["map"], image["mpk"], per_query,
         )  # fmt: skip
 
-    def _per_query(self, miou: list, ap_mask: dict, ap_box: dict, image: dict, compat: bool) -> list[dict]:
+    def _per_query(
+        self, miou: list[dict[str, float]], ap_mask: dict, ap_box: dict, image: dict, compat: bool
+    ) -> list[dict]:
         out = []
         for q in self.bench.queries:
             ignored = compat and q.index in self.bench.compat_ignored_queries
@@ -339,7 +379,7 @@ class PixelEval:
                     "n_easy": len(q.easy),
                     "n_hard": len(q.hard),
                     "ignored_in_pixel_mAP": ignored,
-                    "mIoU": dict(zip(_MIOU_KEYS, miou[q.index], strict=True)),
+                    "mIoU": miou[q.index],
                     "pixel_AP": {s: _nanmean_row(ap_mask[s][q.index]) for s in ap_mask},
                     "pixel_AP_box": {s: _nanmean_row(ap_box[s][q.index]) for s in ap_box},
                     "image_AP": {s: image["ap"][s][q.index] for s in image["ap"]},
@@ -372,13 +412,17 @@ def evaluate_files(
     image_results: str | Path | None,
     pixel_results: str | Path,
     protocols: tuple[str, ...] = PROTOCOLS,
-    points: str = "yx",
+    points: str = "xy",
 ) -> PixelEval:
-    """Read result files, validate them against ``bench`` and run every protocol."""
-    from .predictions import read_pixel_results, read_ranks
+    """Read result files, validate them against ``bench`` and run every protocol.
+
+    ``points``: column order of a release ``.npy`` pixel file ("xy", the current release's).
+    """
+    from .point_order import load_pixel_results
+    from .predictions import read_ranks
 
     ranks = read_ranks(image_results, bench.n_database, bench.n_queries) if image_results else None
-    pixels = read_pixel_results(pixel_results, bench.n_queries, bench.n_database, points)
+    pixels = load_pixel_results(bench, pixel_results, points)
     ev = PixelEval(bench, ranks, pixels, protocols)
     ev.run()
     return ev

@@ -2,10 +2,11 @@
 
 Release format (what the benchmark's scripts read):
   * image level: ``.npy`` int array (n_database, n_queries), column q = database indices, best first;
-  * pixel level: ``.npy`` dict ``'qimlist_{q}_imlist_{i}' -> (n, 2)`` points. The release's
-    scripts read column 0 as the row (y) and column 1 as x (``iou_compute.py`` builds the box
-    as ``mask[pts[:,0].min():..., pts[:,1].min():...]`` and fills ``(pts[:,1], pts[:,0])``), so
-    pixret reads and writes these files as (y, x) by default; ``points="xy"`` overrides.
+  * pixel level: ``.npy`` dict ``'qimlist_{q}_imlist_{i}' -> (n, 2)`` points, column 0 = x.
+    The release's ``utils/iou_compute.py`` reads them so since its commit 7772cb4 "modify width
+    height order" (2024-03-16): ``test_x = test_points[:, 0]``, box ``test_points[:, 0].min()``
+    as x. Before that commit it read column 0 as y; ``points="yx"`` reads files made for those
+    older scripts. See docs/protocols.md, "Point order".
 
 pixret format (JSON, several polygons or a mask per pair)::
 
@@ -31,10 +32,13 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..io import PixretError, load_npy, read_json, save_npy, write_json
+from .ranking import check_ranks
 
 _RELEASE_KEY = re.compile(r"^qimlist_(\d+)_imlist_(\d+)$")
 # Coordinates beyond this cannot be real pixels and would overflow OpenCV's int32 fill.
 _MAX_COORD = 1e7
+# Column order of points in release .npy pixel files; the first is the current release's.
+POINT_ORDERS = ("xy", "yx")
 
 
 class PixretWarning(UserWarning):
@@ -88,8 +92,10 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 
 
 def validate_ranks(ranks: np.ndarray, n_database: int, n_queries: int, path: object) -> np.ndarray:
-    """Check shape, range and uniqueness of a ranking; return it as int64 (k, n_queries)."""
-    ranks = np.asarray(ranks)
+    """Check shape, range and uniqueness of a ranking (k, n_queries); return it without a copy
+    (a memory-mapped file stays mapped), or as int64 where it was given as floats."""
+    if not isinstance(ranks, np.ndarray):
+        ranks = np.asarray(ranks)
     if ranks.ndim != 2:
         raise PixretError(path, f"ranks must be 2-D (n_database, n_queries), got shape {ranks.shape}")
     if ranks.shape[1] != n_queries:
@@ -102,15 +108,10 @@ def validate_ranks(ranks: np.ndarray, n_database: int, n_queries: int, path: obj
     if ranks.dtype.kind == "f":
         if not np.isfinite(ranks).all() or (ranks != np.round(ranks)).any():
             raise PixretError(path, "ranks hold non-integer values")
+        ranks = ranks.astype(np.int64)
     elif ranks.dtype.kind not in "iu":
         raise PixretError(path, f"ranks must be integers, got dtype {ranks.dtype}")
-    ranks = ranks.astype(np.int64)
-    if ranks.size and (ranks.min() < 0 or ranks.max() >= n_database):
-        raise PixretError(path, f"ranks hold an index outside 0..{n_database - 1}")
-    srt = np.sort(ranks, axis=0)
-    dup = np.nonzero((srt[1:] == srt[:-1]).any(axis=0))[0]
-    if dup.size:
-        raise PixretError(path, f"query {int(dup[0])}'s ranking repeats a database index")
+    check_ranks(ranks, n_database, path)
     if ranks.shape[0] < n_database:
         warnings.warn(
             f"{path}: ranking covers the top {ranks.shape[0]} of {n_database} images; "
@@ -134,7 +135,7 @@ def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int) -> np.n
             warnings.warn(f"{path}: rankings of unequal length; cut to {k}", PixretWarning, stacklevel=2)
         arr = np.array([r[:k] for r in lists]).T if lists else np.zeros((0, 0))
         return validate_ranks(arr.reshape(k, len(lists)), n_database, n_queries, path)
-    arr = load_npy(path)
+    arr = load_npy(path, mmap=True)
     if not isinstance(arr, np.ndarray):
         raise PixretError(path, f"expected an array of ranks, found {type(arr).__name__}")
     return validate_ranks(arr, n_database, n_queries, path)
@@ -183,15 +184,22 @@ def _warn_short(short: list[str], path: object) -> None:
         )
 
 
+def _check_order(points: str) -> None:
+    if points not in POINT_ORDERS:
+        raise PixretError(None, f"unknown point order {points!r}; choose from {', '.join(POINT_ORDERS)}")
+
+
 def read_pixel_results(
-    path: str | os.PathLike, n_queries: int, n_database: int, points: str = "yx"
+    path: str | os.PathLike, n_queries: int, n_database: int, points: str = "xy"
 ) -> PixelResults:
-    """Read pixel-level results: a release .npy dict or a pixret JSON file."""
+    """Read pixel-level results: a release .npy dict (``points`` = its column order) or pixret JSON.
+
+    Predictions come back as (x, y) whatever the file's order.
+    """
     path = Path(path)
     if path.suffix == ".json":
         return _read_pixret_json(path, n_queries, n_database)
-    if points not in ("yx", "xy"):
-        raise ValueError("points must be 'yx' or 'xy'")
+    _check_order(points)
     raw = load_npy(path)
     if not isinstance(raw, dict):
         raise PixretError(path, "expected a dict 'qimlist_{q}_imlist_{i}' -> (n, 2) points")
@@ -254,9 +262,11 @@ def _read_png_mask(base: Path, rel: str, path: Path, key: str) -> dict:
 
 
 def write_pixel_results(
-    path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "yx"
+    path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "xy"
 ) -> None:
-    """Write pixel results: ``.npy`` in the release format (first polygon), ``.json`` in ours."""
+    """Write pixel results: ``.npy`` in the release format (first polygon, column order
+    ``points``, (x, y) as the current release reads it), ``.json`` in ours."""
+    _check_order(points)
     if str(path).endswith(".json"):
         pairs = []
         for (q, i), pred in sorted(results.items()):

@@ -1,8 +1,11 @@
 """The release's evaluation, transcribed step by step (full canvas per pair, Python loops).
 
 Slow on purpose: it is the oracle the fast ``compat`` protocol is tested against, and the
-baseline that ``benchmarks/bench_iou.py`` times. Input points are (x, y); the release's
-(y, x) file order is undone by the reader before either implementation sees them.
+baseline that ``benchmarks/bench_iou.py`` times. It follows the release as it is today:
+``evaluation_code/utils/iou_compute.py`` after commit 7772cb4 "modify width height order"
+(2024-03-16), which reads a prediction's column 0 as x (``test_x = test_points[:, 0]``, box
+``test_points[:, 0].min()``); ``mious.py`` and ``unified.py`` import that file. So the points
+given here are the arrays exactly as stored in a release ``.npy`` pixel file.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import numpy as np
 
 
 def release_pair_iou(pred_xy: np.ndarray, gt_polys: list[np.ndarray], kind: str) -> float:
-    """``compute_iou`` of the release: a size x size float canvas, size = largest coordinate."""
+    """``compute_iou`` of the current release: a size x size float canvas, size = largest
+    coordinate; ``pred_xy`` as stored in the file, column 0 = x."""
     test = np.asarray(pred_xy).astype(int)
     every_gt = np.concatenate([np.asarray(g) for g in gt_polys]).astype(int)
     size = max(test[:, 0].max(), test[:, 1].max(), every_gt[:, 0].max(), every_gt[:, 1].max())

@@ -35,7 +35,7 @@ from PIL import Image
 from ..datasets import load_benchmark
 from ..engine import Index, SearchResult
 from ..engine.features import decode_image, load_image
-from ..evaluation import read_pixel_results, read_ranks
+from ..evaluation import load_pixel_results, read_ranks
 from ..evaluation.iou import fill_polygons
 from ..io import PixretError
 from ..viz.overlay import encode, thumbnail
@@ -118,7 +118,7 @@ def create_app(
             results = Path(results)
             ranks = read_ranks(results / "ranks.npy", bench.n_database, bench.n_queries)
             pix = results / "pixels.json" if (results / "pixels.json").exists() else results / "pixels.npy"
-            pixels = read_pixel_results(pix, bench.n_queries, bench.n_database)
+            pixels = load_pixel_results(bench, pix)
     st = State(index, bench, ranks, pixels)
     app = FastAPI(
         title="pixret", description="Pixel retrieval: search by image + box, see the object's pixels."

@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..evaluation.ap import positions  # noqa: E402
 from ..evaluation.evaluator import PixelEval  # noqa: E402
 from ..io import atomic_open  # noqa: E402
 
@@ -62,7 +61,7 @@ def _pr_curve(ev: PixelEval, relevant_of, subset: str) -> np.ndarray:
         if not len(ok) or ev.ranks is None:
             continue
         rel = relevant_of(q, ok)
-        pos = positions(ev.ranks[:, q.index], rel, junk)
+        pos = ev.positions(q.index, rel, junk)
         if not len(pos):
             curves.append(np.zeros_like(RECALL))
             continue
