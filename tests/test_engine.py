@@ -21,7 +21,8 @@ def test_search_finds_the_object_and_its_pixels(bench, index):
         verified = [h for h in r.hits if h.verified]
         easy = set(q.easy.tolist())
         found += len(easy & {h.index for h in verified})
-        assert all(h.index in set(q.positives.tolist()) | set(q.junk.tolist()) for h in verified[:3])
+        # no unrelated image verified, at any rank (chance inliers fail the keypoint check)
+        assert all(h.index in set(q.positives.tolist()) | set(q.junk.tolist()) for h in verified)
         for h in verified:
             gt = bench.gt(q.index, h.index)
             if gt is not None:

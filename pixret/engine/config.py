@@ -29,6 +29,9 @@ class ShortlistConfig:
     top_k: int = 100  # candidates passed to spatial verification
 
 
+KEYPOINT_CHECKS = ("scale+orientation", "scale", "none")
+
+
 @dataclass(frozen=True)
 class VerifyConfig:
     """Spatial verification of the shortlist."""
@@ -49,8 +52,20 @@ class VerifyConfig:
     max_pairs_per_word: int = 16  # bursty words contribute at most this many tentative pairs
     query_words: int = 3  # multiple assignment: each query feature matches through its k nearest words
     reproj_threshold: float = 0.008  # inlier threshold, as a fraction of the image's longest side
-    min_inliers: int = 8
+    min_inliers: int = 8  # inliers (that pass keypoint_check) an image needs to count as verified
     max_iters: int = 2000
+    # inliers must also carry the keypoint's scale and orientation through the fitted model
+    # ("scale+orientation"; "scale"; "none" = position only). Chance inliers between unrelated
+    # images fail it. Applied where the features carry them (SIFT; upright SIFT: scale only)
+    keypoint_check: str = "scale+orientation"
+    max_scale_change: float = 2.0  # keypoint_check: allowed factor between feature and model scale
+    max_angle_change: float = 30.0  # keypoint_check: allowed orientation difference, degrees
+
+    def __post_init__(self) -> None:
+        if self.keypoint_check not in KEYPOINT_CHECKS:
+            raise PixretError(
+                None, f"unknown keypoint_check {self.keypoint_check!r}; choose from {', '.join(KEYPOINT_CHECKS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -103,7 +118,8 @@ CONFIGS: dict[str, EngineConfig] = {
         name="sift-sp",
         exhaustive=True,
         shortlist=ShortlistConfig(vocab_size=1024),  # unused by the search: keep it cheap
-        verify=VerifyConfig(matching="ratio", method="ransac", ratio=0.8),
+        # position-only inlier counting, as the paper's baseline does
+        verify=VerifyConfig(matching="ratio", method="ransac", ratio=0.8, keypoint_check="none"),
         mask=MaskConfig(output="box"),
     ),
     # the default with upright features (faster, for collections without in-plane rotation)

@@ -35,7 +35,7 @@ from .config import EngineConfig
 from .features import Features, desc_float, extract, load_image
 from .masks import box_polygon, project, support_polygons
 from .shortlist import InvertedFile, Quantizer, auto_vocab_size, train_vocabulary
-from .verify import fit_pairs, mnn_pairs_batch, verify
+from .verify import fit_pairs, mnn_pairs_batch, shape_check, verify
 
 FORMAT, VERSION = "pixret-index", 1
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -324,16 +324,17 @@ class Index:
             cand = cand[bow[cand] > 0]
         t["shortlist"] = time.perf_counter()
         checks = {}
+        check = shape_check(cfg)
         matched = self._match_top(qf, box, cand)
         for i in cand:
             dk, dw, dd = self.features(int(i))
             w, h = self.images[int(i)]["size"]
             if int(i) in matched:
                 qi, di = matched[int(i)]
-                v = fit_pairs(qi, di, qf.kpts, dk, cfg.verify, max(w, h))
+                v = fit_pairs(qi, di, qf.kpts, dk, cfg.verify, max(w, h), check)
             else:
                 v = verify(qf.kpts, qf.desc, None if cfg.verify.matching == "ratio" else qwords, dk, dd, dw,
-                           cfg.verify, max(w, h))  # fmt: skip
+                           cfg.verify, max(w, h), check)  # fmt: skip
             if v is not None:
                 checks[int(i)] = (v, dk[v.db_idx, :2])
         t["verify"] = time.perf_counter()
