@@ -6,8 +6,10 @@ from .datasets import Benchmark, Query, load_benchmark  # noqa: E402
 from .datasets.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
 from .engine import CONFIGS, EngineConfig, Hit, Index, get_config  # noqa: E402
 from .evaluation import (  # noqa: E402
+    Comparison,
     PixelEval,
     PixelPrediction,
+    compare,
     evaluate_files,
     load_pixel_results,
     read_pixel_results,
@@ -20,6 +22,7 @@ from .io import PixretError  # noqa: E402
 __all__ = [
     "CONFIGS",
     "Benchmark",
+    "Comparison",
     "EngineConfig",
     "Hit",
     "Index",
@@ -29,6 +32,7 @@ __all__ = [
     "Query",
     "SyntheticConfig",
     "__version__",
+    "compare",
     "evaluate_files",
     "load_pixel_results",
     "get_config",
