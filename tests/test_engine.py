@@ -51,9 +51,9 @@ def test_same_collection_same_index(bench, index, tmp_path):
     other = Index.build(paths, get_config("fast"), tmp_path / "again", progress=False)
     for name in ("kpts", "words", "offsets"):
         assert (
-            np.load(index.root / "packed" / f"{name}.npy") == np.load(other.root / "packed" / f"{name}.npy")
+            np.load(index.data / "packed" / f"{name}.npy") == np.load(other.data / "packed" / f"{name}.npy")
         ).all()
-    assert (np.load(index.root / "vocab.npy") == np.load(other.root / "vocab.npy")).all()
+    assert (np.load(index.data / "vocab.npy") == np.load(other.data / "vocab.npy")).all()
     assert index.memory_bytes() / len(index) < 64 * 1024
 
 

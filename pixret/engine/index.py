@@ -1,22 +1,32 @@
 """The on-disk index and the search pipeline: features -> shortlist -> verification -> masks.
 
-Layout of an index folder (``index.json`` is written last: an index without it, or with
-another format version, is refused)::
+Layout of an index folder::
 
-    index.json          format, version, config, image count, skipped files
-    images.json         path, name, (w, h) per image
+    index.json          format, version, config, image count, skipped files, and the
+                        generation folder that holds the data (written last, atomically)
+    .lock               held by the one process writing the index (build, add)
     features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file and
                         feature config; another folder can be shared between indexes)
-    vocab.npy           visual words (k x 128)
-    packed/*.npy        all keypoints, words, descriptors (memory-mapped), per-image offsets
-    invfile.npz         the inverted file (CSR) and idf
+    gen-*/              one generation of the index data:
+      images.json       path, name, (w, h) per image
+      vocab.npy         visual words (k x 128)
+      packed/*.npy      all keypoints, words, descriptors (memory-mapped), per-image offsets
+      invfile.npz       the inverted file (CSR) and idf
+
+A build or an add writes a new generation beside the current one and swaps ``index.json``
+to it at the end: until then the old index stays whole and searchable, and a build that fails
+or is killed changes nothing a reader sees. (An index of the first layout, with these files
+in the folder itself, still opens.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -132,6 +142,8 @@ class Index:
         self.quantizer, self.invfile = quantizer, invfile
         self.kpts, self.words, self.desc, self.offsets = kpts, words, desc, offsets
         self.skipped = skipped
+        self.data = root  # the folder holding this generation's files (set by open)
+        self.generation: str | None = None
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -146,13 +158,16 @@ class Index:
         only): auto, cpu or cuda."""
         device = engine_device(cfg, device)
         root = Path(root)
-        meta = root / "index.json"
-        if meta.exists():
-            meta.unlink()  # the folder is being rewritten: never leave a stale marker
+        with writer_lock(root):
+            return cls._build_locked(paths, cfg, root, workers, progress, features_dir, device)
+
+    @classmethod
+    def _build_locked(cls, paths, cfg, root, workers, progress, features_dir, device) -> Index:
         fdir = Path(features_dir) if features_dir else root / "features"
         images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress, device)
         if not images:
-            raise PixretError(root, "no readable images to index")
+            where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
+            raise PixretError(root, f"no readable images to index in {where}; the index is unchanged")
         feats = [_load_features(im["cache"]) for im in images]
         desc_all = [z["desc"] for z in feats]
         n_desc = sum(len(d) for d in desc_all)
@@ -164,12 +179,30 @@ class Index:
                 f"vocabulary: {len(centroids)} words from {n_desc} descriptors in {time.perf_counter() - t0:.1f} s"
             )
         quantizer = Quantizer(centroids)
-        root.mkdir(parents=True, exist_ok=True)
-        save_npy(root / "vocab.npy", centroids)
         return cls._assemble(root, cfg, images, skipped, quantizer, feats, progress, device)
 
     @classmethod
     def _assemble(cls, root, cfg, images, skipped, quantizer, feats, progress, device) -> Index:
+        """Write a new generation beside the current one, then swap index.json to it."""
+        gen = f"gen-{time.time_ns():x}"
+        data = root / gen
+        try:
+            cls._write_data(data, images, quantizer, feats, progress)
+            write_json(
+                root / "index.json",
+                {"format": FORMAT, "version": VERSION, "pixret": __version__, "config": cfg.as_dict(),
+                 "n_images": len(images), "vocab_size": quantizer.size, "n_features": int(sum(len(z["kpts"]) for z in feats)),
+                 "skipped": skipped, "generation": gen},
+            )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(data, ignore_errors=True)
+            raise
+        _remove_old_data(root, keep=gen)
+        return cls.open(root, device)
+
+    @staticmethod
+    def _write_data(data: Path, images, quantizer, feats, progress) -> None:
+        save_npy(data / "vocab.npy", quantizer.centroids)
         words = [
             quantizer.assign(z["desc"])
             for z in tqdm(feats, desc="assigning words", unit="img", disable=not progress, leave=False)
@@ -179,35 +212,44 @@ class Index:
         offsets = np.concatenate([[0], np.cumsum([len(w) for w in words])]).astype(np.int64)
         wall = np.concatenate(words).astype(np.int32)
         inv = InvertedFile.build(words, quantizer.size)
-        packed = root / "packed"
+        packed = data / "packed"
         for name, arr in (("kpts", kpts), ("desc", desc), ("words", wall), ("offsets", offsets)):
             save_npy(packed / f"{name}.npy", arr)
         m = inv.matrix
-        with atomic_open(root / "invfile.npz", "wb") as fh:
+        with atomic_open(data / "invfile.npz", "wb") as fh:
             np.savez(
                 fh, data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape), idf=inv.idf
             )
         listing = [{k: im[k] for k in ("path", "name", "size", "cache")} for im in images]
-        write_json(root / "images.json", listing, indent=None)
-        write_json(
-            root / "index.json",
-            {"format": FORMAT, "version": VERSION, "pixret": __version__, "config": cfg.as_dict(),
-             "n_images": len(images), "vocab_size": quantizer.size, "n_features": int(len(kpts)),
-             "skipped": skipped},
-        )  # fmt: skip
-        return cls.open(root, device)
+        write_json(data / "images.json", listing, indent=None)
 
     def add(self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True) -> Index:
-        """Add images with the existing vocabulary; returns the reopened index."""
-        fdir = Path(self.images[0]["cache"]).parent if self.images else self.root / "features"
-        new, skipped = _extract_all([Path(p) for p in paths], self.cfg, fdir, workers, progress, self.device)
-        known = {im["cache"] for im in self.images}
-        images = self.images + [im for im in new if im["cache"] not in known]
-        feats = [_load_features(im["cache"]) for im in images]
-        (self.root / "index.json").unlink()
-        return self._assemble(
-            self.root, self.cfg, images, self.skipped + skipped, self.quantizer, feats, progress, self.device
-        )
+        """Add images with the existing vocabulary; returns the reopened index.
+
+        Refused when another process changed the index since this one was opened (its images
+        would be lost): open it again and add then."""
+        with writer_lock(self.root):
+            if _generation(self.root) != self.generation:
+                raise PixretError(
+                    self.root, "the index changed since it was opened (another writer): open it again"
+                )
+            fdir = Path(self.images[0]["cache"]).parent if self.images else self.root / "features"
+            new, skipped = _extract_all(
+                [Path(p) for p in paths], self.cfg, fdir, workers, progress, self.device
+            )
+            known = {im["cache"] for im in self.images}
+            images = self.images + [im for im in new if im["cache"] not in known]
+            feats = [_load_features(im["cache"]) for im in images]
+            return self._assemble(
+                self.root,
+                self.cfg,
+                images,
+                self.skipped + skipped,
+                self.quantizer,
+                feats,
+                progress,
+                self.device,
+            )
 
     # ------------------------------------------------------------ opening
     @classmethod
@@ -226,19 +268,22 @@ class Index:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError:
             raise PixretError(meta_path, "unreadable index metadata") from None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            meta = meta if isinstance(meta, dict) else {}
             raise PixretError(
                 root, f"index format {meta.get('format')} v{meta.get('version')} (pixret {meta.get('pixret')}); "
                 f"this pixret reads {FORMAT} v{VERSION}: build the index again",
             )  # fmt: skip
+        gen = meta.get("generation")
+        data = root / gen if isinstance(gen, str) and gen.startswith("gen-") and "/" not in gen else root
         try:
             cfg = EngineConfig.from_dict(meta["config"])
-            images = json.loads((root / "images.json").read_text())
-            quantizer = Quantizer(np.load(root / "vocab.npy"))
-            with np.load(root / "invfile.npz") as z:
+            images = json.loads((data / "images.json").read_text())
+            quantizer = Quantizer(np.load(data / "vocab.npy"))
+            with np.load(data / "invfile.npz") as z:
                 m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
                 inv = InvertedFile(m, z["idf"])
-            packed = root / "packed"
+            packed = data / "packed"
             kpts = np.load(packed / "kpts.npy")
             words = np.load(packed / "words.npy")
             offsets = np.load(packed / "offsets.npy")
@@ -247,9 +292,11 @@ class Index:
             raise PixretError(root, f"damaged index ({exc}): build it again") from None
         if len(images) != meta["n_images"] or len(offsets) != len(images) + 1 or inv.n_images != len(images):
             raise PixretError(root, "index files disagree on the image count: build it again")
-        return cls(
+        index = cls(
             root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []), device
         )
+        index.data, index.generation = data, gen
+        return index
 
     def __len__(self) -> int:
         return len(self.images)
@@ -448,3 +495,55 @@ def _extract_all(paths, cfg, cache: Path, workers, progress, device) -> tuple[li
             continue
         images.append({"path": str(p), "name": p.stem, "size": list(res), "cache": out})
     return images, skipped
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path):
+    """Hold ROOT/.lock while writing the index; a second writer is refused with a message
+    (two builds into one folder would each report success, and the last one would win)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            who = fh.read().strip() or "another process"
+            raise PixretError(
+                root, f"{who} is writing this index: wait for it to finish, or use another folder"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pixret process {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _generation(root: Path) -> str | None:
+    """The generation index.json names (None: no index, or the first layout)."""
+    try:
+        meta = json.loads((root / "index.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("generation") if isinstance(meta, dict) else None
+
+
+_FIRST_LAYOUT = ("images.json", "vocab.npy", "invfile.npz", "packed")
+
+
+def _remove_old_data(root: Path, keep: str) -> None:
+    """After the swap: drop earlier generations (and the first layout's files, and any left by a
+    killed build); readers that still map them keep their open files."""
+    for p in root.glob("gen-*"):
+        if p.name != keep and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+    for name in _FIRST_LAYOUT:
+        p = root / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()

@@ -1,0 +1,98 @@
+"""The index on disk: a failed rebuild loses nothing, writers are locked out of each other."""
+
+import fcntl
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import pixret.engine.index as index_module
+from pixret.engine import Index, get_config
+from pixret.io import PixretError
+
+
+@pytest.fixture
+def small(bench, tmp_path):
+    """A working 6-image index of its own (the session index is shared by other tests)."""
+    paths = [bench.database_image(i) for i in range(6)]
+    idx = Index.build(paths, get_config("fast"), tmp_path / "idx", progress=False)
+    return idx, paths
+
+
+def _same_search(a: Index, b: Index, bench) -> bool:
+    q = bench.queries[0]
+    ra = [(h.index, h.inliers) for h in a.search(bench.query_image(0), q.box)]
+    rb = [(h.index, h.inliers) for h in b.search(bench.query_image(0), q.box)]
+    return ra == rb
+
+
+def test_a_failed_rebuild_leaves_the_old_index_whole(small, bench, tmp_path):
+    idx, paths = small
+    root = idx.root
+    with pytest.raises(PixretError, match="no readable images to index in an empty list"):
+        Index.build([], get_config("fast"), root, progress=False)
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("not an image")
+    with pytest.warns(UserWarning), pytest.raises(PixretError, match="the index is unchanged"):
+        Index.build([junk], get_config("fast"), root, progress=False)
+    again = Index.open(root)
+    assert len(again) == 6 and _same_search(idx, again, bench)
+
+
+def test_a_crash_while_writing_leaves_the_old_index_whole(small, bench, monkeypatch):
+    idx, paths = small
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed while writing")
+
+    monkeypatch.setattr(index_module.InvertedFile, "build", boom)
+    with pytest.raises(RuntimeError):
+        Index.build(paths[:3], get_config("fast"), idx.root, progress=False)
+    again = Index.open(idx.root)
+    assert len(again) == 6 and _same_search(idx, again, bench)
+    assert [p.name for p in idx.root.glob("gen-*")] == [idx.generation]  # the half-written one is gone
+
+
+def test_a_rebuild_swaps_generations_and_readers_keep_theirs(small, bench):
+    idx, paths = small
+    new = Index.build(paths[:4], get_config("fast"), idx.root, progress=False)
+    assert len(new) == 4 and new.generation != idx.generation
+    assert [p.name for p in idx.root.glob("gen-*")] == [new.generation]
+    # the old object still searches: its arrays are loaded, its descriptors stay mapped
+    assert idx.search(bench.query_image(0), bench.queries[0].box)
+
+
+def test_a_second_writer_is_refused_with_a_message(small):
+    idx, paths = small
+    with open(idx.root / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fh.write("pixret process 4242")
+        fh.flush()
+        with pytest.raises(PixretError, match="pixret process 4242 is writing this index"):
+            Index.build(paths, get_config("fast"), idx.root, progress=False)
+        with pytest.raises(PixretError, match="is writing this index"):
+            idx.add(paths[:1], progress=False)
+    assert len(Index.open(idx.root)) == 6
+
+
+def test_adds_through_two_handles_lose_nothing(small, bench):
+    idx, _ = small
+    other = Index.open(idx.root)
+    grown = idx.add([bench.database_image(i) for i in range(6, 9)], progress=False)
+    assert len(grown) == 9
+    with pytest.raises(PixretError, match="changed since it was opened"):
+        other.add([bench.database_image(i) for i in range(9, 11)], progress=False)
+    assert len(Index.open(idx.root)) == 9  # the first add is kept
+    assert len(Index.open(idx.root).add([bench.database_image(9)], progress=False)) == 10
+
+
+def test_an_index_of_the_first_layout_still_opens(small, tmp_path):
+    idx, _ = small
+    old = tmp_path / "old"
+    shutil.copytree(idx.data, old)
+    meta = json.loads((idx.root / "index.json").read_text())
+    del meta["generation"]
+    (old / "index.json").write_text(json.dumps(meta))
+    again = Index.open(old)
+    assert len(again) == 6 and np.array_equal(again.kpts, idx.kpts)
