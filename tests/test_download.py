@@ -125,3 +125,92 @@ def test_sources_override_file(tmp_path, monkeypatch):
         load_sources()
     with pytest.raises(PixretError, match="unknown download"):
         resolve(["nope"], table)
+
+
+def test_a_file_member_never_replaces_a_dataset_folder(tmp_path):
+    root = tmp_path / "d"
+    good = root / "pixel_retrieval_benchmarks"
+    for k in range(5):
+        (good / "queries" / f"{k}.json").parent.mkdir(parents=True, exist_ok=True)
+        (good / "queries" / f"{k}.json").write_text("{}")
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("pixel_retrieval_benchmarks", b"one file")
+        zf.writestr("other/new.txt", b"x")
+    with pytest.raises(PixretError, match="is a file where .* is a folder; nothing was changed"):
+        install(Source("labels", (), "evil.zip", "."), root, from_file=z, progress=False)
+    assert len(list(good.rglob("*.json"))) == 5 and not (root / "other").exists()
+
+
+def _gnd_bytes():
+    import pickle
+
+    return pickle.dumps({"imlist": ["a"], "qimlist": ["q"], "gnd": [{"easy": [0], "hard": [], "junk": []}]})
+
+
+def test_an_html_page_never_replaces_a_good_file_and_the_next_mirror_is_tried(tmp_path, srv_dir):
+    (srv_dir / "good").mkdir()
+    (srv_dir / "good" / "gnd_roxford5k.pkl").write_bytes(_gnd_bytes())
+    (srv_dir / "html").mkdir()
+    (srv_dir / "html" / "gnd_roxford5k.pkl").write_bytes(b"<!DOCTYPE html><html><body>Moved</body></html>")
+    root = tmp_path / "d"
+    dest = root / "gt"
+    with serve(srv_dir) as (url, _):
+        only_html = Source(
+            "gnd", (f"{url}/html/gnd_roxford5k.pkl",), "gnd_roxford5k.pkl", "gt", extract=False
+        )
+        (dest).mkdir(parents=True)
+        (dest / "gnd_roxford5k.pkl").write_bytes(_gnd_bytes())
+        with pytest.raises(PixretError, match="an HTML page, not gnd_roxford5k.pkl"):
+            install(only_html, root, progress=False)
+        assert (dest / "gnd_roxford5k.pkl").read_bytes() == _gnd_bytes()  # the good one stays
+        assert (root / ".downloads" / "gnd_roxford5k.pkl.bad").exists()
+        assert not (root / ".downloads" / "gnd_roxford5k.pkl").exists()
+        mirrors = Source("gnd", (f"{url}/gone.pkl", f"{url}/html/gnd_roxford5k.pkl", f"{url}/good/gnd_roxford5k.pkl"),
+                         "gnd_roxford5k.pkl", "gt", extract=False)  # fmt: skip
+        install(mirrors, root, progress=False)  # 404, wrong, good: the good one is used
+    assert (dest / "gnd_roxford5k.pkl").read_bytes() == _gnd_bytes()
+
+
+def test_what_arrives_must_be_what_it_claims(tmp_path):
+    page = tmp_path / "pixel_retrieval_benchmarks.rar"
+    page.write_bytes(b"\n  <html><body>404</body></html>")
+    with pytest.raises(PixretError, match="an HTML page"):
+        install(Source("labels", (), page.name, "."), tmp_path / "d", from_file=page, progress=False)
+    junk = tmp_path / "x.rar"
+    junk.write_bytes(b"\x00\x01 not an archive at all")
+    with pytest.raises(PixretError, match="not an archive"):
+        install(Source("labels", (), "x.rar", "."), tmp_path / "d", from_file=junk, progress=False)
+    txt = tmp_path / "revisitop1m.txt"
+    txt.write_bytes(b"a\x00b")
+    with pytest.raises(PixretError, match="not a text file"):
+        install(
+            Source("r1m-list", (), txt.name, "data", extract=False),
+            tmp_path / "d",
+            from_file=txt,
+            progress=False,
+        )
+    pkl = tmp_path / "gnd.pkl"
+    pkl.write_bytes(__import__("pickle").dumps({"something": "else"}))
+    with pytest.raises(PixretError, match="not a revisitop ground-truth pickle"):
+        install(
+            Source("gnd", (), "gnd.pkl", "gt", extract=False), tmp_path / "d", from_file=pkl, progress=False
+        )
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_changed_file_is_flagged_against_its_first_hash(tmp_path, srv_dir):
+    from pixret.datasets.download import DownloadWarning
+
+    f = srv_dir / "revisitop1m.txt"
+    f.write_text("a\nb\n")
+    root = tmp_path / "d"
+    with serve(srv_dir) as (url, _):
+        src = Source("r1m-list", (f"{url}/revisitop1m.txt",), "revisitop1m.txt", "data", extract=False)
+        install(src, root, progress=False)
+        book = json.loads((root / ".downloads" / "hashes.json").read_text())
+        assert book["revisitop1m.txt"]["sha256"] == hashlib.sha256(b"a\nb\n").hexdigest()
+        f.write_text("a\nb\nc\n")
+        (root / ".downloads" / "revisitop1m.txt").unlink()
+        with pytest.warns(DownloadWarning, match="differs from the copy first seen"):
+            install(src, root, progress=False)

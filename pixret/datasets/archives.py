@@ -67,8 +67,9 @@ def _extract_tar(archive: Path, dest: Path) -> None:
         raise PixretError(archive, f"corrupt tar archive ({exc})") from None
 
 
-def archive_kind(path: Path) -> str | None:
-    """'rar', 'zip', 'tar' by magic bytes (falls back to the name); None if not an archive."""
+def archive_kind(path: Path, by_name: bool = True) -> str | None:
+    """'rar', 'zip', 'tar' by magic bytes (then, with ``by_name``, by the name); None if not
+    an archive."""
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(b"Rar!\x1a\x07"):
@@ -77,6 +78,8 @@ def archive_kind(path: Path) -> str | None:
         return "zip"
     if tarfile.is_tarfile(path):
         return "tar"
+    if not by_name:
+        return None
     name = path.name.lower()
     for kind, ends in (("rar", (".rar",)), ("zip", (".zip",)), ("tar", (".tar", ".tgz", ".tar.gz"))):
         if name.endswith(ends):
@@ -106,21 +109,31 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool =
                     os.replace(f, target)
                     placed.append(target)
         else:
-            for child in sorted(tmpdir.iterdir()):
-                placed += _merge(child, dest / child.name)
+            moves: list[tuple[Path, Path]] = []
+            try:
+                for child in sorted(tmpdir.iterdir()):
+                    _plan(child, dest / child.name, moves)
+            except PixretError as exc:
+                raise PixretError(archive, f"{exc.problem}; nothing was changed") from None
+            for src, target in moves:  # every conflict was found above: only moves are left
+                os.replace(src, target)
+                placed += [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
     if not placed:
         raise PixretError(archive, "the archive holds no files")
     return placed
 
 
-def _merge(src: Path, target: Path) -> list[Path]:
-    """Move ``src`` to ``target``, merging into folders that already exist."""
-    if src.is_dir() and target.is_dir():
-        out = []
-        for child in sorted(src.iterdir()):
-            out += _merge(child, target / child.name)
-        return out
-    if target.is_dir():
-        shutil.rmtree(target)
-    os.replace(src, target)
-    return [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
+def _plan(src: Path, target: Path, moves: list[tuple[Path, Path]]) -> None:
+    """The moves that put ``src`` at ``target``, merging into folders that exist. A file never
+    replaces a folder, nor a folder a file: such an archive is refused before anything moves
+    (a zip whose one member was a *file* named like the dataset folder used to delete it)."""
+    if src.is_dir() and not src.is_symlink():
+        if target.is_dir():
+            for child in sorted(src.iterdir()):
+                _plan(child, target / child.name, moves)
+            return
+        if target.exists():
+            raise PixretError(None, f"archive folder {src.name!r} would replace the file {target}")
+    elif target.is_dir():
+        raise PixretError(None, f"archive member {src.name!r} is a file where {target} is a folder")
+    moves.append((src, target))
