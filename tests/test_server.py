@@ -28,7 +28,7 @@ def results(bench, index, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(bench, index, results):
-    return TestClient(create_app(index.root, bench.root, "eng", results))
+    return TestClient(create_app(index.root, bench.root, "eng", results), base_url="http://127.0.0.1:8000")
 
 
 def _search(client, bench, q=0, **files):
@@ -162,3 +162,122 @@ def test_page_search_by_drawing_a_box(live_server, bench):
         assert not page.is_visible("#search-view") and page.is_visible("#bench-view")
         page.screenshot(path=str(ARTIFACTS / "benchmark-page.png"))
         browser.close()
+
+
+# ---------------------------------------------------------------- what the server refuses
+
+
+def test_other_hosts_and_cross_origin_writes_are_refused(client):
+    assert client.get("/api/info", headers={"Host": "evil.example.com"}).status_code == 400  # DNS rebinding
+    assert client.get("/api/info", headers={"Host": "localhost:8000"}).status_code == 200
+    form = {"box": "0,0,5000,5000", "image_id": "0"}  # the whole image
+    r = client.post("/api/search", data=form, headers={"Origin": "http://evil.example.com"})
+    assert r.status_code == 403 and "cross-origin" in r.json()["detail"]
+    assert client.post("/api/search", data=form, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert (
+        client.post("/api/search", data=form, headers={"Origin": "http://127.0.0.1:8000"}).status_code == 200
+    )
+
+
+def test_security_headers(client):
+    for path in ("/", "/api/info", "/static/app.js"):
+        h = client.get(path).headers
+        assert (
+            "script-src 'self'" in h["content-security-policy"] and h["x-content-type-options"] == "nosniff"
+        )
+    assert "content-security-policy" not in client.get("/docs").headers  # Swagger UI loads its own assets
+
+
+def test_a_huge_body_is_refused_before_it_is_read(live_server):
+    host, port = live_server.rsplit("/", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                  b"Content-Length: 600000000\r\n\r\n")  # fmt: skip
+        reply = s.recv(4096).decode()  # answered without sending a byte of the 600 MB
+    assert reply.startswith("HTTP/1.1 413")
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(client):
+    from pixret.server import MAX_UPLOAD_BYTES
+
+    def body():
+        head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+        yield head
+        for _ in range(MAX_UPLOAD_BYTES // (1 << 20) + 3):
+            yield b"\0" * (1 << 20)
+
+    r = client.post(
+        "/api/search", content=body(), headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
+    assert r.status_code == 413
+
+
+def test_the_search_store_is_bounded_by_bytes(monkeypatch):
+    from pixret.server import state as st_mod
+
+    monkeypatch.setattr(st_mod, "MAX_STORE_BYTES", 3_000_000)
+    st = st_mod.State(index=None)
+    ids = [st.remember(np.zeros((1000, 1000), np.uint8), None) for _ in range(5)]  # 1 MB each
+    assert st.store_bytes <= 3_000_000 and len(st.searches) == 3 and ids[-1] in st.searches
+    st.remember(np.zeros((3000, 2000), np.uint8), None)  # one larger than the cap: kept alone
+    assert len(st.searches) == 1
+
+
+def test_damaged_labels_and_missing_images_are_4xx_and_the_connection_lives(bench, index, tmp_path):
+    root = tmp_path / "b"
+    shutil.copytree(bench.root, root)
+    for label in bench.pair_labels.values():
+        (root / label.relative_to(bench.root)).write_text("{ not json")
+    c = TestClient(create_app(index.root, root, "eng"), base_url="http://127.0.0.1:8000")
+    r = c.get("/api/benchmark/queries/0")
+    assert r.status_code == 422 and "unreadable JSON" in r.json()["detail"]
+    assert c.get("/api/info").status_code == 200
+    tiny = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(tiny, "PNG")
+    r = c.post(
+        "/api/search", data={"box": "0,0,1,1"}, files={"file": ("t.png", tiny.getvalue(), "image/png")}
+    )
+    assert r.status_code == 422 and "too small to search" in r.json()["detail"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
+def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
+    import pickle
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path / "b"
+    shutil.copytree(bench.root, root)
+    gnd_path = next(root.rglob("gnd_eng.pkl"))
+    gnd = pickle.loads(gnd_path.read_bytes())
+    evil = '<img src=x onerror="window.__xss=1">'
+    gnd["qimlist"] = [evil + n for n in gnd["qimlist"]]
+    gnd_path.write_bytes(pickle.dumps(gnd))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(create_app(index.root, root, "eng"), host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#bench-query option", state="attached")
+            text = page.eval_on_selector("#bench-query option", "o => o.textContent")
+            assert evil in text
+            page.wait_for_timeout(500)
+            assert page.evaluate("window.__xss") is None
+            assert page.locator("#bench-query img").count() == 0
+            browser.close()
+    finally:
+        server.should_exit = True
+        t.join(5)

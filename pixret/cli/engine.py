@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..datasets import load_benchmark
 from ..engine import CONFIGS, Index, get_config, list_images
+from ..engine.index import parse_box
 from ..engine.run import run_engine, write_run
 from ..io import PixretError
 from . import app, console
@@ -36,16 +37,6 @@ def index(
     console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
                   f"({idx.memory_bytes() / max(1, len(idx)) / 1024:.1f} KB per image in memory), "
                   f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise PixretError(None, f"--box must be x1,y1,x2,y2 numbers, got {text!r}") from None
-    if len(vals) != 4:
-        raise PixretError(None, f"--box must have 4 numbers, got {len(vals)}")
-    return vals
 
 
 @app.command()

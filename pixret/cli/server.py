@@ -33,7 +33,7 @@ def serve(
         from ..server import create_app
     except ImportError:
         raise typer.BadParameter("the server needs its extra: pip install 'pixret[server]'") from None
-    web = create_app(index_dir, root, dataset, results, device)
+    web = create_app(index_dir, root, dataset, results, device, hosts=(host,))
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can search and upload")
     console.print(f"pixret on http://{host}:{port}/  (API docs at /docs)")

@@ -463,12 +463,26 @@ def _extract_view(crop: np.ndarray, angle: float, cfg: EngineConfig, device: str
     return Features(kpts, f.desc[inside], (cw, ch))
 
 
-def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
-    """Validate a query box and clip it to the image; clear errors for empty or outside boxes."""
+def parse_box(box) -> tuple[float, float, float, float]:
+    """A box from "x1,y1,x2,y2" text or a sequence of 4 numbers (the one parser: CLI, API, engine)."""
+    parts = box.split(",") if isinstance(box, str) else box
     try:
-        x1, y1, x2, y2 = (float(v) for v in box)
+        vals = tuple(float(v) for v in parts)
     except (TypeError, ValueError):
         raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {box!r}") from None
+    if len(vals) != 4:
+        raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {len(vals)}: {box!r}")
+    return vals
+
+
+MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
+
+
+def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
+    """Validate a query box and clip it to the image; clear errors for empty or outside boxes."""
+    if min(w, h) < MIN_QUERY_SIDE:
+        raise PixretError(None, f"the {w}x{h} query image is too small to search (at least {MIN_QUERY_SIDE} px a side)")
+    x1, y1, x2, y2 = parse_box(box)
     if not all(np.isfinite([x1, y1, x2, y2])):
         raise PixretError(None, f"box {box!r} has a non-finite value")
     if x2 <= x1 or y2 <= y1:

@@ -183,7 +183,12 @@ async function setupBench(b) {
   $("tab-bench").hidden = false;
   const d = await api("/api/benchmark/queries");
   const sel = $("bench-query");
-  sel.innerHTML = d.queries.map((q) => `<option value="${q.index}">${q.index}: ${q.name} (${q.easy} easy, ${q.hard} hard)</option>`).join("");
+  sel.replaceChildren(...d.queries.map((q) => {
+    const o = document.createElement("option");  // names come from the benchmark's files: text, never markup
+    o.value = q.index;
+    o.textContent = `${q.index}: ${q.name} (${q.easy} easy, ${q.hard} hard)`;
+    return o;
+  }));
   sel.onchange = () => showBenchQuery(+sel.value);
   showBenchQuery(0);
 }

@@ -1,0 +1,66 @@
+"""Benchmark routes: queries, their ranked results with ground truth and predictions, images."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+
+from ..datasets.model import Benchmark
+from ..engine.features import load_image
+from ..viz.show import status_of
+from .state import State, get_state, jpeg, polys
+
+router = APIRouter(prefix="/api/benchmark")
+
+
+def need_bench(st: State = Depends(get_state)) -> Benchmark:
+    if st.bench is None:
+        raise HTTPException(404, "no benchmark loaded (start with --root and --dataset)")
+    return st.bench
+
+
+@router.get("/queries")
+def bench_queries(b: Benchmark = Depends(need_bench)) -> dict:
+    return {"queries": [{"index": q.index, "name": q.name, "box": list(q.box), "easy": len(q.easy),
+                         "hard": len(q.hard), "junk": len(q.junk)} for q in b.queries]}  # fmt: skip
+
+
+@router.get("/queries/{q}")
+def bench_query(
+    q: int,
+    top: int = Query(24, ge=1, le=200),
+    b: Benchmark = Depends(need_bench),
+    st: State = Depends(get_state),
+) -> dict:
+    if not 0 <= q < b.n_queries:
+        raise HTTPException(404, f"no query {q}")
+    query = b.queries[q]
+    items = st.ranks[:top, q].tolist() if st.ranks is not None else query.positives.tolist()[:top]
+    out = []
+    for rank, i in enumerate(items):
+        gt = b.gt(q, int(i))
+        pred = (st.pixels or {}).get((q, int(i)))
+        out.append({"rank": rank, "id": int(i), "name": b.database[int(i)], "status": status_of(query, int(i)),
+                    "gt": polys(gt.polygons) if gt else [], "pred": polys(pred.polygons) if pred else []})  # fmt: skip
+    return {"query": {"index": q, "name": query.name, "box": list(query.box)}, "results": out}
+
+
+def _bench_jpeg(path_of, n: int, k: int, size: int | None) -> Response:
+    path = path_of(k) if 0 <= k < n else None
+    if path is None:
+        raise HTTPException(404, f"no image {k}")
+    return jpeg(load_image(path), size)
+
+
+@router.get("/queries/{q}/image")
+def bench_query_image(
+    q: int, size: int | None = Query(None, ge=32, le=2048), b: Benchmark = Depends(need_bench)
+) -> Response:
+    return _bench_jpeg(b.query_image, b.n_queries, q, size)
+
+
+@router.get("/images/{i}")
+def bench_image(
+    i: int, size: int | None = Query(None, ge=32, le=2048), b: Benchmark = Depends(need_bench)
+) -> Response:
+    return _bench_jpeg(b.database_image, b.n_database, i, size)

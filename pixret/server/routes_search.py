@@ -1,0 +1,100 @@
+"""Search routes: the collection's images, a search by image + box, and its results."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import Response
+
+from ..engine.features import load_image
+from ..engine.index import parse_box
+from ..evaluation.iou import fill_polygons
+from .state import MAX_UPLOAD_BYTES, State, check_upload, get_state, jpeg, polys
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/info")
+def info(st: State = Depends(get_state)) -> dict:
+    return {"images": len(st.index), "config": st.index.cfg.name,
+            "benchmark": None if st.bench is None else {"name": st.bench.name, "queries": st.bench.n_queries,
+                                                        "results": st.ranks is not None}}  # fmt: skip
+
+
+def db_image(st: State, i: int) -> np.ndarray:
+    if not 0 <= i < len(st.index):
+        raise HTTPException(404, f"no image {i}")
+    return load_image(st.index.images[i]["path"])
+
+
+@router.get("/images")
+def images(
+    offset: int = Query(0, ge=0), limit: int = Query(60, ge=1, le=500), st: State = Depends(get_state)
+) -> dict:
+    ims = st.index.images[offset : offset + limit]
+    return {"total": len(st.index), "images": [
+        {"id": offset + k, "name": im["name"], "w": im["size"][0], "h": im["size"][1]} for k, im in enumerate(ims)
+    ]}  # fmt: skip
+
+
+@router.get("/images/{image_id}")
+def image(
+    image_id: int, size: int | None = Query(None, ge=32, le=2048), st: State = Depends(get_state)
+) -> Response:
+    return jpeg(db_image(st, image_id), size)
+
+
+@router.post("/search")
+def search(
+    box: str = Form(..., description="x1,y1,x2,y2 in query pixels"),
+    file: UploadFile | None = File(None),
+    image_id: int | None = Form(None),
+    top: int = Form(24, ge=1, le=200),
+    st: State = Depends(get_state),
+) -> dict:
+    if file is not None:
+        img = check_upload(file.file.read(MAX_UPLOAD_BYTES + 1))
+    elif image_id is not None:
+        img = db_image(st, image_id)
+    else:
+        raise HTTPException(422, "give an uploaded file or an image_id")
+    vals = parse_box(box)
+    res = st.index.search_full(img, vals)
+    sid = st.remember(img, res)
+    hits = [
+        {"rank": r, "id": h.index, "name": h.name, "score": h.score, "inliers": h.inliers,
+         "verified": h.verified, "w": h.size[0], "h": h.size[1], "polygons": polys(h.polygons),
+         "box_polygons": polys(h.box_polygons)}
+        for r, h in enumerate(res.hits[:top])
+    ]  # fmt: skip
+    return {"search_id": sid, "query": {"w": img.shape[1], "h": img.shape[0], "box": list(vals)},
+            "support": polys(res.query_support), "hits": hits,
+            "timings": {k: round(v, 4) for k, v in res.timings.items()}}  # fmt: skip
+
+
+def _hit(st: State, sid: str, rank: int):
+    _, res = st.search(sid)
+    if not 0 <= rank < len(res.hits):
+        raise HTTPException(404, f"no hit {rank}")
+    return res.hits[rank]
+
+
+@router.get("/searches/{sid}/query")
+def search_query(
+    sid: str, size: int | None = Query(None, ge=32, le=2048), st: State = Depends(get_state)
+) -> Response:
+    return jpeg(st.search(sid)[0], size)
+
+
+@router.get("/searches/{sid}/hits/{rank}/mask.png")
+def mask(sid: str, rank: int, st: State = Depends(get_state)) -> Response:
+    h = _hit(st, sid, rank)
+    m = fill_polygons(h.polygons, h.size[1], h.size[0], min_points=3) * 255
+    return Response(cv2.imencode(".png", m)[1].tobytes(), media_type="image/png")
+
+
+@router.get("/searches/{sid}/hits/{rank}/matches")
+def matches(sid: str, rank: int, st: State = Depends(get_state)) -> dict:
+    h = _hit(st, sid, rank)
+    return {"matches": [] if h.matches is None else np.round(h.matches, 1).tolist()}

@@ -1,0 +1,88 @@
+"""What the app serves from: the index, an optional benchmark, and recent searches."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+from PIL import Image
+
+from ..engine import Index, SearchResult
+from ..engine.features import decode_image
+from ..io import PixretError
+from ..viz.overlay import encode, thumbnail
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+MAX_SEARCHES = 64
+MAX_STORE_BYTES = 512 * 1024 * 1024  # decoded query images kept for recent searches, all together
+
+
+class State:
+    """The index, the benchmark (optional), and a locked store of recent searches, bounded by
+    count and by bytes (a 40 MP upload is ~113 MB decoded: 64 of them would be 7 GB)."""
+
+    def __init__(self, index: Index, bench=None, ranks=None, pixels=None):
+        self.index, self.bench, self.ranks, self.pixels = index, bench, ranks, pixels
+        self.searches: OrderedDict[str, tuple[np.ndarray, SearchResult]] = OrderedDict()
+        self.store_bytes = 0
+        self.lock = threading.Lock()
+
+    def remember(self, img: np.ndarray, res: SearchResult) -> str:
+        sid = secrets.token_urlsafe(12)
+        with self.lock:
+            self.searches[sid] = (img, res)
+            self.store_bytes += img.nbytes
+            while len(self.searches) > 1 and (
+                len(self.searches) > MAX_SEARCHES or self.store_bytes > MAX_STORE_BYTES
+            ):
+                _, (old, _) = self.searches.popitem(last=False)
+                self.store_bytes -= old.nbytes
+        return sid
+
+    def search(self, sid: str) -> tuple[np.ndarray, SearchResult]:
+        with self.lock:
+            if sid not in self.searches:
+                raise HTTPException(404, "unknown or expired search")
+            return self.searches[sid]
+
+
+def get_state(request: Request) -> State:
+    return request.app.state.pixret
+
+
+def check_upload(data: bytes) -> np.ndarray:
+    """Decode an uploaded image after checking its size and pixel count from the header."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # reads the header only
+            w, h = im.size
+            fmt = im.format
+    except Exception:
+        raise HTTPException(415, "not an image (JPEG, PNG, WebP, BMP or TIFF)") from None
+    if w * h > MAX_PIXELS:
+        raise HTTPException(413, f"image of {w}x{h} pixels is over the {MAX_PIXELS // 1_000_000} MP limit")
+    if fmt not in {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}:
+        raise HTTPException(415, f"unsupported image format {fmt}")
+    try:
+        return decode_image(data, "upload")
+    except PixretError as exc:
+        raise HTTPException(415, exc.problem) from None
+
+
+def jpeg(img: np.ndarray, size: int | None = None) -> Response:
+    if size:
+        img = thumbnail(img, max(32, min(size, 2048)))
+    return Response(
+        encode(img, ".jpg", 88), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"}
+    )
+
+
+def polys(p) -> list[list[list[float]]]:
+    return [np.round(np.asarray(x, float), 1).tolist() for x in p]
