@@ -23,6 +23,9 @@ class PixretError(Exception):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
+    def __reduce__(self):  # survives the trip back from a worker process
+        return (type(self), (self.path, self.problem))
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -32,8 +35,13 @@ os.umask(_UMASK)
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise PixretError(path, "is a folder: give a file name to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise PixretError(path, f"cannot write here ({exc.strerror or exc})") from None
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
     try:
         with os.fdopen(fd, mode) as fh:
@@ -69,8 +77,12 @@ def read_json(path: str | os.PathLike) -> Any:
             return json.load(fh)
     except FileNotFoundError:
         raise PixretError(path, "file not found") from None
+    except IsADirectoryError:
+        raise PixretError(path, "is a folder, not a JSON file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PixretError(path, f"unreadable JSON ({exc})") from None
+    except RecursionError:
+        raise PixretError(path, "unreadable JSON (nested too deeply)") from None
 
 
 # The release ships pickles (gnd_*.pkl, dicts inside .npy). Unpickling runs code, so we

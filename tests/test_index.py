@@ -96,3 +96,54 @@ def test_an_index_of_the_first_layout_still_opens(small, tmp_path):
     (old / "index.json").write_text(json.dumps(meta))
     again = Index.open(old)
     assert len(again) == 6 and np.array_equal(again.kpts, idx.kpts)
+
+
+def test_tiny_thin_and_flat_images_are_skipped_and_listed(bench, tmp_path):
+    import cv2
+
+    odd = []
+    for name, shape in (("dot", (1, 1, 3)), ("strip", (1, 20000, 3)), ("column", (15000, 1, 3))):
+        p = tmp_path / f"{name}.png"
+        cv2.imwrite(str(p), np.full(shape, 128, np.uint8))
+        odd.append(p)
+    good = [bench.database_image(i) for i in range(4)]
+    with pytest.warns(UserWarning, match="too small or too thin"):
+        idx = Index.build([*good, *odd], get_config("fast"), tmp_path / "idx", progress=False)
+    assert len(idx) == 4 and {s["path"] for s in idx.skipped} == {str(p) for p in odd}
+    flat = []
+    for k in range(3):
+        p = tmp_path / f"flat{k}.png"
+        cv2.imwrite(str(p), np.full((300, 400, 3), 40 * k, np.uint8))
+        flat.append(p)
+    with pytest.raises(PixretError, match="too few for a vocabulary .* the index is unchanged"):
+        Index.build(flat, get_config("fast"), tmp_path / "idx", progress=False)
+    assert len(Index.open(tmp_path / "idx")) == 4
+
+
+def test_a_truncated_feature_cache_file_is_described_again(small, bench):
+    idx, paths = small
+    cache = sorted((idx.root / "features").glob("*.npz"))
+    cache[0].write_bytes(cache[0].read_bytes()[:100])
+    cache[1].write_bytes(b"")
+    again = Index.build(paths, get_config("fast"), idx.root, progress=False)
+    assert len(again) == 6 and np.array_equal(again.kpts, idx.kpts)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d, r: (d / "invfile.npz").write_bytes((d / "invfile.npz").read_bytes()[:200]), "damaged index"),
+        (lambda d, r: (r / "index.json").write_text("[1, 2]"), "index format None"),
+        (lambda d, r: (r / "index.json").write_text('{"format": "pixret-index", "version": 1}'), "damaged index"),
+        (lambda d, r: np.save(d / "packed" / "offsets.npy", np.load(d / "packed" / "offsets.npy")[::-1]), "offsets"),
+        (lambda d, r: np.save(d / "packed" / "words.npy", np.load(d / "packed" / "words.npy") + 10**6), "word id"),
+        (lambda d, r: (d / "images.json").write_text('{"a": 1}'), "images.json"),
+    ],
+)
+def test_damaged_index_files_are_one_line(small, tmp_path, damage, message):
+    idx, _ = small
+    copy = tmp_path / "copy"
+    shutil.copytree(idx.root, copy)
+    damage(copy / idx.data.name, copy)
+    with pytest.raises(PixretError, match=message):
+        Index.open(copy)

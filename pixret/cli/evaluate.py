@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..datasets import load_benchmark
 from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, read_ranks
-from ..io import write_json
+from ..io import PixretError, write_json
 from . import app, console
 
 
@@ -117,6 +117,9 @@ def show(
     bench = load_benchmark(root, dataset)
     pixels = load_pixel_results(bench, pixel_results, points.value)
     ranks = read_ranks(image_results, bench.n_database, bench.n_queries) if image_results else None
+    bad = [q for q in query or () if not 0 <= q < bench.n_queries]
+    if bad:
+        raise PixretError(None, f"--query {bad[0]}: the benchmark has queries 0..{bench.n_queries - 1}")
     n = 0
     for q in query if query else range(bench.n_queries):
         n += len(show_query(bench, q, pixels, out, ranks, top))

@@ -42,12 +42,29 @@ def read_labelme(path: str | os.PathLike) -> LabelmeShapes:
         if not np.isfinite(pts).all():
             raise PixretError(path, f"shape {k} has NaN or infinite coordinates")
         polys.append(pts)
-    w, h = data.get("imageWidth"), data.get("imageHeight")
-    return LabelmeShapes(
-        tuple(polys),
-        int(w) if isinstance(w, int | float) and w else None,
-        int(h) if isinstance(h, int | float) and h else None,
+    w, h = (
+        _side(data.get("imageWidth"), path, "imageWidth"),
+        _side(data.get("imageHeight"), path, "imageHeight"),
     )
+    return LabelmeShapes(tuple(polys), w, h)
+
+
+MAX_SIDE = 100_000  # pixels: no photograph of these benchmarks comes near
+
+
+def _side(value: object, path: object, key: str) -> int | None:
+    """An image side from the label: None when absent; a negative, fractional or absurd one is
+    refused (it would change strict scores without a word)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value != int(value)
+        or not 0 < value <= MAX_SIDE
+    ):
+        raise PixretError(path, f"{key} must be a whole number of pixels in 1..{MAX_SIDE}, got {value!r}")
+    return int(value)
 
 
 def write_labelme(

@@ -12,6 +12,7 @@ Layout under ``root`` (the ``pixel_retrieval_benchmarks`` folder, or its parent)
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from ..io import PixretError, load_npy, load_pickle
 from .model import Benchmark, Query
 
 RELEASE_FOLDER = "pixel_retrieval_benchmarks"
+
+
+class BenchmarkWarning(UserWarning):
+    """A benchmark that loads but lacks something its scores depend on."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,13 @@ def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
             except ValueError:
                 raise PixretError(pairs_path, f"key {key!r} is not '{{q}}_{{i}}'") from None
             pair_labels[(q, i)] = _resolve_label(base, str(rel))
+    elif any(len(q.easy) or len(q.hard) for q in queries):
+        warnings.warn(
+            f"{pairs_path}: not found: no pixel labels, so every pixel metric (mIoU, pixel mAP) "
+            "scores 0; image-level metrics are unaffected",
+            BenchmarkWarning,
+            stacklevel=2,
+        )
 
     database = [str(n) for n in imlist]
     image_dirs = [data / spec.gnd / "jpg", data / "datasets" / spec.gnd / "jpg"]

@@ -104,6 +104,7 @@ def load_sources(override: str | os.PathLike | None = None) -> dict[str, Source]
         bad = set(fields) - allowed
         if bad:
             raise PixretError(path, f"entry {name!r} has unknown field(s) {sorted(bad)}")
+        _check_fields(fields, path, name)
         if "urls" in fields:
             fields = {**fields, "urls": tuple(fields["urls"])}
         base = table.get(name)
@@ -114,6 +115,28 @@ def load_sources(override: str | os.PathLike | None = None) -> dict[str, Source]
         else:
             table[name] = replace(base, **fields)
     return table
+
+
+_TYPES = {"sha256": str, "filename": str, "dest": str, "extract": bool, "flatten": bool, "description": str}
+
+
+def _check_fields(fields: dict, path: object, name: str) -> None:
+    """Each field of the right type: a string for urls would become a tuple of characters."""
+    urls = fields.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+        raise PixretError(path, f"entry {name!r}: 'urls' must be a list of addresses")
+    for key, kind in _TYPES.items():
+        if key in fields and fields[key] is not None and not isinstance(fields[key], kind):
+            raise PixretError(path, f"entry {name!r}: {key!r} must be a {kind.__name__}, got {fields[key]!r}")
+    sha = fields.get("sha256")
+    if isinstance(sha, str) and (len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha)):
+        raise PixretError(path, f"entry {name!r}: 'sha256' must be 64 hex digits")
+    for key in ("filename", "dest"):
+        v = fields.get(key)
+        if isinstance(v, str) and (
+            Path(v).is_absolute() or ".." in Path(v).parts or (key == "filename" and "/" in v)
+        ):
+            raise PixretError(path, f"entry {name!r}: {key!r} must stay inside the download folder")
 
 
 def resolve(names: list[str], table: dict[str, Source]) -> list[Source]:

@@ -64,7 +64,8 @@ class VerifyConfig:
     def __post_init__(self) -> None:
         if self.keypoint_check not in KEYPOINT_CHECKS:
             raise PixretError(
-                None, f"unknown keypoint_check {self.keypoint_check!r}; choose from {', '.join(KEYPOINT_CHECKS)}"
+                None,
+                f"unknown keypoint_check {self.keypoint_check!r}; choose from {', '.join(KEYPOINT_CHECKS)}",
             )
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from ..io import PixretError
 from .config import FeatureConfig
 
 DESC_SCALE = 400.0  # RootSIFT components (<= 1, mostly < 0.5) stored as uint8
 LEARNED_SCALE = 127.0  # learned descriptors (unit L2 norm, components in [-1, 1]) stored as int8
+MIN_SIDE = 16  # pixels, after resizing: SIFT finds nothing in thinner images (and OpenCV fails)
 KEYPOINT_SIZE = 12.0  # learned detectors give no scale: a nominal support diameter, extraction pixels
 
 
@@ -45,9 +48,25 @@ def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarr
     img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if len(arr) else None
     if img is None:
         raise PixretError(source, "unreadable image")
-    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    if (
+        data[:2] == b"\xff\xd8"
+        and not data.rstrip(b"\x00").endswith(b"\xff\xd9")
+        and not _jpeg_complete(data)
+    ):
         raise PixretError(source, "truncated JPEG (no end-of-image marker)")
     return img
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """A JPEG that does not end with its end-of-image marker: truncated, or followed by other
+    data (motion photos append a video)? Pillow's decoder reads the scans to their end and stops
+    at the marker, ignoring what follows, and raises on a cut-off scan."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        return True
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -79,6 +98,11 @@ def extract(img: np.ndarray, cfg: FeatureConfig, device: str = "cpu") -> Feature
     """Features of a BGR image, extracted at most ``cfg.max_side`` pixels wide."""
     h, w = img.shape[:2]
     s = min(1.0, cfg.max_side / max(h, w))
+    if min(h, w) * s < MIN_SIDE:
+        raise PixretError(
+            None,
+            f"image of {w}x{h} pixels is too small or too thin to describe (features need {MIN_SIDE} px a side)",
+        )
     if cfg.kind != "sift":
         if s < 1.0:
             img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)

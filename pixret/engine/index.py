@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from .shortlist import InvertedFile, Quantizer, auto_vocab_size, train_vocabular
 from .verify import fit_pairs, mnn_pairs_batch, shape_check, verify
 
 FORMAT, VERSION = "pixret-index", 1
+MIN_VOCAB_FEATURES = 64
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -108,7 +110,22 @@ def _cache_key(path: Path, cfg: EngineConfig) -> str:
 def _load_features(path: str) -> dict[str, np.ndarray]:
     """A cached feature file read into memory once (NpzFile re-reads a key on every access)."""
     with np.load(path) as z:
-        return {"kpts": z["kpts"], "desc": z["desc"]}
+        return {"kpts": z["kpts"], "desc": z["desc"], "size": z["size"]}
+
+
+def _cached(out: Path) -> tuple[int, int] | None:
+    """The image size of a complete cache file; a truncated or damaged one is removed (and the
+    image described again) instead of blocking every later build."""
+    if not out.exists():
+        return None
+    try:
+        z = _load_features(str(out))
+        if z["kpts"].ndim != 2 or len(z["kpts"]) != len(z["desc"]) or z["size"].shape != (2,):
+            raise ValueError("inconsistent arrays")
+        return int(z["size"][0]), int(z["size"][1])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        out.unlink(missing_ok=True)
+        return None
 
 
 def _extract_one(job: tuple[Path, Path, EngineConfig, str]) -> tuple[str, tuple[int, int] | str]:
@@ -117,9 +134,9 @@ def _extract_one(job: tuple[Path, Path, EngineConfig, str]) -> tuple[str, tuple[
     try:
         out = cache_dir / f"{_cache_key(path, cfg)}.npz"
         rel = str(out)
-        if out.exists():
-            with np.load(out) as z:
-                return rel, tuple(int(v) for v in z["size"])
+        size = _cached(out)
+        if size is not None:
+            return rel, size
         cv2.setNumThreads(1)
         f = extract(load_image(path), cfg.features, device)
         with atomic_open(out, "wb") as fh:
@@ -129,6 +146,8 @@ def _extract_one(job: tuple[Path, Path, EngineConfig, str]) -> tuple[str, tuple[
         return "", exc.problem
     except OSError as exc:
         return "", str(exc)
+    except cv2.error as exc:  # an image OpenCV cannot describe: skipped, not the whole run
+        return "", f"feature extraction failed ({str(exc).strip().splitlines()[-1]})"
 
 
 class Index:
@@ -171,6 +190,11 @@ class Index:
         feats = [_load_features(im["cache"]) for im in images]
         desc_all = [z["desc"] for z in feats]
         n_desc = sum(len(d) for d in desc_all)
+        if n_desc < MIN_VOCAB_FEATURES:
+            raise PixretError(
+                root, f"only {n_desc} features in {len(images)} images, too few for a vocabulary "
+                "(texture-less or tiny images?); the index is unchanged",
+            )  # fmt: skip
         k = cfg.shortlist.vocab_size or auto_vocab_size(len(images))
         t0 = time.perf_counter()
         centroids = train_vocabulary(np.concatenate(desc_all), k, cfg.shortlist.kmeans_iters)
@@ -288,10 +312,12 @@ class Index:
             words = np.load(packed / "words.npy")
             offsets = np.load(packed / "offsets.npy")
             desc = np.load(packed / "desc.npy", mmap_mode="r")
-        except (OSError, KeyError, ValueError, TypeError) as exc:
+            n_images = int(meta["n_images"])
+        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, PixretError) as exc:
             raise PixretError(root, f"damaged index ({exc}): build it again") from None
-        if len(images) != meta["n_images"] or len(offsets) != len(images) + 1 or inv.n_images != len(images):
-            raise PixretError(root, "index files disagree on the image count: build it again")
+        problem = _inconsistent(images, n_images, inv, kpts, words, desc, offsets, quantizer.size)
+        if problem:
+            raise PixretError(root, f"damaged index ({problem}): build it again")
         index = cls(
             root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []), device
         )
@@ -481,7 +507,9 @@ MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
 def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
     """Validate a query box and clip it to the image; clear errors for empty or outside boxes."""
     if min(w, h) < MIN_QUERY_SIDE:
-        raise PixretError(None, f"the {w}x{h} query image is too small to search (at least {MIN_QUERY_SIDE} px a side)")
+        raise PixretError(
+            None, f"the {w}x{h} query image is too small to search (at least {MIN_QUERY_SIDE} px a side)"
+        )
     x1, y1, x2, y2 = parse_box(box)
     if not all(np.isfinite([x1, y1, x2, y2])):
         raise PixretError(None, f"box {box!r} has a non-finite value")
@@ -509,6 +537,25 @@ def _extract_all(paths, cfg, cache: Path, workers, progress, device) -> tuple[li
             continue
         images.append({"path": str(p), "name": p.stem, "size": list(res), "cache": out})
     return images, skipped
+
+
+def _inconsistent(images, n_images, inv, kpts, words, desc, offsets, vocab_size) -> str:
+    """What is wrong with an index's arrays ('' when they agree): checked on open, since a
+    damaged file would otherwise give wrong results or an IndexError in the middle of a search."""
+    if not isinstance(images, list) or not all(
+        isinstance(im, dict) and {"path", "name", "size"} <= set(im) for im in images
+    ):
+        return "images.json is not a list of images"
+    if len(images) != n_images or len(offsets) != n_images + 1 or inv.n_images != n_images:
+        return "the files disagree on the image count"
+    if offsets.ndim != 1 or (len(offsets) and (offsets[0] != 0 or (np.diff(offsets) < 0).any())):
+        return "per-image offsets are not increasing from 0"
+    n = int(offsets[-1]) if len(offsets) else 0
+    if not (len(kpts) == len(words) == len(desc) == n):
+        return "keypoints, words and descriptors differ in number"
+    if len(words) and (words.min() < 0 or words.max() >= vocab_size):
+        return f"a word id outside 0..{vocab_size - 1}"
+    return ""
 
 
 @contextlib.contextmanager

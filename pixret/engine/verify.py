@@ -153,7 +153,9 @@ def local_similarity(h: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndar
     return scale, angle
 
 
-def consistent(h: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, check: str, cfg: VerifyConfig) -> np.ndarray:
+def consistent(
+    h: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, check: str, cfg: VerifyConfig
+) -> np.ndarray:
     """Which matches (rows of q_kpts, d_kpts: x, y, size, angle) agree with ``h`` in scale and,
     with ``check`` "scale+orientation", in orientation too.
 

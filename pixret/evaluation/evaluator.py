@@ -181,6 +181,14 @@ class PixelEval:
             self.results["compat"] = self._accumulate_compat(image)
         if "strict" in self.protocols:
             self.results["strict"] = self._accumulate_strict(image)
+        if self.ranks is None:  # pixel mAP ranks images: without a ranking it is not measured
+            for r in self.results.values():
+                nan = {s: math.nan for s in r.pixel_map}
+                r.pixel_map, r.pixel_map_box = dict(nan), dict(nan)
+                r.pixel_map_at = {s: [math.nan] * len(THRESHOLDS) for s in r.pixel_map_at}
+                for pq in r.per_query:
+                    pq["pixel_AP"] = {s: math.nan for s in pq["pixel_AP"]}
+                    pq["pixel_AP_box"] = {s: math.nan for s in pq["pixel_AP_box"]}
 
     @functools.cached_property
     def lookup(self) -> RankLookup | None:

@@ -16,7 +16,10 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..io import PixretError
 from .predictions import PixelPrediction, rle_to_mask
+
+MAX_COMPAT_WINDOW = 1 << 26  # pixels (64 MP, 2 x 64 MB): far beyond any benchmark image
 
 
 class CompatPairError(Exception):
@@ -67,6 +70,10 @@ def compat_iou(pred_xy: np.ndarray, gt_polys: tuple[np.ndarray, ...]) -> tuple[f
     x1, y1 = min(size, max(px1, gx1) + 1), min(size, max(py1, gy1) + 1)
     if x1 <= x0 or y1 <= y0:
         return box, math.nan
+    if (x1 - x0) * (y1 - y0) > MAX_COMPAT_WINDOW:
+        # the release would allocate two size x size float canvases here (terabytes for wild
+        # coordinates) and its bare `except` would catch the MemoryError: the pair fails
+        raise CompatPairError(f"a {x1 - x0}x{y1 - y0} window is too large to fill")
     off = np.array([x0, y0])
     pm = np.zeros((y1 - y0, x1 - x0), np.uint8)
     gm = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -119,7 +126,7 @@ def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 def _decode(rle: dict, h: int, w: int) -> np.ndarray:
     if list(rle["size"]) != [h, w]:
-        raise ValueError(f"mask size {rle['size']} differs from the image's {[h, w]}")
+        raise PixretError(None, f"a predicted mask of size {rle['size']} (h, w) on an image of {[h, w]}")
     return rle_to_mask(rle)
 
 

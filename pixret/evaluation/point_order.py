@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.model import Benchmark
+from ..io import PixretError
 from .predictions import PixelResults, PixretWarning, read_pixel_results
 
 _SAMPLE = 2000  # pairs looked at: enough for a clear answer, bounded label reading
@@ -117,4 +118,11 @@ def load_pixel_results(bench: Benchmark, path: str | os.PathLike, points: str = 
     pixels = read_pixel_results(path, bench.n_queries, bench.n_database, points)
     if Path(path).suffix != ".json":
         warn_if_swapped(bench, pixels, points, path)
+    for (q, i), pred in sorted(pixels.items()):
+        gt = bench.gt(q, i) if pred.rle is not None and (q, i) in bench.pair_labels else None
+        if gt is not None and gt.width and gt.height and list(pred.rle["size"]) != [gt.height, gt.width]:
+            raise PixretError(
+                path, f"pair (query {q}, image {i}): mask of {pred.rle['size'][1]}x{pred.rle['size'][0]} pixels "
+                f"on a {gt.width}x{gt.height} image",
+            )  # fmt: skip
     return pixels

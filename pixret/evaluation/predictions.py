@@ -29,6 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 from pycocotools import mask as mask_utils
 
 from ..io import PixretError, load_npy, read_json, save_npy, write_json
@@ -130,6 +131,11 @@ def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int) -> np.n
         if not isinstance(doc, dict) or not isinstance(doc.get("ranks"), list):
             raise PixretError(path, "expected {'format': 'pixret-ranks', 'ranks': [[...], ...]}")
         lists = doc["ranks"]
+        if not all(
+            isinstance(r, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in r)
+            for r in lists
+        ):
+            raise PixretError(path, "'ranks' must be a list of lists of integers, one list per query")
         k = min((len(r) for r in lists), default=0)
         if any(len(r) != k for r in lists):
             warnings.warn(f"{path}: rankings of unequal length; cut to {k}", PixretWarning, stacklevel=2)
@@ -153,7 +159,26 @@ def write_ranks(path: str | os.PathLike, ranks: np.ndarray) -> None:
 # ---------------------------------------------------------------- pixel level
 
 
+MAX_POLYGON_POINTS = 1_000_000  # a polygon of more points is not a prediction
+MAX_MASK_PIXELS = 100_000_000  # masks (RLE, PNG) larger than this are refused before decoding
+
+
 def _points(value: object, path: object, key: str) -> np.ndarray:
+    """(n, 2) float points from an array or a list of pairs, refused before any large allocation:
+    a pickled list can repeat one reference so that a 75 KB file expands to gigabytes."""
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        if value.size > 2 * MAX_POLYGON_POINTS:
+            raise PixretError(path, f"{key}: {value.size} values, more than a polygon can hold")
+    elif isinstance(value, list | tuple | np.ndarray):
+        if len(value) > MAX_POLYGON_POINTS:
+            raise PixretError(path, f"{key}: {len(value)} points, more than a polygon can hold")
+        for pt in value:
+            if not (isinstance(pt, list | tuple | np.ndarray) and len(pt) == 2) or any(
+                isinstance(v, list | tuple | dict | str | bytes | np.ndarray) for v in pt
+            ):
+                raise PixretError(path, f"{key}: points must be (x, y) pairs of numbers")
+    else:
+        raise PixretError(path, f"{key}: points are not numeric")
     try:
         pts = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -169,9 +194,65 @@ def _points(value: object, path: object, key: str) -> np.ndarray:
     return pts
 
 
+def _index(value: object, path: object, key: str, what: str) -> int:
+    """A non-negative integer (an int, or a float with no fraction: 0.9 is refused, not cut to 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer):
+        raise PixretError(path, f"{key}: {what} must be an integer, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise PixretError(path, f"{key}: {what} must be an integer, got {value!r}")
+    if value < 0:
+        raise PixretError(path, f"{key}: {what} {int(value)} is negative")
+    return int(value)
+
+
+def _check_rle(rle: object, path: object, key: str) -> dict:
+    """A COCO RLE with a sane size whose counts decode to exactly that many pixels."""
+    if not isinstance(rle, dict) or not {"size", "counts"} <= set(rle):
+        raise PixretError(path, f"{key}: 'rle' needs 'size' and 'counts'")
+    size = rle["size"]
+    if not (
+        isinstance(size, list | tuple)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        raise PixretError(path, f"{key}: rle 'size' must be [height, width], positive integers")
+    h, w = int(size[0]), int(size[1])
+    if h * w > MAX_MASK_PIXELS:
+        raise PixretError(path, f"{key}: rle of {w}x{h} pixels is larger than any image here")
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        if (
+            not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)
+            or sum(counts) != h * w
+        ):
+            raise PixretError(path, f"{key}: rle 'counts' must be run lengths adding up to {h * w}")
+        rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+        return {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+    if not isinstance(counts, str) or not counts.isascii():
+        raise PixretError(path, f"{key}: rle 'counts' must be a COCO string or a list of run lengths")
+    out = {"size": [h, w], "counts": counts}
+    try:
+        if int(mask_utils.area(out)) > h * w or mask_utils.decode(out).shape[:2] != (h, w):
+            raise ValueError
+    except Exception:
+        raise PixretError(path, f"{key}: rle 'counts' do not decode to a {w}x{h} mask") from None
+    return out
+
+
 def _check_pair(q: int, i: int, n_queries: int, n_database: int, path: object, key: str) -> None:
-    if q >= n_queries or i >= n_database:
+    if not 0 <= q < n_queries or not 0 <= i < n_database:
         raise PixretError(path, f"{key}: query {q} or image {i} is outside the benchmark")
+
+
+def _add(
+    out: PixelResults, where: dict, pair: tuple[int, int], pred: PixelPrediction, path: object, key: str
+) -> None:
+    if pair in out:
+        raise PixretError(
+            path, f"{key}: pair (query {pair[0]}, image {pair[1]}) given twice (first as {where[pair]})"
+        )
+    out[pair] = pred
+    where[pair] = key
 
 
 def _warn_short(short: list[str], path: object) -> None:
@@ -204,6 +285,7 @@ def read_pixel_results(
     if not isinstance(raw, dict):
         raise PixretError(path, "expected a dict 'qimlist_{q}_imlist_{i}' -> (n, 2) points")
     out: PixelResults = {}
+    where: dict = {}
     short: list[str] = []
     for key, value in raw.items():
         m = _RELEASE_KEY.match(str(key))
@@ -216,7 +298,7 @@ def read_pixel_results(
             pts = pts[:, ::-1].copy()
         if 0 < len(pts) < 3:
             short.append(str(key))
-        out[(q, i)] = PixelPrediction([pts] if len(pts) else [])
+        _add(out, where, (q, i), PixelPrediction([pts] if len(pts) else []), path, str(key))
     _warn_short(short, path)
     return out
 
@@ -226,27 +308,31 @@ def _read_pixret_json(path: Path, n_queries: int, n_database: int) -> PixelResul
     if not isinstance(doc, dict) or doc.get("format") != "pixret-pixel-results":
         raise PixretError(path, "not a pixret pixel-results file (format 'pixret-pixel-results')")
     out: PixelResults = {}
+    where: dict = {}
     short: list[str] = []
-    for n, pair in enumerate(doc.get("pairs", [])):
+    pairs = doc.get("pairs", [])
+    if not isinstance(pairs, list):
+        raise PixretError(path, "'pairs' must be a list")
+    for n, pair in enumerate(pairs):
         key = f"pairs[{n}]"
-        try:
-            q, i = int(pair["query"]), int(pair["image"])
-        except (KeyError, TypeError, ValueError):
-            raise PixretError(path, f"{key}: needs integer 'query' and 'image'") from None
+        if not isinstance(pair, dict) or "query" not in pair or "image" not in pair:
+            raise PixretError(path, f"{key}: needs integer 'query' and 'image'")
+        q, i = _index(pair["query"], path, key, "query"), _index(pair["image"], path, key, "image")
         _check_pair(q, i, n_queries, n_database, path, key)
         unknown = set(pair) - {"query", "image", "polygons", "rle", "mask", "score"}
         if unknown:
             raise PixretError(path, f"{key}: unknown field(s) {sorted(unknown)}")
-        polys = [_points(p, path, key) for p in pair.get("polygons", [])]
+        raw_polys = pair.get("polygons", [])
+        if not isinstance(raw_polys, list):
+            raise PixretError(path, f"{key}: 'polygons' must be a list of polygons")
+        polys = [_points(p, path, key) for p in raw_polys]
         short += [key for p in polys if 0 < len(p) < 3]
         rle = pair.get("rle")
         if rle is not None:
-            if not isinstance(rle, dict) or not {"size", "counts"} <= set(rle):
-                raise PixretError(path, f"{key}: 'rle' needs 'size' and 'counts'")
-            rle = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
+            rle = _check_rle(rle, path, key)
         if pair.get("mask") is not None:
             rle = _read_png_mask(path.parent, str(pair["mask"]), path, key)
-        out[(q, i)] = PixelPrediction([p for p in polys if len(p)], rle)
+        _add(out, where, (q, i), PixelPrediction([p for p in polys if len(p)], rle), path, key)
     _warn_short(short, path)
     return out
 
@@ -255,6 +341,17 @@ def _read_png_mask(base: Path, rel: str, path: Path, key: str) -> dict:
     mpath = (base / rel).resolve()
     if base.resolve() not in mpath.parents:
         raise PixretError(path, f"{key}: mask path {rel!r} leaves the results folder")
+    try:
+        with Image.open(mpath) as im:  # the header only: refuse a huge mask before decoding it
+            w, h = im.size
+    except FileNotFoundError:
+        raise PixretError(mpath, "mask image not found") from None
+    except Image.DecompressionBombError:
+        raise PixretError(mpath, "mask larger than any image here") from None
+    except Exception:
+        raise PixretError(mpath, "unreadable mask image") from None
+    if w * h > MAX_MASK_PIXELS:
+        raise PixretError(mpath, f"mask of {w}x{h} pixels: larger than any image here")
     img = cv2.imread(str(mpath), cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise PixretError(mpath, "unreadable mask image")

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..evaluation.evaluator import PixelEval  # noqa: E402
-from ..io import atomic_open  # noqa: E402
+from ..io import PixretError, atomic_open  # noqa: E402
 
 RECALL = np.linspace(0, 1, 101)
 
@@ -97,7 +97,10 @@ def pr_curves(ev: PixelEval, path: str | os.PathLike | None = None) -> bytes:
 
 def write_plots(ev: PixelEval, folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PixretError(folder, f"cannot make the plots folder here ({exc.strerror or exc})") from None
     out = [folder / "per_query.png", folder / "pr_curves.png"]
     per_query_bars(ev, out[0])
     pr_curves(ev, out[1])
