@@ -117,3 +117,22 @@ def test_make_benchmark_and_report_cli(tmp_path):
     assert len(p.srcs) == 2 + 2 * (1 + 4)
     assert all(s.startswith("data:image/") for s in p.srcs)  # self-contained
     assert "strict" in out.read_text() and "compat" in out.read_text()
+
+
+def test_an_object_reaching_the_photo_edge_and_a_failed_run(tmp_path, monkeypatch):
+    import pixret.datasets.synthetic as synth
+
+    # seed 1 selects an outline that starts left of its photo (x = -4.2): it used to crash
+    base = make_benchmark(tmp_path, SyntheticConfig(name="edge", queries=3, positives=4, distractors=10, seed=1),
+                          workers=2, progress=False)  # fmt: skip
+    assert load_benchmark(tmp_path, "edge").n_database == 22 and base.name == "pixel_retrieval_benchmarks"
+
+    def boom(self, task):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(synth._Writer, "__call__", boom)
+    with pytest.raises(RuntimeError):
+        make_benchmark(tmp_path, SyntheticConfig(name="half", queries=2, positives=2, distractors=2, seed=3),
+                       workers=1, progress=False)  # fmt: skip
+    assert not list(tmp_path.rglob("*half*")) and not list(tmp_path.glob(".building-*"))
+    assert load_benchmark(tmp_path, "edge").n_database == 22  # the other benchmark is untouched

@@ -109,17 +109,32 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool =
                     os.replace(f, target)
                     placed.append(target)
         else:
-            moves: list[tuple[Path, Path]] = []
             try:
-                for child in sorted(tmpdir.iterdir()):
-                    _plan(child, dest / child.name, moves)
+                placed = merge_tree(tmpdir, dest)
             except PixretError as exc:
-                raise PixretError(archive, f"{exc.problem}; nothing was changed") from None
-            for src, target in moves:  # every conflict was found above: only moves are left
-                os.replace(src, target)
-                placed += [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
+                raise PixretError(archive, exc.problem) from None
     if not placed:
         raise PixretError(archive, "the archive holds no files")
+    return placed
+
+
+def merge_tree(src: Path, dest: Path, last: str | None = None) -> list[Path]:
+    """Move the contents of folder ``src`` into ``dest``, merging into folders that exist; return
+    the files placed. Every conflict is found before anything moves. ``last``: a file name moved
+    after all others (the file whose presence marks the whole as complete)."""
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for child in sorted(src.iterdir()):
+            _plan(child, dest / child.name, moves)
+    except PixretError as exc:
+        raise PixretError(dest, f"{exc.problem}; nothing was changed") from None
+    moves.sort(key=lambda m: m[0].name == last)  # stable: only `last` moves to the end
+    placed: list[Path] = []
+    dest.mkdir(parents=True, exist_ok=True)
+    for s, target in moves:  # every conflict was found above: only moves are left
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(s, target)
+        placed += [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
     return placed
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from ..io import PixretError, atomic_open, save_npy, write_json
 from ..parallel import default_workers, pool_imap
+from .archives import merge_tree
 from .labelme import write_labelme
 from .release import RELEASE_FOLDER
 
@@ -227,9 +229,14 @@ def label_iou(polys: list[np.ndarray], mask: np.ndarray) -> float:
 
 def object_patch(obj: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
     """The object's box cut from its photo, and the object's mask inside it."""
-    x0, y0 = (int(np.floor(v)) for v in obj.box[:2])
-    x1, y1 = (int(np.ceil(v)) + 1 for v in obj.box[2:])
-    img = photo(obj.photo)[y0:y1, x0:x1]
+    full = photo(obj.photo)
+    # the box may reach past the photo's edge (an outline drawn to the border): cut it there
+    x0, y0 = (max(0, int(np.floor(v))) for v in obj.box[:2])
+    x1, y1 = (
+        min(full.shape[1], int(np.ceil(obj.box[2])) + 1),
+        min(full.shape[0], int(np.ceil(obj.box[3])) + 1),
+    )
+    img = full[y0:y1, x0:x1]
     m = np.zeros(img.shape[:2], np.uint8)
     cv2.fillPoly(m, [np.round((obj.polygon - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_AA, 4)
     return img, m
@@ -346,8 +353,19 @@ class _Writer:
 def make_benchmark(
     out: str | os.PathLike, cfg: SyntheticConfig, workers: int | None = None, progress: bool = True
 ) -> Path:
-    """Write benchmark ``cfg.name`` in the release layout under ``out``; return the release folder."""
-    base = Path(out) / RELEASE_FOLDER
+    """Write benchmark ``cfg.name`` in the release layout under ``out``; return the release folder.
+
+    It is built in a folder beside and moved into place at the end (its ground truth last), so a
+    failed or interrupted run leaves no partial benchmark behind."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".building-{cfg.name}-", dir=out) as tmp:
+        _build(Path(tmp) / RELEASE_FOLDER, cfg, workers, progress)
+        merge_tree(Path(tmp) / RELEASE_FOLDER, out / RELEASE_FOLDER, last=f"gnd_{cfg.name}.pkl")
+    return out / RELEASE_FOLDER
+
+
+def _build(base: Path, cfg: SyntheticConfig, workers: int | None, progress: bool) -> None:
     data = base / "revisitop" / "data" / cfg.name
     data.joinpath("jpg").mkdir(parents=True, exist_ok=True)
     objs = select_objects(cfg.queries, cfg.seed)
@@ -403,4 +421,3 @@ def make_benchmark(
          "objects": [{"query": o.index, "photo": o.photo, "box": o.box} for o in objs], "images": meta},
         indent=None,
     )  # fmt: skip
-    return base
