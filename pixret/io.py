@@ -126,15 +126,27 @@ def load_pickle(path: str | os.PathLike) -> Any:
         raise PixretError(path, "file not found") from None
 
 
+_NPY_MAX_HEADER = 1 << 16  # bytes; numpy writes a few hundred
+
+
 def _npy_header(fh: IO[bytes], path: object) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, order and dtype from a .npy header, checked before numpy reads it (a forged length
+    field would make it allocate that many bytes)."""
     try:
         version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"unknown format version {version}")
+        start = fh.tell()
+        raw = fh.read(2 if version == (1, 0) else 4)
+        if int.from_bytes(raw, "little") > _NPY_MAX_HEADER or len(raw) < 2:
+            raise ValueError("header length out of range")
+        fh.seek(start)
         read_header = (
             np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         )
         return read_header(fh)
-    except ValueError as exc:
-        raise PixretError(path, f"not a .npy file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many kinds on forged input
+        raise PixretError(path, f"not a .npy file ({type(exc).__name__}: {exc})") from None
 
 
 def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
@@ -157,10 +169,13 @@ def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
             need = fh.tell() + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
             if os.fstat(fh.fileno()).st_size < need:
                 raise PixretError(path, f"truncated .npy file: its header promises {shape} {dtype}")
-            if mmap:
-                return np.load(path, mmap_mode="r", allow_pickle=False)
-            fh.seek(0)
-            return np.load(fh, allow_pickle=False)
+            try:
+                if mmap:
+                    return np.load(path, mmap_mode="r", allow_pickle=False)
+                fh.seek(0)
+                return np.load(fh, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise PixretError(path, f"unreadable .npy file ({exc})") from None
         fh.seek(0)
         raw = io.BytesIO(fh.read())
     _npy_header(raw, path)

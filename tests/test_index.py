@@ -132,11 +132,23 @@ def test_a_truncated_feature_cache_file_is_described_again(small, bench):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda d, r: (d / "invfile.npz").write_bytes((d / "invfile.npz").read_bytes()[:200]), "damaged index"),
+        (
+            lambda d, r: (d / "invfile.npz").write_bytes((d / "invfile.npz").read_bytes()[:200]),
+            "damaged index",
+        ),
         (lambda d, r: (r / "index.json").write_text("[1, 2]"), "index format None"),
-        (lambda d, r: (r / "index.json").write_text('{"format": "pixret-index", "version": 1}'), "damaged index"),
-        (lambda d, r: np.save(d / "packed" / "offsets.npy", np.load(d / "packed" / "offsets.npy")[::-1]), "offsets"),
-        (lambda d, r: np.save(d / "packed" / "words.npy", np.load(d / "packed" / "words.npy") + 10**6), "word id"),
+        (
+            lambda d, r: (r / "index.json").write_text('{"format": "pixret-index", "version": 1}'),
+            "damaged index",
+        ),
+        (
+            lambda d, r: np.save(d / "packed" / "offsets.npy", np.load(d / "packed" / "offsets.npy")[::-1]),
+            "offsets",
+        ),
+        (
+            lambda d, r: np.save(d / "packed" / "words.npy", np.load(d / "packed" / "words.npy") + 10**6),
+            "word id",
+        ),
         (lambda d, r: (d / "images.json").write_text('{"a": 1}'), "images.json"),
     ],
 )

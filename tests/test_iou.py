@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pixret.evaluation import PixelPrediction, compat_iou, strict_iou
 from pixret.evaluation.iou import CompatPairError
 from pixret.evaluation.reference import release_pair_iou
+from pixret.io import PixretError
 from tests.helpers import square
 
 
@@ -68,7 +69,7 @@ def test_strict_clips_to_the_image_and_handles_masks():
     m = np.zeros((40, 40), np.uint8)
     m[10:31, 10:31] = 1
     assert strict_iou(PixelPrediction([], mask_to_rle(m)), gt, 40, 40)[1] == 1.0
-    with pytest.raises(ValueError, match="mask size"):
+    with pytest.raises(PixretError, match="a predicted mask of size"):
         strict_iou(PixelPrediction([], mask_to_rle(m)), gt, 50, 40)
 
 

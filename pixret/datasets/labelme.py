@@ -53,16 +53,12 @@ MAX_SIDE = 100_000  # pixels: no photograph of these benchmarks comes near
 
 
 def _side(value: object, path: object, key: str) -> int | None:
-    """An image side from the label: None when absent; a negative, fractional or absurd one is
-    refused (it would change strict scores without a word)."""
-    if value is None:
+    """An image side from the label: None when absent (or 0, as some tools write); a negative,
+    fractional or absurd one is refused (it would change strict scores without a word)."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value == 0):
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value != int(value)
-        or not 0 < value <= MAX_SIDE
-    ):
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_SIDE
+    if not ok or value != int(value):
         raise PixretError(path, f"{key} must be a whole number of pixels in 1..{MAX_SIDE}, got {value!r}")
     return int(value)
 

@@ -60,8 +60,25 @@ def release_root(root: str | os.PathLike) -> Path:
     return nested if nested.is_dir() else root
 
 
+def _flat_numbers(value: object, path: Path, what: str, limit: int = 10_000_000) -> np.ndarray:
+    """A flat float array from a list or array of numbers, refused (one line) when it is not one."""
+    if value is None:
+        return np.zeros(0)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf" or value.size > limit:
+            raise PixretError(path, f"{what} is not a list of numbers")
+        return value.astype(np.float64).reshape(-1)
+    if not isinstance(value, list | tuple) or len(value) > limit:
+        raise PixretError(path, f"{what} is not a list of numbers")
+    if not all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) for v in value
+    ):
+        raise PixretError(path, f"{what} is not a list of numbers")
+    return np.asarray(value, dtype=np.float64).reshape(-1)
+
+
 def _index_array(value: object, path: Path, what: str, limit: int) -> np.ndarray:
-    arr = np.asarray(value if value is not None else [], dtype=np.float64).reshape(-1)
+    arr = _flat_numbers(value, path, what)
     if arr.size and (not np.isfinite(arr).all() or (arr != np.round(arr)).any()):
         raise PixretError(path, f"{what} holds non-integer indices")
     arr = arr.astype(np.int64)
@@ -92,7 +109,12 @@ def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
     cfg = load_pickle(gnd_path)
     if not isinstance(cfg, dict) or not {"qimlist", "imlist", "gnd"} <= set(cfg):
         raise PixretError(gnd_path, "not a revisitop ground truth (needs qimlist, imlist, gnd)")
+    for key in ("qimlist", "imlist", "gnd"):
+        if not isinstance(cfg[key], list | tuple):
+            raise PixretError(gnd_path, f"'{key}' is not a list")
     qnames, imlist, gnd = list(cfg["qimlist"]), list(cfg["imlist"]), list(cfg["gnd"])
+    if not all(isinstance(n, str) for n in (*qnames, *imlist)):
+        raise PixretError(gnd_path, "image names in 'qimlist' and 'imlist' must be strings")
     if len(gnd) != len(qnames):
         raise PixretError(gnd_path, f"{len(qnames)} query names but {len(gnd)} gnd entries")
 
@@ -102,7 +124,7 @@ def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
     for q, (qname, g) in enumerate(zip(qnames, gnd, strict=True)):
         if not isinstance(g, dict):
             raise PixretError(gnd_path, f"gnd[{q}] is not a dict")
-        bbx = np.asarray(g.get("bbx", [np.nan] * 4), dtype=np.float64).reshape(-1)
+        bbx = _flat_numbers(g.get("bbx", [np.nan] * 4), gnd_path, f"gnd[{q}]['bbx']")
         if bbx.size != 4:
             raise PixretError(gnd_path, f"gnd[{q}]['bbx'] has {bbx.size} values, expected 4")
         mask = qdir / f"{q}.json"

@@ -290,7 +290,7 @@ class Index:
             raise PixretError(root, f"no index.json: {hint}")
         try:
             meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
+        except (OSError, ValueError, RecursionError):  # JSON, or not even text
             raise PixretError(meta_path, "unreadable index metadata") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
             meta = meta if isinstance(meta, dict) else {}
@@ -313,8 +313,8 @@ class Index:
             offsets = np.load(packed / "offsets.npy")
             desc = np.load(packed / "desc.npy", mmap_mode="r")
             n_images = int(meta["n_images"])
-        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, PixretError) as exc:
-            raise PixretError(root, f"damaged index ({exc}): build it again") from None
+        except Exception as exc:  # noqa: BLE001 - zip, numpy and scipy each fail their own way on damaged files
+            raise PixretError(root, f"damaged index ({type(exc).__name__}: {exc}): build it again") from None
         problem = _inconsistent(images, n_images, inv, kpts, words, desc, offsets, quantizer.size)
         if problem:
             raise PixretError(root, f"damaged index ({problem}): build it again")
