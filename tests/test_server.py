@@ -281,3 +281,18 @@ def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
     finally:
         server.should_exit = True
         t.join(5)
+
+
+def test_an_image_deleted_after_indexing_is_a_4xx_naming_it(bench, tmp_path):
+    from pixret.engine import Index, get_config
+
+    photos = []
+    for i in range(4):
+        photos.append(tmp_path / f"p{i}.jpg")
+        shutil.copy(bench.database_image(i), photos[-1])
+    idx = Index.build(photos, get_config("fast"), tmp_path / "idx", progress=False)
+    photos[2].unlink()
+    c = TestClient(create_app(idx.root), base_url="http://127.0.0.1:8000")
+    r = c.get("/api/images/2?size=100")
+    assert r.status_code == 422 and "p2.jpg" in r.json()["detail"]
+    assert c.get("/api/images/1?size=100").status_code == 200  # the connection and the app live on
