@@ -18,7 +18,7 @@ from .evaluate import DatasetOpt, PointOrder, PointsOpt, RootOpt, summary_table
 
 @app.command("make-benchmark")
 def make_benchmark_cmd(
-    out: Annotated[Path, typer.Argument(help="Folder to write the release layout into.")],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to write the release layout into.")],
     name: Annotated[str, typer.Option(help="Dataset name (revisitop/data/NAME).")] = "synth",
     queries: Annotated[int, typer.Option(help="Query objects.")] = 12,
     positives: Annotated[int, typer.Option(help="Images per query showing the object (junk included).")] = 8,
@@ -60,7 +60,7 @@ def reference_results(
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Argument(help="The HTML file to write.")],
+    out: Annotated[Path, typer.Argument(metavar="REPORT.html", help="The HTML file to write.")],
     root: RootOpt,
     dataset: DatasetOpt,
     image_results: Annotated[Path, typer.Option(help="Image-level ranks (.npy or .json).")],

@@ -24,18 +24,22 @@ def compare_cmd(
         ),
     ],
     method: Annotated[
-        list[str] | None, typer.Option(help="Method to include (repeatable); default: every method found.")
+        list[str] | None,
+        typer.Option(metavar="METHOD", help="Method to include (repeatable); default: every method found."),
     ] = None,
     dataset: Annotated[
         list[str] | None,
         typer.Option(
-            help="proxford, prparis, r1m-proxford, r1m-prparis (repeatable); default: all with files."
+            metavar="NAME",
+            help="proxford, prparis, r1m-proxford, r1m-prparis (repeatable); default: all with files.",
         ),
     ] = None,
     protocol: Annotated[Protocol, typer.Option(help="compat, strict or both.")] = Protocol.strict,
     metric: Annotated[
         list[str] | None,
-        typer.Option(help=f"Tables to print (repeatable): {', '.join(METRICS)}; default all."),
+        typer.Option(
+            metavar="METRIC", help=f"Tables to print (repeatable): {', '.join(METRICS)}; default all."
+        ),
     ] = None,
     baseline: Annotated[
         str | None, typer.Option(help="Mark cells that differ significantly from this method (p < 0.05).")

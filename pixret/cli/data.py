@@ -17,7 +17,9 @@ from . import app, console
 def download(
     what: Annotated[
         list[str] | None,
-        typer.Argument(help="Resources or groups (proxford, prparis, r1m, labels, results, ...)."),
+        typer.Argument(
+            metavar="NAME...", help="Resources or groups (proxford, prparis, r1m, labels, results, ...)."
+        ),
     ] = None,
     root: Annotated[Path, typer.Option(help="Folder to put the release layout in.")] = Path("data"),
     from_file: Annotated[

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from ..datasets import load_benchmark
 from ..engine import CONFIGS, Index, get_config, list_images
-from ..engine.index import parse_box
+from ..engine.index import IMAGE_EXT, parse_box
 from ..engine.run import run_engine, write_run
 from ..io import PixretError
 from . import app, console
 from .evaluate import DatasetOpt, RootOpt, summary_table
 
 ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
+stdout = Console(soft_wrap=True)  # results go to stdout (progress and notes to stderr)
 DeviceOpt = Annotated[
     str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")
 ]
@@ -25,15 +29,25 @@ DeviceOpt = Annotated[
 
 @app.command()
 def index(
-    images: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
+    images: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Folder of images (searched recursively).")
+    ],
     index_dir: Annotated[Path, typer.Option("--index", help="Folder to write the index to.")],
     config: ConfigOpt = "fast",
-    workers: Annotated[int | None, typer.Option(help="Processes for feature extraction.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Processes for feature extraction (default: one per core)."),
+    ] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Index a folder of images (features are cached: an interrupted run resumes)."""
     t0 = time.perf_counter()
-    idx = Index.build(list_images(images), get_config(config), index_dir, workers=workers, device=device)
+    paths = list_images(images)
+    if not paths:
+        raise PixretError(
+            images, f"no images found (looked for {', '.join(sorted(IMAGE_EXT))}, in subfolders too)"
+        )
+    idx = Index.build(paths, get_config(config), index_dir, workers=workers, device=device)
     console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
                   f"({idx.memory_bytes() / max(1, len(idx)) / 1024:.1f} KB per image in memory), "
                   f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
@@ -41,22 +55,36 @@ def index(
 
 @app.command()
 def search(
-    query: Annotated[Path, typer.Argument(help="Query image.")],
+    query: Annotated[Path, typer.Argument(metavar="IMAGE", help="Query image.")],
     index_dir: Annotated[Path, typer.Option("--index", help="An index built by `pixret index`.")],
     box: Annotated[str, typer.Option(help="Object box x1,y1,x2,y2 in query pixels.")],
     top: Annotated[int, typer.Option(help="Results to print and draw.")] = 10,
     out: Annotated[Path | None, typer.Option(help="Folder for overlay PNGs.")] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Print the hits as JSON (scores, boxes, polygons) instead of a table."),
+    ] = False,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Search with an image and a box; print the ranking, draw the object's pixels."""
+    """Search with an image and a box; print the ranking (to stdout), draw the object's pixels."""
     idx = Index.open(index_dir, device)
     r = idx.search_full(query, parse_box(box))
-    t = Table(title=f"{query.name}: {r.timings['total'] * 1000:.0f} ms")
-    for col in ("rank", "image", "inliers", "tf-idf", "verified"):
-        t.add_column(col)
-    for k, h in enumerate(r.hits[:top]):
-        t.add_row(str(k + 1), h.name, str(h.inliers), f"{h.bow_score:.3f}", "yes" if h.verified else "")
-    console.print(t)
+    hits = r.hits[:top]
+    if json_out:
+        doc = {"query": str(query), "box": list(parse_box(box)), "seconds": round(r.timings["total"], 4),
+               "hits": [_hit_json(k, h) for k, h in enumerate(hits)]}  # fmt: skip
+        typer.echo(json.dumps(doc))
+    else:
+        t = Table(title=f"{query.name}: {r.timings['total'] * 1000:.0f} ms")
+        for col in ("rank", "image", "matching points", "tf-idf", "verified"):
+            t.add_column(col)
+        for k, h in enumerate(hits):
+            t.add_row(str(k + 1), h.name, str(h.inliers), f"{h.bow_score:.3f}", "yes" if h.verified else "")
+        stdout.print(t)
+        if not any(h.verified for h in hits):
+            stdout.print(
+                "no match found: the object was not verified in any image (try a tighter box on a textured part)"
+            )
     if out:
         from ..viz.overlay import (
             BOX_COLOR,
@@ -70,13 +98,26 @@ def search(
 
         write_image(out / "query.png", draw_box(read_image(query), parse_box(box)))
         for k, h in enumerate(r.hits[:top]):
-            img = read_image(h.path)
+            img = read_image(idx.image_path(h.index))
             if h.verified:
                 img = draw_polygons(
                     draw_polygons(img, h.box_polygons, BOX_COLOR, fill=False), h.polygons, PRED_COLOR
                 )
             write_image(out / f"{k + 1:03d}_{h.name}.png", label(img, f"#{k + 1} {h.inliers} inliers"))
         console.print(f"wrote overlays to {out}")
+
+
+def _hit_json(k: int, h) -> dict:
+    def polys(ps):
+        return [np.round(np.asarray(p, float), 1).tolist() for p in ps]
+
+    box = None
+    if h.box_polygons:
+        pts = np.concatenate(h.box_polygons)
+        box = np.round([*pts.min(0), *pts.max(0)], 1).tolist()
+    return {"rank": k + 1, "name": h.name, "path": h.path, "verified": h.verified, "inliers": h.inliers,
+            "score": h.score, "tfidf": h.bow_score, "size": list(h.size), "box": box,
+            "polygons": polys(h.polygons)}  # fmt: skip
 
 
 @app.command()
@@ -88,7 +129,9 @@ def run(
     index_dir: Annotated[
         Path | None, typer.Option("--index", help="Index folder (default OUT/index).")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(metavar="N", help="Processes (default: one per core).")
+    ] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Index a benchmark's database, run every query with its box, write results, evaluate."""
@@ -107,7 +150,9 @@ def demo(
         "pixret-demo"
     ),
     config: ConfigOpt = "fast",
-    workers: Annotated[int | None, typer.Option(help="Processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(metavar="N", help="Processes (default: one per core).")
+    ] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Build the built-in benchmark, run the engine on it, evaluate, write an HTML report."""

@@ -104,7 +104,9 @@ def show(
     dataset: DatasetOpt,
     pixel_results: Annotated[Path, typer.Option(help="Pixel-level results (.npy or .json).")],
     out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("show"),
-    query: Annotated[list[int] | None, typer.Option(help="Query index (repeatable); default all.")] = None,
+    query: Annotated[
+        list[int] | None, typer.Option(metavar="N", help="Query index (repeatable); default: all.")
+    ] = None,
     image_results: Annotated[
         Path | None, typer.Option(help="Ranks: draw the top results, not the positives.")
     ] = None,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..io import PixretError
 from . import app, console
 
 
@@ -34,7 +36,16 @@ def serve(
     except ImportError:
         raise typer.BadParameter("the server needs its extra: pip install 'pixret[server]'") from None
     web = create_app(index_dir, root, dataset, results, device, hosts=(host,))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))  # bound before the address is announced
+    except OSError as exc:
+        sock.close()
+        raise PixretError(None, f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can search and upload")
-    console.print(f"pixret on http://{host}:{port}/  (API docs at /docs)")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"pixret on http://{shown}:{port}/  (API schema at /openapi.json)")
+    uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=[sock])

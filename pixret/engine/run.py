@@ -50,7 +50,7 @@ def run_engine(
                         device=device)  # fmt: skip
     index_seconds = time.perf_counter() - t0
     # index position -> benchmark database index (unreadable images were skipped)
-    pos = {str(p): i for i, p in enumerate(paths)}
+    pos = {str(Path(p).resolve()): i for i, p in enumerate(paths)}
     to_db = np.array([pos[im["path"]] for im in index.images], np.int64)
     qlist = list(range(bench.n_queries)) if queries is None else queries
 

@@ -1,6 +1,6 @@
 """FastAPI app: search an index by image + box, fetch masks, browse a benchmark and its results.
 
-JSON API (all under /api; OpenAPI docs at /docs):
+JSON API (all under /api; its OpenAPI schema at /openapi.json):
   GET  /api/info                          index size, benchmark mode
   GET  /api/images?offset=&limit=         database images (id, name, w, h)
   GET  /api/images/{id}                   a database image (JPEG); ?size= for a thumbnail
@@ -60,8 +60,13 @@ def create_app(
             ranks = read_ranks(results / "ranks.npy", bench.n_database, bench.n_queries)
             pix = results / "pixels.json" if (results / "pixels.json").exists() else results / "pixels.npy"
             pixels = load_pixel_results(bench, pix)
+    # no /docs or /redoc: both load their scripts from a CDN, blank offline and against the CSP;
+    # the schema itself is served at /openapi.json
     app = FastAPI(
-        title="pixret", description="Pixel retrieval: search by image + box, see the object's pixels."
+        title="pixret",
+        description="Pixel retrieval: search by image + box, see the object's pixels.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.pixret = State(index, bench, ranks, pixels)
     app.add_middleware(Guard, hosts=(*LOOPBACK, *hosts), max_body=MAX_UPLOAD_BYTES + 64 * 1024)

@@ -25,7 +25,7 @@ def info(st: State = Depends(get_state)) -> dict:
 def db_image(st: State, i: int) -> np.ndarray:
     if not 0 <= i < len(st.index):
         raise HTTPException(404, f"no image {i}")
-    return load_image(st.index.images[i]["path"])
+    return load_image(st.index.image_path(i))
 
 
 @router.get("/images")

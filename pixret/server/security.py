@@ -87,10 +87,8 @@ class Guard:
             nonlocal started
             if msg["type"] == "http.response.start":
                 started = True
-                path = scope.get("path", "")
-                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-                if not path.startswith(("/docs", "/redoc")):  # Swagger UI needs its own scripts
-                    extra += [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY")]
+                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                         (b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY")]  # fmt: skip
                 msg = {**msg, "headers": list(msg.get("headers", [])) + extra}
             await send(msg)
 

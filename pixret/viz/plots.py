@@ -49,6 +49,8 @@ def per_query_bars(ev: PixelEval, path: str | os.PathLike | None = None) -> byte
         ax.set_xticks(x)
         ax.set_xticklabels([str(r["query"]) for r in pq], fontsize=6)
         ax.set_title(f"{ev.bench.name}: per query ({proto})")
+        ax.set_xlabel("query")
+        ax.set_ylabel("Medium: pixel AP / mask mIoU")
         ax.legend(fontsize=8, loc="upper right")
     return _save(fig, path)
 

@@ -22,18 +22,36 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bot
 table.sum{border-collapse:collapse;font-size:13px} .sum td,.sum th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 .sum th{background:#eee} .sum td:first-child{text-align:left;font-weight:600}
 .row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
-figure{margin:0;font-size:11px;text-align:center;max-width:260px} figure img{display:block;max-width:256px}
+figure{margin:0;font-size:11px;text-align:center;width:256px;overflow-wrap:anywhere} figure img{display:block;max-width:256px;height:auto}
+.key{font-size:12px;color:#444;max-width:900px} .key dt{font-weight:600;float:left;clear:left;width:150px} .key dd{margin:0 0 4px 160px}
+table.toc{border-collapse:collapse;font-size:12px} .toc td,.toc th{border:1px solid #ddd;padding:2px 8px;text-align:right} .toc td:nth-child(2){text-align:left}
+@media (max-width:700px){body{margin:10px} table.sum,table.toc{display:block;overflow-x:auto} figure{width:46vw} figure img{max-width:100%}}
 .query figure img{outline:3px solid #3b7dd8} .meta{color:#666;font-size:12px}
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:3px;color:#fff;font-size:12px}
 """
 
+# (group, column, key, subkey): the summary table's columns under grouped headers
 _COLS = [
-    ("mIoU M box", "mIoU", "medium_box"), ("mIoU M mask", "mIoU", "medium_mask"),
-    ("mIoU H box", "mIoU", "hard_box"), ("mIoU H mask", "mIoU", "hard_mask"),
-    ("pixel mAP M", "pixel_mAP", "medium"), ("pixel mAP H", "pixel_mAP", "hard"),
-    ("pixel mAP box M", "pixel_mAP_box", "medium"), ("pixel mAP box H", "pixel_mAP_box", "hard"),
-    ("image mAP E", "image_mAP", "easy"), ("image mAP M", "image_mAP", "medium"), ("image mAP H", "image_mAP", "hard"),
+    ("mIoU, box", "M", "mIoU", "medium_box"), ("mIoU, box", "H", "mIoU", "hard_box"),
+    ("mIoU, mask", "M", "mIoU", "medium_mask"), ("mIoU, mask", "H", "mIoU", "hard_mask"),
+    ("pixel mAP@50:5:95", "M", "pixel_mAP", "medium"), ("pixel mAP@50:5:95", "H", "pixel_mAP", "hard"),
+    ("pixel mAP, box IoU", "M", "pixel_mAP_box", "medium"), ("pixel mAP, box IoU", "H", "pixel_mAP_box", "hard"),
+    ("image mAP", "E", "image_mAP", "easy"), ("image mAP", "M", "image_mAP", "medium"), ("image mAP", "H", "image_mAP", "hard"),
 ]  # fmt: skip
+
+_KEY = """<dl class="key">
+<dt>E, M, H</dt><dd>Easy, Medium, Hard (revisitop protocols): Easy counts the easy positives (hard ones
+ignored); Medium counts easy and hard; Hard counts the hard ones only (easy ones ignored).</dd>
+<dt>mIoU, box / mask</dt><dd>per query, the mean IoU between predicted and true object over its
+positives (box: the boxes around them; mask: the pixels), then the mean over queries.</dd>
+<dt>pixel mAP@50:5:95</dt><dd>mean average precision of the ranking when a positive counts only
+if its IoU exceeds the threshold, averaged over thresholds 0.50, 0.55, ..., 0.95 (mask IoU in
+strict; the release's scripts use the box IoU: the next column).</dd>
+<dt>image mAP</dt><dd>mean average precision of the image ranking alone (revisitop).</dd>
+<dt>compat / strict</dt><dd>compat reproduces the release's scripts, quirks included;
+strict is the corrected protocol (every positive counts, mask IoU, the image's own canvas).</dd>
+<dt>-</dt><dd>not measured (no ranking given, or no positives in that subset).</dd>
+</dl>"""
 
 
 def _img(data: bytes, mime: str, alt: str) -> str:
@@ -49,12 +67,39 @@ def _hex(bgr: tuple[int, int, int]) -> str:
 
 
 def summary_html(summary: dict[str, dict]) -> str:
-    head = "".join(f"<th>{c}</th>" for c, _, _ in _COLS)
+    """The headline numbers: grouped headers (metric over E/M/H), one row per protocol, a key."""
+    groups: list[tuple[str, int]] = []
+    for g, *_ in _COLS:
+        if groups and groups[-1][0] == g:
+            groups[-1] = (g, groups[-1][1] + 1)
+        else:
+            groups.append((g, 1))
+    top = "".join(f"<th colspan='{n}'>{g}</th>" for g, n in groups)
+    sub = "".join(f"<th>{c}</th>" for _, c, _, _ in _COLS)
     rows = "".join(
-        f"<tr><td>{p}</td>" + "".join(f"<td>{_pct(r[a][b])}</td>" for _, a, b in _COLS) + "</tr>"
+        f"<tr><td>{p}</td>" + "".join(f"<td>{_pct(r[a][b])}</td>" for _, _, a, b in _COLS) + "</tr>"
         for p, r in summary.items()
     )
-    return f'<table class="sum"><tr><th>protocol</th>{head}</tr>{rows}</table>'
+    return (
+        f"<table class='sum'><tr><th rowspan='2'>protocol</th>{top}</tr><tr>{sub}</tr>{rows}</table>"
+        f"<div class='meta'>Values in %.</div>{_KEY}"
+    )
+
+
+def contents_html(ev: PixelEval, queries: list[int]) -> str:
+    """One line per query, linking to its section: positives and its APs (strict)."""
+    strict = ev.results.get("strict") or next(iter(ev.results.values()))
+    rows = []
+    for q in queries:
+        query, pq = ev.bench.queries[q], strict.per_query[q]
+        rows.append(
+            f"<tr><td><a href='#q{q}'>{q}</a></td><td>{html.escape(query.name)}</td><td>{len(query.easy)}</td>"
+            f"<td>{len(query.hard)}</td><td>{_pct(pq['pixel_AP']['medium'])}</td><td>{_pct(pq['pixel_AP']['hard'])}</td>"
+            f"<td>{_pct(pq['mIoU']['medium_mask'])}</td><td>{_pct(pq['image_AP']['medium'])}</td></tr>"
+        )
+    head = ("<tr><th>#</th><th>query</th><th>easy</th><th>hard</th><th>pixel AP M</th><th>pixel AP H</th>"
+            "<th>mask mIoU M</th><th>image AP M</th></tr>")  # fmt: skip
+    return f"<table class='toc'>{head}{''.join(rows)}</table>"
 
 
 def write_report(
@@ -67,7 +112,9 @@ def write_report(
     """Write the report for an evaluated ``ev`` (after ``run()``) to ``out``."""
     bench, summary = ev.bench, ev.summarize()
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>pixret: {html.escape(method)} on "
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>pixret: {html.escape(method)} on "
         f"{html.escape(bench.name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(method)} on {html.escape(bench.name)}</h1>",
         f"<div class='meta'>{bench.n_queries} queries, {bench.n_database} database images, "
@@ -76,6 +123,8 @@ def write_report(
         "(every positive counts, mask IoU).</div>",
         "<h2>Summary</h2>",
         summary_html(summary),
+        "<h2>Contents: queries (strict protocol, %)</h2>",
+        contents_html(ev, list(queries) if queries is not None else list(range(bench.n_queries))),
         "<h2>Curves</h2><div class='row'>",
         _img(pr_curves(ev), "image/png", "precision-recall curves"),
         "</div><div class='row'>",

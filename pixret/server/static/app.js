@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { page: 0, perPage: 30, total: 0, query: null, box: null, search: null, drag: null };
+const state = { page: 0, perPage: 30, total: 0, query: null, box: null, search: null, drag: null, busy: false, seq: 0, opener: null };
 
 function loadImage(url) {
   return new Promise((resolve, reject) => {
@@ -32,35 +32,74 @@ async function api(path, opts) {
   return body;
 }
 
+// ---------------------------------------------------------------- feedback
+function showError(msg) {
+  $("error").textContent = msg;
+  $("error").hidden = !msg;
+}
+
 // ---------------------------------------------------------------- query picking
 async function showThumbs() {
   const d = await api(`/api/images?offset=${state.page * state.perPage}&limit=${state.perPage}`);
   state.total = d.total;
-  $("thumbs").innerHTML = "";
-  for (const im of d.images) {
+  const items = d.images.map((im) => {
+    const b = document.createElement("button");  // a button: reachable and usable by keyboard
+    b.className = "thumb";
+    b.title = im.name;
+    b.dataset.id = im.id;
     const t = document.createElement("img");
     t.src = `/api/images/${im.id}?size=160`;
-    t.title = im.name;
-    t.dataset.id = im.id;
-    t.onclick = () => { document.querySelectorAll("#thumbs img").forEach((x) => x.classList.remove("sel"));
-      t.classList.add("sel"); setQuery({ imageId: im.id, url: `/api/images/${im.id}` }); };
-    $("thumbs").appendChild(t);
-  }
+    t.alt = `use ${im.name} as the query`;
+    b.append(t);
+    b.onclick = () => {
+      document.querySelectorAll("#thumbs .thumb").forEach((x) => x.classList.remove("sel"));
+      b.classList.add("sel");
+      $("upload").value = "";  // the file field no longer names the query
+      setQuery({ imageId: im.id, url: `/api/images/${im.id}` });
+    };
+    return b;
+  });
+  $("thumbs").replaceChildren(...items);
   const pages = Math.max(1, Math.ceil(d.total / state.perPage));
   $("page").textContent = `${state.page + 1} / ${pages}`;
 }
 
 async function setQuery(q) {
-  q.img = await loadImage(q.url);
-  state.query = q; state.box = null;
-  $("search-btn").disabled = true;
-  $("box-text").textContent = "drag on the image to draw a box";
+  showError("");
+  try {
+    q.img = await loadImage(q.url);
+  } catch (e) {
+    showError(`${q.file ? q.file.name : "this image"} could not be read as an image (JPEG, PNG, WebP, BMP or TIFF)`);
+    return;
+  }
+  state.query = q;
+  setBox(null);
+  $("box-fields").disabled = false;
+  $("box-text").textContent = "drag on the image (or type the box) to mark the object";
   drawQuery();
 }
 
+// The box, in image pixels: drawn on the canvas, mirrored in the x1..y2 fields.
+function setBox(b, fromFields = false) {
+  state.box = b;
+  const ok = !!b && b[2] - b[0] > 8 && b[3] - b[1] > 8;
+  $("search-btn").disabled = !ok || state.busy;
+  if (!fromFields) ["bx1", "by1", "bx2", "by2"].forEach((id, k) => ($(id).value = b ? Math.round(b[k]) : ""));
+  if (b) $("box-text").textContent = ok ? `box ${b.map((v) => Math.round(v)).join(", ")}` : "box too small: drag again";
+  drawQuery();
+}
+
+function boxFromFields() {
+  const v = ["bx1", "by1", "bx2", "by2"].map((id) => parseFloat($(id).value));
+  if (v.some((x) => !isFinite(x)) || !state.query) return setBox(null, true);
+  const img = state.query.img, W = img.naturalWidth, H = img.naturalHeight;
+  const c = (x, m) => Math.max(0, Math.min(m, x));
+  setBox([c(Math.min(v[0], v[2]), W), c(Math.min(v[1], v[3]), H), c(Math.max(v[0], v[2]), W), c(Math.max(v[1], v[3]), H)], true);
+}
+
 function queryScale() {
-  const img = state.query.img;
-  return Math.min(1, 640 / img.naturalWidth, 520 / img.naturalHeight);
+  const img = state.query.img, avail = Math.min(640, $("query-wrap").parentElement.clientWidth || 640);
+  return Math.min(1, avail / img.naturalWidth, 520 / img.naturalHeight);
 }
 
 function drawQuery(support) {
@@ -82,43 +121,65 @@ function canvasPoint(ev) {
   return [((ev.clientX - r.left) * (c.width / r.width)) / s, ((ev.clientY - r.top) * (c.height / r.height)) / s];
 }
 
+// Pointer events: mouse, pen and touch alike (the canvas has touch-action: none, so a drag
+// draws instead of scrolling the page).
 function setupDrawing() {
   const c = $("query-canvas");
-  c.addEventListener("mousedown", (ev) => { if (state.query) state.drag = canvasPoint(ev); });
-  c.addEventListener("mousemove", (ev) => {
+  c.addEventListener("pointerdown", (ev) => {
+    if (!state.query) return;
+    c.setPointerCapture(ev.pointerId);
+    state.drag = canvasPoint(ev);
+    ev.preventDefault();
+  });
+  c.addEventListener("pointermove", (ev) => {
     if (!state.drag) return;
     const p = canvasPoint(ev), a = state.drag;
-    state.box = [Math.min(a[0], p[0]), Math.min(a[1], p[1]), Math.max(a[0], p[0]), Math.max(a[1], p[1])];
-    drawQuery();
+    setBox([Math.min(a[0], p[0]), Math.min(a[1], p[1]), Math.max(a[0], p[0]), Math.max(a[1], p[1])]);
   });
-  window.addEventListener("mouseup", () => {
-    if (!state.drag) return;
-    state.drag = null;
-    const b = state.box;
-    const ok = b && b[2] - b[0] > 8 && b[3] - b[1] > 8;
-    $("search-btn").disabled = !ok;
-    $("box-text").textContent = ok ? `box ${b.map((v) => Math.round(v)).join(", ")}` : "box too small: drag again";
+  const end = () => { state.drag = null; };
+  c.addEventListener("pointerup", end);
+  c.addEventListener("pointercancel", end);
+  ["bx1", "by1", "bx2", "by2"].forEach((id) => $(id).addEventListener("input", boxFromFields));
+  $("box-fields").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !$("search-btn").disabled) doSearch();
   });
 }
 
 // ---------------------------------------------------------------- search
 async function doSearch() {
+  if (state.busy || !state.box) return;
+  const seq = ++state.seq;  // a later search makes this one's answer out of date
+  state.busy = true;
+  $("search-btn").disabled = true;
+  showError("");
   const fd = new FormData();
-  fd.append("box", state.box.map((v) => v.toFixed(1)).join(","));
+  fd.append("box", state.box.map((v) => Math.round(v)).join(","));  // the numbers the page shows
   fd.append("top", "24");
   if (state.query.file) fd.append("file", state.query.file); else fd.append("image_id", state.query.imageId);
   $("status").textContent = "searching ...";
-  $("results").innerHTML = "";
   try {
     const d = await api("/api/search", { method: "POST", body: fd });
+    if (seq !== state.seq) return;
     state.search = d;
-    $("status").textContent = `${d.hits.filter((h) => h.verified).length} verified of ${d.hits.length} shown, ` +
-      `${Math.round(d.timings.total * 1000)} ms`;
-    drawQuery(d.support);
-    d.hits.forEach((h) => $("results").appendChild(resultTile(h, d.search_id)));
+    showResults(d);
   } catch (e) {
-    $("status").textContent = "error: " + e.message;
+    if (seq === state.seq) { showError("Search failed: " + e.message); $("status").textContent = ""; }
+  } finally {
+    if (seq === state.seq) { state.busy = false; $("search-btn").disabled = !state.box; }
   }
+}
+
+function showResults(d) {
+  const found = d.hits.filter((h) => h.verified), others = d.hits.filter((h) => !h.verified);
+  $("status").textContent = `found in ${found.length} image${found.length === 1 ? "" : "s"}, ${Math.round(d.timings.total * 1000)} ms`;
+  drawQuery(d.support);
+  $("results").replaceChildren(...found.map((h) => resultTile(h, d.search_id)));
+  $("no-match").hidden = found.length > 0;
+  $("unverified").hidden = others.length === 0;
+  $("unverified").open = false;
+  $("unverified-summary").textContent = `${others.length} other candidate${others.length === 1 ? "" : "s"}: object not found in them`;
+  $("unverified-grid").replaceChildren(...others.map((h) => resultTile(h, d.search_id)));
+  $("results-panel").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
 // Paint an image 240 px wide on canvas c, then polygon layers [polys, color, fill] given in
@@ -133,25 +194,35 @@ async function paintTile(c, url, origW, layers) {
 }
 
 function resultTile(h, sid) {
-  const div = document.createElement("div");
+  const div = document.createElement("button");  // focusable; Enter or a click opens the detail view
   div.className = "tile" + (h.verified ? " verified" : "");
   div.dataset.verified = h.verified;
   div.dataset.rank = h.rank;
+  const what = h.verified ? `object found, ${h.inliers} matching points` : "object not found";
+  div.setAttribute("aria-label", `result ${h.rank + 1}: ${h.name}, ${what}`);
   const c = document.createElement("canvas");
   const cap = document.createElement("div");
-  cap.textContent = `#${h.rank + 1} ${h.name} · ${h.verified ? h.inliers + " inliers" : "not verified"}`;
+  cap.className = "cap";
+  cap.textContent = `#${h.rank + 1} ${h.name} · ${what}`;
   div.append(c, cap);
   paintTile(c, `/api/images/${h.id}?size=480`, h.w, [
     [h.box_polygons, "#3b7dd8", null],
     [h.polygons, "#f03c3c", "rgba(240,60,60,0.40)"],
   ]).then(() => (div.dataset.drawn = "1"));
-  div.onclick = () => openDetail(h, sid);
+  div.onclick = () => openDetail(h, sid, div);
   return div;
 }
 
-async function openDetail(h, sid) {
+function closeDetail() {
+  $("detail").hidden = true;
+  if (state.opener) state.opener.focus();  // back where the user was
+}
+
+async function openDetail(h, sid, opener) {
+  state.opener = opener;
   $("detail").hidden = false;
-  $("detail-title").textContent = `#${h.rank + 1} ${h.name}: ${h.inliers} inliers`;
+  $("close-detail").focus();
+  $("detail-title").textContent = `#${h.rank + 1} ${h.name}: ${h.verified ? h.inliers + " matching points" : "object not found"}`;
   const [qimg, rimg] = await Promise.all([loadImage(`/api/searches/${sid}/query`), loadImage(`/api/images/${h.id}`)]);
   const m = h.verified ? (await api(`/api/searches/${sid}/hits/${h.rank}/matches`)).matches : [];
   const draw = () => {
@@ -176,6 +247,20 @@ async function openDetail(h, sid) {
   };
   $("show-matches").onchange = draw;
   draw();
+}
+
+// The detail view is modal: Esc closes it, Tab stays inside it.
+function setupDialog() {
+  $("close-detail").onclick = closeDetail;
+  $("detail").addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") { ev.preventDefault(); closeDetail(); return; }
+    if (ev.key !== "Tab") return;
+    const f = [...$("detail").querySelectorAll("input, button")];
+    const first = f[0], last = f[f.length - 1];
+    if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+  });
+  $("detail").addEventListener("click", (ev) => { if (ev.target === $("detail")) closeDetail(); });
 }
 
 // ---------------------------------------------------------------- benchmark mode
@@ -235,14 +320,16 @@ async function main() {
   const info = await api("/api/info");
   $("info").textContent = `${info.images} images indexed (${info.config})`;
   setupDrawing();
+  setupDialog();
   $("upload").onchange = (ev) => {
     const f = ev.target.files[0];
-    if (f) setQuery({ file: f, url: URL.createObjectURL(f) });
+    if (!f) return;
+    document.querySelectorAll("#thumbs .thumb").forEach((x) => x.classList.remove("sel"));
+    setQuery({ file: f, url: URL.createObjectURL(f) });
   };
   $("prev").onclick = () => { if (state.page > 0) { state.page--; showThumbs(); } };
   $("next").onclick = () => { if ((state.page + 1) * state.perPage < state.total) { state.page++; showThumbs(); } };
   $("search-btn").onclick = doSearch;
-  $("close-detail").onclick = () => ($("detail").hidden = true);
   $("tab-search").onclick = () => switchTab(false);
   $("tab-bench").onclick = () => switchTab(true);
   await showThumbs();
