@@ -76,8 +76,8 @@ def test_uploads_are_checked(client, bench, monkeypatch):
     r = _search(client, bench, file=("../../etc/passwd.png", big.getvalue(), "image/png"))
     assert r.status_code == 413 and "MP limit" in r.json()["detail"]
     assert client.post("/api/search", data={"box": "1,2,3"}).status_code == 422
-    r = client.post("/api/search", data={"box": "10,10,5,5", "image_id": "0"})
-    assert r.status_code == 422 and "empty" in r.json()["detail"]
+    r = client.post("/api/search", data={"box": "10.4,10.6,5,5", "image_id": "0"})
+    assert r.status_code == 422 and "box 10, 11, 5, 5 is empty" in r.json()["detail"]  # as the page shows it
     assert client.get("/api/images/99999").status_code == 404
 
 

@@ -116,7 +116,11 @@ def test_make_benchmark_and_report_cli(tmp_path):
     # 2 charts + per query (query image + top 4 results)
     assert len(p.srcs) == 2 + 2 * (1 + 4)
     assert all(s.startswith("data:image/") for s in p.srcs)  # self-contained
-    assert "strict" in out.read_text() and "compat" in out.read_text()
+    text = out.read_text()
+    assert "strict" in text and "compat" in text
+    # readable: a viewport, grouped headers over M / H with a key, a contents list linking each query
+    assert "name='viewport'" in text and "<th colspan='2'>pixel mAP@50:5:95</th>" in text
+    assert "<dt>E, M, H</dt>" in text and "<a href='#q1'>1</a>" in text and "<h3 id='q1'>" in text
 
 
 def test_an_object_reaching_the_photo_edge_and_a_failed_run(tmp_path, monkeypatch):
