@@ -116,7 +116,8 @@ def _clipped_box(pts: np.ndarray, h: int, w: int) -> tuple[float, float, float, 
     return min(max(x0, 0), w), min(max(y0, 0), h), min(max(x1, 0), w), min(max(y1, 0), h)
 
 
-def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """IoU of two continuous boxes (x0, y0, x1, y1); 0 when both are empty."""
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
@@ -160,7 +161,7 @@ def strict_iou(
     x1 = min(w, math.ceil(max(pbox[2], gt_box[2])) + 2)
     y1 = min(h, math.ceil(max(pbox[3], gt_box[3])) + 2)
     if x1 <= x0 or y1 <= y0:
-        return _box_iou(pbox, gt_box), 0.0
+        return box_iou(pbox, gt_box), 0.0
     gm = fill_polygons(gt_polys, y1 - y0, x1 - x0, (x0, y0))
     if full is not None:
         pm = np.ascontiguousarray(full[y0:y1, x0:x1])
@@ -169,4 +170,4 @@ def strict_iou(
     n_p, n_g = cv2.countNonZero(pm), cv2.countNonZero(gm)
     n_i = cv2.countNonZero(cv2.bitwise_and(pm, gm))
     union = n_p + n_g - n_i
-    return _box_iou(pbox, gt_box), (n_i / union if union else 0.0)
+    return box_iou(pbox, gt_box), (n_i / union if union else 0.0)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..datasets.model import Benchmark
 from ..io import PixretError
+from .iou import box_iou
 from .predictions import PixelResults, PixretWarning, read_pixel_results
 
 _SAMPLE = 2000  # pairs looked at: enough for a clear answer, bounded label reading
@@ -55,14 +56,6 @@ def _box(pts: np.ndarray) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _outside(pts: np.ndarray, w: int, h: int) -> bool:
     tol = 2.0 + 0.01 * max(w, h)  # hull points a few pixels off the edge are not evidence
     return bool((pts.min() < -tol) or (pts[:, 0].max() > w + tol) or (pts[:, 1].max() > h + tol))
@@ -84,7 +77,7 @@ def order_evidence(bench: Benchmark, pixels: PixelResults) -> OrderEvidence:
         gt_box = _box(gt.all_points)
         for k, p in enumerate((pts, pts[:, ::-1])):
             outside[k] += _outside(p, gt.width, gt.height)
-            iou[k] += _box_iou(_box(p), gt_box)
+            iou[k] += box_iou(_box(p), gt_box)
         n += 1
     if not n:
         return OrderEvidence(0, 0.0, 0.0, 0.0, 0.0)
