@@ -201,7 +201,8 @@ class PixelEval:
     def positions(self, q: int, ok: np.ndarray, junk: np.ndarray) -> np.ndarray:
         """revisitop positions of query q's ``ok`` images in its ranking (junk removed);
         ``ok`` and ``junk`` are drawn from the query's easy, hard and junk images."""
-        assert self.lookup is not None, "no ranking given"
+        if self.lookup is None:
+            raise ValueError("positions need a ranking: PixelEval was given ranks=None")
         return self.lookup.positions(q, ok, junk)
 
     def _image_level(self) -> dict:
