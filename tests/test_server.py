@@ -123,7 +123,9 @@ def test_page_search_by_drawing_a_box(live_server, bench):
     q = bench.queries[0]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page = browser.new_page(
+            viewport={"width": 1400, "height": 1100}, bypass_csp=True
+        )  # lets wait_for_function poll (the CSP forbids eval)
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         page.set_input_files("#upload", str(bench.query_image(0)))
@@ -324,7 +326,7 @@ def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench):
     img_w = cv2.imread(str(bench.query_image(0))).shape[1]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+        ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True,
                                   device_scale_factor=2)  # fmt: skip
         page = ctx.new_page()
         page.goto(live_server)
@@ -369,7 +371,9 @@ def test_page_by_keyboard_alone(live_server, bench):
     box = [int(gt[:, 0].min()), int(gt[:, 1].min()), int(gt[:, 0].max()), int(gt[:, 1].max())]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page = browser.new_page(
+            viewport={"width": 1366, "height": 900}, bypass_csp=True
+        )  # lets wait_for_function poll (the CSP forbids eval)
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         assert page.get_attribute("#thumbs .thumb img", "alt").startswith("use ")
@@ -406,7 +410,9 @@ def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_o
     cv2.imwrite(str(noise), np.random.default_rng(5).integers(0, 255, (300, 400, 3), dtype=np.uint8))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page = browser.new_page(
+            viewport={"width": 1366, "height": 900}, bypass_csp=True
+        )  # lets wait_for_function poll (the CSP forbids eval)
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         # feedback: a file that is no image says so, visibly

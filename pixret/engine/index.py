@@ -408,7 +408,8 @@ class Index:
         qf = feats.select(feats.in_box(box))
         if len(qf) < 4:
             raise PixretError(
-                None, f"only {len(qf)} features inside the box {format_box(box)}: draw a larger box on a textured object"
+                None,
+                f"only {len(qf)} features inside the box {format_box(box)}: draw a larger box on a textured object",
             )
         t["features"] = time.perf_counter()
         cfg = self.cfg

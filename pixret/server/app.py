@@ -22,17 +22,19 @@ A PixretError (bad box, unreadable image, damaged label) is a 422 with its one l
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..datasets import load_benchmark
 from ..engine import Index
 from ..evaluation import load_pixel_results, read_ranks
 from ..io import PixretError
-from . import routes_bench, routes_search
+from ..study.service import Study, StudyError
+from . import routes_bench, routes_search, routes_study
 from .security import LOOPBACK, Guard
 from .state import MAX_PIXELS, MAX_UPLOAD_BYTES, State
 
@@ -41,17 +43,22 @@ __all__ = ["MAX_PIXELS", "MAX_UPLOAD_BYTES", "create_app"]
 
 
 def create_app(
-    index_dir: str | Path,
+    index_dir: str | Path | None,
     root: str | Path | None = None,
     dataset: str | None = None,
     results: str | Path | None = None,
     device: str | None = None,
     hosts: tuple[str, ...] = (),
+    study: str | Path | None = None,
+    study_token: str | None = None,
 ) -> FastAPI:
-    """The app for an index (and, optionally, a benchmark and a method's result folder).
+    """The app for an index (and, optionally, a benchmark and a method's result folder), and/or
+    a user study (``study``: its file; the admin views need ``study_token``, made up if None).
 
     ``hosts``: names besides the loopback ones that requests may address (``--host``)."""
-    index = Index.open(index_dir, device)
+    if index_dir is None and study is None:
+        raise PixretError(None, "give an index (--index) or a study (--study)")
+    index = Index.open(index_dir, device) if index_dir is not None else None
     bench = ranks = pixels = None
     if root and dataset:
         bench = load_benchmark(root, dataset)
@@ -71,15 +78,23 @@ def create_app(
     app.state.pixret = State(index, bench, ranks, pixels)
     app.add_middleware(Guard, hosts=(*LOOPBACK, *hosts), max_body=MAX_UPLOAD_BYTES + 64 * 1024)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(routes_search.router)
-    app.include_router(routes_bench.router)
+    if index is not None:
+        app.include_router(routes_search.router)
+        app.include_router(routes_bench.router)
+    if study is not None:
+        app.state.study = Study(study, root)
+        app.state.study_token = study_token or secrets.token_urlsafe(24)
+        app.include_router(routes_study.router)
 
     @app.exception_handler(PixretError)
     def user_error(request: Request, exc: PixretError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": exc.problem if isinstance(exc, StudyError) else str(exc)},
+                            status_code=getattr(exc, "status", 422))  # fmt: skip
 
     @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
+    def page() -> Response:
+        if index is None:
+            return RedirectResponse("/study")
         return FileResponse(STATIC / "index.html")
 
     return app

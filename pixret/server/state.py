@@ -6,6 +6,7 @@ import io
 import secrets
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 from fastapi import HTTPException, Request
@@ -17,6 +18,7 @@ from ..engine.features import decode_image
 from ..io import PixretError
 from ..viz.overlay import encode, thumbnail
 
+STATIC_DIR = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SEARCHES = 64
