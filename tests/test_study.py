@@ -135,7 +135,9 @@ def test_the_report_matches_a_hand_computation(study_file):
     for cond in s.conditions:
         mine = [r for r in rows if r["condition"] == cond and r["kind"] != "negative" and r["answer"] == 1]
         if mine:
-            assert res["per_condition"][cond]["hit_rate"].value == pytest.approx(np.mean([r["hit"] for r in mine]))
+            assert res["per_condition"][cond]["hit_rate"].value == pytest.approx(
+                np.mean([r["hit"] for r in mine])
+            )
     d = res["differences"][("box", "image")]["accuracy"]
     assert d.value == pytest.approx(
         res["per_condition"]["box"]["accuracy"].value - res["per_condition"]["image"]["accuracy"].value

@@ -88,30 +88,44 @@ def analyse(rows: list[dict], conditions: tuple[str, ...], draws: int = DRAWS, s
             "responses": len(rows)}  # fmt: skip
 
 
+def _signed(v: float, digits: int = 0) -> str:
+    r = round(v, digits)
+    return f"{r + 0.0:+.{digits}f}" if r else f"{0:.{digits}f}"  # no "-0"
+
+
 def _fmt_pts(e: Estimate) -> str:
-    return f"{100 * e.value:+.0f} points ({100 * e.low:+.0f} to {100 * e.high:+.0f})"
+    return f"{_signed(100 * e.value)} points ({_signed(100 * e.low)} to {_signed(100 * e.high)})"
 
 
 def sentence(a: str, b: str, d: dict) -> str:
     """The result of one comparison, stated with its uncertainty."""
     t, acc, hit = d["median_rt"], d["accuracy"], d["hit_rate"]
-    text = (f"{a} vs {b}: {t.value:+.1f} s median time (95% CI {t.low:+.1f} to {t.high:+.1f} s), "
+    if math.isnan(t.value) or math.isnan(acc.value):
+        return f"{a} vs {b}: not enough answers under both conditions yet."
+    text = (f"{a} vs {b}: {_signed(t.value, 1)} s median time (95% CI {_signed(t.low, 1)} to {_signed(t.high, 1)} s), "
             f"accuracy {_fmt_pts(acc)}, clicks on the object {_fmt_pts(hit)}.")  # fmt: skip
-    clear = []
-    if t.high < 0:
-        clear.append("faster")
-    elif t.low > 0:
-        clear.append("slower")
-    if acc.low > 0:
-        clear.append("more accurate")
-    elif acc.high < 0:
-        clear.append("less accurate")
+    clear, unclear = [], []
+    for e, better, worse, name in ((t, "faster", "slower", "time"), (acc, "more accurate", "less accurate", "accuracy"),
+                                   (hit, "clicked on the object more often", "clicked on the object less often", "clicks")):  # fmt: skip
+        lower_is_better = name == "time"
+        if math.isnan(e.low):
+            continue
+        if e.high < 0 or e.low > 0:
+            good = (e.high < 0) == lower_is_better
+            clear.append(better if good else worse)
+        else:
+            unclear.append(name)
+    out = text
     if clear:
-        return (
-            text
-            + f" With {a}, people were {' and '.join(clear)} than with {b}; the intervals exclude no difference."
-        )
-    return text + " The intervals include no difference: this study cannot tell the two apart."
+        out += f" With {a}, people were {' and '.join(clear)} than with {b} (those intervals exclude zero)."
+    if unclear:
+        many = len(unclear) > 1
+        names = unclear[0] if len(unclear) == 1 else ", ".join(unclear[:-1]) + " and " + unclear[-1]
+        out += (f" The {names} difference{'s' if many else ''} could be zero "
+                f"({'their intervals include' if many else 'its interval includes'} it).")  # fmt: skip
+    if not clear:
+        out += f" This study cannot tell {a} from {b} apart."
+    return out
 
 
 def _png(fig) -> str:

@@ -1,0 +1,121 @@
+"""Simulated participants take a study through the real page in Chromium, then the report.
+
+Each simulated person answers with a probability of being right that depends on the condition
+and waits a response time drawn for the condition before answering, so the browser measures
+real times. It shows the whole loop (create, serve, take, report) without people, and what a
+report looks like when the conditions do differ.
+
+    python scripts/simulate_study.py --root pixret-demo/data --dataset demo --out study-sim \
+        [--participants 6] [--pairs 12] [--speed 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pixret.datasets import load_benchmark  # noqa: E402
+from pixret.evaluation.iou import fill_polygons  # noqa: E402
+from pixret.server import create_app  # noqa: E402
+from pixret.study.report import sentence, write_report  # noqa: E402
+from pixret.study.service import Study, create_study  # noqa: E402
+
+# how the simulated people behave: chance of a right answer, median seconds to answer
+BEHAVIOUR = {"image": (0.75, 4.0), "box": (0.85, 3.0), "mask": (0.93, 2.2)}
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+
+
+def inside_point(polys, w, h):
+    m = fill_polygons([np.asarray(p) for p in polys], h, w)
+    d = cv2.distanceTransform(m, cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+    return float(x), float(y)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", type=Path, required=True)
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--out", type=Path, default=Path("study-sim"))
+    ap.add_argument("--participants", type=int, default=6)
+    ap.add_argument("--pairs", type=int, default=12)
+    ap.add_argument("--speed", type=float, default=0.1, help="scale of the simulated waits (1 = real time)")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "study.db"
+    path.unlink(missing_ok=True)
+    create_study(path, args.root, args.dataset, pairs=args.pairs, seed=1)
+    bench = load_benchmark(args.root, args.dataset)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(None, study=path), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    truth = sqlite3.connect(path)
+    rng = np.random.default_rng(7)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
+        for k in range(args.participants):
+            page = browser.new_page(viewport={"width": 1300, "height": 900}, bypass_csp=True)
+            page.goto(f"http://127.0.0.1:{port}/study")
+            page.click("#start")
+            pid = None
+            while True:
+                page.wait_for_function("!document.getElementById('done').hidden || "
+                                       "!document.getElementById('trial').hidden")  # fmt: skip
+                if page.is_visible("#done"):
+                    break
+                pid = pid or page.evaluate("new URLSearchParams(location.search).get('p')")
+                pos = page.get_attribute("#i-canvas", "data-position")
+                cond = page.get_attribute("#i-canvas", "data-condition")
+                kind, gt, image = truth.execute(
+                    "SELECT t.kind, t.gt, t.image FROM assignments a JOIN trials t ON t.id = a.trial "
+                    "WHERE a.participant = ? AND a.position = ?", (pid, int(pos))).fetchone()  # fmt: skip
+                p_right, t_med = BEHAVIOUR[cond]
+                time.sleep(args.speed * float(rng.lognormal(np.log(t_med), 0.35)))
+                right = rng.random() < p_right
+                positive = kind != "negative"
+                h, w = cv2.imread(str(bench.database_image(image))).shape[:2]
+                if positive == right:  # answers yes
+                    page.click("#yes")
+                    x, y = inside_point(json.loads(gt), w, h) if positive else (5.0, 5.0)
+                    bb = page.locator("#i-canvas").bounding_box()
+                    page.mouse.click(bb["x"] + x * bb["width"] / w, bb["y"] + y * bb["height"] / h)
+                else:
+                    page.click("#no")
+                page.wait_for_function(f"document.getElementById('done').hidden === false || "
+                                       f"document.getElementById('i-canvas').dataset.position !== '{pos}'")  # fmt: skip
+            print(f"participant {k + 1}/{args.participants} done", flush=True)
+            page.close()
+        browser.close()
+    server.should_exit = True
+    s = Study(path)
+    res = write_report(s.rows(), s.meta, args.out / "report.html", args.out / "answers.csv")
+    for (a, b), d in res["differences"].items():
+        print(sentence(a, b, d))
+    print(f"wrote {args.out / 'report.html'}")
+
+
+if __name__ == "__main__":
+    main()
