@@ -12,35 +12,24 @@ report looks like when the conditions do differ.
 from __future__ import annotations
 
 import argparse
-import json
-import socket
-import sqlite3
 import sys
-import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixret.datasets import load_benchmark  # noqa: E402
-from pixret.evaluation.iou import fill_polygons  # noqa: E402
 from pixret.server import create_app  # noqa: E402
 from pixret.study.report import sentence, write_report  # noqa: E402
 from pixret.study.service import Study, create_study  # noqa: E402
+from pixret.study.simulate import ScriptedParticipant  # noqa: E402
+from tests.helpers import serve_app  # noqa: E402
 
 # how the simulated people behave: chance of a right answer, median seconds to answer
 BEHAVIOUR = {"image": (0.75, 4.0), "box": (0.85, 3.0), "mask": (0.93, 2.2)}
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
-
-
-def inside_point(polys, w, h):
-    m = fill_polygons([np.asarray(p) for p in polys], h, w)
-    d = cv2.distanceTransform(m, cv2.DIST_L2, 5)
-    y, x = np.unravel_index(int(np.argmax(d)), d.shape)
-    return float(x), float(y)
 
 
 def main() -> None:
@@ -60,56 +49,23 @@ def main() -> None:
     path.unlink(missing_ok=True)
     create_study(path, args.root, args.dataset, pairs=args.pairs, seed=1)
     bench = load_benchmark(args.root, args.dataset)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(None, study=path), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    truth = sqlite3.connect(path)
-    rng = np.random.default_rng(7)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
-        for k in range(args.participants):
-            page = browser.new_page(viewport={"width": 1300, "height": 900}, bypass_csp=True)
-            page.goto(f"http://127.0.0.1:{port}/study")
-            page.click("#start")
-            pid = None
-            while True:
-                page.wait_for_function("!document.getElementById('done').hidden || "
-                                       "!document.getElementById('trial').hidden")  # fmt: skip
-                if page.is_visible("#done"):
-                    break
-                pid = pid or page.evaluate("new URLSearchParams(location.search).get('p')")
-                pos = page.get_attribute("#i-canvas", "data-position")
-                cond = page.get_attribute("#i-canvas", "data-condition")
-                kind, gt, image = truth.execute(
-                    "SELECT t.kind, t.gt, t.image FROM assignments a JOIN trials t ON t.id = a.trial "
-                    "WHERE a.participant = ? AND a.position = ?", (pid, int(pos))).fetchone()  # fmt: skip
-                p_right, t_med = BEHAVIOUR[cond]
-                time.sleep(args.speed * float(rng.lognormal(np.log(t_med), 0.35)))
-                right = rng.random() < p_right
-                positive = kind != "negative"
-                h, w = cv2.imread(str(bench.database_image(image))).shape[:2]
-                if positive == right:  # answers yes
-                    page.click("#yes")
-                    x, y = inside_point(json.loads(gt), w, h) if positive else (5.0, 5.0)
-                    bb = page.locator("#i-canvas").bounding_box()
-                    page.mouse.click(bb["x"] + x * bb["width"] / w, bb["y"] + y * bb["height"] / h)
-                else:
-                    page.click("#no")
-                page.wait_for_function(f"document.getElementById('done').hidden === false || "
-                                       f"document.getElementById('i-canvas').dataset.position !== '{pos}'")  # fmt: skip
-            print(f"participant {k + 1}/{args.participants} done", flush=True)
-            page.close()
-        browser.close()
-    server.should_exit = True
+    with serve_app(create_app(None, study=path)) as url:
+        rng = np.random.default_rng(7)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
+            for k in range(args.participants):
+                # bypass_csp: the scripted participant polls with wait_for_function (the CSP forbids eval)
+                page = browser.new_page(viewport={"width": 1300, "height": 900}, bypass_csp=True)
+                person = ScriptedParticipant(page, path, bench)
+                person.start(url + "/study")
+                while not person.done:
+                    _, cond, _, _, _ = person.trial()
+                    p_right, t_med = BEHAVIOUR[cond]
+                    time.sleep(args.speed * float(rng.lognormal(np.log(t_med), 0.35)))
+                    person.answer(right=bool(rng.random() < p_right))
+                print(f"participant {k + 1}/{args.participants} done", flush=True)
+                page.close()
+            browser.close()
     s = Study(path)
     res = write_report(s.rows(), s.meta, args.out / "report.html", args.out / "answers.csv")
     for (a, b), d in res["differences"].items():

@@ -3,8 +3,6 @@
 import io
 import shutil
 import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from PIL import Image
 from pixret.engine.run import run_engine, write_run
 from pixret.server import create_app
 from tests.conftest import ARTIFACTS
+from tests.helpers import serve_app
 
 
 @pytest.fixture(scope="module")
@@ -95,25 +94,17 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
+def _desktop(p, width: int, height: int):
+    """Chromium and a page; bypass_csp only lets the tests poll with wait_for_function (the CSP
+    forbids the eval it uses), the page's own scripts run as they would anyway."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    return browser, browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True)
+
+
 @pytest.fixture(scope="module")
 def live_server(bench, index, results):
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(create_app(index.root, bench.root, "eng", results), host="127.0.0.1",
-                                           port=port, log_level="warning"))  # fmt: skip
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    t.join(5)
+    with serve_app(create_app(index.root, bench.root, "eng", results)) as url:
+        yield url
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
@@ -122,10 +113,7 @@ def test_page_search_by_drawing_a_box(live_server, bench):
 
     q = bench.queries[0]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(
-            viewport={"width": 1400, "height": 1100}, bypass_csp=True
-        )  # lets wait_for_function poll (the CSP forbids eval)
+        browser, page = _desktop(p, 1400, 1100)
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         page.set_input_files("#upload", str(bench.query_image(0)))
@@ -247,7 +235,6 @@ def test_damaged_labels_and_missing_images_are_4xx_and_the_connection_lives(benc
 def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
     import pickle
 
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     root = tmp_path / "b"
@@ -257,33 +244,17 @@ def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
     evil = '<img src=x onerror="window.__xss=1">'
     gnd["qimlist"] = [evil + n for n in gnd["qimlist"]]
     gnd_path.write_bytes(pickle.dumps(gnd))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(create_app(index.root, root, "eng"), host="127.0.0.1", port=port,
-                                           log_level="warning"))  # fmt: skip
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#bench-query option", state="attached")
-            text = page.eval_on_selector("#bench-query option", "o => o.textContent")
-            assert evil in text
-            page.wait_for_timeout(500)
-            assert page.evaluate("window.__xss") is None
-            assert page.locator("#bench-query img").count() == 0
-            browser.close()
-    finally:
-        server.should_exit = True
-        t.join(5)
+    with serve_app(create_app(index.root, root, "eng")) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#bench-query option", state="attached")
+        text = page.eval_on_selector("#bench-query option", "o => o.textContent")
+        assert evil in text
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#bench-query img").count() == 0
+        browser.close()
 
 
 def test_an_image_deleted_after_indexing_is_a_4xx_naming_it(bench, tmp_path):
@@ -370,10 +341,7 @@ def test_page_by_keyboard_alone(live_server, bench):
     gt = bench.gt(1, i).all_points
     box = [int(gt[:, 0].min()), int(gt[:, 1].min()), int(gt[:, 0].max()), int(gt[:, 1].max())]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(
-            viewport={"width": 1366, "height": 900}, bypass_csp=True
-        )  # lets wait_for_function poll (the CSP forbids eval)
+        browser, page = _desktop(p, 1366, 900)
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         assert page.get_attribute("#thumbs .thumb img", "alt").startswith("use ")
@@ -409,10 +377,7 @@ def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_o
     noise = tmp_path / "noise.png"
     cv2.imwrite(str(noise), np.random.default_rng(5).integers(0, 255, (300, 400, 3), dtype=np.uint8))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(
-            viewport={"width": 1366, "height": 900}, bypass_csp=True
-        )  # lets wait_for_function poll (the CSP forbids eval)
+        browser, page = _desktop(p, 1366, 900)
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         # feedback: a file that is no image says so, visibly

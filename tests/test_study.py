@@ -2,25 +2,21 @@
 people taking a study at once in Chromium."""
 
 import hashlib
-import json
 import shutil
-import socket
 import sqlite3
-import threading
-import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from pixret.evaluation.iou import fill_polygons
 from pixret.io import PixretError
 from pixret.server import create_app
 from pixret.study.design import assign
 from pixret.study.report import analyse, write_report
 from pixret.study.service import Study, StudyError, create_study
+from pixret.study.simulate import ScriptedParticipant
+from tests.helpers import serve_app
 from tests.test_server import ARGS, CHROMIUM
 
 MIX = (0.5, 0.17, 0.33)  # 6 pairs: 3 easy, 1 hard, 2 negatives
@@ -104,14 +100,6 @@ def test_a_study_file_from_a_newer_schema_is_refused_untouched(study_file):
         create_study(study_file, "x", "eng")
 
 
-def _answer_point(polys, w: int, h: int) -> tuple[float, float]:
-    """A point well inside the object: the deepest pixel of its mask."""
-    m = fill_polygons([np.asarray(p) for p in polys], h, w)
-    dist = cv2.distanceTransform(m, cv2.DIST_L2, 5)
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return float(x), float(y)
-
-
 def test_the_report_matches_a_hand_computation(study_file):
     s = Study(study_file)
     rng = np.random.default_rng(0)
@@ -146,73 +134,25 @@ def test_the_report_matches_a_hand_computation(study_file):
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
 def test_two_participants_at_once_one_reloads_one_answers_wrong(bench, study_file, tmp_path):
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
     app = create_app(None, study=study_file, study_token="tok")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    truth = sqlite3.connect(study_file)  # the test knows the answers; the page never does
-
-    def trial_of(pid: str, pos: int):
-        kind, gt, image = truth.execute(
-            "SELECT t.kind, t.gt, t.image FROM assignments a JOIN trials t ON t.id = a.trial "
-            "WHERE a.participant = ? AND a.position = ?", (pid, pos)).fetchone()  # fmt: skip
-        return kind, json.loads(gt), image
-
-    def step(page, pid: str, honest: bool, reload_midway: bool = False) -> bool:
-        if page.is_visible("#done"):
-            return False
-        pos = int(page.get_attribute("#i-canvas", "data-position"))
-        kind, gt, image = trial_of(pid, pos)
-        h, w = cv2.imread(str(bench.database_image(image))).shape[:2]
-        positive = kind != "negative"
-        if positive == honest:  # say yes: click on the object (honest) or in a corner (not)
-            page.click("#yes")
-            if reload_midway:
-                page.reload()
-                page.wait_for_selector(f"#i-canvas[data-position='{pos}']")
-                page.click("#yes")
-            x, y = _answer_point(gt, w, h) if positive else (3.0, 3.0)
-            bb = page.locator("#i-canvas").bounding_box()
-            page.mouse.click(bb["x"] + x * bb["width"] / w, bb["y"] + y * bb["height"] / h)
-        else:
-            page.click("#no")
-        page.wait_for_function(f"document.getElementById('done').hidden === false || "
-                               f"document.getElementById('i-canvas').dataset.position !== '{pos}'")  # fmt: skip
-        return True
-
-    with sync_playwright() as p:
+    with serve_app(app) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pages, pids = [], []
+        people = []
         for _ in range(2):
             # bypass_csp: only so that the test may poll with wait_for_function (the CSP forbids eval)
             page = browser.new_page(viewport={"width": 1300, "height": 900}, bypass_csp=True)
-            page.goto(f"http://127.0.0.1:{port}/")  # redirects to /study
-            page.click("#start")
-            page.wait_for_selector("#i-canvas[data-position]")
-            pages.append(page)
-            pids.append(page.evaluate("new URLSearchParams(location.search).get('p')"))
-        going = [True, True]
-        k = 0
-        while any(going):
-            for who in (0, 1):
-                if going[who]:
-                    going[who] = step(
-                        pages[who], pids[who], honest=(who == 0), reload_midway=(who == 0 and k == 1)
-                    )
-            k += 1
-        pages[0].screenshot(path=str(tmp_path / "done.png"))
+            person = ScriptedParticipant(page, study_file, bench)
+            person.start(url + "/")  # redirects to /study
+            people.append(person)
+        step = 0
+        while not all(person.done for person in people):  # turn by turn: two people at once
+            for who, person in enumerate(people):
+                if not person.done:  # participant 0 answers rightly (and reloads once); 1 wrongly
+                    person.answer(right=who == 0, reload_midway=who == 0 and step == 1)
+            step += 1
         browser.close()
-    server.should_exit = True
     s = Study(study_file)
     rows = s.rows()
     assert len(rows) == 12 and len({(r["participant"], r["position"]) for r in rows}) == 12  # nothing twice
