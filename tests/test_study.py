@@ -173,3 +173,24 @@ def test_two_participants_at_once_one_reloads_one_answers_wrong(bench, study_fil
         tmp_path / "report.html", Path(__file__).resolve().parents[1] / "artifacts" / "study-report.html"
     ) if (Path(__file__).resolve().parents[1] / "artifacts").is_dir() else None
     assert StudyError(409, "x").status == 409
+
+
+def test_many_participants_at_once_lose_nothing(study_file):
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = TestClient(create_app(None, study=study_file, study_token="tok"), base_url="http://127.0.0.1:8000")
+
+    def take(_):
+        pid = c.post("/api/study/participants").json()["id"]
+        while not (t := c.get(f"/api/study/p/{pid}/next").json())["done"]:
+            body = {"position": t["position"], "answer": 0, "click": None, "rt_ms": 500}
+            assert c.post(f"/api/study/p/{pid}/responses", json=body).status_code == 200
+            assert c.post(f"/api/study/p/{pid}/responses", json=body).status_code == 409  # a replay, at once
+        return pid
+
+    with ThreadPoolExecutor(6) as pool:
+        pids = list(pool.map(take, range(12)))
+    rows = Study(study_file).rows()
+    assert len(set(pids)) == 12 and len(rows) == 12 * 6
+    assert len({(r["participant"], r["position"]) for r in rows}) == 72
+    assert sorted({r["participant"] for r in rows}) == list(range(12))
