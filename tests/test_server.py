@@ -157,6 +157,12 @@ def test_page_search_by_drawing_a_box(live_server, bench):
 # ---------------------------------------------------------------- what the server refuses
 
 
+def test_names_given_at_start_are_allowed(bench, index):
+    c = TestClient(create_app(index.root, hosts=("lab.example",)), base_url="http://127.0.0.1:8000")
+    assert c.get("/api/info", headers={"Host": "lab.example:8000"}).status_code == 200
+    assert c.get("/api/info", headers={"Host": "other.example"}).status_code == 400
+
+
 def test_other_hosts_and_cross_origin_writes_are_refused(client):
     assert client.get("/api/info", headers={"Host": "evil.example.com"}).status_code == 400  # DNS rebinding
     assert client.get("/api/info", headers={"Host": "localhost:8000"}).status_code == 200

@@ -28,6 +28,14 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     device: Annotated[str, typer.Option(help="Learned features: auto, cpu, cuda or cuda:N.")] = "auto",
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="Another host name clients may use (repeatable), e.g. the machine's "
+            "address when --host is 0.0.0.0; requests for other names are refused (DNS rebinding).",
+        ),
+    ] = None,
     study: Annotated[
         Path | None, typer.Option(help="A study file (`pixret study create`): serve its participant page.")
     ] = None,
@@ -40,7 +48,16 @@ def serve(
     except ImportError:
         raise typer.BadParameter("the server needs its extra: pip install 'pixret[server]'") from None
     token = secrets.token_urlsafe(24)
-    web = create_app(index_dir, root, dataset, results, device, hosts=(host,), study=study, study_token=token)
+    web = create_app(
+        index_dir,
+        root,
+        dataset,
+        results,
+        device,
+        hosts=(host, *(allow_host or ())),
+        study=study,
+        study_token=token,
+    )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
