@@ -181,14 +181,6 @@ class PixelEval:
             self.results["compat"] = self._accumulate_compat(image)
         if "strict" in self.protocols:
             self.results["strict"] = self._accumulate_strict(image)
-        if self.ranks is None:  # pixel mAP ranks images: without a ranking it is not measured
-            for r in self.results.values():
-                nan = {s: math.nan for s in r.pixel_map}
-                r.pixel_map, r.pixel_map_box = dict(nan), dict(nan)
-                r.pixel_map_at = {s: [math.nan] * len(THRESHOLDS) for s in r.pixel_map_at}
-                for pq in r.per_query:
-                    pq["pixel_AP"] = {s: math.nan for s in pq["pixel_AP"]}
-                    pq["pixel_AP_box"] = {s: math.nan for s in pq["pixel_AP_box"]}
 
     @functools.cached_property
     def lookup(self) -> RankLookup | None:
@@ -299,6 +291,8 @@ class PixelEval:
         the ignored queries stay in its denominator (difference 3)."""
         maps, zero_at = [], []
         per_query_ap = np.full((len(self.bench.queries), len(THRESHOLDS)), math.nan)
+        if self.ranks is None:  # pixel mAP ranks images: without a ranking it is not measured
+            return [math.nan] * len(THRESHOLDS), per_query_ap
         for n, t in enumerate(THRESHOLDS):
             total, nempty = 0.0, 0
             for q in self.bench.queries:
@@ -326,8 +320,8 @@ class PixelEval:
         return maps, per_query_ap
 
     def _ap(self, q: int, relevant: np.ndarray, junk: np.ndarray, n_relevant: int) -> float:
-        if self.ranks is None:
-            return 0.0
+        if self.ranks is None:  # pixel mAP ranks images: without a ranking it is not measured
+            return math.nan
         return average_precision(self.positions(q, relevant, junk), n_relevant)
 
     def _accumulate_strict(self, image: dict) -> ProtocolResult:
