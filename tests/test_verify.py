@@ -78,7 +78,7 @@ def test_which_check_the_features_allow():
     assert shape_check(get_config("sift-sp")) == "none"  # the paper's baseline counts positions
     with pytest.raises(
         PixretError,
-        match=r"unknown keypoint_check 'scale\+angle'; choose from scale\+orientation, scale, none",
+        match=r"keypoint_check 'scale\+angle' is not one of: scale\+orientation, scale, none",
     ):
         replace(fast.verify, keypoint_check="scale+angle")
 
@@ -121,3 +121,17 @@ def test_no_unrelated_image_is_verified_among_near_duplicate_textures(textures):
     finally:
         index.cfg = base
     assert wrong_before > 0 and found_before <= found + 1
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: replace(get_config("fast").verify, matching="word"), "matching 'word' is not one of: words, ratio"),
+        (lambda: replace(get_config("fast").verify, method="lmeds"), "method 'lmeds' is not one of: magsac, ransac"),
+        (lambda: replace(get_config("fast").features, kind="orb"), "kind 'orb' is not one of: sift, xfeat"),
+        (lambda: replace(get_config("fast").mask, output="tigth"), "output 'tigth' is not one of: tight, box"),
+    ],
+)
+def test_a_config_typo_lists_the_valid_values(make, message):
+    with pytest.raises(PixretError, match=message):
+        make()

@@ -19,6 +19,9 @@ class FeatureConfig:
     detection_threshold: float = 0.0  # learned only; 0 = the model's default
     weights: str = ""  # learned only: weights file or folder ("" = the lookup in engine.learned.weights)
 
+    def __post_init__(self) -> None:
+        _check_choices(self)
+
 
 @dataclass(frozen=True)
 class ShortlistConfig:
@@ -30,6 +33,25 @@ class ShortlistConfig:
 
 
 KEYPOINT_CHECKS = ("scale+orientation", "scale", "none")
+# every field with a fixed set of values: a typo is refused with the list of valid ones
+CHOICES: dict[str, tuple[str, ...]] = {
+    "kind": ("sift", "xfeat", "aliked", "disk"),
+    "model": ("homography", "affine"),
+    "method": ("magsac", "ransac"),
+    "matching": ("words", "ratio", "mnn", "lightglue"),
+    "keypoint_check": KEYPOINT_CHECKS,
+    "output": ("tight", "box"),
+    "shape": ("hull", "discs"),
+}
+
+
+def _check_choices(cfg: object) -> None:
+    for name, valid in CHOICES.items():
+        value = getattr(cfg, name, None)
+        if value is not None and value not in valid:
+            raise PixretError(
+                None, f"{type(cfg).__name__}.{name} {value!r} is not one of: {', '.join(valid)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -62,11 +84,7 @@ class VerifyConfig:
     max_angle_change: float = 30.0  # keypoint_check: allowed orientation difference, degrees
 
     def __post_init__(self) -> None:
-        if self.keypoint_check not in KEYPOINT_CHECKS:
-            raise PixretError(
-                None,
-                f"unknown keypoint_check {self.keypoint_check!r}; choose from {', '.join(KEYPOINT_CHECKS)}",
-            )
+        _check_choices(self)
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,9 @@ class MaskConfig:
     disc: float = 1.0  # support disc radius, in keypoint sizes
     close: float = 0.08  # morphological closing, as a fraction of the box diagonal
     min_votes: int = 2  # a query keypoint must be an inlier in this many results (when >= 3 verified)
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
 
 
 @dataclass(frozen=True)
