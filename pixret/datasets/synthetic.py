@@ -17,6 +17,7 @@ import pickle
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -260,6 +261,14 @@ def _categorise(rel: float, rot: float, persp: float, visible: float, area: int,
 # ------------------------------------------------------------------ generation
 
 
+class Task(NamedTuple):
+    """One image to generate: a positive of ``query``, or a distractor (query None)."""
+
+    kind: str  # "positive" or "distractor"
+    image: int  # index in the database
+    query: int | None = None
+
+
 class _Writer:
     """Generates and writes one image (a task); forked workers share it."""
 
@@ -288,20 +297,31 @@ class _Writer:
         q = int(rng.integers(*level["q"]))
         return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])[1].tobytes(), blur, q
 
-    def __call__(self, task: tuple) -> dict:
-        kind, i = task[0], task[1]
+    def __call__(self, task: Task) -> dict:
+        if task.kind == "positive":
+            return self.write_positive(task.image, task.query)
+        return self.write_distractor(task.image)
+
+    def _scene(self, i: int) -> tuple[str, np.random.Generator, int, int, np.ndarray]:
+        """Image i's name, its own random stream, its size and its cluttered background."""
         name = f"{self.cfg.name}_{i:06d}"
         rng = np.random.default_rng([self.cfg.seed, 2, i])
         w, h = SCENE_SIZES[rng.integers(len(SCENE_SIZES))]
-        img = self._clutter(rng, background(rng, w, h, self.sources))
-        if kind == "distractor":
-            data, _, _ = self._finish(rng, img, _LEVELS["easy"])
-            self._write(name, data)
-            return {"kind": kind, "image": i}
-        q = task[2]
+        return name, rng, w, h, self._clutter(rng, background(rng, w, h, self.sources))
+
+    def write_distractor(self, image: int) -> dict:
+        """A scene without any query object."""
+        name, rng, _, _, img = self._scene(image)
+        data, _, _ = self._finish(rng, img, _LEVELS["easy"])
+        self._write(name, data)
+        return {"kind": "distractor", "image": image}
+
+    def write_positive(self, image: int, query: int) -> dict:
+        """A scene with query ``query``'s object pasted in at a random difficulty, and its label."""
+        name, rng, w, h, img = self._scene(image)
         intended = rng.choice(["easy", "hard", "junk"], p=[0.5, 0.35, 0.15])
         lv = _LEVELS[str(intended)]
-        patch, pmask = object_patch(self.objs[q])
+        patch, pmask = object_patch(self.objs[query])
         rel, rot = float(rng.uniform(*lv["rel"])), float(rng.uniform(-lv["rot"], lv["rot"]))
         persp = float(rng.uniform(*lv["persp"]))
         hm = random_homography(rng, patch.shape[1], patch.shape[0], w, h, rel, rot, persp)
@@ -317,10 +337,10 @@ class _Writer:
         cat = _categorise(rel, rot, persp, visible, area, blur)
         self._write(name, data)
         if cat != "junk":
-            rel_path = f"labels/{self.cfg.name}/{q}_{i}.json"
+            rel_path = f"labels/{self.cfg.name}/{query}_{image}.json"
             write_labelme(self.base / rel_path, polys, w, h, image_path=f"{name}.jpg")
         return {
-            "kind": "positive", "image": i, "query": q, "category": cat, "scale": round(rel, 4),
+            "kind": "positive", "image": image, "query": query, "category": cat, "scale": round(rel, 4),
             "rotation": round(rot, 2), "perspective": round(persp, 4), "visible": round(visible, 4),
             "area": area, "blur": round(blur, 3), "jpeg_quality": quality, "label_iou": round(fidelity, 5),
         }  # fmt: skip
@@ -373,13 +393,13 @@ def _build(base: Path, cfg: SyntheticConfig, workers: int | None, progress: bool
 
     n_pos = cfg.queries * cfg.positives
     order = np.random.default_rng([cfg.seed, 1]).permutation(n_pos + cfg.distractors)
-    tasks: list[tuple] = []
+    tasks: list[Task] = []
     for slot, i in enumerate(order.tolist()):
         if slot < n_pos:
-            tasks.append(("positive", i, slot // cfg.positives))
+            tasks.append(Task("positive", i, slot // cfg.positives))
         else:
-            tasks.append(("distractor", i))
-    tasks.sort(key=lambda t: t[1])
+            tasks.append(Task("distractor", i))
+    tasks.sort(key=lambda t: t.image)
 
     for o in objs:  # queries: the object's photo, its box, its mask
         qname = f"{cfg.name}_q{o.index:03d}"

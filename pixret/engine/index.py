@@ -453,9 +453,14 @@ class Index:
             box_poly = project([box_polygon(box)], v.homography, w, h)
             tight = project(support, v.homography, w, h) if support else box_poly
             matches = np.hstack([qf.kpts[v.query_idx, :2], db_xy])
-            hits.append(Hit(i, im["name"], str(self._locate(i) or im["path"]), float(v.inliers), v.inliers, float(bow[i]), (w, h),
-                            v.homography, tight if cfg.mask.output == "tight" else box_poly, box_poly, tight,
-                            matches))  # fmt: skip
+            hits.append(
+                Hit(
+                    index=i, name=im["name"], path=str(self._locate(i) or im["path"]), score=float(v.inliers),
+                    inliers=v.inliers, bow_score=float(bow[i]), size=(w, h), homography=v.homography,
+                    polygons=tight if cfg.mask.output == "tight" else box_poly, box_polygons=box_poly,
+                    tight_polygons=tight, matches=matches,
+                )
+            )  # fmt: skip
         verified = np.array([hit.index for hit in hits], np.int64)
         rest = np.setdiff1d(np.arange(len(self)), verified)
         rest = rest[np.argsort(-bow[rest], kind="stable")]
@@ -463,15 +468,10 @@ class Index:
             im = self.images[int(i)]
             hits.append(
                 Hit(
-                    int(i),
-                    im["name"],
-                    str(self._locate(int(i)) or im["path"]),
-                    float(bow[i]),
-                    0,
-                    float(bow[i]),
-                    tuple(im["size"]),
+                    index=int(i), name=im["name"], path=str(self._locate(int(i)) or im["path"]),
+                    score=float(bow[i]), inliers=0, bow_score=float(bow[i]), size=tuple(im["size"]),
                 )
-            )
+            )  # fmt: skip
         t["masks"] = time.perf_counter()
         timings = {k: t[k] - t[p] for p, k in zip(["start", "features", "shortlist", "verify"],
                                                   ["features", "shortlist", "verify", "masks"], strict=True)}  # fmt: skip
