@@ -5,9 +5,8 @@ from dataclasses import replace
 import numpy as np
 
 from pixret.engine import get_config
-from pixret.engine.features import LEARNED_SCALE, desc_float
-from pixret.engine.index import extract_in_box
-from pixret.engine.verify import mnn_pairs_batch
+from pixret.engine.features import LEARNED_SCALE, desc_float, extract_in_box
+from pixret.engine.matchers import mnn_pairs_batch
 
 
 def _int8(x):
@@ -47,3 +46,14 @@ def test_rotated_query_views_map_back_onto_the_box(bench):
         # SIFT finds the same corners in a rotated copy: mapped back, most land on one of the plain ones
         d = np.linalg.norm(xy[:, None] - plain.kpts[None, :, :2], axis=2).min(1)
         assert np.median(d) < 1.5
+
+
+def test_matchers_are_looked_up_by_name():
+    import pytest
+
+    from pixret.engine.matchers import MATCHERS, get_matcher
+    from pixret.io import PixretError
+
+    assert set(MATCHERS) == {"words", "ratio", "mnn", "lightglue"} and get_matcher("mnn") is MATCHERS["mnn"]
+    with pytest.raises(PixretError, match="unknown matcher 'superglue'; choose from words, ratio, mnn, lightglue"):
+        get_matcher("superglue")

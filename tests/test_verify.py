@@ -12,7 +12,8 @@ from pixret.datasets.synthetic import SyntheticConfig, make_benchmark
 from pixret.engine import Index, get_config
 from pixret.engine.config import VerifyConfig
 from pixret.engine.features import desc_float, extract
-from pixret.engine.verify import consistent, local_similarity, ratio_pairs, shape_check
+from pixret.engine.matchers import ratio_pairs
+from pixret.engine.verify import consistent, local_similarity, shape_check
 from pixret.io import PixretError
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..io import PixretError
-from .config import FeatureConfig
+from .config import EngineConfig, FeatureConfig
 
 DESC_SCALE = 400.0  # RootSIFT components (<= 1, mostly < 0.5) stored as uint8
 LEARNED_SCALE = 127.0  # learned descriptors (unit L2 norm, components in [-1, 1]) stored as int8
@@ -149,3 +149,43 @@ def desc_scale(dtype: np.dtype) -> float:
 def desc_float(desc: np.ndarray) -> np.ndarray:
     """Stored descriptors back to float32 (unit L2 norm, up to quantisation)."""
     return desc.astype(np.float32) / desc_scale(desc.dtype)
+
+
+def extract_in_box(
+    img: np.ndarray, box, cfg: EngineConfig, margin: int = 16, device: str = "cpu"
+) -> Features:
+    """Query features from the box (plus a margin for the descriptors' support) only, so the
+    feature budget is spent on the object rather than on the rest of the photo.
+
+    With ``cfg.verify.query_rotations``, the box is also described rotated by each angle and the
+    keypoints mapped back, so features that are not rotation invariant still match a rotated
+    view of the object."""
+    h, w = img.shape[:2]
+    x0, y0 = max(0, int(box[0]) - margin), max(0, int(box[1]) - margin)
+    x1, y1 = min(w, int(np.ceil(box[2])) + margin), min(h, int(np.ceil(box[3])) + margin)
+    crop = img[y0:y1, x0:x1]
+    parts = [extract(crop, cfg.features, device)]
+    vc = cfg.verify
+    parts += [_extract_view(crop, float(angle), cfg, device) for angle in vc.query_rotations]
+    kpts = np.concatenate([f.kpts for f in parts])
+    kpts[:, :2] += (x0, y0)
+    view = np.concatenate([np.full(len(f), k) for k, f in enumerate(parts)])
+    return Features(kpts, np.concatenate([f.desc for f in parts]), (w, h), view)
+
+
+def _extract_view(crop: np.ndarray, angle: float, cfg: EngineConfig, device: str) -> Features:
+    """Features of the crop rotated by ``angle`` degrees, in crop pixels."""
+    ch, cw = crop.shape[:2]
+    m = cv2.getRotationMatrix2D((cw / 2, ch / 2), angle, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(np.ceil(cw * c + ch * s)), int(np.ceil(cw * s + ch * c))
+    m[:, 2] += ((nw - cw) / 2, (nh - ch) / 2)  # keep the whole crop on the larger canvas
+    rot = cv2.warpAffine(crop, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    f = extract(rot, cfg.features, device)
+    back = cv2.invertAffineTransform(m)
+    xy = f.kpts[:, :2] @ back[:, :2].T + back[:, 2]
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < cw) & (xy[:, 1] >= 0) & (xy[:, 1] < ch)
+    kpts = f.kpts[inside].copy()
+    kpts[:, :2] = xy[inside]
+    kpts[:, 3] = angle
+    return Features(kpts, f.desc[inside], (cw, ch))

@@ -43,10 +43,11 @@ from ..evaluation.iou import fill_polygons
 from ..io import PixretError, atomic_open, save_npy, write_json
 from ..parallel import default_workers, pool_imap
 from .config import EngineConfig
-from .features import Features, desc_float, extract, load_image
+from .features import Features, extract, extract_in_box, load_image
 from .masks import box_polygon, project, support_polygons
+from .matchers import ImageSide, QuerySide, get_matcher
 from .shortlist import InvertedFile, Quantizer, auto_vocab_size, train_vocabulary
-from .verify import fit_pairs, mnn_pairs_batch, shape_check, verify
+from .verify import fit_pairs, shape_check
 
 FORMAT, VERSION = "pixret-index", 1
 MIN_VOCAB_FEATURES = 64
@@ -366,33 +367,12 @@ class Index:
         a, b = self.offsets[i], self.offsets[i + 1]
         return self.kpts[a:b], self.words[a:b], np.asarray(self.desc[a:b])
 
+    def side(self, i: int) -> ImageSide:
+        """Image i as a matcher sees it (matchers.py)."""
+        kpts, words, desc = self.features(i)
+        return ImageSide(kpts, desc, words, tuple(self.images[i]["size"]))
+
     # ------------------------------------------------------------ searching
-    def _match_top(self, qf: Features, box, cand: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Tentative matches from the configured matcher for the first shortlisted images
-        (mutual nearest neighbours in one batch, or LightGlue pair by pair); {} for "words"."""
-        vc = self.cfg.verify
-        top = [int(i) for i in cand[: vc.matcher_top_k]]
-        if vc.matching == "mnn":
-            pairs = mnn_pairs_batch(qf.desc, [self.features(i)[2] for i in top], vc.min_similarity)
-            return dict(zip(top, pairs, strict=True))
-        if vc.matching != "lightglue":
-            return {}
-        from .learned.models import run_matcher
-
-        if self.cfg.features.kind == "sift":
-            raise PixretError(None, "matching 'lightglue' needs learned features (xfeat, aliked or disk)")
-        own = np.arange(len(qf)) if qf.view is None else np.flatnonzero(qf.view == 0)  # not the extra views
-        x1, y1, x2, y2 = box
-        q_xy = qf.kpts[own, :2] - (x1, y1)  # LightGlue sees the box as the query image
-        q_desc = desc_float(qf.desc[own])
-        out = {}
-        for i in top:
-            dk, _, dd = self.features(i)
-            qi, di = run_matcher(self.cfg.features.kind, vc.matcher_weights, self.device, q_xy, q_desc,
-                                 (x2 - x1, y2 - y1), dk[:, :2], desc_float(dd), tuple(self.images[i]["size"]))  # fmt: skip
-            out[i] = (own[qi], di)
-        return out
-
     def search(self, image: np.ndarray | str | os.PathLike, box, top: int = 20) -> list[Hit]:
         """The best ``top`` hits for the object in ``box`` (x1, y1, x2, y2) of ``image``."""
         return self.search_full(image, box).hits[:top]
@@ -429,18 +409,20 @@ class Index:
         t["shortlist"] = time.perf_counter()
         checks = {}
         check = shape_check(cfg)
-        matched = self._match_top(qf, box, cand)
-        for i in cand:
-            dk, dw, dd = self.features(int(i))
-            w, h = self.images[int(i)]["size"]
-            if int(i) in matched:
-                qi, di = matched[int(i)]
-                v = fit_pairs(qi, di, qf.kpts, dk, cfg.verify, max(w, h), check)
-            else:
-                v = verify(qf.kpts, qf.desc, None if cfg.verify.matching == "ratio" else qwords, dk, dd, dw,
-                           cfg.verify, max(w, h), check)  # fmt: skip
+        # the configured matcher on the first shortlisted images (all of them for words and
+        # ratio); the learned matchers hand the rest of the shortlist to words
+        primary = cfg.verify.matching
+        fallback = "ratio" if primary == "ratio" else "words"
+        n_first = cfg.verify.matcher_top_k if primary in ("mnn", "lightglue") else len(cand)
+        query = QuerySide(qf.kpts, qf.desc, qwords, qf.view, box)
+        sides = [self.side(int(i)) for i in cand]
+        pairs = get_matcher(primary)(query, sides[:n_first], cfg, self.device)
+        if len(cand) > n_first:
+            pairs += get_matcher(fallback)(query, sides[n_first:], cfg, self.device)
+        for i, side, (qi, di) in zip(cand.tolist(), sides, pairs, strict=True):
+            v = fit_pairs(qi, di, qf.kpts, side.kpts, cfg.verify, max(side.size), check)
             if v is not None:
-                checks[int(i)] = (v, dk[v.db_idx, :2])
+                checks[i] = (v, side.kpts[v.db_idx, :2])
         t["verify"] = time.perf_counter()
         votes = np.zeros(len(qf), np.int32)
         for v, _ in checks.values():
@@ -486,46 +468,6 @@ def engine_device(cfg: EngineConfig, device: str | None) -> str:
     from .learned.models import resolve_device
 
     return resolve_device(device)
-
-
-def extract_in_box(
-    img: np.ndarray, box, cfg: EngineConfig, margin: int = 16, device: str = "cpu"
-) -> Features:
-    """Query features from the box (plus a margin for the descriptors' support) only, so the
-    feature budget is spent on the object rather than on the rest of the photo.
-
-    With ``cfg.verify.query_rotations``, the box is also described rotated by each angle and the
-    keypoints mapped back, so features that are not rotation invariant still match a rotated
-    view of the object."""
-    h, w = img.shape[:2]
-    x0, y0 = max(0, int(box[0]) - margin), max(0, int(box[1]) - margin)
-    x1, y1 = min(w, int(np.ceil(box[2])) + margin), min(h, int(np.ceil(box[3])) + margin)
-    crop = img[y0:y1, x0:x1]
-    parts = [extract(crop, cfg.features, device)]
-    vc = cfg.verify
-    parts += [_extract_view(crop, float(angle), cfg, device) for angle in vc.query_rotations]
-    kpts = np.concatenate([f.kpts for f in parts])
-    kpts[:, :2] += (x0, y0)
-    view = np.concatenate([np.full(len(f), k) for k, f in enumerate(parts)])
-    return Features(kpts, np.concatenate([f.desc for f in parts]), (w, h), view)
-
-
-def _extract_view(crop: np.ndarray, angle: float, cfg: EngineConfig, device: str) -> Features:
-    """Features of the crop rotated by ``angle`` degrees, in crop pixels."""
-    ch, cw = crop.shape[:2]
-    m = cv2.getRotationMatrix2D((cw / 2, ch / 2), angle, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(np.ceil(cw * c + ch * s)), int(np.ceil(cw * s + ch * c))
-    m[:, 2] += ((nw - cw) / 2, (nh - ch) / 2)  # keep the whole crop on the larger canvas
-    rot = cv2.warpAffine(crop, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    f = extract(rot, cfg.features, device)
-    back = cv2.invertAffineTransform(m)
-    xy = f.kpts[:, :2] @ back[:, :2].T + back[:, 2]
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] < cw) & (xy[:, 1] >= 0) & (xy[:, 1] < ch)
-    kpts = f.kpts[inside].copy()
-    kpts[:, :2] = xy[inside]
-    kpts[:, 3] = angle
-    return Features(kpts, f.desc[inside], (cw, ch))
 
 
 def parse_box(box) -> tuple[float, float, float, float]:

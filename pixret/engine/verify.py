@@ -1,4 +1,5 @@
-"""Spatial verification: tentative correspondences, then a robust homography (OpenCV USAC)."""
+"""Spatial verification: a robust homography (OpenCV USAC) from tentative correspondences, and
+the keypoint check that chance inliers fail. The correspondences come from matchers.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import cv2
 import numpy as np
 
 from .config import EngineConfig, VerifyConfig
-from .features import desc_float, desc_scale
 
 
 @dataclass
@@ -19,79 +19,6 @@ class Verification:
     inliers: int
     query_idx: np.ndarray  # indices (into the query's box features) of inlier matches
     db_idx: np.ndarray
-
-
-def word_pairs(qw: np.ndarray, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """All (query, db) feature pairs sharing a visual word; words with > cap pairs are sub-sampled.
-
-    ``qw`` may hold several words per query feature (n, k): multiple assignment on the query
-    side (Jegou et al.) recovers true matches that fell on a neighbouring word.
-
-    Vectorised: both word lists are sorted once, shared words found by searchsorted, and each
-    word's cartesian product laid out with repeat/arange (no Python loop over words).
-    """
-    if qw.ndim == 2:
-        owner = np.repeat(np.arange(len(qw)), qw.shape[1])
-        qi, di = word_pairs(qw.ravel(), dw, cap)
-        return owner[qi], di
-    qo, do = np.argsort(qw, kind="stable"), np.argsort(dw, kind="stable")
-    qs, ds = qw[qo], dw[do]
-    uq, qa, qc = np.unique(qs, return_index=True, return_counts=True)
-    da = np.searchsorted(ds, uq, "left")
-    dc = np.searchsorted(ds, uq, "right") - da
-    keep = dc > 0
-    qa, qc, da, dc = qa[keep], qc[keep], da[keep], dc[keep]
-    n = qc * dc
-    if not n.sum():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    w = np.repeat(np.arange(len(n)), n)
-    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-    qi = qa[w] + k // dc[w]
-    di = da[w] + k % dc[w]
-    ok = k < cap  # a bursty word keeps its first `cap` pairs
-    return qo[qi[ok]], do[di[ok]]
-
-
-def ratio_pairs(qd: np.ndarray, dd: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lowe's ratio test, query -> database, brute force (the exhaustive baseline)."""
-    if len(qd) < 2 or len(dd) < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    m = cv2.BFMatcher(cv2.NORM_L2).knnMatch(qd.astype(np.float32), dd.astype(np.float32), k=2)
-    good = [(a.queryIdx, a.trainIdx) for a, b in m if a.distance < ratio * b.distance]
-    if not good:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    g = np.array(good)
-    return g[:, 0], g[:, 1]
-
-
-def filter_pairs(qi, di, qdesc, ddesc, max_dist: float, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lowe's ratio test among the candidates that share words, then one pair per db feature.
-
-    The candidates of a query feature come from its nearest words, so its true nearest and
-    second-nearest database descriptors are almost always among them: the ratio test costs a
-    few hundred distances instead of a brute-force search. A query feature with a single
-    candidate must be within ``max_dist``.
-    """
-    if not len(qi):
-        return qi, di
-    diff = qdesc[qi].astype(np.int32) - ddesc[di].astype(np.int32)
-    dist = np.sqrt((diff * diff).sum(1)) / desc_scale(qdesc.dtype)
-    order = np.lexsort((di, dist, qi))  # by query feature, then distance
-    qi, di, dist = qi[order], di[order], dist[order]
-    # drop repeated (query, db) pairs (a feature pair can share several words)
-    new = np.ones(len(qi), bool)
-    new[1:] = (qi[1:] != qi[:-1]) | (di[1:] != di[:-1])
-    qi, di, dist = qi[new], di[new], dist[new]
-    first = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
-    has_second = np.r_[first[1:], len(qi)] - first > 1
-    d1 = dist[first]
-    d2 = np.where(has_second, dist[np.minimum(first + 1, len(qi) - 1)], np.inf)
-    ok = (d1 < max_dist) & (d1 < ratio * d2)
-    qi, di, d1 = qi[first[ok]], di[first[ok]], d1[ok]
-    best = np.argsort(d1, kind="stable")
-    qi, di = qi[best], di[best]
-    _, keep = np.unique(di, return_index=True)
-    return qi[keep], di[keep]
 
 
 def _plausible(h: np.ndarray) -> bool:
@@ -119,20 +46,6 @@ def estimate(
     if h is None or inl is None or not _plausible(h):
         return None
     return h, inl.ravel().astype(bool)
-
-
-def verify(
-    q_kpts: np.ndarray, q_desc: np.ndarray, q_words: np.ndarray | None,
-    d_kpts: np.ndarray, d_desc: np.ndarray, d_words: np.ndarray | None,
-    cfg: VerifyConfig, longest_side: int, check: str = "none",
-) -> Verification | None:  # fmt: skip
-    """Match query box features to one database image and fit the geometric model."""
-    if cfg.matching == "ratio" or q_words is None or d_words is None:
-        qi, di = ratio_pairs(desc_float(q_desc), desc_float(d_desc), cfg.ratio)
-    else:
-        qi, di = word_pairs(q_words, d_words, cfg.max_pairs_per_word)
-        qi, di = filter_pairs(qi, di, q_desc, d_desc, cfg.max_desc_dist, cfg.ratio)
-    return fit_pairs(qi, di, q_kpts, d_kpts, cfg, longest_side, check)
 
 
 def local_similarity(h: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,29 +124,3 @@ def shape_check(cfg: EngineConfig) -> str:
     if cfg.features.upright:
         return "scale"
     return cfg.verify.keypoint_check
-
-
-def mnn_pairs_batch(
-    q_desc: np.ndarray, d_descs: list[np.ndarray], min_similarity: float
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Mutual nearest neighbours of the query against each of several images.
-
-    One similarity block per image (its descriptors times the query's): a block of a few
-    thousand rows stays in cache, where one product over the stacked batch would be hundreds of
-    MB whose per-image column maxima are strided reads (measured 3x slower on 2 cores). A pair
-    is kept when both directions agree and the cosine similarity reaches ``min_similarity``.
-    """
-    q = np.ascontiguousarray(desc_float(q_desc).T)  # (D, m)
-    out = []
-    for d in d_descs:
-        if not len(d) or not q.shape[1]:
-            out.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
-            continue
-        s = desc_float(d) @ q  # (n, m)
-        best_q = s.argmax(1)  # each database feature's nearest query feature
-        best_d = s.argmax(0)  # each query feature's nearest database feature
-        di = np.flatnonzero(best_d[best_q] == np.arange(len(d)))
-        qi = best_q[di]
-        ok = s[di, qi] >= min_similarity
-        out.append((qi[ok].astype(np.int64), di[ok].astype(np.int64)))
-    return out

@@ -1,0 +1,205 @@
+"""Matchers: tentative correspondences between the query box and database images, by name.
+
+Data contract (every matcher)::
+
+    matcher(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str)
+        -> list[(qi, di)]     one pair of int64 arrays per image, of equal length m:
+                              qi indexes query.kpts / query.desc, di the image's kpts / desc
+
+    QuerySide.kpts (n, 4) x, y, size, angle in query pixels; .desc (n, D) uint8 RootSIFT or int8
+    learned; .words (n, k) visual words (k nearest, or None when not computed); .view (n,) the
+    described view of each feature (0 = the box itself, more with query_rotations) or None;
+    .box (x1, y1, x2, y2).
+    ImageSide.kpts (n_i, 4), .desc (n_i, D), .words (n_i,), .size (w, h).
+
+Matchers (``MATCHERS``, looked up by ``get_matcher``):
+
+    words      pairs sharing a visual word, Lowe's ratio test among them (the fast default)
+    ratio      brute-force nearest neighbours with Lowe's ratio test (the exhaustive baseline)
+    mnn        mutual nearest neighbours above a cosine similarity (learned descriptors)
+    lightglue  LightGlue / LighterGlue (learned features; needs pixret[learned])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..io import PixretError
+from .config import EngineConfig
+from .features import desc_float, desc_scale
+
+Pairs = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class QuerySide:
+    kpts: np.ndarray
+    desc: np.ndarray
+    words: np.ndarray | None
+    view: np.ndarray | None
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class ImageSide:
+    kpts: np.ndarray
+    desc: np.ndarray
+    words: np.ndarray
+    size: tuple[int, int]
+
+
+def word_pairs(qw: np.ndarray, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (query, db) feature pairs sharing a visual word; words with > cap pairs are sub-sampled.
+
+    ``qw`` may hold several words per query feature (n, k): multiple assignment on the query
+    side (Jegou et al.) recovers true matches that fell on a neighbouring word.
+
+    Vectorised: both word lists are sorted once, shared words found by searchsorted, and each
+    word's cartesian product laid out with repeat/arange (no Python loop over words).
+    """
+    if qw.ndim == 2:
+        owner = np.repeat(np.arange(len(qw)), qw.shape[1])
+        qi, di = word_pairs(qw.ravel(), dw, cap)
+        return owner[qi], di
+    qo, do = np.argsort(qw, kind="stable"), np.argsort(dw, kind="stable")
+    qs, ds = qw[qo], dw[do]
+    uq, qa, qc = np.unique(qs, return_index=True, return_counts=True)
+    da = np.searchsorted(ds, uq, "left")
+    dc = np.searchsorted(ds, uq, "right") - da
+    keep = dc > 0
+    qa, qc, da, dc = qa[keep], qc[keep], da[keep], dc[keep]
+    n = qc * dc
+    if not n.sum():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    w = np.repeat(np.arange(len(n)), n)
+    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    qi = qa[w] + k // dc[w]
+    di = da[w] + k % dc[w]
+    ok = k < cap  # a bursty word keeps its first `cap` pairs
+    return qo[qi[ok]], do[di[ok]]
+
+
+def ratio_pairs(qd: np.ndarray, dd: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lowe's ratio test, query -> database, brute force (the exhaustive baseline)."""
+    if len(qd) < 2 or len(dd) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    m = cv2.BFMatcher(cv2.NORM_L2).knnMatch(qd.astype(np.float32), dd.astype(np.float32), k=2)
+    good = [(a.queryIdx, a.trainIdx) for a, b in m if a.distance < ratio * b.distance]
+    if not good:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    g = np.array(good)
+    return g[:, 0], g[:, 1]
+
+
+def filter_pairs(qi, di, qdesc, ddesc, max_dist: float, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lowe's ratio test among the candidates that share words, then one pair per db feature.
+
+    The candidates of a query feature come from its nearest words, so its true nearest and
+    second-nearest database descriptors are almost always among them: the ratio test costs a
+    few hundred distances instead of a brute-force search. A query feature with a single
+    candidate must be within ``max_dist``.
+    """
+    if not len(qi):
+        return qi, di
+    diff = qdesc[qi].astype(np.int32) - ddesc[di].astype(np.int32)
+    dist = np.sqrt((diff * diff).sum(1)) / desc_scale(qdesc.dtype)
+    order = np.lexsort((di, dist, qi))  # by query feature, then distance
+    qi, di, dist = qi[order], di[order], dist[order]
+    # drop repeated (query, db) pairs (a feature pair can share several words)
+    new = np.ones(len(qi), bool)
+    new[1:] = (qi[1:] != qi[:-1]) | (di[1:] != di[:-1])
+    qi, di, dist = qi[new], di[new], dist[new]
+    first = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
+    has_second = np.r_[first[1:], len(qi)] - first > 1
+    d1 = dist[first]
+    d2 = np.where(has_second, dist[np.minimum(first + 1, len(qi) - 1)], np.inf)
+    ok = (d1 < max_dist) & (d1 < ratio * d2)
+    qi, di, d1 = qi[first[ok]], di[first[ok]], d1[ok]
+    best = np.argsort(d1, kind="stable")
+    qi, di = qi[best], di[best]
+    _, keep = np.unique(di, return_index=True)
+    return qi[keep], di[keep]
+
+
+def mnn_pairs_batch(
+    q_desc: np.ndarray, d_descs: list[np.ndarray], min_similarity: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Mutual nearest neighbours of the query against each of several images.
+
+    One similarity block per image (its descriptors times the query's): a block of a few
+    thousand rows stays in cache, where one product over the stacked batch would be hundreds of
+    MB whose per-image column maxima are strided reads (measured 3x slower on 2 cores). A pair
+    is kept when both directions agree and the cosine similarity reaches ``min_similarity``.
+    """
+    q = np.ascontiguousarray(desc_float(q_desc).T)  # (D, m)
+    out = []
+    for d in d_descs:
+        if not len(d) or not q.shape[1]:
+            out.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
+            continue
+        s = desc_float(d) @ q  # (n, m)
+        best_q = s.argmax(1)  # each database feature's nearest query feature
+        best_d = s.argmax(0)  # each query feature's nearest database feature
+        di = np.flatnonzero(best_d[best_q] == np.arange(len(d)))
+        qi = best_q[di]
+        ok = s[di, qi] >= min_similarity
+        out.append((qi[ok].astype(np.int64), di[ok].astype(np.int64)))
+    return out
+
+
+def match_words(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str) -> list[Pairs]:
+    vc = cfg.verify
+    if query.words is None:
+        raise PixretError(None, "matching 'words' needs the query's visual words")
+    out = []
+    for im in images:
+        qi, di = word_pairs(query.words, im.words, vc.max_pairs_per_word)
+        out.append(filter_pairs(qi, di, query.desc, im.desc, vc.max_desc_dist, vc.ratio))
+    return out
+
+
+def match_ratio(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str) -> list[Pairs]:
+    q = desc_float(query.desc)
+    return [ratio_pairs(q, desc_float(im.desc), cfg.verify.ratio) for im in images]
+
+
+def match_mnn(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str) -> list[Pairs]:
+    return mnn_pairs_batch(query.desc, [im.desc for im in images], cfg.verify.min_similarity)
+
+
+def match_lightglue(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str) -> list[Pairs]:
+    """LightGlue pair by pair; the box is its query image (keypoints shifted into it), and only
+    the box's own view is matched (not the extra rotated views)."""
+    if cfg.features.kind == "sift":
+        raise PixretError(None, "matching 'lightglue' needs learned features (xfeat, aliked or disk)")
+    from .learned.models import run_matcher
+
+    own = np.arange(len(query.kpts)) if query.view is None else np.flatnonzero(query.view == 0)
+    x1, y1, x2, y2 = query.box
+    q_xy = query.kpts[own, :2] - (x1, y1)
+    q_desc = desc_float(query.desc[own])
+    out = []
+    for im in images:
+        qi, di = run_matcher(cfg.features.kind, cfg.verify.matcher_weights, device, q_xy, q_desc,
+                             (x2 - x1, y2 - y1), im.kpts[:, :2], desc_float(im.desc), tuple(im.size))  # fmt: skip
+        out.append((own[qi], di))
+    return out
+
+
+Matcher = Callable[[QuerySide, list[ImageSide], EngineConfig, str], list[Pairs]]
+MATCHERS: dict[str, Matcher] = {
+    "words": match_words,
+    "ratio": match_ratio,
+    "mnn": match_mnn,
+    "lightglue": match_lightglue,
+}
+
+
+def get_matcher(name: str) -> Matcher:
+    if name not in MATCHERS:
+        raise PixretError(None, f"unknown matcher {name!r}; choose from {', '.join(MATCHERS)}")
+    return MATCHERS[name]
