@@ -20,6 +20,7 @@ from pathlib import Path
 from ..fetch import fetch_url, sha256_of, verify
 from ..io import PixretError, load_pickle, write_json
 from .archives import archive_kind, extract
+from .release import check_gnd
 from .sources import Source
 
 _HTML = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
@@ -41,13 +42,7 @@ def check_content(path: Path, source: Source) -> None:
         if archive_kind(path, by_name=False) is None:
             raise PixretError(path, f"not an archive (.rar, .zip or .tar), as {source.filename} should be")
     elif source.filename.endswith(".pkl"):
-        gnd = load_pickle(path)
-        if not (
-            isinstance(gnd, dict)
-            and {"imlist", "qimlist", "gnd"} <= set(gnd)
-            and isinstance(gnd["gnd"], list)
-        ):
-            raise PixretError(path, "not a revisitop ground-truth pickle (needs imlist, qimlist and gnd)")
+        check_gnd(load_pickle(path), path)
     elif source.filename.endswith(".txt"):
         with open(path, "rb") as fh:
             data = fh.read()

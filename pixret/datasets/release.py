@@ -98,6 +98,22 @@ def _resolve_label(root: Path, rel: str) -> Path:
     return p
 
 
+def check_gnd(doc: object, path: object) -> tuple[list, list, list]:
+    """(query names, database names, per-query entries) of a revisitop ground truth, or one
+    line naming the file and what is wrong (the reader's and the downloader's check)."""
+    if not isinstance(doc, dict) or not {"qimlist", "imlist", "gnd"} <= set(doc):
+        raise PixretError(path, "not a revisitop ground-truth pickle (needs qimlist, imlist and gnd)")
+    for key in ("qimlist", "imlist", "gnd"):
+        if not isinstance(doc[key], list | tuple):
+            raise PixretError(path, f"'{key}' is not a list")
+    qnames, imlist, gnd = list(doc["qimlist"]), list(doc["imlist"]), list(doc["gnd"])
+    if not all(isinstance(n, str) for n in (*qnames, *imlist)):
+        raise PixretError(path, "image names in 'qimlist' and 'imlist' must be strings")
+    if len(gnd) != len(qnames):
+        raise PixretError(path, f"{len(qnames)} query names but {len(gnd)} gnd entries")
+    return qnames, imlist, gnd
+
+
 def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
     """Read benchmark ``name`` (proxford, prparis, r1m-*, or a custom NAME) under ``root``."""
     spec = dataset_spec(name)
@@ -106,17 +122,7 @@ def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
     gnd_path = data / spec.gnd / f"gnd_{spec.gnd}.pkl"
     if not gnd_path.exists():
         raise PixretError(gnd_path, f"ground truth of '{name}' not found (try `pixret download`)")
-    cfg = load_pickle(gnd_path)
-    if not isinstance(cfg, dict) or not {"qimlist", "imlist", "gnd"} <= set(cfg):
-        raise PixretError(gnd_path, "not a revisitop ground truth (needs qimlist, imlist, gnd)")
-    for key in ("qimlist", "imlist", "gnd"):
-        if not isinstance(cfg[key], list | tuple):
-            raise PixretError(gnd_path, f"'{key}' is not a list")
-    qnames, imlist, gnd = list(cfg["qimlist"]), list(cfg["imlist"]), list(cfg["gnd"])
-    if not all(isinstance(n, str) for n in (*qnames, *imlist)):
-        raise PixretError(gnd_path, "image names in 'qimlist' and 'imlist' must be strings")
-    if len(gnd) != len(qnames):
-        raise PixretError(gnd_path, f"{len(qnames)} query names but {len(gnd)} gnd entries")
+    qnames, imlist, gnd = check_gnd(load_pickle(gnd_path), gnd_path)
 
     n_db = len(imlist)
     qdir = base / "queries" / spec.prefix

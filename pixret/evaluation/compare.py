@@ -26,6 +26,7 @@ import numpy as np
 from .. import __version__
 from ..datasets import load_benchmark
 from ..datasets.model import Benchmark
+from ..fetch import sha256_of
 from ..io import PixretError, write_json
 from .evaluator import evaluate_files
 from .significance import PairedTest, paired_test
@@ -94,13 +95,7 @@ def method_files(results: Path, method: str, dataset: str) -> MethodFiles:
 
 
 def _digest(path: Path | None) -> str:
-    if path is None:
-        return "-"
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return "-" if path is None else sha256_of(path)
 
 
 @dataclass

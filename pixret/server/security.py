@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,7 +39,7 @@ def _host_name(value: str) -> str:
 
 
 async def _answer(send: Send, status: int, text: str) -> None:
-    body = ('{"detail": "' + text.replace('"', "'") + '"}').encode()
+    body = json.dumps({"detail": text}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})
