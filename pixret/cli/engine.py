@@ -16,6 +16,7 @@ from ..datasets import load_benchmark
 from ..engine import CONFIGS, Index, get_config, list_images
 from ..engine.index import IMAGE_EXT, parse_box
 from ..engine.run import run_engine, write_run
+from ..evaluation.predictions import polygons_as_lists
 from ..io import PixretError
 from . import app, console
 from .evaluate import DatasetOpt, RootOpt, summary_table
@@ -108,16 +109,13 @@ def search(
 
 
 def _hit_json(k: int, h) -> dict:
-    def polys(ps):
-        return [np.round(np.asarray(p, float), 1).tolist() for p in ps]
-
     box = None
     if h.box_polygons:
         pts = np.concatenate(h.box_polygons)
         box = np.round([*pts.min(0), *pts.max(0)], 1).tolist()
     return {"rank": k + 1, "name": h.name, "path": h.path, "verified": h.verified, "inliers": h.inliers,
             "score": h.score, "tfidf": h.bow_score, "size": list(h.size), "box": box,
-            "polygons": polys(h.polygons)}  # fmt: skip
+            "polygons": polygons_as_lists(h.polygons)}  # fmt: skip
 
 
 @app.command()

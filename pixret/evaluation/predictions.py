@@ -70,6 +70,12 @@ class PixelPrediction:
 PixelResults = dict[tuple[int, int], PixelPrediction]
 
 
+def polygons_as_lists(polys, decimals: int = 1) -> list[list[list[float]]]:
+    """Polygons as JSON-ready nested lists of (x, y), rounded (what the API, the CLI's --json,
+    study files and pixret JSON results hold)."""
+    return [np.round(np.asarray(p, float), decimals).tolist() for p in polys]
+
+
 def mask_to_polygon(mask: np.ndarray) -> np.ndarray:
     """Outline of the largest region of a binary mask as (x, y) points."""
     contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -368,7 +374,7 @@ def write_pixel_results(
         pairs = []
         for (q, i), pred in sorted(results.items()):
             entry: dict = {"query": q, "image": i}
-            entry["polygons"] = [np.round(p, 2).tolist() for p in pred.polygons]
+            entry["polygons"] = polygons_as_lists(pred.polygons, 2)
             if pred.rle is not None:
                 entry["rle"] = pred.rle
             pairs.append(entry)

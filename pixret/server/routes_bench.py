@@ -7,8 +7,9 @@ from fastapi.responses import Response
 
 from ..datasets.model import Benchmark
 from ..engine.features import load_image
+from ..evaluation.predictions import polygons_as_lists as polys
 from ..viz.show import status_of
-from .state import State, get_state, jpeg, polys
+from .state import State, get_state, jpeg
 
 router = APIRouter(prefix="/api/benchmark")
 

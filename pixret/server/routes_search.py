@@ -10,7 +10,8 @@ from fastapi.responses import Response
 from ..engine.features import load_image
 from ..engine.index import parse_box
 from ..evaluation.iou import fill_polygons
-from .state import MAX_UPLOAD_BYTES, State, check_upload, get_state, jpeg, polys
+from ..evaluation.predictions import polygons_as_lists as polys
+from .state import MAX_UPLOAD_BYTES, State, check_upload, get_state, jpeg
 
 router = APIRouter(prefix="/api")
 

@@ -84,7 +84,3 @@ def jpeg(img: np.ndarray, size: int | None = None) -> Response:
     return Response(
         encode(img, ".jpg", 88), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"}
     )
-
-
-def polys(p) -> list[list[list[float]]]:
-    return [np.round(np.asarray(x, float), 1).tolist() for x in p]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..datasets.model import Benchmark
-from ..evaluation.predictions import PixelResults
+from ..evaluation.predictions import PixelResults, polygons_as_lists
 from ..io import PixretError
 
 CONDITIONS = ("image", "box", "mask")
@@ -89,7 +89,7 @@ def sample_trials(bench: Benchmark, n: int, mix: tuple[float, float, float], see
 
 
 def _polys(polys) -> str:
-    return json.dumps([np.round(np.asarray(p, float), 1).tolist() for p in polys])
+    return json.dumps(polygons_as_lists(polys))
 
 
 def write_trials(

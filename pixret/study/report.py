@@ -10,10 +10,8 @@ so it is a paired difference: every participant saw every condition (design.py).
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,20 +126,11 @@ def sentence(a: str, b: str, d: dict) -> str:
     return out
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return f"<img alt='chart' src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
-
-
 def _plots(rows: list[dict], result: dict, conditions: tuple[str, ...]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ..viz.plots import figure_png  # sets the Agg backend
+    from ..viz.report import img_tag
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     times = [[r["rt_ms"] / 1000 for r in rows if r["condition"] == c] for c in conditions]
@@ -162,7 +151,7 @@ def _plots(rows: list[dict], result: dict, conditions: tuple[str, ...]) -> str:
     a2.set_xlabel("condition")
     a2.set_ylabel("accuracy (%), 95% CI")
     a2.set_title("accuracy")
-    return _png(fig)
+    return img_tag(figure_png(fig), "image/png", "response times and accuracy per condition")
 
 
 def write_report(rows: list[dict], meta: dict, out: str | Path, csv_out: str | Path | None = None) -> dict:

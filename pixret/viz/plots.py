@@ -18,7 +18,8 @@ from ..io import PixretError, atomic_open  # noqa: E402
 RECALL = np.linspace(0, 1, 101)
 
 
-def _save(fig, path: str | os.PathLike | None) -> bytes:
+def figure_png(fig, path: str | os.PathLike | None = None) -> bytes:
+    """A matplotlib figure as PNG bytes (closed after), also written to ``path`` if given."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -52,7 +53,7 @@ def per_query_bars(ev: PixelEval, path: str | os.PathLike | None = None) -> byte
         ax.set_xlabel("query")
         ax.set_ylabel("Medium: pixel AP / mask mIoU")
         ax.legend(fontsize=8, loc="upper right")
-    return _save(fig, path)
+    return figure_png(fig, path)
 
 
 def _pr_curve(ev: PixelEval, relevant_of, subset: str) -> np.ndarray:
@@ -94,7 +95,7 @@ def pr_curves(ev: PixelEval, path: str | os.PathLike | None = None) -> bytes:
         ax.set_title(f"{ev.bench.name} {subset}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return figure_png(fig, path)
 
 
 def write_plots(ev: PixelEval, folder: str | os.PathLike) -> list[Path]:

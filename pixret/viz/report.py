@@ -54,7 +54,8 @@ strict is the corrected protocol (every positive counts, mask IoU, the image's o
 </dl>"""
 
 
-def _img(data: bytes, mime: str, alt: str) -> str:
+def img_tag(data: bytes, mime: str, alt: str) -> str:
+    """An <img> holding ``data`` inline (reports open without a server)."""
     return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
 
 
@@ -126,9 +127,9 @@ def write_report(
         "<h2>Contents: queries (strict protocol, %)</h2>",
         contents_html(ev, list(queries) if queries is not None else list(range(bench.n_queries))),
         "<h2>Curves</h2><div class='row'>",
-        _img(pr_curves(ev), "image/png", "precision-recall curves"),
+        img_tag(pr_curves(ev), "image/png", "precision-recall curves"),
         "</div><div class='row'>",
-        _img(per_query_bars(ev), "image/png", "per-query bars"),
+        img_tag(per_query_bars(ev), "image/png", "per-query bars"),
         "</div>",
     ]
     legend = "".join(f"<span style='background:{_hex(c)}'>{k}</span>" for k, c in STATUS_COLORS.items())
@@ -148,7 +149,7 @@ def write_report(
         )
         qimg = render_query(bench, query)
         if qimg is not None:
-            parts.append(f"<div class='query'><figure>{_img(encode(thumbnail(qimg, 256)), 'image/jpeg', 'query')}"
+            parts.append(f"<div class='query'><figure>{img_tag(encode(thumbnail(qimg, 256)), 'image/jpeg', 'query')}"
                          "query</figure></div>")  # fmt: skip
         items = ev.ranks[:top, q].tolist() if ev.ranks is not None else query.positives.tolist()[:top]
         for rank, i in enumerate(items):
@@ -160,7 +161,9 @@ def write_report(
                 parts.append(f"<figure>{html.escape(bench.database[int(i)])}<br>{cap}</figure>")
                 continue
             tile = frame(thumbnail(img, 248), STATUS_COLORS[st], 4)
-            parts.append(f"<figure>{_img(encode(tile), 'image/jpeg', bench.database[int(i)])}{cap}</figure>")
+            parts.append(
+                f"<figure>{img_tag(encode(tile), 'image/jpeg', bench.database[int(i)])}{cap}</figure>"
+            )
         parts.append("</div>")
     parts.append("</body></html>")
     out = Path(out)
