@@ -30,6 +30,9 @@ class ShortlistConfig:
     vocab_size: int = 0  # 0 = chosen from the collection size (about 2 per image, 1k .. 8k)
     kmeans_iters: int = 8
     top_k: int = 100  # candidates passed to spatial verification
+    # tf-idf over words split 2**split_bits ways by their signatures (shortlist.split_words): a
+    # finer vocabulary for telling images apart, while matching keeps the coarse words
+    split_bits: int = 0
 
 
 KEYPOINT_CHECKS = ("scale+orientation", "scale", "none")
@@ -40,7 +43,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "method": ("magsac", "ransac"),
     "matching": ("words", "ratio", "mnn", "lightglue"),
     "keypoint_check": KEYPOINT_CHECKS,
-    "output": ("tight", "box"),
+    "output": ("object", "tight", "box"),
     "shape": ("hull", "discs"),
 }
 
@@ -70,8 +73,11 @@ class VerifyConfig:
     # copy (degrees) is described and its keypoints mapped back
     query_rotations: tuple[float, ...] = ()
     ratio: float = 0.9  # Lowe's ratio test (among shared-word candidates, or exhaustive)
-    max_desc_dist: float = 0.85  # RootSIFT L2 distance accepted for a match
-    max_pairs_per_word: int = 16  # bursty words contribute at most this many tentative pairs
+    max_desc_dist: float = 0.85  # RootSIFT L2 distance accepted for a match (>= 1.42: any)
+    max_pairs_per_word: int = 16  # bursty words contribute at most this many tentative pairs (0 = all)
+    # words matching: a pair of one word is a candidate only if its Hamming-embedding signatures
+    # differ in at most this many of 64 bits (0 = no signature test)
+    hamming_threshold: int = 0
     query_words: int = 3  # multiple assignment: each query feature matches through its k nearest words
     reproj_threshold: float = 0.008  # inlier threshold, as a fraction of the image's longest side
     min_inliers: int = 8  # inliers (that pass keypoint_check) an image needs to count as verified
@@ -89,13 +95,20 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class MaskConfig:
-    """Pixel output: the projected box, and a tighter mask from where inliers lie."""
+    """Pixel output: the projected box, the object segmented in the query, a hull of inliers."""
 
-    output: str = "tight"  # "tight" or "box": which one results export by default
+    # which outline results export: "object" (GrabCut in the query seeded by consensus inliers
+    # and the box, masks.object_polygons), "tight" (hull of consensus inliers) or "box"
+    output: str = "object"
     shape: str = "hull"  # object support in the query: "hull" of the inlier discs, or the "discs"
     disc: float = 1.0  # support disc radius, in keypoint sizes
     close: float = 0.08  # morphological closing, as a fraction of the box diagonal
     min_votes: int = 2  # a query keypoint must be an inlier in this many results (when >= 3 verified)
+    grabcut_margin: float = 0.25  # "object": background ring around the box, in box sides
+    grabcut_iters: int = 3  # "object": GrabCut iterations
+    hull_reach: float = 0.10  # "object": the box within this (x box diagonal) of the keypoints' hull
+    # is probably object, the rest of it probably background
+    seed_disc: float = 1.0  # "object": surely-object disc radius around a consensus keypoint, in sizes
 
     def __post_init__(self) -> None:
         _check_choices(self)
@@ -130,10 +143,17 @@ class EngineConfig:
         )
 
 
+# The fast path's matching, chosen by measurement on the real-photo and generated benchmarks
+# (benchmarks/bench_engine.py; README "Engine"): words split 256 ways for the shortlist, every
+# pair of a word whose signatures differ in at most 18 bits (no cap on bursty words, which had
+# cut true matches), and Lowe's 0.8 ratio among them.
+FAST_SHORTLIST = ShortlistConfig(split_bits=8)
+FAST_VERIFY = VerifyConfig(hamming_threshold=18, max_pairs_per_word=0, ratio=0.8, max_desc_dist=1.5)
+
 CONFIGS: dict[str, EngineConfig] = {
     # the default: vocabulary shortlist, verification of the top 100 through shared words,
     # masks that follow the object
-    "fast": EngineConfig(),
+    "fast": EngineConfig(shortlist=FAST_SHORTLIST, verify=FAST_VERIFY),
     # the paper's baseline: ratio-test matching + RANSAC against every database image,
     # the projected query box as the pixel output
     "sift-sp": EngineConfig(
@@ -145,7 +165,8 @@ CONFIGS: dict[str, EngineConfig] = {
         mask=MaskConfig(output="box"),
     ),
     # the default with upright features (faster, for collections without in-plane rotation)
-    "fast-upright": EngineConfig(name="fast-upright", features=FeatureConfig(upright=True)),
+    "fast-upright": EngineConfig(name="fast-upright", features=FeatureConfig(upright=True), shortlist=FAST_SHORTLIST,
+                                 verify=FAST_VERIFY),  # fmt: skip
     # learned features (pip install 'pixret[learned]'), named like hloc's: extractor+matcher
     # XFeat, matched by mutual nearest neighbours (one batched product) in the top shortlisted
     # images, the rest of the shortlist through words; the query box is also described rotated

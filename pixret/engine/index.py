@@ -10,7 +10,9 @@ Layout of an index folder::
     gen-*/              one generation of the index data:
       images.json       path, name, (w, h) per image
       vocab.npy         visual words (k x 128)
-      packed/*.npy      all keypoints, words, descriptors (memory-mapped), per-image offsets
+      he.npy            the projection of the Hamming-embedding signatures (64 x 128)
+      packed/*.npy      all keypoints, words, signatures, descriptors (memory-mapped), per-image
+                        offsets
       invfile.npz       the inverted file (CSR) and idf
 
 A build or an add writes a new generation beside the current one and swaps ``index.json``
@@ -44,9 +46,9 @@ from ..io import PixretError, atomic_open, save_npy, write_json
 from ..parallel import default_workers, pool_imap
 from .config import EngineConfig
 from .features import Features, extract, extract_in_box, load_image
-from .masks import box_polygon, project, support_polygons
+from .masks import box_polygon, object_polygons, project, support_polygons, union
 from .matchers import ImageSide, QuerySide, get_matcher
-from .shortlist import InvertedFile, Quantizer, auto_vocab_size, train_vocabulary
+from .shortlist import InvertedFile, Quantizer, auto_vocab_size, split_words, train_vocabulary
 from .verify import fit_pairs, shape_check
 
 FORMAT, VERSION = "pixret-index", 1
@@ -70,9 +72,10 @@ class Hit:
     bow_score: float
     size: tuple[int, int]  # (w, h)
     homography: np.ndarray | None = None
-    polygons: list[np.ndarray] = field(default_factory=list)  # default output (tight or box)
+    polygons: list[np.ndarray] = field(default_factory=list)  # the configured output (MaskConfig.output)
     box_polygons: list[np.ndarray] = field(default_factory=list)  # the query box, mapped
-    tight_polygons: list[np.ndarray] = field(default_factory=list)
+    tight_polygons: list[np.ndarray] = field(default_factory=list)  # hull of consensus inliers, mapped
+    object_polygons: list[np.ndarray] = field(default_factory=list)  # the query's segmented object, mapped
     matches: np.ndarray | None = None  # (m, 4): query x, y -> result x, y of the inliers
 
     @property
@@ -90,7 +93,7 @@ class SearchResult:
     hits: list[Hit]  # verified (by inliers), then the rest of the shortlist (by tf-idf)
     ranking: np.ndarray  # every database index, best first
     timings: dict[str, float]
-    query_support: list[np.ndarray]  # object outline in the query (tight mask source)
+    query_support: list[np.ndarray]  # object outline in the query (source of the exported masks)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -156,11 +159,14 @@ class Index:
 
     def __init__(self, root: Path, cfg: EngineConfig, images: list[dict], quantizer: Quantizer,
                  invfile: InvertedFile, kpts: np.ndarray, words: np.ndarray, desc: np.ndarray,
-                 offsets: np.ndarray, skipped: list[dict], device: str | None = None):  # fmt: skip
+                 offsets: np.ndarray, skipped: list[dict], device: str | None = None,
+                 sigs: np.ndarray | None = None):  # fmt: skip
         self.root, self.cfg, self.images = root, cfg, images
         self.device = engine_device(cfg, device)
         self.quantizer, self.invfile = quantizer, invfile
         self.kpts, self.words, self.desc, self.offsets = kpts, words, desc, offsets
+        # signatures: stored by this version; computed here for an index built before them
+        self.sigs = sigs if sigs is not None else _signatures(quantizer, desc, words)
         self.skipped = skipped
         self.data = root  # the folder holding this generation's files (set by open)
         self.generation: str | None = None
@@ -212,7 +218,7 @@ class Index:
         gen = f"gen-{time.time_ns():x}"
         data = root / gen
         try:
-            cls._write_data(data, images, quantizer, feats, progress)
+            cls._write_data(data, images, quantizer, feats, progress, cfg.shortlist.split_bits)
             write_json(
                 root / "index.json",
                 {"format": FORMAT, "version": VERSION, "pixret": __version__, "config": cfg.as_dict(),
@@ -226,8 +232,9 @@ class Index:
         return cls.open(root, device)
 
     @staticmethod
-    def _write_data(data: Path, images, quantizer, feats, progress) -> None:
+    def _write_data(data: Path, images, quantizer, feats, progress, split_bits: int) -> None:
         save_npy(data / "vocab.npy", quantizer.centroids)
+        save_npy(data / "he.npy", quantizer.projection)
         words = [
             quantizer.assign(z["desc"])
             for z in tqdm(feats, desc="assigning words", unit="img", disable=not progress, leave=False)
@@ -236,14 +243,17 @@ class Index:
         desc = np.concatenate([z["desc"] for z in feats])  # uint8 RootSIFT or int8 learned
         offsets = np.concatenate([[0], np.cumsum([len(w) for w in words])]).astype(np.int64)
         wall = np.concatenate(words).astype(np.int32)
-        inv = InvertedFile.build(words, quantizer.size)
+        sigs = _signatures(quantizer, desc, wall)
+        fine = np.split(split_words(wall, sigs, split_bits), offsets[1:-1])
+        inv = InvertedFile.build(fine, quantizer.size << split_bits, split_bits)
         packed = data / "packed"
-        for name, arr in (("kpts", kpts), ("desc", desc), ("words", wall), ("offsets", offsets)):
+        for name, arr in (("kpts", kpts), ("desc", desc), ("words", wall), ("sigs", sigs), ("offsets", offsets)):
             save_npy(packed / f"{name}.npy", arr)
         m = inv.matrix
         with atomic_open(data / "invfile.npz", "wb") as fh:
             np.savez(
-                fh, data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape), idf=inv.idf
+                fh, data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape), idf=inv.idf,
+                split_bits=np.array(split_bits),
             )
         # the absolute path, and the path relative to the index folder: a collection moved
         # together with its index (or reached through another mount) is still found
@@ -312,23 +322,27 @@ class Index:
         try:
             cfg = EngineConfig.from_dict(meta["config"])
             images = json.loads((data / "images.json").read_text())
-            quantizer = Quantizer(np.load(data / "vocab.npy"))
+            he = data / "he.npy"
+            quantizer = Quantizer(np.load(data / "vocab.npy"), np.load(he) if he.exists() else None)
             with np.load(data / "invfile.npz") as z:
                 m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-                inv = InvertedFile(m, z["idf"])
+                inv = InvertedFile(m, z["idf"], int(z["split_bits"]) if "split_bits" in z else 0)
             packed = data / "packed"
             kpts = np.load(packed / "kpts.npy")
             words = np.load(packed / "words.npy")
             offsets = np.load(packed / "offsets.npy")
             desc = np.load(packed / "desc.npy", mmap_mode="r")
+            sigs = np.load(packed / "sigs.npy") if (packed / "sigs.npy").exists() else None
             n_images = int(meta["n_images"])
         except Exception as exc:  # noqa: BLE001 - zip, numpy and scipy each fail their own way on damaged files
             raise PixretError(root, f"damaged index ({type(exc).__name__}: {exc}): build it again") from None
         problem = _inconsistent(images, n_images, inv, kpts, words, desc, offsets, quantizer.size)
+        if not problem and sigs is not None and (sigs.shape != words.shape or sigs.dtype != np.uint64):
+            problem = "signatures and words differ in number"
         if problem:
             raise PixretError(root, f"damaged index ({problem}): build it again")
         index = cls(
-            root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []), device
+            root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []), device, sigs
         )
         index.data, index.generation = data, gen
         return index
@@ -370,7 +384,8 @@ class Index:
     def side(self, i: int) -> ImageSide:
         """Image i as a matcher sees it (matchers.py)."""
         kpts, words, desc = self.features(i)
-        return ImageSide(kpts, desc, words, tuple(self.images[i]["size"]))
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return ImageSide(kpts, desc, words, tuple(self.images[i]["size"]), self.sigs[a:b])
 
     # ------------------------------------------------------------ searching
     def search(self, image: np.ndarray | str | os.PathLike, box, top: int = 20) -> list[Hit]:
@@ -393,15 +408,16 @@ class Index:
             )
         t["features"] = time.perf_counter()
         cfg = self.cfg
-        qwords = None
+        qwords = qsigs = None
         if cfg.verify.matching != "ratio" or not cfg.exhaustive:
             qwords = self.quantizer.assign(qf.desc, max(1, cfg.verify.query_words))
             qwords = qwords if qwords.ndim == 2 else qwords[:, None]
+            qsigs = self.quantizer.signatures(qf.desc, qwords)
         if cfg.exhaustive:
             bow = np.zeros(len(self))
             cand = np.arange(len(self))
         else:
-            bow = self.invfile.scores(qwords[:, 0])
+            bow = self.invfile.scores(split_words(qwords[:, 0], qsigs[:, 0], self.invfile.split_bits))
             k = min(cfg.shortlist.top_k, len(self))
             cand = np.argpartition(-bow, k - 1)[:k] if k < len(self) else np.arange(len(self))
             cand = cand[np.argsort(-bow[cand], kind="stable")]
@@ -414,7 +430,7 @@ class Index:
         primary = cfg.verify.matching
         fallback = "ratio" if primary == "ratio" else "words"
         n_first = cfg.verify.matcher_top_k if primary in ("mnn", "lightglue") else len(cand)
-        query = QuerySide(qf.kpts, qf.desc, qwords, qf.view, box)
+        query = QuerySide(qf.kpts, qf.desc, qwords, qf.view, box, qsigs)
         sides = [self.side(int(i)) for i in cand]
         pairs = get_matcher(primary)(query, sides[:n_first], cfg, self.device)
         if len(cand) > n_first:
@@ -428,19 +444,23 @@ class Index:
         for v, _ in checks.values():
             votes[np.unique(v.query_idx)] += 1
         support = support_polygons(qf.kpts, votes, box, len(checks), cfg.mask)
+        outline = support
+        if cfg.mask.output == "object" and checks:
+            outline = union(object_polygons(img, qf.kpts, votes, box, len(checks), cfg.mask), support)
         hits = []
         for i, (v, db_xy) in sorted(checks.items(), key=lambda kv: (-kv[1][0].inliers, -bow[kv[0]], kv[0])):
             im = self.images[i]
             w, h = im["size"]
             box_poly = project([box_polygon(box)], v.homography, w, h)
             tight = project(support, v.homography, w, h) if support else box_poly
+            obj = project(outline, v.homography, w, h) if outline else box_poly
             matches = np.hstack([qf.kpts[v.query_idx, :2], db_xy])
             hits.append(
                 Hit(
                     index=i, name=im["name"], path=str(self._locate(i) or im["path"]), score=float(v.inliers),
                     inliers=v.inliers, bow_score=float(bow[i]), size=(w, h), homography=v.homography,
-                    polygons=tight if cfg.mask.output == "tight" else box_poly, box_polygons=box_poly,
-                    tight_polygons=tight, matches=matches,
+                    polygons={"object": obj, "tight": tight, "box": box_poly}[cfg.mask.output],
+                    box_polygons=box_poly, tight_polygons=tight, object_polygons=obj, matches=matches,
                 )
             )  # fmt: skip
         verified = np.array([hit.index for hit in hits], np.int64)
@@ -458,7 +478,7 @@ class Index:
         timings = {k: t[k] - t[p] for p, k in zip(["start", "features", "shortlist", "verify"],
                                                   ["features", "shortlist", "verify", "masks"], strict=True)}  # fmt: skip
         timings["total"] = t["masks"] - t["start"]
-        return SearchResult(hits, np.concatenate([verified, rest]), timings, support)
+        return SearchResult(hits, np.concatenate([verified, rest]), timings, outline)
 
 
 def engine_device(cfg: EngineConfig, device: str | None) -> str:
@@ -525,6 +545,14 @@ def _extract_all(paths, cfg, cache: Path, workers, progress, device) -> tuple[li
     return images, skipped
 
 
+def _signatures(quantizer: Quantizer, desc: np.ndarray, words: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    """Every feature's signature in its word, in chunks (descriptors may be memory-mapped)."""
+    out = np.zeros(len(words), np.uint64)
+    for a in range(0, len(words), chunk):
+        out[a : a + chunk] = quantizer.signatures(np.asarray(desc[a : a + chunk]), words[a : a + chunk])
+    return out
+
+
 def _inconsistent(images, n_images, inv, kpts, words, desc, offsets, vocab_size) -> str:
     """What is wrong with an index's arrays ('' when they agree): checked on open, since a
     damaged file would otherwise give wrong results or an IndexError in the middle of a search."""
@@ -541,6 +569,8 @@ def _inconsistent(images, n_images, inv, kpts, words, desc, offsets, vocab_size)
         return "keypoints, words and descriptors differ in number"
     if len(words) and (words.min() < 0 or words.max() >= vocab_size):
         return f"a word id outside 0..{vocab_size - 1}"
+    if inv.matrix.shape[0] != vocab_size << inv.split_bits or len(inv.idf) != inv.matrix.shape[0]:
+        return "the inverted file and the vocabulary differ in size"
     return ""
 
 

@@ -1,5 +1,15 @@
 """Pixel output: the query box mapped into each result, and a mask that follows the object.
 
+The default mask ("object") segments the object in the query once, with GrabCut (OpenCV):
+colour models of object and background, and a graph cut that follows image edges. It is seeded
+by the evidence there is: the consensus keypoints below are surely object, what lies outside
+the box is surely background, the box near the keypoints is probably object and the box far
+from them probably background. So an object that fills its box keeps the corners and
+textureless parts no keypoint covers (where the hull of keypoints loses them), and background
+inside the box that looks like the background around it is cut away (where the mapped box
+keeps it). Its union with the hull of consensus keypoints (the "tight" outline below, which is
+object evidence too) is carried into every result by its homography, as the others are.
+
 The tighter mask comes from consensus: query keypoints that are inliers in several verified
 results lie on the object (background in the query box rarely verifies twice). Their
 support, discs sized by the keypoints' scales, gives the object in the query, either as the
@@ -77,6 +87,81 @@ def support_polygons(
         c = cv2.approxPolyDP(c, 0.004 * diag, True)
         polys.append(c.reshape(-1, 2).astype(np.float64) + [x1, y1])
     return polys
+
+
+GRABCUT_SIDE = 150  # the query crop is segmented at this longest side (GrabCut is O(pixels))
+
+
+def object_polygons(
+    img: np.ndarray,
+    q_kpts: np.ndarray,
+    votes: np.ndarray,
+    box: tuple[float, float, float, float],
+    n_verified: int,
+    cfg: MaskConfig,
+) -> list[np.ndarray]:
+    """The object in the query box, segmented by GrabCut (see the module's docstring); [] when
+    there is too little evidence (no consensus, or no background around the box)."""
+    need = cfg.min_votes if n_verified >= 3 else 1
+    sel = votes >= need
+    if sel.sum() < 6:
+        return []
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = box
+    bw, bh = x2 - x1, y2 - y1
+    m = cfg.grabcut_margin
+    cx1, cy1 = max(0, int(x1 - m * bw)), max(0, int(y1 - m * bh))
+    cx2, cy2 = min(w, int(np.ceil(x2 + m * bw))), min(h, int(np.ceil(y2 + m * bh)))
+    s = min(1.0, GRABCUT_SIDE / max(cx2 - cx1, cy2 - cy1))
+    crop = cv2.resize(img[cy1:cy2, cx1:cx2], None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    if crop.ndim == 2:
+        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    ch, cw = crop.shape[:2]
+    bx1, by1 = int(round((x1 - cx1) * s)), int(round((y1 - cy1) * s))
+    bx2, by2 = int(round((x2 - cx1) * s)), int(round((y2 - cy1) * s))
+    diag = float(np.hypot(bx2 - bx1, by2 - by1))
+    seg = np.full((ch, cw), cv2.GC_BGD, np.uint8)
+    seg[by1:by2, bx1:bx2] = cv2.GC_PR_BGD
+    if (seg == cv2.GC_BGD).sum() < 0.05 * seg.size:  # the box fills the image: no background to learn
+        return []
+    hull = cv2.convexHull(((q_kpts[sel, :2] - [cx1, cy1]) * s).astype(np.float32)).astype(np.int32)
+    near = np.zeros_like(seg)
+    cv2.fillPoly(near, [hull.reshape(-1, 2)], 1)
+    reach = max(3, int(cfg.hull_reach * diag) | 1)
+    near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    seg[(near > 0) & (seg == cv2.GC_PR_BGD)] = cv2.GC_PR_FGD
+    for (x, y), size in zip(q_kpts[sel, :2], q_kpts[sel, 2], strict=True):
+        r = int(np.clip(size * s * cfg.seed_disc, 1, 0.03 * diag))
+        cv2.circle(seg, (int((x - cx1) * s), int((y - cy1) * s)), r, cv2.GC_FGD, -1)
+    seg[:, :bx1], seg[:, bx2:], seg[:by1, :], seg[by2:, :] = (cv2.GC_BGD,) * 4  # seeds stay in the box
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(crop, seg, None, bgd, fgd, cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # a degenerate colour model (a flat image): no segmentation
+        return []
+    fg = np.isin(seg, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    k = max(3, int(cfg.close * diag) | 1)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    total = sum(cv2.contourArea(c) for c in contours)
+    polys = []
+    for c in sorted(contours, key=cv2.contourArea, reverse=True):
+        if cv2.contourArea(c) < 0.1 * total:
+            continue
+        c = cv2.approxPolyDP(c, 0.004 * diag, True).reshape(-1, 2).astype(np.float64)
+        if len(c) >= 3:
+            polys.append(c / s + [cx1, cy1])
+    return polys
+
+
+def union(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
+    """The outlines covering both sets of polygons (largest first)."""
+    polys = [shapely.make_valid(Polygon(p)) for p in a + b if len(p) >= 3]
+    if not polys:
+        return []
+    u = shapely.union_all(polys)
+    parts = [g for g in getattr(u, "geoms", [u]) if isinstance(g, Polygon) and g.area > 1]
+    return [np.asarray(g.exterior.coords)[:-1] for g in sorted(parts, key=lambda g: -g.area)]
 
 
 def project(polys: list[np.ndarray], h: np.ndarray, w: int, hh: int) -> list[np.ndarray]:

@@ -9,12 +9,13 @@ Data contract (every matcher)::
     QuerySide.kpts (n, 4) x, y, size, angle in query pixels; .desc (n, D) uint8 RootSIFT or int8
     learned; .words (n, k) visual words (k nearest, or None when not computed); .view (n,) the
     described view of each feature (0 = the box itself, more with query_rotations) or None;
-    .box (x1, y1, x2, y2).
-    ImageSide.kpts (n_i, 4), .desc (n_i, D), .words (n_i,), .size (w, h).
+    .box (x1, y1, x2, y2); .sigs (n, k) uint64 Hamming-embedding signatures in those words, or None.
+    ImageSide.kpts (n_i, 4), .desc (n_i, D), .words (n_i,), .size (w, h), .sigs (n_i,) uint64 or None.
 
 Matchers (``MATCHERS``, looked up by ``get_matcher``):
 
-    words      pairs sharing a visual word, Lowe's ratio test among them (the fast default)
+    words      pairs sharing a visual word whose signatures lie within ``hamming_threshold``
+               bits, Lowe's ratio test among them (the fast default)
     ratio      brute-force nearest neighbours with Lowe's ratio test (the exhaustive baseline)
     mnn        mutual nearest neighbours above a cosine similarity (learned descriptors)
     lightglue  LightGlue / LighterGlue (learned features; needs pixret[learned])
@@ -42,6 +43,7 @@ class QuerySide:
     words: np.ndarray | None
     view: np.ndarray | None
     box: tuple[float, float, float, float]
+    sigs: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ImageSide:
     desc: np.ndarray
     words: np.ndarray
     size: tuple[int, int]
+    sigs: np.ndarray | None = None
 
 
 def word_pairs(qw: np.ndarray, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +82,8 @@ def word_pairs(qw: np.ndarray, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np
     k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     qi = qa[w] + k // dc[w]
     di = da[w] + k % dc[w]
+    if cap <= 0:
+        return qo[qi], do[di]
     ok = k < cap  # a bursty word keeps its first `cap` pairs
     return qo[qi[ok]], do[di[ok]]
 
@@ -155,10 +160,17 @@ def match_words(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, de
     vc = cfg.verify
     if query.words is None:
         raise PixretError(None, "matching 'words' needs the query's visual words")
+    k = query.words.shape[1] if query.words.ndim == 2 else 1
+    flat_words = query.words.ravel()
+    use_he = vc.hamming_threshold > 0 and query.sigs is not None
+    flat_sigs = query.sigs.ravel() if use_he else None
     out = []
     for im in images:
-        qi, di = word_pairs(query.words, im.words, vc.max_pairs_per_word)
-        out.append(filter_pairs(qi, di, query.desc, im.desc, vc.max_desc_dist, vc.ratio))
+        fi, di = word_pairs(flat_words, im.words, vc.max_pairs_per_word)
+        if use_he and im.sigs is not None:
+            near = np.bitwise_count(flat_sigs[fi] ^ im.sigs[di]) <= vc.hamming_threshold
+            fi, di = fi[near], di[near]
+        out.append(filter_pairs(fi // k, di, query.desc, im.desc, vc.max_desc_dist, vc.ratio))
     return out
 
 

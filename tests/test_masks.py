@@ -1,0 +1,82 @@
+"""The object mask (engine/masks.py): GrabCut seeded by consensus keypoints and the box, on
+hand-made images whose object is known exactly."""
+
+import cv2
+import numpy as np
+
+from pixret.engine.config import MaskConfig
+from pixret.engine.masks import object_polygons, support_polygons, union
+
+
+def _iou(polys, truth):
+    m = np.zeros(truth.shape, np.uint8)
+    for p in polys:
+        cv2.fillPoly(m, [np.round(p).astype(np.int32)], 1)
+    return (m & truth).sum() / (m | truth).sum()
+
+
+def _scene(rng, shape):
+    """A textured green-grey background (noise), the object drawn on it by the caller."""
+    img = np.empty((*shape, 3), np.uint8)
+    img[:] = (90, 140, 90)
+    return np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+
+
+def _kpts_in(mask, rng, n=40, size=6.0):
+    ys, xs = np.nonzero(mask)
+    pick = rng.choice(len(xs), n, replace=False)
+    return np.stack([xs[pick], ys[pick], np.full(n, size), np.zeros(n)], 1).astype(np.float32)
+
+
+def test_background_in_the_box_is_cut_away():
+    rng = np.random.default_rng(0)
+    img = _scene(rng, (300, 400))
+    truth = np.zeros((300, 400), np.uint8)
+    cv2.circle(truth, (200, 150), 60, 1, -1)
+    img[truth > 0] = (30, 30, 200)  # a red disc
+    inner = cv2.erode(truth, np.ones((41, 41), np.uint8))  # keypoints away from the rim
+    kpts = _kpts_in(inner, rng)
+    box = (110.0, 60.0, 290.0, 240.0)  # the disc and plenty of background
+    cfg = MaskConfig()
+    votes = np.full(len(kpts), 3)
+    obj = object_polygons(img, kpts, votes, box, 5, cfg)
+    tight = support_polygons(kpts, votes, box, 5, cfg)
+    box_iou = truth.sum() / ((box[2] - box[0]) * (box[3] - box[1]))
+    assert _iou(obj, truth) > 0.85 > box_iou
+    assert _iou(union(obj, tight), truth) >= _iou(tight, truth) - 0.02
+
+
+def test_an_object_that_fills_its_box_keeps_its_corners():
+    rng = np.random.default_rng(1)
+    img = _scene(rng, (300, 400))
+    truth = np.zeros((300, 400), np.uint8)
+    truth[80:220, 120:300] = 1
+    img[truth > 0] = (200, 180, 60)  # a blue panel, keypoints only in its middle
+    mid = np.zeros_like(truth)
+    mid[120:180, 170:250] = 1
+    kpts = _kpts_in(mid, rng)
+    box = (120.0, 80.0, 300.0, 220.0)
+    cfg = MaskConfig()
+    votes = np.full(len(kpts), 3)
+    obj = object_polygons(img, kpts, votes, box, 5, cfg)
+    tight = support_polygons(kpts, votes, box, 5, cfg)
+    assert _iou(obj, truth) > 0.9 > _iou(tight, truth)
+
+
+def test_too_little_evidence_gives_nothing():
+    rng = np.random.default_rng(2)
+    img = _scene(rng, (100, 100))
+    kpts = np.array([[50, 50, 5, 0]] * 3, np.float32)
+    assert object_polygons(img, kpts, np.full(3, 3), (20.0, 20.0, 80.0, 80.0), 3, MaskConfig()) == []
+    many = _kpts_in(np.ones((100, 100), np.uint8), rng)
+    # a box over the whole image leaves no background to learn from
+    assert object_polygons(img, many, np.full(40, 3), (0.0, 0.0, 100.0, 100.0), 3, MaskConfig()) == []
+
+
+def test_union_of_two_squares():
+    a = [np.array([[0, 0], [10, 0], [10, 10], [0, 10]], float)]
+    b = [np.array([[5, 0], [15, 0], [15, 10], [5, 10]], float), np.array([[30, 30], [32, 30], [32, 32]], float)]
+    out = union(a, b)
+    assert len(out) == 2
+    assert cv2.contourArea(out[0].astype(np.float32)) == 150.0
+    assert union([], []) == []
