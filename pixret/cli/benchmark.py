@@ -19,17 +19,28 @@ from .evaluate import DatasetOpt, PointOrder, PointsOpt, RootOpt, summary_table
 @app.command("make-benchmark")
 def make_benchmark_cmd(
     out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to write the release layout into.")],
-    name: Annotated[str, typer.Option(help="Dataset name (revisitop/data/NAME).")] = "synth",
+    real: Annotated[bool, typer.Option("--real", help="Build the real-photo benchmark (hand-labelled photos "
+                                       "from installed packages) instead of a generated one.")] = False,
+    name: Annotated[str | None, typer.Option(help="Dataset name (revisitop/data/NAME); default synth, or real.")] = None,
     queries: Annotated[int, typer.Option(help="Query objects.")] = 12,
     positives: Annotated[int, typer.Option(help="Images per query showing the object (junk included).")] = 8,
     distractors: Annotated[int, typer.Option(help="Images without any query object.")] = 200,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    composites: Annotated[int, typer.Option(help="--real: pasted positives per object.")] = 12,
+    crops: Annotated[int, typer.Option(help="--real: distractor crops per scene photo.")] = 2,
 ) -> None:
-    """Generate a pixel retrieval benchmark from photographs bundled with scikit-image."""
+    """Build a pixel retrieval benchmark: generated from scikit-image's photos, or (--real) from
+    real photographs of the same objects with hand-drawn labels (pixret.datasets.real)."""
     t0 = time.perf_counter()
-    cfg = SyntheticConfig(name, queries, positives, distractors, seed)
-    base = make_benchmark(out, cfg, workers)
+    if real:
+        from ..datasets.real import RealConfig, make_real_benchmark
+
+        name = name or "real"
+        base = make_real_benchmark(out, RealConfig(name, composites, crops, seed), workers)
+    else:
+        name = name or "synth"
+        base = make_benchmark(out, SyntheticConfig(name, queries, positives, distractors, seed), workers)
     bench = load_benchmark(out, name)
     console.print(
         f"wrote {bench.n_queries} queries, {bench.n_database} images, {len(bench.pairs())} labelled pairs "

@@ -243,14 +243,14 @@ def object_patch(obj: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
     return img, m
 
 
-_LEVELS = {  # parameter ranges by intended difficulty
+LEVELS = {  # parameter ranges by intended difficulty
     "easy": dict(rel=(0.35, 0.7), rot=15, persp=(0.0, 0.06), occ=(0.3, 0.12), blur=(0, 0.8), q=(75, 95)),
     "hard": dict(rel=(0.22, 0.45), rot=55, persp=(0.04, 0.13), occ=(0.6, 0.3), blur=(0.4, 1.6), q=(60, 88)),
     "junk": dict(rel=(0.06, 0.13), rot=70, persp=(0.05, 0.2), occ=(0.7, 0.6), blur=(1.0, 2.5), q=(50, 80)),
 }
 
 
-def _categorise(rel: float, rot: float, persp: float, visible: float, area: int, blur: float) -> str:
+def categorise(rel: float, rot: float, persp: float, visible: float, area: int, blur: float) -> str:
     if visible < 0.3 or area < 2500:
         return "junk"
     if rel < 0.3 or abs(rot) > 30 or persp > 0.08 or visible < 0.75 or blur > 1.2:
@@ -312,7 +312,7 @@ class _Writer:
     def write_distractor(self, image: int) -> dict:
         """A scene without any query object."""
         name, rng, _, _, img = self._scene(image)
-        data, _, _ = self._finish(rng, img, _LEVELS["easy"])
+        data, _, _ = self._finish(rng, img, LEVELS["easy"])
         self._write(name, data)
         return {"kind": "distractor", "image": image}
 
@@ -320,7 +320,7 @@ class _Writer:
         """A scene with query ``query``'s object pasted in at a random difficulty, and its label."""
         name, rng, w, h, img = self._scene(image)
         intended = rng.choice(["easy", "hard", "junk"], p=[0.5, 0.35, 0.15])
-        lv = _LEVELS[str(intended)]
+        lv = LEVELS[str(intended)]
         patch, pmask = object_patch(self.objs[query])
         rel, rot = float(rng.uniform(*lv["rel"])), float(rng.uniform(-lv["rot"], lv["rot"]))
         persp = float(rng.uniform(*lv["persp"]))
@@ -334,7 +334,7 @@ class _Writer:
         area, total = int(visible_mask.sum()), max(1, int(full.sum()))
         visible = area / total
         data, blur, quality = self._finish(rng, img, lv)
-        cat = _categorise(rel, rot, persp, visible, area, blur)
+        cat = categorise(rel, rot, persp, visible, area, blur)
         self._write(name, data)
         if cat != "junk":
             rel_path = f"labels/{self.cfg.name}/{query}_{image}.json"
