@@ -1,13 +1,20 @@
-"""Engine performance on a generated collection (default 5,000 images, longest side 1024 px).
+"""Engine performance: the real-photo benchmark, then a generated collection (default 5,000
+images, longest side 1024 px).
 
-Prints, in one run: indexing speed (images/s), memory of the loaded index per image, query
+Real photos (`pixret make-benchmark --real`; needs `pip install --no-deps
+image-matching-models==1.1.0`): `fast` and the exhaustive `sift-sp` side by side on every
+query, with the mask mIoU split into objects that fill their box and objects with background
+in it. Then, on the generated collection, in one run: indexing speed (images/s), memory of the loaded index per image, query
 latency p50/p95 (shortlist + verification of the top 100 + masks), strict pixel mAP and mask
 mIoU for the default `fast` config and for the exhaustive `sift-sp` baseline on the same
 queries (the baseline is slow: it runs on --baseline-queries of them), the time ratio, and
 how query time grows with the collection size (--scaling).
 
     python benchmarks/bench_engine.py [--images 5000] [--queries 24] [--baseline-queries 4]
-                                      [--scaling 1000,5000] [--work DIR]
+                                      [--scaling 1000,5000] [--work DIR] [--no-real]
+
+"verified positives" counts the positives (easy/hard) verified by each config, and the share of
+those `sift-sp` verifies that `fast` verifies too.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +59,62 @@ def subset_scores(bench, res, queries) -> dict:
             "image_mAP_M": mean("image_AP", "medium")}  # fmt: skip
 
 
+def verified_positives(bench, res, queries) -> dict[int, set[int]]:
+    """Per query, the positives (easy or hard) the run verified (gave pixels for)."""
+    out = {q: set() for q in queries}
+    for q, i in res.pixels:
+        if q in out and (i in set(bench.queries[q].easy) or i in set(bench.queries[q].hard)):
+            out[q].add(i)
+    return out
+
+
+def side_by_side(bench, fast_res, sp_res, queries, work: Path, tag: str) -> dict:
+    """Print and return fast vs sift-sp on the same queries (scores, recall, seconds)."""
+    f_scores, s_scores = subset_scores(bench, fast_res, queries), subset_scores(bench, sp_res, queries)
+    fv, sv = verified_positives(bench, fast_res, queries), verified_positives(bench, sp_res, queries)
+    n_sp = sum(len(v) for v in sv.values())
+    both = sum(len(fv[q] & sv[q]) for q in queries)
+    f_time = float(np.median([fast_res.query_seconds[k] for k in range(len(fast_res.query_seconds))]))
+    s_time = float(np.median(sp_res.query_seconds))
+    print(f"\n== {tag}: fast vs sift-sp (exhaustive), same {len(queries)} queries, strict protocol (%)")
+    print(f"   {'metric':16s} {'fast':>8s} {'sift-sp':>8s}")
+    for k in f_scores:
+        print(f"   {k:16s} {100 * f_scores[k]:8.2f} {100 * s_scores[k]:8.2f}")
+    print(f"   {'verified pos.':16s} {sum(len(v) for v in fv.values()):8d} {n_sp:8d}   "
+          f"fast verifies {both}/{n_sp} = {100 * both / max(1, n_sp):.1f}% of sift-sp's")  # fmt: skip
+    print(f"   {'p50 s/query':16s} {f_time:8.3f} {s_time:8.3f}   ratio sift-sp/fast: {s_time / f_time:.1f}x")
+    out = {"fast": f_scores, "sift-sp": s_scores, "recall_of_sift_sp": both / max(1, n_sp),
+           "p50": {"fast": f_time, "sift-sp": s_time}}  # fmt: skip
+    (work / f"bench_engine_{tag}.json").write_text(json.dumps(out))
+    return out
+
+
+def real_photos(work: Path) -> None:
+    """fast vs sift-sp on the real-photo benchmark, masks split by how the object fills its box."""
+    from pixret.datasets.real import make_real_benchmark
+
+    try:
+        bench = load_benchmark(work / "data", "real")
+    except PixretError:
+        make_real_benchmark(work / "data", progress=False)
+        bench = load_benchmark(work / "data", "real")
+    meta = json.loads((work / "data" / "pixel_retrieval_benchmarks" / "real_meta.json").read_text())
+    fills = [q["query"] for q in meta["queries"] if q["fills_box"] >= 0.7]
+    rest = [q for q in range(bench.n_queries) if q not in fills]
+    feats = work / "index-real" / "features"
+    qs = list(range(bench.n_queries))
+    runs = {name: run_engine(bench, get_config(name), work / f"index-real-{name}", progress=False, features_dir=feats)
+            for name in ("fast", "sift-sp")}  # fmt: skip
+    side_by_side(bench, runs["fast"], runs["sift-sp"], qs, work, "real")
+    fast = get_config("fast")
+    print("   mask mIoU M (%) by object:    fills its box   background in box")
+    for label, cfg in (("fast (object mask)", fast), ("fast, tight mask", replace(fast, mask=replace(fast.mask, output="tight"))),
+                       ("fast, mapped box", replace(fast, mask=replace(fast.mask, output="box")))):  # fmt: skip
+        r = run_engine(bench, cfg, work / "index-real-fast", progress=False, features_dir=feats)
+        a, b = subset_scores(bench, r, fills)["mask_mIoU_M"], subset_scores(bench, r, rest)["mask_mIoU_M"]
+        print(f"   {label:28s} {100 * a:14.1f} {100 * b:19.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=5000)
@@ -59,14 +123,18 @@ def main() -> None:
     ap.add_argument("--baseline-queries", type=int, default=4)
     ap.add_argument("--scaling", default="1000,5000")
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
+    ap.add_argument("--no-real", action="store_true", help="skip the real-photo benchmark")
     args = ap.parse_args()
     work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    if not args.no_real:
+        real_photos(work)
     name = f"b{args.images}"
     n_dist = args.images - args.queries * args.positives
     t0 = time.perf_counter()
     try:
         bench = load_benchmark(work / "data", name)
-    except Exception:
+    except PixretError:
         make_benchmark(work / "data", SyntheticConfig(name, args.queries, args.positives, n_dist, 0))
         bench = load_benchmark(work / "data", name)
     print(
@@ -99,16 +167,8 @@ def main() -> None:
     else:
         sp = run_engine(bench, get_config("sift-sp"), work / f"index-{name}-sp", progress=True, queries=sub,
                         features_dir=feats)  # fmt: skip
-        f_scores = subset_scores(bench, res, sub)
-        s_scores = subset_scores(bench, sp, sub)
-        f_time = float(np.mean(res.query_seconds[: len(sub)]))
-        s_time = float(np.mean(sp.query_seconds))
-        print(f"\n== fast vs sift-sp (exhaustive), same {len(sub)} queries, strict protocol (%)")
-        print(f"   {'metric':14s} {'fast':>8s} {'sift-sp':>8s}")
-        for k in f_scores:
-            print(f"   {k:14s} {100 * f_scores[k]:8.2f} {100 * s_scores[k]:8.2f}")
-        print(f"   seconds/query  {f_time:8.3f} {s_time:8.3f}   ratio sift-sp/fast: {s_time / f_time:.0f}x")
-        (work / "bench_engine.json").write_text(json.dumps({"fast": f_scores, "sift-sp": s_scores}))
+        sub_fast = replace(res, query_seconds=res.query_seconds[: len(sub)])
+        side_by_side(bench, sub_fast, sp, sub, work, name)
 
     print("\n== query time vs collection size (fast)")
     print(f"   {'images':>8s} {'p50 s':>8s} {'p95 s':>8s}")
