@@ -54,7 +54,10 @@ def test_same_collection_same_index(bench, index, tmp_path):
             np.load(index.data / "packed" / f"{name}.npy") == np.load(other.data / "packed" / f"{name}.npy")
         ).all()
     assert (np.load(index.data / "vocab.npy") == np.load(other.data / "vocab.npy")).all()
-    assert index.memory_bytes() / len(index) < 64 * 1024
+    # per image, plus what the vocabulary costs whatever the collection (row pointers and idf of
+    # the split words, the centroids)
+    fixed = 8 * index.invfile.matrix.shape[0] + index.quantizer.centroids.nbytes
+    assert index.memory_bytes() < len(index) * 64 * 1024 + fixed
 
 
 def test_bad_images_are_skipped_and_listed(bench, tmp_path):

@@ -332,7 +332,7 @@ class Index:
             words = np.load(packed / "words.npy")
             offsets = np.load(packed / "offsets.npy")
             desc = np.load(packed / "desc.npy", mmap_mode="r")
-            sigs = np.load(packed / "sigs.npy") if (packed / "sigs.npy").exists() else None
+            sigs = np.load(packed / "sigs.npy", mmap_mode="r") if (packed / "sigs.npy").exists() else None
             n_images = int(meta["n_images"])
         except Exception as exc:  # noqa: BLE001 - zip, numpy and scipy each fail their own way on damaged files
             raise PixretError(root, f"damaged index ({type(exc).__name__}: {exc}): build it again") from None
@@ -373,7 +373,7 @@ class Index:
         return p
 
     def memory_bytes(self) -> int:
-        """Bytes the loaded index keeps in RAM (descriptors stay memory-mapped on disk)."""
+        """Bytes the loaded index keeps in RAM (descriptors and signatures stay memory-mapped)."""
         return int(self.invfile.nbytes() + self.kpts.nbytes + self.words.nbytes + self.offsets.nbytes
                    + self.quantizer.centroids.nbytes)  # fmt: skip
 
@@ -385,7 +385,7 @@ class Index:
         """Image i as a matcher sees it (matchers.py)."""
         kpts, words, desc = self.features(i)
         a, b = self.offsets[i], self.offsets[i + 1]
-        return ImageSide(kpts, desc, words, tuple(self.images[i]["size"]), self.sigs[a:b])
+        return ImageSide(kpts, desc, words, tuple(self.images[i]["size"]), np.asarray(self.sigs[a:b]))
 
     # ------------------------------------------------------------ searching
     def search(self, image: np.ndarray | str | os.PathLike, box, top: int = 20) -> list[Hit]:
