@@ -56,7 +56,7 @@ def subset_scores(bench, res, queries) -> dict:
 
     return {"pixel_mAP_M": mean("pixel_AP", "medium"), "pixel_mAP_H": mean("pixel_AP", "hard"),
             "mask_mIoU_M": mean("mIoU", "medium_mask"), "mask_mIoU_H": mean("mIoU", "hard_mask"),
-            "image_mAP_M": mean("image_AP", "medium")}  # fmt: skip
+            "image_mAP_M": mean("image_AP", "medium"), "image_mAP_H": mean("image_AP", "hard")}  # fmt: skip
 
 
 def verified_positives(bench, res, queries) -> dict[int, set[int]]:
@@ -68,10 +68,21 @@ def verified_positives(bench, res, queries) -> dict[int, set[int]]:
     return out
 
 
+def unrelated_verified(bench, res, queries) -> int:
+    """Verified images that are neither a positive nor junk of their query."""
+    bad = 0
+    for q, i in res.pixels:
+        if q in queries:
+            g = bench.queries[q]
+            bad += i not in set(np.r_[g.easy, g.hard, g.junk].tolist())
+    return bad
+
+
 def side_by_side(bench, fast_res, sp_res, queries, work: Path, tag: str) -> dict:
     """Print and return fast vs sift-sp on the same queries (scores, recall, seconds)."""
     f_scores, s_scores = subset_scores(bench, fast_res, queries), subset_scores(bench, sp_res, queries)
     fv, sv = verified_positives(bench, fast_res, queries), verified_positives(bench, sp_res, queries)
+    f_bad, s_bad = unrelated_verified(bench, fast_res, queries), unrelated_verified(bench, sp_res, queries)
     n_sp = sum(len(v) for v in sv.values())
     both = sum(len(fv[q] & sv[q]) for q in queries)
     f_time = float(np.median([fast_res.query_seconds[k] for k in range(len(fast_res.query_seconds))]))
@@ -81,9 +92,11 @@ def side_by_side(bench, fast_res, sp_res, queries, work: Path, tag: str) -> dict
     for k in f_scores:
         print(f"   {k:16s} {100 * f_scores[k]:8.2f} {100 * s_scores[k]:8.2f}")
     print(f"   {'verified pos.':16s} {sum(len(v) for v in fv.values()):8d} {n_sp:8d}   "
-          f"fast verifies {both}/{n_sp} = {100 * both / max(1, n_sp):.1f}% of sift-sp's")  # fmt: skip
+          f"fast verifies {both}/{n_sp} = {100 * both / max(1, n_sp):.1f}% of sift-sp's")
+    print(f"   {'unrelated ver.':16s} {f_bad:8d} {s_bad:8d}   (verified images that are not positive or junk)")  # fmt: skip
     print(f"   {'p50 s/query':16s} {f_time:8.3f} {s_time:8.3f}   ratio sift-sp/fast: {s_time / f_time:.1f}x")
     out = {"fast": f_scores, "sift-sp": s_scores, "recall_of_sift_sp": both / max(1, n_sp),
+           "unrelated_verified": {"fast": f_bad, "sift-sp": s_bad},
            "p50": {"fast": f_time, "sift-sp": s_time}}  # fmt: skip
     (work / f"bench_engine_{tag}.json").write_text(json.dumps(out))
     return out

@@ -26,6 +26,12 @@ stdout = Console(soft_wrap=True)  # results go to stdout (progress and notes to 
 DeviceOpt = Annotated[
     str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")
 ]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(metavar="tcp://HOST:PORT", envvar="PIXRET_DASK_SCHEDULER",
+                 help="A Dask scheduler to extract features on (default: a local cluster on 127.0.0.1, "
+                 "one worker per core; --workers 1: this process)."),
+]  # fmt: skip
 
 
 @app.command()
@@ -40,6 +46,7 @@ def index(
         typer.Option(metavar="N", help="Processes for feature extraction (default: one per core)."),
     ] = None,
     device: DeviceOpt = "auto",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Index a folder of images (features are cached: an interrupted run resumes)."""
     t0 = time.perf_counter()
@@ -48,7 +55,7 @@ def index(
         raise PixretError(
             images, f"no images found (looked for {', '.join(sorted(IMAGE_EXT))}, in subfolders too)"
         )
-    idx = Index.build(paths, get_config(config), index_dir, workers=workers, device=device)
+    idx = Index.build(paths, get_config(config), index_dir, workers=workers, device=device, scheduler=scheduler)
     console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
                   f"({idx.memory_bytes() / max(1, len(idx)) / 1024:.1f} KB per image in memory), "
                   f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
@@ -131,10 +138,12 @@ def run(
         int | None, typer.Option(metavar="N", help="Processes (default: one per core).")
     ] = None,
     device: DeviceOpt = "auto",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Index a benchmark's database, run every query with its box, write results, evaluate."""
     bench = load_benchmark(root, dataset)
-    res = run_engine(bench, get_config(config), index_dir or out / "index", workers, device=device)
+    res = run_engine(bench, get_config(config), index_dir or out / "index", workers, device=device,
+                     scheduler=scheduler)  # fmt: skip
     r = write_run(out, bench, res, config)
     console.print(summary_table(r["summary"], f"pixret {config} on {dataset}"))
     tm = r["timing"]

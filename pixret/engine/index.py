@@ -43,8 +43,8 @@ from tqdm import tqdm
 from .. import __version__
 from ..evaluation.iou import fill_polygons
 from ..io import PixretError, atomic_open, save_npy, write_json
-from ..parallel import default_workers, pool_imap
 from .config import EngineConfig
+from .distributed import dask_client, dask_map, scheduler_address
 from .features import Features, extract, extract_in_box, load_image
 from .masks import box_polygon, object_polygons, project, support_polygons, union
 from .matchers import ImageSide, QuerySide, get_matcher
@@ -176,21 +176,25 @@ class Index:
     def build(
         cls, paths: list[str | os.PathLike], cfg: EngineConfig, root: str | os.PathLike,
         workers: int | None = None, progress: bool = True, features_dir: str | os.PathLike | None = None,
-        device: str | None = None,
+        device: str | None = None, scheduler: str | None = None,
     ) -> Index:  # fmt: skip
         """Index ``paths`` into folder ``root``. Features are cached in ``features_dir``
         (default ROOT/features): an interrupted build resumes, and indexes of the same
         images with the same feature config can share the folder. ``device`` (learned features
-        only): auto, cpu or cuda."""
+        only): auto, cpu or cuda.
+
+        SIFT extraction runs on Dask (engine/distributed.py): the cluster at ``scheduler`` (or
+        $PIXRET_DASK_SCHEDULER), else a local one with ``workers`` processes on 127.0.0.1;
+        ``workers=1`` without a scheduler extracts in this process."""
         device = engine_device(cfg, device)
         root = Path(root)
         with writer_lock(root):
-            return cls._build_locked(paths, cfg, root, workers, progress, features_dir, device)
+            return cls._build_locked(paths, cfg, root, workers, progress, features_dir, device, scheduler)
 
     @classmethod
-    def _build_locked(cls, paths, cfg, root, workers, progress, features_dir, device) -> Index:
+    def _build_locked(cls, paths, cfg, root, workers, progress, features_dir, device, scheduler=None) -> Index:
         fdir = Path(features_dir) if features_dir else root / "features"
-        images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress, device)
+        images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress, device, scheduler)
         if not images:
             where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
             raise PixretError(root, f"no readable images to index in {where}; the index is unchanged")
@@ -266,7 +270,10 @@ class Index:
         ]
         write_json(data / "images.json", listing, indent=None)
 
-    def add(self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True) -> Index:
+    def add(
+        self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True,
+        scheduler: str | None = None,
+    ) -> Index:  # fmt: skip
         """Add images with the existing vocabulary; returns the reopened index.
 
         Refused when another process changed the index since this one was opened (its images
@@ -278,7 +285,7 @@ class Index:
                 )
             fdir = Path(self.images[0]["cache"]).parent if self.images else self.root / "features"
             new, skipped = _extract_all(
-                [Path(p) for p in paths], self.cfg, fdir, workers, progress, self.device
+                [Path(p) for p in paths], self.cfg, fdir, workers, progress, self.device, scheduler
             )
             known = {im["cache"] for im in self.images}
             images = self.images + [im for im in new if im["cache"] not in known]
@@ -526,17 +533,24 @@ def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
     return max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
 
 
-def _extract_all(paths, cfg, cache: Path, workers, progress, device) -> tuple[list[dict], list[dict]]:
+def _extract_all(
+    paths, cfg, cache: Path, workers, progress, device, scheduler: str | None = None
+) -> tuple[list[dict], list[dict]]:
     cache = cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(p, cache, cfg, device) for p in paths]
     images, skipped = [], []
-    if cfg.features.kind == "sift":
-        it = pool_imap(_extract_one, jobs, default_workers() if workers is None else workers, chunksize=2)
-    else:  # learned: one process, torch spreads each image over the cores (or the GPU)
-        it = map(_extract_one, jobs)
-    for (p, _, _, _), (out, res) in zip(jobs, tqdm(it, total=len(jobs), desc="features", unit="img",
-                                                disable=not progress), strict=True):  # fmt: skip
+    todo = [k for k, (p, _, _, _) in enumerate(jobs) if not _maybe_cached(p, cache, cfg)]
+    distributed = cfg.features.kind == "sift" and todo and (scheduler_address(scheduler) or workers != 1)
+    if distributed:  # the images not cached yet, on Dask; the cached ones are checked here
+        with dask_client(scheduler, workers) as client:
+            done = dask_map(_extract_one, [jobs[k] for k in todo], client, "features", "img", progress)
+        fresh = dict(zip(todo, done, strict=True))
+        results = [fresh[k] if k in fresh else _extract_one(j) for k, j in enumerate(jobs)]
+    else:  # one process (learned: torch spreads each image over the cores, or the GPU)
+        results = list(tqdm(map(_extract_one, jobs), total=len(jobs), desc="features", unit="img",
+                            disable=not progress or not todo))  # fmt: skip
+    for (p, _, _, _), (out, res) in zip(jobs, results, strict=True):
         if not out:
             skipped.append({"path": str(p), "reason": str(res)})
             warnings.warn(f"{p}: skipped ({res})", IndexWarning, stacklevel=3)
@@ -551,6 +565,14 @@ def _signatures(quantizer: Quantizer, desc: np.ndarray, words: np.ndarray, chunk
     for a in range(0, len(words), chunk):
         out[a : a + chunk] = quantizer.signatures(np.asarray(desc[a : a + chunk]), words[a : a + chunk])
     return out
+
+
+def _maybe_cached(path: Path, cache: Path, cfg: EngineConfig) -> bool:
+    """Whether a cache file exists for the image (its worker still checks it is whole)."""
+    try:
+        return (cache / f"{_cache_key(path, cfg)}.npz").exists()
+    except OSError:  # unreadable or vanished: the worker reports it
+        return False
 
 
 def _inconsistent(images, n_images, inv, kpts, words, desc, offsets, vocab_size) -> str:

@@ -40,14 +40,14 @@ def database_paths(bench: Benchmark) -> list[Path]:
 def run_engine(
     bench: Benchmark, cfg: EngineConfig, index_dir: str | os.PathLike, workers: int | None = None,
     progress: bool = True, queries: list[int] | None = None, features_dir: str | os.PathLike | None = None,
-    device: str | None = None,
+    device: str | None = None, scheduler: str | None = None,
 ) -> RunOutput:  # fmt: skip
     """Index the benchmark's database (reusing cached features) and run every query."""
     workers = default_workers() if workers is None else workers
     paths = database_paths(bench)
     t0 = time.perf_counter()
     index = Index.build(paths, cfg, index_dir, workers=workers, progress=progress, features_dir=features_dir,
-                        device=device)  # fmt: skip
+                        device=device, scheduler=scheduler)  # fmt: skip
     index_seconds = time.perf_counter() - t0
     # index position -> benchmark database index (unreadable images were skipped)
     pos = {str(Path(p).resolve()): i for i, p in enumerate(paths)}
