@@ -107,3 +107,24 @@ def test_index_of_relative_paths_records_where_they_are(photos):
     images = json.loads((photos / "my-index" / meta["generation"] / "images.json").read_text())
     assert all(os.path.isabs(im["path"]) for im in images)
     assert all(im["rel"].startswith("../photos/") for im in images)
+
+
+def test_index_add_appends_new_images_only(bench, tmp_path):
+    (tmp_path / "photos").mkdir()
+    for i in range(6):
+        shutil.copy(bench.database_image(i), tmp_path / "photos" / f"p{i}.jpg")
+    assert _run(["index", "photos", "--index", "my-index", "--workers", "1"], cwd=tmp_path).returncode == 0
+    before = Index.open(tmp_path / "my-index")
+    for i in range(6, 9):
+        shutil.copy(bench.database_image(i), tmp_path / "photos" / f"p{i}.jpg")
+    r = _run(["index", "photos", "--index", "my-index", "--add", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "added 3 new images (9 in the folder)" in r.stderr
+    after = Index.open(tmp_path / "my-index")
+    assert [im["name"] for im in after.images] == [im["name"] for im in before.images] + ["p6", "p7", "p8"]
+    assert (after.quantizer.centroids == before.quantizer.centroids).all()  # no new vocabulary
+    q = bench.queries[0]
+    hits = after.search(bench.query_image(q.index), q.box)
+    assert hits and all(h.index < len(after) for h in hits)
+    r = _run(["index", "photos", "--index", "nothing-here", "--add"], cwd=tmp_path)
+    assert r.returncode == 2 and "no index.json" in r.stderr and "Traceback" not in r.stderr

@@ -47,6 +47,8 @@ def index(
     ] = None,
     device: DeviceOpt = "auto",
     scheduler: SchedulerOpt = None,
+    add: Annotated[bool, typer.Option("--add", help="Append the folder's new images to the existing index "
+                                      "(its vocabulary kept; no rebuild).")] = False,
 ) -> None:
     """Index a folder of images (features are cached: an interrupted run resumes)."""
     t0 = time.perf_counter()
@@ -55,7 +57,12 @@ def index(
         raise PixretError(
             images, f"no images found (looked for {', '.join(sorted(IMAGE_EXT))}, in subfolders too)"
         )
-    idx = Index.build(paths, get_config(config), index_dir, workers=workers, device=device, scheduler=scheduler)
+    if add:
+        old = Index.open(index_dir, device=device)
+        idx = old.add(paths, workers=workers, progress=True, scheduler=scheduler)
+        console.print(f"added {len(idx) - len(old)} new images ({len(paths)} in the folder)")
+    else:
+        idx = Index.build(paths, get_config(config), index_dir, workers=workers, device=device, scheduler=scheduler)
     console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
                   f"({idx.memory_bytes() / max(1, len(idx)) / 1024:.1f} KB per image in memory), "
                   f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
