@@ -43,6 +43,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "method": ("magsac", "ransac"),
     "matching": ("words", "ratio", "mnn", "lightglue"),
     "keypoint_check": KEYPOINT_CHECKS,
+    "match_distance": ("descriptor", "signature"),
     "output": ("object", "tight", "box"),
     "shape": ("hull", "discs"),
 }
@@ -78,6 +79,9 @@ class VerifyConfig:
     # words matching: a pair of one word is a candidate only if its Hamming-embedding signatures
     # differ in at most this many of 64 bits (0 = no signature test)
     hamming_threshold: int = 0
+    # words matching: Lowe's ratio over RootSIFT distances ("descriptor"), or over the signatures'
+    # Hamming distances ("signature": verification needs no descriptors)
+    match_distance: str = "descriptor"
     query_words: int = 3  # multiple assignment: each query feature matches through its k nearest words
     reproj_threshold: float = 0.008  # inlier threshold, as a fraction of the image's longest side
     min_inliers: int = 8  # inliers (that pass keypoint_check) an image needs to count as verified
@@ -118,10 +122,19 @@ class MaskConfig:
 class EngineConfig:
     name: str = "fast"
     exhaustive: bool = False  # verify every database image (the paper's baseline), no shortlist
+    # store no descriptors and float16 keypoints: verification works from the signatures
+    # (needs verify.matching "words" with match_distance "signature")
+    compact: bool = False
     features: FeatureConfig = field(default_factory=FeatureConfig)
     shortlist: ShortlistConfig = field(default_factory=ShortlistConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
+
+    def __post_init__(self) -> None:
+        v = self.verify
+        if self.compact and (v.matching != "words" or v.match_distance != "signature" or v.hamming_threshold <= 0):
+            raise PixretError(None, f"config {self.name!r}: a compact index keeps no descriptors, so it needs "
+                              "matching 'words' with match_distance 'signature' and a hamming_threshold")  # fmt: skip
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -131,6 +144,7 @@ class EngineConfig:
         return cls(
             name=d["name"],
             exhaustive=d["exhaustive"],
+            compact=d.get("compact", False),
             features=FeatureConfig(**d["features"]),
             shortlist=ShortlistConfig(**d["shortlist"]),
             verify=VerifyConfig(
@@ -164,6 +178,10 @@ CONFIGS: dict[str, EngineConfig] = {
         verify=VerifyConfig(matching="ratio", method="ransac", ratio=0.8, keypoint_check="none"),
         mask=MaskConfig(output="box"),
     ),
+    # the default with a compact index (R1M scale): no descriptors on disk, float16 keypoints,
+    # Lowe's ratio over signature distances (README "Scaling out")
+    "fast-compact": EngineConfig(name="fast-compact", compact=True, shortlist=FAST_SHORTLIST,
+                                 verify=replace(FAST_VERIFY, match_distance="signature")),  # fmt: skip
     # the default with upright features (faster, for collections without in-plane rotation)
     "fast-upright": EngineConfig(name="fast-upright", features=FeatureConfig(upright=True), shortlist=FAST_SHORTLIST,
                                  verify=FAST_VERIFY),  # fmt: skip

@@ -222,7 +222,7 @@ class Index:
         gen = f"gen-{time.time_ns():x}"
         data = root / gen
         try:
-            cls._write_data(data, images, quantizer, feats, progress, cfg.shortlist.split_bits)
+            cls._write_data(data, images, quantizer, feats, progress, cfg)
             write_json(
                 root / "index.json",
                 {"format": FORMAT, "version": VERSION, "pixret": __version__, "config": cfg.as_dict(),
@@ -236,20 +236,23 @@ class Index:
         return cls.open(root, device)
 
     @staticmethod
-    def _write_data(data: Path, images, quantizer, feats, progress, split_bits: int) -> None:
+    def _write_data(data: Path, images, quantizer, feats, progress, cfg: EngineConfig) -> None:
+        split_bits = cfg.shortlist.split_bits
         save_npy(data / "vocab.npy", quantizer.centroids)
         save_npy(data / "he.npy", quantizer.projection)
         words = [
             quantizer.assign(z["desc"])
             for z in tqdm(feats, desc="assigning words", unit="img", disable=not progress, leave=False)
         ]
-        kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float32)
+        kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float16 if cfg.compact else np.float32)
         desc = np.concatenate([z["desc"] for z in feats])  # uint8 RootSIFT or int8 learned
         offsets = np.concatenate([[0], np.cumsum([len(w) for w in words])]).astype(np.int64)
         wall = np.concatenate(words).astype(np.int32)
         sigs = _signatures(quantizer, desc, wall)
         fine = np.split(split_words(wall, sigs, split_bits), offsets[1:-1])
         inv = InvertedFile.build(fine, quantizer.size << split_bits, split_bits)
+        if cfg.compact:  # verification works from signatures: no descriptors on disk
+            desc = desc[:, :0]
         packed = data / "packed"
         for name, arr in (("kpts", kpts), ("desc", desc), ("words", wall), ("sigs", sigs), ("offsets", offsets)):
             save_npy(packed / f"{name}.npy", arr)
@@ -335,8 +338,9 @@ class Index:
                 m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
                 inv = InvertedFile(m, z["idf"], int(z["split_bits"]) if "split_bits" in z else 0)
             packed = data / "packed"
-            kpts = np.load(packed / "kpts.npy")
-            words = np.load(packed / "words.npy")
+            # per-image slices are read at search time: memory-mapped, as the descriptors
+            kpts = np.load(packed / "kpts.npy", mmap_mode="r")
+            words = np.load(packed / "words.npy", mmap_mode="r")
             offsets = np.load(packed / "offsets.npy")
             desc = np.load(packed / "desc.npy", mmap_mode="r")
             sigs = np.load(packed / "sigs.npy", mmap_mode="r") if (packed / "sigs.npy").exists() else None
@@ -380,13 +384,14 @@ class Index:
         return p
 
     def memory_bytes(self) -> int:
-        """Bytes the loaded index keeps in RAM (descriptors and signatures stay memory-mapped)."""
-        return int(self.invfile.nbytes() + self.kpts.nbytes + self.words.nbytes + self.offsets.nbytes
-                   + self.quantizer.centroids.nbytes)  # fmt: skip
+        """Bytes the loaded index keeps in RAM (per-feature arrays stay memory-mapped on disk)."""
+        resident = [a for a in (self.kpts, self.words, self.sigs) if not isinstance(a, np.memmap)]
+        return int(self.invfile.nbytes() + self.offsets.nbytes + self.quantizer.centroids.nbytes
+                   + sum(a.nbytes for a in resident))  # fmt: skip
 
     def features(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, b = self.offsets[i], self.offsets[i + 1]
-        return self.kpts[a:b], self.words[a:b], np.asarray(self.desc[a:b])
+        return np.asarray(self.kpts[a:b], np.float32), np.asarray(self.words[a:b]), np.asarray(self.desc[a:b])
 
     def side(self, i: int) -> ImageSide:
         """Image i as a matcher sees it (matchers.py)."""

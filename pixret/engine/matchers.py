@@ -112,6 +112,14 @@ def filter_pairs(qi, di, qdesc, ddesc, max_dist: float, ratio: float) -> tuple[n
         return qi, di
     diff = qdesc[qi].astype(np.int32) - ddesc[di].astype(np.int32)
     dist = np.sqrt((diff * diff).sum(1)) / desc_scale(qdesc.dtype)
+    return ratio_filter(qi, di, dist, max_dist, ratio)
+
+
+def ratio_filter(qi, di, dist, max_dist: float, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per query feature its nearest candidate, if below ``max_dist`` and ``ratio`` times the
+    second nearest; then one pair per db feature (the closest)."""
+    if not len(qi):
+        return qi, di
     order = np.lexsort((di, dist, qi))  # by query feature, then distance
     qi, di, dist = qi[order], di[order], dist[order]
     # drop repeated (query, db) pairs (a feature pair can share several words)
@@ -168,8 +176,14 @@ def match_words(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, de
     for im in images:
         fi, di = word_pairs(flat_words, im.words, vc.max_pairs_per_word)
         if use_he and im.sigs is not None:
-            near = np.bitwise_count(flat_sigs[fi] ^ im.sigs[di]) <= vc.hamming_threshold
+            ham = np.bitwise_count(flat_sigs[fi] ^ im.sigs[di])
+            near = ham <= vc.hamming_threshold
             fi, di = fi[near], di[near]
+            if vc.match_distance == "signature":  # no descriptors needed (a compact index)
+                # +1: a pair at Hamming distance 0 must not pass any ratio against another at 0
+                dist = ham[near].astype(np.float32) + 1.0
+                out.append(ratio_filter(fi // k, di, dist, np.inf, vc.ratio))
+                continue
         out.append(filter_pairs(fi // k, di, query.desc, im.desc, vc.max_desc_dist, vc.ratio))
     return out
 
