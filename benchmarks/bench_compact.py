@@ -19,13 +19,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import subset_scores  # noqa: E402
+from bench_engine import generated, subset_scores  # noqa: E402
 
-from pixret.datasets import load_benchmark  # noqa: E402
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
 from pixret.engine import Index, get_config  # noqa: E402
 from pixret.engine.run import run_engine  # noqa: E402
-from pixret.io import PixretError  # noqa: E402
 
 
 def disk_bytes(index: Index) -> int:
@@ -40,12 +37,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
     args = ap.parse_args()
     name = f"b{args.images}"
-    try:
-        bench = load_benchmark(args.work / "data", name)
-    except PixretError:
-        n_dist = args.images - args.queries * args.positives
-        make_benchmark(args.work / "data", SyntheticConfig(name, args.queries, args.positives, n_dist, 0))
-        bench = load_benchmark(args.work / "data", name)
+    bench = generated(args.work, name, args.queries, args.positives, args.images)
     feats = args.work / f"index-{name}" / "features"
     qs = list(range(bench.n_queries))
     rows = {}

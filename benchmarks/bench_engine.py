@@ -59,6 +59,16 @@ def subset_scores(bench, res, queries) -> dict:
             "image_mAP_M": mean("image_AP", "medium"), "image_mAP_H": mean("image_AP", "hard")}  # fmt: skip
 
 
+def generated(work: Path, name: str, queries: int, positives: int, images: int, progress: bool = True):
+    """The generated collection ``name`` under WORK/data, made first if missing."""
+    try:
+        return load_benchmark(work / "data", name)
+    except PixretError:
+        cfg = SyntheticConfig(name, queries, positives, images - queries * positives, 0)
+        make_benchmark(work / "data", cfg, progress=progress)
+        return load_benchmark(work / "data", name)
+
+
 def verified_positives(bench, res, queries) -> dict[int, set[int]]:
     """Per query, the positives (easy or hard) the run verified (gave pixels for)."""
     out = {q: set() for q in queries}
@@ -143,13 +153,8 @@ def main() -> None:
     if not args.no_real:
         real_photos(work)
     name = f"b{args.images}"
-    n_dist = args.images - args.queries * args.positives
     t0 = time.perf_counter()
-    try:
-        bench = load_benchmark(work / "data", name)
-    except PixretError:
-        make_benchmark(work / "data", SyntheticConfig(name, args.queries, args.positives, n_dist, 0))
-        bench = load_benchmark(work / "data", name)
+    bench = generated(work, name, args.queries, args.positives, args.images)
     print(
         f"collection: {bench.n_database} images, {bench.n_queries} queries ({time.perf_counter() - t0:.0f} s)"
     )

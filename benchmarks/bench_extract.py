@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pixret.datasets import load_benchmark  # noqa: E402
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
+from bench_engine import generated  # noqa: E402
+
 from pixret.engine import get_config  # noqa: E402
 from pixret.engine.index import _extract_all  # noqa: E402
 from pixret.engine.run import database_paths  # noqa: E402
-from pixret.io import PixretError  # noqa: E402
 
 R1M = 1_001_001
 
@@ -43,11 +43,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
     args = ap.parse_args()
     name = f"x{args.images}"
-    try:
-        bench = load_benchmark(args.work / "data", name)
-    except PixretError:
-        make_benchmark(args.work / "data", SyntheticConfig(name, 4, 4, args.images - 16, 0), progress=False)
-        bench = load_benchmark(args.work / "data", name)
+    bench = generated(args.work, name, 4, 4, args.images, progress=False)
     paths = database_paths(bench)[: args.images]
     one = timed(paths, args.work / "extract-cache", 1)
     many = timed(paths, args.work / "extract-cache", args.workers)

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from pixret.engine.config import MaskConfig
-from pixret.engine.masks import object_polygons, support_polygons, union
+from pixret.engine.masks import Evidence, object_polygons, support_polygons, union
 
 
 def _iou(polys, truth):
@@ -39,8 +39,8 @@ def test_background_in_the_box_is_cut_away():
     box = (110.0, 60.0, 290.0, 240.0)  # the disc and plenty of background
     cfg = MaskConfig()
     votes = np.full(len(kpts), 3)
-    obj = object_polygons(img, kpts, votes, box, 5, cfg)
-    tight = support_polygons(kpts, votes, box, 5, cfg)
+    obj = object_polygons(img, Evidence(kpts, votes, box, 5), cfg)
+    tight = support_polygons(Evidence(kpts, votes, box, 5), cfg)
     box_iou = truth.sum() / ((box[2] - box[0]) * (box[3] - box[1]))
     assert _iou(obj, truth) > 0.85 > box_iou
     assert _iou(union(obj, tight), truth) >= _iou(tight, truth) - 0.02
@@ -58,8 +58,8 @@ def test_an_object_that_fills_its_box_keeps_its_corners():
     box = (120.0, 80.0, 300.0, 220.0)
     cfg = MaskConfig()
     votes = np.full(len(kpts), 3)
-    obj = object_polygons(img, kpts, votes, box, 5, cfg)
-    tight = support_polygons(kpts, votes, box, 5, cfg)
+    obj = object_polygons(img, Evidence(kpts, votes, box, 5), cfg)
+    tight = support_polygons(Evidence(kpts, votes, box, 5), cfg)
     assert _iou(obj, truth) > 0.9 > _iou(tight, truth)
 
 
@@ -67,10 +67,10 @@ def test_too_little_evidence_gives_nothing():
     rng = np.random.default_rng(2)
     img = _scene(rng, (100, 100))
     kpts = np.array([[50, 50, 5, 0]] * 3, np.float32)
-    assert object_polygons(img, kpts, np.full(3, 3), (20.0, 20.0, 80.0, 80.0), 3, MaskConfig()) == []
+    assert object_polygons(img, Evidence(kpts, np.full(3, 3), (20.0, 20.0, 80.0, 80.0), 3), MaskConfig()) == []
     many = _kpts_in(np.ones((100, 100), np.uint8), rng)
     # a box over the whole image leaves no background to learn from
-    assert object_polygons(img, many, np.full(40, 3), (0.0, 0.0, 100.0, 100.0), 3, MaskConfig()) == []
+    assert object_polygons(img, Evidence(many, np.full(40, 3), (0.0, 0.0, 100.0, 100.0), 3), MaskConfig()) == []
 
 
 def test_union_of_two_squares():

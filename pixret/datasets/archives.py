@@ -118,6 +118,17 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool =
     return placed
 
 
+def build_beside(out: str | os.PathLike, sub: str, name: str, build, last: str) -> Path:
+    """Run ``build(folder)`` into ``sub`` of a temporary folder inside ``out``, then merge it into
+    ``out/sub`` (``last`` moved last): a failed or interrupted build leaves nothing half-made."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".building-{name}-", dir=out) as tmp:
+        build(Path(tmp) / sub)
+        merge_tree(Path(tmp) / sub, out / sub, last=last)
+    return out / sub
+
+
 def merge_tree(src: Path, dest: Path, last: str | None = None) -> list[Path]:
     """Move the contents of folder ``src`` into ``dest``, merging into folders that exist; return
     the files placed. Every conflict is found before anything moves. ``last``: a file name moved

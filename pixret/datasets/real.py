@@ -28,7 +28,6 @@ import hashlib
 import importlib.metadata
 import os
 import pickle
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -39,7 +38,7 @@ from tqdm import tqdm
 
 from ..io import PixretError, atomic_open, save_npy, write_json
 from ..parallel import default_workers, pool_imap
-from .archives import merge_tree
+from .archives import build_beside
 from .labelme import read_labelme, write_labelme
 from .release import RELEASE_FOLDER
 from .synthetic import LEVELS, categorise, label_iou, mask_polygons, paste, random_homography
@@ -279,12 +278,10 @@ def make_real_benchmark(
     for obj in OBJECTS:  # fail early, with the install hint, before any work
         for ref in (obj.query, *(v for v, _ in obj.views)):
             outline(obj.name, ref)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".building-{cfg.name}-", dir=out) as tmp:
-        _build(Path(tmp) / RELEASE_FOLDER, cfg, workers, progress)
-        merge_tree(Path(tmp) / RELEASE_FOLDER, out / RELEASE_FOLDER, last=f"gnd_{cfg.name}.pkl")
-    return out / RELEASE_FOLDER
+    def build(base: Path) -> None:
+        _build(base, cfg, workers, progress)
+
+    return build_beside(out, RELEASE_FOLDER, cfg.name, build, last=f"gnd_{cfg.name}.pkl")
 
 
 def _tasks(cfg: RealConfig) -> list[Task]:

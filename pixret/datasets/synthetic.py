@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 from ..io import PixretError, atomic_open, save_npy, write_json
 from ..parallel import default_workers, pool_imap
-from .archives import merge_tree
+from .archives import build_beside
 from .labelme import write_labelme
 from .release import RELEASE_FOLDER
 
@@ -377,12 +376,10 @@ def make_benchmark(
 
     It is built in a folder beside and moved into place at the end (its ground truth last), so a
     failed or interrupted run leaves no partial benchmark behind."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".building-{cfg.name}-", dir=out) as tmp:
-        _build(Path(tmp) / RELEASE_FOLDER, cfg, workers, progress)
-        merge_tree(Path(tmp) / RELEASE_FOLDER, out / RELEASE_FOLDER, last=f"gnd_{cfg.name}.pkl")
-    return out / RELEASE_FOLDER
+    def build(base: Path) -> None:
+        _build(base, cfg, workers, progress)
+
+    return build_beside(out, RELEASE_FOLDER, cfg.name, build, last=f"gnd_{cfg.name}.pkl")
 
 
 def _build(base: Path, cfg: SyntheticConfig, workers: int | None, progress: bool) -> None:

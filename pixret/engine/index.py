@@ -46,7 +46,7 @@ from ..io import PixretError, atomic_open, save_npy, write_json
 from .config import EngineConfig
 from .distributed import dask_client, dask_map, scheduler_address
 from .features import Features, extract, extract_in_box, load_image
-from .masks import box_polygon, object_polygons, project, support_polygons, union
+from .masks import Evidence, box_polygon, object_polygons, project, support_polygons, union
 from .matchers import ImageSide, QuerySide, get_matcher
 from .shortlist import InvertedFile, Quantizer, auto_vocab_size, split_words, train_vocabulary
 from .verify import fit_pairs, shape_check
@@ -455,10 +455,11 @@ class Index:
         votes = np.zeros(len(qf), np.int32)
         for v, _ in checks.values():
             votes[np.unique(v.query_idx)] += 1
-        support = support_polygons(qf.kpts, votes, box, len(checks), cfg.mask)
+        evidence = Evidence(qf.kpts, votes, box, len(checks))
+        support = support_polygons(evidence, cfg.mask)
         outline = support
         if cfg.mask.output == "object" and checks:
-            outline = union(object_polygons(img, qf.kpts, votes, box, len(checks), cfg.mask), support)
+            outline = union(object_polygons(img, evidence, cfg.mask), support)
         hits = []
         for i, (v, db_xy) in sorted(checks.items(), key=lambda kv: (-kv[1][0].inliers, -bow[kv[0]], kv[0])):
             im = self.images[i]

@@ -20,6 +20,8 @@ image, clipped to the image.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 import shapely
@@ -49,18 +51,28 @@ def clip_polygon(pts: np.ndarray, w: int, h: int) -> list[np.ndarray]:
     return [np.asarray(g.exterior.coords)[:-1] for g in parts]
 
 
-def support_polygons(
-    q_kpts: np.ndarray,
-    votes: np.ndarray,
-    box: tuple[float, float, float, float],
-    n_verified: int,
-    cfg: MaskConfig,
-) -> list[np.ndarray]:
+class Evidence(NamedTuple):
+    """What verification says about the object in the query."""
+
+    kpts: np.ndarray  # (n, 4) query box keypoints: x, y, size, angle
+    votes: np.ndarray  # (n,) in how many verified results each keypoint is an inlier
+    box: tuple[float, float, float, float]  # the query box
+    n_verified: int  # verified results
+
+
+def consensus(ev: Evidence, cfg: MaskConfig) -> np.ndarray | None:
+    """Which query keypoints are inliers in enough results (``min_votes`` of them once three are
+    verified, else one); None when fewer than 6 are."""
+    sel = ev.votes >= (cfg.min_votes if ev.n_verified >= 3 else 1)
+    return sel if sel.sum() >= 6 else None
+
+
+def support_polygons(ev: Evidence, cfg: MaskConfig) -> list[np.ndarray]:
     """Object outline(s) in the query, from keypoints with enough inlier votes; [] if too few."""
-    need = cfg.min_votes if n_verified >= 3 else 1
-    sel = votes >= need
-    if sel.sum() < 6:
+    sel = consensus(ev, cfg)
+    if sel is None:
         return []
+    q_kpts, box = ev.kpts, ev.box
     x1, y1, x2, y2 = box
     bw, bh = int(np.ceil(x2 - x1)) + 1, int(np.ceil(y2 - y1)) + 1
     diag = float(np.hypot(bw, bh))
@@ -92,20 +104,14 @@ def support_polygons(
 GRABCUT_SIDE = 150  # the query crop is segmented at this longest side (GrabCut is O(pixels))
 
 
-def object_polygons(
-    img: np.ndarray,
-    q_kpts: np.ndarray,
-    votes: np.ndarray,
-    box: tuple[float, float, float, float],
-    n_verified: int,
-    cfg: MaskConfig,
-) -> list[np.ndarray]:
-    """The object in the query box, segmented by GrabCut (see the module's docstring); [] when
-    there is too little evidence (no consensus, or no background around the box)."""
-    need = cfg.min_votes if n_verified >= 3 else 1
-    sel = votes >= need
-    if sel.sum() < 6:
+def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.ndarray]:
+    """The object in the query box of ``img``, segmented by GrabCut (see the module's
+    docstring); [] when there is too little evidence (no consensus, or no background around
+    the box)."""
+    sel = consensus(ev, cfg)
+    if sel is None:
         return []
+    q_kpts, box = ev.kpts, ev.box
     h, w = img.shape[:2]
     x1, y1, x2, y2 = box
     bw, bh = x2 - x1, y2 - y1
