@@ -117,3 +117,17 @@ def test_a_killed_build_resumes_to_the_same_index(paths, single, tmp_path):
     resumed = Index.build(paths, get_config("fast"), root, workers=2, progress=False)
     _same_index(single, resumed)
     assert done >= 3  # the kill came mid-extraction, and what was written was kept
+
+
+def test_the_local_cluster_listens_on_loopback_only():
+    import psutil
+
+    from pixret.engine.distributed import dask_client
+
+    with dask_client(workers=2) as client:
+        info = client.scheduler_info()
+        addresses = [info["address"], *info["workers"]]
+        assert len(addresses) == 3 and all(a.startswith("tcp://127.0.0.1:") for a in addresses)
+        procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        listening = [c.laddr.ip for p in procs for c in p.net_connections("inet") if c.status == psutil.CONN_LISTEN]
+        assert listening and set(listening) == {"127.0.0.1"}

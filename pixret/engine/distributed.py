@@ -52,7 +52,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     n = default_workers() if workers is None else max(1, workers)
     with (
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+            # every server on loopback, the status page on a free port (8787 may be taken)
+            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
             silence_logs=40,  # logging.ERROR: worker chatter would break the progress bar
         ) as cluster,
         Client(cluster) as client,
