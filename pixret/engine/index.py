@@ -466,7 +466,10 @@ class Index:
             w, h = im["size"]
             box_poly = project([box_polygon(box)], v.homography, w, h)
             tight = project(support, v.homography, w, h) if support else box_poly
-            obj = project(outline, v.homography, w, h) if outline else box_poly
+            if outline is support:  # no segmentation: the object outline is the hull
+                obj = tight
+            else:
+                obj = project(outline, v.homography, w, h) if outline else box_poly
             matches = np.hstack([qf.kpts[v.query_idx, :2], db_xy])
             hits.append(
                 Hit(

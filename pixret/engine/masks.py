@@ -45,10 +45,25 @@ def clip_polygon(pts: np.ndarray, w: int, h: int) -> list[np.ndarray]:
     if len(pts) < 3:
         return []
     poly = shapely.make_valid(Polygon(pts))
-    inter = poly.intersection(shapely_box(0, 0, w, h))
-    parts = [g for g in getattr(inter, "geoms", [inter]) if isinstance(g, Polygon) and g.area > 1]
+    return _outlines(poly.intersection(shapely_box(0, 0, w, h)))
+
+
+def _outlines(geom) -> list[np.ndarray]:
+    """The polygons (area > 1 px) of a shapely geometry as (n, 2) outlines, largest first."""
+    parts = [g for g in getattr(geom, "geoms", [geom]) if isinstance(g, Polygon) and g.area > 1]
     parts.sort(key=lambda g: -g.area)
     return [np.asarray(g.exterior.coords)[:-1] for g in parts]
+
+
+def _closed_outlines(mask: np.ndarray, close: int, tolerance: float) -> list[np.ndarray]:
+    """Outer outlines (mask pixels, float) of a binary mask after a morphological closing with
+    a ``close``-pixel disc, simplified to ``tolerance``; regions under 10% of the total dropped."""
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
+    contours, _ = cv2.findContours(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disc), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)  # fmt: skip
+    total = sum(cv2.contourArea(c) for c in contours)
+    return [cv2.approxPolyDP(c, tolerance, True).reshape(-1, 2).astype(np.float64)
+            for c in sorted(contours, key=cv2.contourArea, reverse=True) if cv2.contourArea(c) >= 0.1 * total]  # fmt: skip
 
 
 class Evidence(NamedTuple):
@@ -86,19 +101,7 @@ def support_polygons(ev: Evidence, cfg: MaskConfig) -> list[np.ndarray]:
     m = np.zeros((bh, bw), np.uint8)
     for (x, y), r in zip(q_kpts[sel, :2], radii, strict=True):
         cv2.circle(m, (round(x - x1), round(y - y1)), round(r), 1, -1)
-    k = max(3, int(cfg.close * diag) | 1)
-    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return []
-    total = sum(cv2.contourArea(c) for c in contours)
-    polys = []
-    for c in sorted(contours, key=cv2.contourArea, reverse=True):
-        if cv2.contourArea(c) < 0.1 * total:
-            continue
-        c = cv2.approxPolyDP(c, 0.004 * diag, True)
-        polys.append(c.reshape(-1, 2).astype(np.float64) + [x1, y1])
-    return polys
+    return [c + [x1, y1] for c in _closed_outlines(m, max(3, int(cfg.close * diag) | 1), 0.004 * diag)]
 
 
 GRABCUT_SIDE = 150  # the query crop is segmented at this longest side (GrabCut is O(pixels))
@@ -146,18 +149,8 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     except cv2.error:  # a degenerate colour model (a flat image): no segmentation
         return []
     fg = np.isin(seg, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
-    k = max(3, int(cfg.close * diag) | 1)
-    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    total = sum(cv2.contourArea(c) for c in contours)
-    polys = []
-    for c in sorted(contours, key=cv2.contourArea, reverse=True):
-        if cv2.contourArea(c) < 0.1 * total:
-            continue
-        c = cv2.approxPolyDP(c, 0.004 * diag, True).reshape(-1, 2).astype(np.float64)
-        if len(c) >= 3:
-            polys.append(c / s + [cx1, cy1])
-    return polys
+    outlines = _closed_outlines(fg, max(3, int(cfg.close * diag) | 1), 0.004 * diag)
+    return [c / s + [cx1, cy1] for c in outlines if len(c) >= 3]
 
 
 def union(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
@@ -165,9 +158,7 @@ def union(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
     polys = [shapely.make_valid(Polygon(p)) for p in a + b if len(p) >= 3]
     if not polys:
         return []
-    u = shapely.union_all(polys)
-    parts = [g for g in getattr(u, "geoms", [u]) if isinstance(g, Polygon) and g.area > 1]
-    return [np.asarray(g.exterior.coords)[:-1] for g in sorted(parts, key=lambda g: -g.area)]
+    return _outlines(shapely.union_all(polys))
 
 
 def project(polys: list[np.ndarray], h: np.ndarray, w: int, hh: int) -> list[np.ndarray]:
