@@ -27,7 +27,6 @@ import functools
 import hashlib
 import importlib.metadata
 import os
-import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -36,12 +35,22 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..io import PixretError, atomic_open, save_npy, write_json
+from ..io import PixretError, atomic_open
 from ..parallel import default_workers, pool_imap
 from .archives import build_beside
 from .labelme import read_labelme, write_labelme
 from .release import RELEASE_FOLDER
-from .synthetic import LEVELS, categorise, label_iou, mask_polygons, paste, random_homography
+from .synthetic import (
+    LEVELS,
+    categorise,
+    cut_polygon,
+    ground_truth,
+    label_iou,
+    mask_polygons,
+    paste,
+    random_homography,
+    write_ground_truth,
+)  # fmt: skip
 
 LABELS_DIR = Path(__file__).with_name("real_labels")
 IMM_DIST, IMM_VERSION = "image-matching-models", "1.1.0"
@@ -157,13 +166,8 @@ def outline(obj: str, ref: str) -> np.ndarray:
 
 def cut_out(ref: str, poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The outline's bounding box cut from the photo, and the object's soft mask in it."""
-    img = real_photo(ref)
-    x0, y0 = np.floor(poly.min(0)).astype(int)
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.shape[1], x1), min(img.shape[0], y1)
-    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(m, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_AA, 4)
-    return img[y0:y1, x0:x1], m.astype(np.float32)
+    patch, mask = cut_polygon(real_photo(ref), poly, (*poly.min(0), *poly.max(0)))
+    return patch, mask.astype(np.float32)
 
 
 def scene(rng: np.random.Generator, ref: str, crop: bool) -> np.ndarray:
@@ -318,18 +322,7 @@ def _build(base: Path, cfg: RealConfig, workers: int | None, progress: bool) -> 
         tqdm(pool_imap(_Writer(cfg, base), tasks, default_workers() if workers is None else workers),
              total=len(tasks), desc=f"{cfg.name} images", unit="img", disable=not progress)
     )  # fmt: skip
-    gnd = [{"bbx": q["box"], "easy": [], "hard": [], "junk": []} for q in queries]
-    pairs = {}
-    for m in meta:
-        if m["kind"] != "distractor":
-            gnd[m["query"]][m["category"]].append(m["image"])
-            if m["category"] != "junk":
-                pairs[f"{m['query']}_{m['image']}"] = f"labels/{cfg.name}/{m['query']}_{m['image']}.json"
-    doc = {"qimlist": [f"{cfg.name}_q{q:03d}" for q in range(len(OBJECTS))],
-           "imlist": [f"{cfg.name}_{t.image:06d}" for t in tasks], "gnd": gnd}  # fmt: skip
-    with atomic_open(data / f"gnd_{cfg.name}.pkl", "wb") as fh:
-        pickle.dump(doc, fh, protocol=4)
-    save_npy(base / f"{cfg.name}_pair2labelpath.npy", pairs)
-    write_json(base / f"{cfg.name}_meta.json",
-               {"config": asdict(cfg), "generator": "pixret.datasets.real", "queries": queries, "images": meta},
-               indent=None)  # fmt: skip
+    gnd, pairs = ground_truth(meta, [q["box"] for q in queries], cfg.name)
+    write_ground_truth(base, cfg.name, gnd, len(tasks), pairs,
+                       {"config": asdict(cfg), "generator": "pixret.datasets.real", "queries": queries,
+                        "images": meta})  # fmt: skip

@@ -229,17 +229,42 @@ def label_iou(polys: list[np.ndarray], mask: np.ndarray) -> float:
 
 def object_patch(obj: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
     """The object's box cut from its photo, and the object's mask inside it."""
-    full = photo(obj.photo)
+    return cut_polygon(photo(obj.photo), obj.polygon, obj.box)
+
+
+def cut_polygon(full: np.ndarray, polygon: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+    """``box`` (x1, y1, x2, y2) cut from ``full``, and ``polygon``'s mask (uint8, anti-aliased
+    edge) inside it."""
     # the box may reach past the photo's edge (an outline drawn to the border): cut it there
-    x0, y0 = (max(0, int(np.floor(v))) for v in obj.box[:2])
-    x1, y1 = (
-        min(full.shape[1], int(np.ceil(obj.box[2])) + 1),
-        min(full.shape[0], int(np.ceil(obj.box[3])) + 1),
-    )
+    x0, y0 = (max(0, int(np.floor(v))) for v in box[:2])
+    x1, y1 = min(full.shape[1], int(np.ceil(box[2])) + 1), min(full.shape[0], int(np.ceil(box[3])) + 1)
     img = full[y0:y1, x0:x1]
     m = np.zeros(img.shape[:2], np.uint8)
-    cv2.fillPoly(m, [np.round((obj.polygon - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_AA, 4)
+    cv2.fillPoly(m, [np.round((polygon - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_AA, 4)
     return img, m
+
+
+def ground_truth(meta: list[dict], boxes: list, name: str) -> tuple[list[dict], dict[str, str]]:
+    """revisitop ``gnd`` entries and the pair -> label path table from per-image records (those
+    with a "query" show that query's object, at their "category")."""
+    gnd = [{"bbx": list(b), "easy": [], "hard": [], "junk": []} for b in boxes]
+    pairs = {}
+    for m in meta:
+        if "query" in m:
+            gnd[m["query"]][m["category"]].append(m["image"])
+            if m["category"] != "junk":
+                pairs[f"{m['query']}_{m['image']}"] = f"labels/{name}/{m['query']}_{m['image']}.json"
+    return gnd, pairs
+
+
+def write_ground_truth(base: Path, name: str, gnd: list[dict], n_images: int, pairs: dict, meta: dict) -> None:
+    """The release files: revisitop ground truth, pair -> label table, and pixret's meta JSON."""
+    doc = {"qimlist": [f"{name}_q{q:03d}" for q in range(len(gnd))],
+           "imlist": [f"{name}_{i:06d}" for i in range(n_images)], "gnd": gnd}  # fmt: skip
+    with atomic_open(base / "revisitop" / "data" / name / f"gnd_{name}.pkl", "wb") as fh:
+        pickle.dump(doc, fh, protocol=4)
+    save_npy(base / f"{name}_pair2labelpath.npy", pairs)
+    write_json(base / f"{name}_meta.json", meta, indent=None)
 
 
 LEVELS = {  # parameter ranges by intended difficulty
@@ -411,13 +436,7 @@ def _build(base: Path, cfg: SyntheticConfig, workers: int | None, progress: bool
              unit="img", disable=not progress)
     )  # fmt: skip
 
-    gnd = [{"bbx": list(o.box), "easy": [], "hard": [], "junk": []} for o in objs]
-    pairs = {}
-    for m in meta:
-        if m["kind"] == "positive":
-            gnd[m["query"]][m["category"]].append(m["image"])
-            if m["category"] != "junk":
-                pairs[f"{m['query']}_{m['image']}"] = f"labels/{cfg.name}/{m['query']}_{m['image']}.json"
+    gnd, pairs = ground_truth(meta, [o.box for o in objs], cfg.name)
     for q, g in enumerate(gnd):
         if not g["hard"] or not (g["easy"] or g["hard"]):
             # every query needs hard positives for the Hard protocol: promote the hardest easy one
@@ -427,14 +446,7 @@ def _build(base: Path, cfg: SyntheticConfig, workers: int | None, progress: bool
                 g["easy"].remove(hardest["image"])
                 g["hard"].append(hardest["image"])
                 hardest["category"] = "hard"
-    cfg_doc = {"qimlist": [f"{cfg.name}_q{o.index:03d}" for o in objs],
-               "imlist": [f"{cfg.name}_{i:06d}" for i in range(len(tasks))], "gnd": gnd}  # fmt: skip
-    with atomic_open(data / f"gnd_{cfg.name}.pkl", "wb") as fh:
-        pickle.dump(cfg_doc, fh, protocol=4)
-    save_npy(base / f"{cfg.name}_pair2labelpath.npy", pairs)
-    write_json(
-        base / f"{cfg.name}_meta.json",
-        {"config": asdict(cfg), "generator": "pixret.datasets.synthetic",
-         "objects": [{"query": o.index, "photo": o.photo, "box": o.box} for o in objs], "images": meta},
-        indent=None,
-    )  # fmt: skip
+    write_ground_truth(base, cfg.name, gnd, len(tasks), pairs,
+                       {"config": asdict(cfg), "generator": "pixret.datasets.synthetic",
+                        "objects": [{"query": o.index, "photo": o.photo, "box": o.box} for o in objs],
+                        "images": meta})  # fmt: skip
