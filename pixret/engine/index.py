@@ -132,11 +132,13 @@ def _cached(out: Path) -> tuple[int, int] | None:
         return None
 
 
-def _extract_one(job: tuple[Path, Path, EngineConfig, str]) -> tuple[str, tuple[int, int] | str]:
-    """Worker: extract and cache one image's features; returns (cache file, size or error)."""
-    path, cache_dir, cfg, device = job
+def _extract_one(job: tuple[Path, Path | None, EngineConfig, str]) -> tuple[str, tuple[int, int] | str]:
+    """Worker: extract and cache one image's features; returns (cache file, size or error).
+    ``job``: image, its cache file (None when the image could not be stat'ed), config, device."""
+    path, out, cfg, device = job
     try:
-        out = cache_dir / f"{_cache_key(path, cfg)}.npz"
+        if out is None:
+            _cache_key(path, cfg)  # raises the OSError to report
         rel = str(out)
         size = _cached(out)
         if size is not None:
@@ -547,9 +549,9 @@ def _extract_all(
 ) -> tuple[list[dict], list[dict]]:
     cache = cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(p, cache, cfg, device) for p in paths]
+    jobs = [(p, _cache_file(p, cache, cfg), cfg, device) for p in paths]
     images, skipped = [], []
-    todo = [k for k, (p, _, _, _) in enumerate(jobs) if not _maybe_cached(p, cache, cfg)]
+    todo = [k for k, (_, out, _, _) in enumerate(jobs) if out is None or not out.exists()]
     distributed = cfg.features.kind == "sift" and todo and (scheduler_address(scheduler) or workers != 1)
     if distributed:  # the images not cached yet, on Dask; the cached ones are checked here
         with dask_client(scheduler, workers) as client:
@@ -576,12 +578,12 @@ def _signatures(quantizer: Quantizer, desc: np.ndarray, words: np.ndarray, chunk
     return out
 
 
-def _maybe_cached(path: Path, cache: Path, cfg: EngineConfig) -> bool:
-    """Whether a cache file exists for the image (its worker still checks it is whole)."""
+def _cache_file(path: Path, cache: Path, cfg: EngineConfig) -> Path | None:
+    """The image's feature cache file (None when it cannot be stat'ed: its worker reports why)."""
     try:
-        return (cache / f"{_cache_key(path, cfg)}.npz").exists()
-    except OSError:  # unreadable or vanished: the worker reports it
-        return False
+        return cache / f"{_cache_key(path, cfg)}.npz"
+    except OSError:
+        return None
 
 
 def _inconsistent(images, n_images, inv, kpts, words, desc, offsets, vocab_size) -> str:
