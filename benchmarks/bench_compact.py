@@ -25,10 +25,6 @@ from pixret.engine import Index, get_config  # noqa: E402
 from pixret.engine.run import run_engine  # noqa: E402
 
 
-def disk_bytes(index: Index) -> int:
-    return sum(p.stat().st_size for p in index.data.rglob("*") if p.is_file())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=5000)
@@ -47,8 +43,9 @@ def main() -> None:
         idx = Index.open(res.index.root)
         n = len(idx)
         t = np.array(res.query_seconds)
-        rows[cfg_name] = {"disk_kb": disk_bytes(idx) / n / 1024, "ram_kb": idx.memory_bytes() / n / 1024,
-                          "features_per_image": float(idx.offsets[-1] / n),
+        rows[cfg_name] = {"disk_kb": idx.disk_bytes() / n / 1024, "ram_kb": idx.memory_bytes() / n / 1024,
+                          "features_per_image": idx.n_features / n,
+                          "shortlist_kb": idx.shortlist_bytes() / n / 1024,
                           "p50": float(np.percentile(t, 50)), "p95": float(np.percentile(t, 95)),
                           **subset_scores(bench, res, qs)}  # fmt: skip
     print(f"\n{bench.n_database} images, {rows['fast']['features_per_image']:.0f} features per image, {len(qs)} queries")

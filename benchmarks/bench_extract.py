@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import generated  # noqa: E402
 
 from pixret.engine import get_config  # noqa: E402
-from pixret.engine.index import _extract_all  # noqa: E402
+from pixret.engine.build import extract_all  # noqa: E402
+from pixret.engine.distributed import Runner  # noqa: E402
 from pixret.engine.run import database_paths  # noqa: E402
 
 R1M = 1_001_001
@@ -31,7 +32,8 @@ R1M = 1_001_001
 def timed(paths, cache: Path, workers: int) -> float:
     shutil.rmtree(cache, ignore_errors=True)
     t = time.perf_counter()
-    images, skipped = _extract_all(paths, get_config("fast"), cache, workers, False, "cpu")
+    with Runner(workers=workers, progress=False) as runner:
+        images, skipped = extract_all(paths, get_config("fast"), cache, runner, "cpu")
     assert len(images) == len(paths) and not skipped
     return len(paths) / (time.perf_counter() - t)
 

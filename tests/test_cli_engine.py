@@ -104,7 +104,8 @@ def test_help_is_plain():
 
 def test_index_of_relative_paths_records_where_they_are(photos):
     meta = json.loads((photos / "my-index" / "index.json").read_text())
-    images = json.loads((photos / "my-index" / meta["generation"] / "images.json").read_text())
+    lines = (photos / "my-index" / meta["generation"] / "images.jsonl").read_text().splitlines()
+    images = [json.loads(line) for line in lines]
     assert all(os.path.isabs(im["path"]) for im in images)
     assert all(im["rel"].startswith("../photos/") for im in images)
 

@@ -10,16 +10,12 @@ from pixret.engine import Index, get_config
 from pixret.io import PixretError
 
 
-def _disk(index: Index) -> int:
-    return sum(p.stat().st_size for p in index.data.rglob("*") if p.is_file())
-
-
 def test_compact_index_finds_the_objects_without_descriptors(bench, index, tmp_path):
     paths = [bench.database_image(i) for i in range(bench.n_database)]
     small = Index.build(paths, get_config("fast-compact"), tmp_path, workers=1, progress=False)
-    assert np.load(small.data / "packed" / "desc.npy").shape[1] == 0
-    assert np.load(small.data / "packed" / "kpts.npy").dtype == np.float16
-    assert _disk(small) < 0.5 * _disk(index)
+    for shard in small.shards.shards:
+        assert shard.desc.shape[1] == 0 and shard.kpts.dtype == np.float16
+    assert small.disk_bytes() < 0.5 * index.disk_bytes()
     found = total = 0
     for q in bench.queries:
         hits = [h for h in small.search(bench.query_image(q.index), q.box) if h.verified]

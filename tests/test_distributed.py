@@ -8,23 +8,29 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pixret.engine import Index, get_config
 from pixret.engine.distributed import SCHEDULER_ENV, scheduler_address
 from pixret.io import PixretError
 
-PACKED = ("kpts", "words", "sigs", "offsets", "desc")
+# small shards, so that the collection spans several and a build can be killed between them
+CFG = replace(get_config("fast"), shortlist=replace(get_config("fast").shortlist, shard_size=3))
+GEN_FILES = ("vocab.npy", "he.npy", "quantizer.npz", "idf.npy", "norms.npy", "shards.json")
 
 
 def _same_index(a: Index, b: Index) -> None:
-    for name in PACKED:
-        assert np.array_equal(np.load(a.data / "packed" / f"{name}.npy"), np.load(b.data / "packed" / f"{name}.npy"))
-    assert np.array_equal(np.load(a.data / "vocab.npy"), np.load(b.data / "vocab.npy"))
-    assert (a.data / "invfile.npz").read_bytes() == (b.data / "invfile.npz").read_bytes()
+    """The same bytes in every data file (the catalogs differ only in where features are cached)."""
+    for name in GEN_FILES:
+        assert (a.data / name).read_bytes() == (b.data / name).read_bytes(), name
+    assert len(a.shards.shards) > 1
+    for sa, sb in zip(a.shards.shards, b.shards.shards, strict=True):
+        assert sa.folder.name == sb.folder.name
+        for f in sorted(sa.folder.iterdir()):
+            assert f.read_bytes() == (sb.folder / f.name).read_bytes(), f.name
     assert [im["name"] for im in a.images] == [im["name"] for im in b.images]
 
 
@@ -35,11 +41,11 @@ def paths(bench):
 
 @pytest.fixture(scope="module")
 def single(paths, tmp_path_factory):
-    return Index.build(paths, get_config("fast"), tmp_path_factory.mktemp("one"), workers=1, progress=False)
+    return Index.build(paths, CFG, tmp_path_factory.mktemp("one"), workers=1, progress=False)
 
 
 def test_local_cluster_gives_the_single_process_index(paths, single, tmp_path):
-    _same_index(single, Index.build(paths, get_config("fast"), tmp_path, workers=2, progress=False))
+    _same_index(single, Index.build(paths, CFG, tmp_path, workers=2, progress=False))
 
 
 def _free_port() -> int:
@@ -77,7 +83,7 @@ def test_an_external_cluster_gives_the_same_index(paths, single, tmp_path, monke
         with Client(addr, timeout="30s") as c:
             c.wait_for_workers(2, timeout=60)
         monkeypatch.setenv(SCHEDULER_ENV, addr)  # the environment variable names the cluster
-        _same_index(single, Index.build(paths, get_config("fast"), tmp_path, progress=False))
+        _same_index(single, Index.build(paths, CFG, tmp_path, progress=False))
     finally:
         for p in procs[::-1]:
             p.terminate()
@@ -90,33 +96,57 @@ def test_a_bad_scheduler_address_is_one_line(paths, tmp_path):
         scheduler_address("127.0.0.1:8786")
     port = _free_port()  # nothing listens there
     with pytest.raises(PixretError, match=f"no Dask scheduler answers at tcp://127.0.0.1:{port}"):
-        Index.build(paths, get_config("fast"), tmp_path, progress=False, scheduler=f"tcp://127.0.0.1:{port}")
+        Index.build(paths, CFG, tmp_path, progress=False, scheduler=f"tcp://127.0.0.1:{port}")
 
 
 BUILD = """
 import sys
+from dataclasses import replace
 from pathlib import Path
 from pixret.engine import Index, get_config
+cfg = get_config("fast")
+cfg = replace(cfg, shortlist=replace(cfg.shortlist, shard_size=3))
 paths = [Path(p) for p in Path(sys.argv[1]).read_text().split()]
-Index.build(paths, get_config("fast"), sys.argv[2], workers=2, progress=False)
+Index.build(paths, cfg, sys.argv[2], workers=2, progress=False, features_dir=sys.argv[3])
 """
 
 
-def test_a_killed_build_resumes_to_the_same_index(paths, single, tmp_path):
-    listing = tmp_path / "paths.txt"
+def _kill_build_when(paths, root: Path, features: Path, ready) -> None:
+    """Start a build in its own process group and SIGKILL all of it (client, scheduler, workers)
+    once ``ready()`` holds."""
+    listing = root.parent / "paths.txt"
     listing.write_text("\n".join(str(p) for p in paths))
-    root = tmp_path / "idx"
-    proc = subprocess.Popen([sys.executable, "-c", BUILD, str(listing), str(root)], start_new_session=True)
-    feats = root / "features"
-    end = time.time() + 120
-    while time.time() < end and len(list(feats.glob("*.npz"))) < 3 and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the client, the scheduler and its workers, at once
+    proc = subprocess.Popen([sys.executable, "-c", BUILD, str(listing), str(root), str(features)],
+                            start_new_session=True)  # fmt: skip
+    end = time.time() + 180
+    while time.time() < end and not ready() and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_a_build_killed_while_extracting_resumes_to_the_same_index(paths, single, tmp_path):
+    root, feats = tmp_path / "idx", tmp_path / "idx" / "features"
+    _kill_build_when(paths, root, feats, lambda: len(list(feats.glob("*.npz"))) >= 3)
     done = len(list(feats.glob("*.npz")))
-    resumed = Index.build(paths, get_config("fast"), root, workers=2, progress=False)
+    resumed = Index.build(paths, CFG, root, workers=2, progress=False, features_dir=feats)
     _same_index(single, resumed)
-    assert done >= 3  # the kill came mid-extraction, and what was written was kept
+    assert 3 <= done < len(paths)  # the kill came mid-extraction, and what was written was kept
+
+
+def test_a_build_killed_while_writing_shards_resumes_to_the_same_index(paths, single, tmp_path):
+    root = tmp_path / "idx"
+
+    def shards_written():
+        return [p for p in (root / "shards").glob("s-*")] if (root / "shards").exists() else []
+
+    # features already cached (the single-process build's): the kill lands in the shard stage
+    _kill_build_when(paths, root, single.root / "features", lambda: len(shards_written()) >= 2)
+    before = {p.name: p.stat().st_mtime_ns for p in shards_written()}
+    assert not (root / "index.json").exists() and 2 <= len(before) < len(single.shards.shards)
+    resumed = Index.build(paths, CFG, root, workers=2, progress=False, features_dir=single.root / "features")
+    _same_index(single, resumed)
+    assert {p.name: p.stat().st_mtime_ns for p in shards_written() if p.name in before} == before  # reused
 
 
 def test_the_local_cluster_listens_on_loopback_only():

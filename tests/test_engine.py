@@ -8,8 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pixret.cli import app
-from pixret.engine import Index, get_config
-from pixret.engine.index import IndexWarning
+from pixret.engine import Index, IndexWarning, get_config
 from pixret.evaluation import PixelPrediction, strict_iou
 from pixret.io import PixretError
 
@@ -49,15 +48,15 @@ def test_tight_mask_beats_the_projected_box(bench, index):
 def test_same_collection_same_index(bench, index, tmp_path):
     paths = [bench.database_image(i) for i in range(bench.n_database)]
     other = Index.build(paths, get_config("fast"), tmp_path / "again", progress=False)
-    for name in ("kpts", "words", "offsets"):
-        assert (
-            np.load(index.data / "packed" / f"{name}.npy") == np.load(other.data / "packed" / f"{name}.npy")
-        ).all()
+    for i in range(len(index)):
+        assert all(np.array_equal(a, b) for a, b in zip(index.features(i), other.features(i), strict=True))
     assert (np.load(index.data / "vocab.npy") == np.load(other.data / "vocab.npy")).all()
-    # per image, plus what the vocabulary costs whatever the collection (row pointers and idf of
-    # the split words, the centroids)
-    fixed = 8 * index.invfile.matrix.shape[0] + index.quantizer.centroids.nbytes
-    assert index.memory_bytes() < len(index) * 64 * 1024 + fixed
+    assert [s.folder.name for s in index.shards.shards] == [s.folder.name for s in other.shards.shards]
+    # per image, plus what the vocabulary costs whatever the collection (idf of the split words,
+    # the centroids)
+    fixed = index.shards.idf.nbytes + index.quantizer.centroids.nbytes
+    assert index.memory_bytes() < len(index) * 64 + fixed
+    assert index.shortlist_bytes() < len(index) * 6 * 1024 + fixed
 
 
 def test_bad_images_are_skipped_and_listed(bench, tmp_path):

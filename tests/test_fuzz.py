@@ -163,8 +163,8 @@ def test_uploads(data, cut):
                 assert 400 <= exc.status_code < 500
 
 
-INDEX_FILES = ["index.json", "images.json", "vocab.npy", "invfile.npz", "packed/kpts.npy", "packed/words.npy",
-               "packed/offsets.npy", "packed/desc.npy"]  # fmt: skip
+INDEX_FILES = ["index.json", "images.jsonl", "images-offsets.npy", "quantizer.npz", "idf.npy", "norms.npy",
+               "shards.json", "shard/offsets.npy", "shard/post_ptr.npy", "shard/post_words.npy", "shard/kpts.npy"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,11 @@ def small_index(bench, tmp_path_factory):
 def test_index_files(small_index, tmp_path_factory, which, cut, junk):
     copy = tmp_path_factory.mktemp("fz") / "i"
     shutil.copytree(small_index.root, copy)
-    target = copy / which if which == "index.json" else copy / small_index.data.name / which
+    if which.startswith("shard/"):
+        target = small_index.shards.shards[0].folder.name + which[len("shard") :]
+        target = copy / "shards" / target
+    else:
+        target = copy / which if which == "index.json" else copy / small_index.data.name / which
     target.write_bytes(target.read_bytes()[:cut] + junk)
     before = _digest(copy)
     _accepts_or_refuses(Index.open, copy)

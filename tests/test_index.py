@@ -3,6 +3,7 @@
 import fcntl
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def test_a_crash_while_writing_leaves_the_old_index_whole(small, bench, monkeypa
     def boom(*args, **kwargs):
         raise RuntimeError("killed while writing")
 
-    monkeypatch.setattr(index_module.InvertedFile, "build", boom)
+    monkeypatch.setattr(index_module, "global_idf", boom)
     with pytest.raises(RuntimeError):
         Index.build(paths[:3], get_config("fast"), idx.root, progress=False)
     again = Index.open(idx.root)
@@ -87,15 +88,39 @@ def test_adds_through_two_handles_lose_nothing(small, bench):
     assert len(Index.open(idx.root).add([bench.database_image(9)], progress=False)) == 10
 
 
-def test_an_index_of_the_first_layout_still_opens(small, tmp_path):
+def test_an_index_of_an_older_format_is_one_line(small, tmp_path):
     idx, _ = small
     old = tmp_path / "old"
-    shutil.copytree(idx.data, old)
-    meta = json.loads((idx.root / "index.json").read_text())
-    del meta["generation"]
-    (old / "index.json").write_text(json.dumps(meta))
-    again = Index.open(old)
-    assert len(again) == 6 and np.array_equal(again.kpts, idx.kpts)
+    shutil.copytree(idx.root, old)
+    meta = json.loads((old / "index.json").read_text())
+    (old / "index.json").write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(PixretError, match="v1 .* this pixret reads pixret-index v2: build the index again"):
+        Index.open(old)
+
+
+def _same_features(a: Index, b: Index) -> bool:
+    return len(a) == len(b) and all(
+        all(np.array_equal(x, y) for x, y in zip(a.features(i), b.features(i), strict=True)) for i in range(len(a))
+    )
+
+
+def test_add_keeps_the_full_shards_and_rewrites_the_last(bench, tmp_path):
+    cfg = get_config("fast")
+    cfg = replace(cfg, shortlist=replace(cfg.shortlist, shard_size=4))
+    paths = [bench.database_image(i) for i in range(10)]
+    idx = Index.build(paths[:6], cfg, tmp_path / "idx", workers=1, progress=False)
+    first = [s.folder for s in idx.shards.shards]
+    assert [len(s) for s in idx.shards.shards] == [4, 2]
+    stamp = first[0].stat().st_mtime_ns
+    grown = idx.add(paths[6:], workers=1, progress=False)
+    now = [s.folder for s in grown.shards.shards]
+    assert [len(s) for s in grown.shards.shards] == [4, 4, 2]
+    assert now[0] == first[0] and now[0].stat().st_mtime_ns == stamp  # kept, not written again
+    assert not first[1].exists()  # the partial shard was replaced, and nothing else is left over
+    assert sorted(p.name for p in (idx.root / "shards").iterdir()) == sorted(p.name for p in now)
+    whole = Index.build(paths, cfg, tmp_path / "whole", workers=1, progress=False)  # its own vocabulary
+    assert all(np.array_equal(grown.features(i)[0], whole.features(i)[0]) for i in range(10))
+    assert len(grown.shards.idf) == len(idx.shards.idf) and not np.array_equal(grown.shards.norms[:6], idx.shards.norms)
 
 
 def test_tiny_thin_and_flat_images_are_skipped_and_listed(bench, tmp_path):
@@ -126,30 +151,30 @@ def test_a_truncated_feature_cache_file_is_described_again(small, bench):
     cache[0].write_bytes(cache[0].read_bytes()[:100])
     cache[1].write_bytes(b"")
     again = Index.build(paths, get_config("fast"), idx.root, progress=False)
-    assert len(again) == 6 and np.array_equal(again.kpts, idx.kpts)
+    assert len(again) == 6 and _same_features(again, idx)
+
+
+def _shard_file(name: str):
+    def path(d, r):
+        shard = json.loads((d / "shards.json").read_text())[0]
+        return r / "shards" / shard / f"{name}.npy"
+
+    return path
+
+
+OFFSETS, WORDS, PTR = _shard_file("offsets"), _shard_file("words"), _shard_file("post_ptr")
 
 
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (
-            lambda d, r: (d / "invfile.npz").write_bytes((d / "invfile.npz").read_bytes()[:200]),
-            "damaged index",
-        ),
+        (lambda d, r: (d / "quantizer.npz").write_bytes((d / "quantizer.npz").read_bytes()[:200]), "damaged index"),
         (lambda d, r: (r / "index.json").write_text("[1, 2]"), "index format None"),
-        (
-            lambda d, r: (r / "index.json").write_text('{"format": "pixret-index", "version": 1}'),
-            "damaged index",
-        ),
-        (
-            lambda d, r: np.save(d / "packed" / "offsets.npy", np.load(d / "packed" / "offsets.npy")[::-1]),
-            "offsets",
-        ),
-        (
-            lambda d, r: np.save(d / "packed" / "words.npy", np.load(d / "packed" / "words.npy") + 10**6),
-            "word id",
-        ),
-        (lambda d, r: (d / "images.json").write_text('{"a": 1}'), "images.json"),
+        (lambda d, r: (r / "index.json").write_text('{"format": "pixret-index", "version": 2}'), "damaged index"),
+        (lambda d, r: np.save(OFFSETS(d, r), np.load(OFFSETS(d, r))[::-1]), "offsets"),
+        (lambda d, r: np.save(PTR(d, r), np.load(PTR(d, r))[:-1]), "inverted file"),
+        (lambda d, r: (d / "images.jsonl").write_text('{"a": 1}'), "images"),
+        (lambda d, r: (d / "shards.json").write_text('["s-missing"]'), "damaged index"),
     ],
 )
 def test_damaged_index_files_are_one_line(small, tmp_path, damage, message):
@@ -159,3 +184,12 @@ def test_damaged_index_files_are_one_line(small, tmp_path, damage, message):
     damage(copy / idx.data.name, copy)
     with pytest.raises(PixretError, match=message):
         Index.open(copy)
+
+
+def test_a_damaged_word_is_one_line_when_its_image_is_read(small, tmp_path):
+    idx, _ = small
+    copy = tmp_path / "copy"
+    shutil.copytree(idx.root, copy)
+    np.save(WORDS(copy / idx.data.name, copy), np.load(WORDS(copy / idx.data.name, copy)) + 60000)
+    with pytest.raises(PixretError, match="word id outside"):
+        Index.open(copy).side(0)

@@ -72,11 +72,11 @@ def test_learned_config_finds_the_object_and_its_pixels(name, bench, learned_ind
 
 
 def test_learned_descriptors_are_stored_compactly(learned_indexes):
-    idx = learned_indexes["xfeat"]
-    assert idx.desc.dtype == np.int8 and idx.desc.shape[1] == 64
-    norms = np.linalg.norm(idx.desc[:200].astype(np.float32) / 127, axis=1)
+    desc = learned_indexes["xfeat"].shards.shards[0].desc
+    assert desc.dtype == np.int8 and desc.shape[1] == 64
+    norms = np.linalg.norm(desc[:200].astype(np.float32) / 127, axis=1)
     assert np.allclose(norms, 1, atol=0.03)
-    assert learned_indexes["aliked+lightglue"].desc.shape[1] == 128
+    assert learned_indexes["aliked+lightglue"].shards.shards[0].desc.shape[1] == 128
 
 
 def test_run_command_with_the_learned_default(bench, tmp_path):

@@ -64,7 +64,8 @@ def index(
     else:
         idx = Index.build(paths, get_config(config), index_dir, workers=workers, device=device, scheduler=scheduler)
     console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
-                  f"({idx.memory_bytes() / max(1, len(idx)) / 1024:.1f} KB per image in memory), "
+                  f"({idx.memory_bytes() / max(1, len(idx)):.0f} B per image in memory, "
+                  f"{idx.shortlist_bytes() / max(1, len(idx)) / 1024:.1f} KB of postings), "
                   f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
 
 

@@ -33,6 +33,13 @@ class ShortlistConfig:
     # tf-idf over words split 2**split_bits ways by their signatures (shortlist.split_words): a
     # finer vocabulary for telling images apart, while matching keeps the coarse words
     split_bits: int = 0
+    # images per index shard (engine/shards.py): the unit of parallel building, of resuming a
+    # killed build, of rewriting on --add, and of parallel search; at most 65,535
+    shard_size: int = 20000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shard_size <= 65535:
+            raise PixretError(None, f"ShortlistConfig.shard_size must be 1 .. 65535, got {self.shard_size}")
 
 
 KEYPOINT_CHECKS = ("scale+orientation", "scale", "none")

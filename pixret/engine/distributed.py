@@ -7,8 +7,10 @@ and faiss bring their own threads; one per worker keeps the cores busy without o
 them). ``dask_map`` runs a function over items on it, in order, with a progress bar that shows
 items/s and the time left.
 
-Tasks write their own outputs atomically (the feature cache), so a killed job, scheduler
-included, resumes where it stopped: what was written is reused, the rest is done again.
+Tasks write their own outputs atomically (feature cache files, index shards), so a killed job,
+scheduler included, resumes where it stopped: what was written is reused, the rest is done
+again. ``Runner`` runs a build's stages on a cluster or in this process, the same functions
+either way.
 """
 
 from __future__ import annotations
@@ -79,3 +81,43 @@ def dask_map(
             fut.release()
             bar.update()
     return out
+
+
+class Runner:
+    """Where a build's stages run: a Dask cluster (started on first use, so a build with nothing
+    left to do starts none) or, with one worker and no scheduler, this process.
+
+    Every stage goes through ``map`` / ``call`` whichever it is, so the single-process path and
+    the cluster run the same functions on the same inputs and write the same bytes."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, progress: bool = True):
+        self.scheduler, self.workers, self.progress = scheduler, workers, progress
+        self.local = not scheduler_address(scheduler) and workers == 1
+        self._stack = contextlib.ExitStack()
+        self._client: Any = None
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._stack.enter_context(dask_client(self.scheduler, self.workers))
+        return self._client
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], desc: str, unit: str) -> list[Any]:
+        """``[fn(x) for x in items]``, in order, with a progress bar."""
+        if not items:
+            return []
+        if self.local:
+            return [fn(x) for x in tqdm(items, desc=desc, unit=unit, disable=not self.progress)]
+        return dask_map(fn, items, self.client, desc, unit, self.progress)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` as one task (on a worker of the cluster, or here)."""
+        if self.local:
+            return fn(*args)
+        return self.client.submit(fn, *args, pure=False).result()

@@ -7,57 +7,54 @@ Layout of an index folder::
     .lock               held by the one process writing the index (build, add)
     features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file and
                         feature config; another folder can be shared between indexes)
-    gen-*/              one generation of the index data:
-      images.json       path, name, (w, h) per image
-      vocab.npy         visual words (k x 128)
-      he.npy            the projection of the Hamming-embedding signatures (64 x 128)
-      packed/*.npy      all keypoints, words, signatures, descriptors (memory-mapped), per-image
-                        offsets
-      invfile.npz       the inverted file (CSR) and idf
+    shards/s-*/         immutable shards of consecutive images: features, words, signatures and
+                        a compact inverted file (engine/shards.py; named by their inputs)
+    work/               a build's vocabulary while it runs (a resumed build reuses it)
+    gen-*/              one generation of the index:
+      images.jsonl      path, name, (w, h) per image, with images-offsets.npy (catalog.py)
+      vocab.npy         visual words (k x 128); he.npy: the signatures' projection (128 x 64)
+      quantizer.npz     the word-assignment index as trained (workers and readers share it)
+      shards.json       the shards, in image order
+      idf.npy, norms.npy  idf per fine word, tf-idf norm per image (they change with the collection)
 
-A build or an add writes a new generation beside the current one and swaps ``index.json``
-to it at the end: until then the old index stays whole and searchable, and a build that fails
-or is killed changes nothing a reader sees. (An index of the first layout, with these files
-in the folder itself, still opens.)
+A build or an add writes new shards and a new generation beside the current one and swaps
+``index.json`` to it at the end: until then the old index stays whole and searchable, and a
+build that fails or is killed changes nothing a reader sees. The build stages (engine/build.py)
+run on Dask or in one process and give the same bytes either way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
+import re
 import shutil
 import time
-import warnings
-import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-import scipy.sparse as sp
-from tqdm import tqdm
 
 from .. import __version__
 from ..evaluation.iou import fill_polygons
-from ..io import PixretError, atomic_open, save_npy, write_json
+from ..io import PixretError, save_npy, write_json
+from .build import build_shards, extract_all, save_quantizer, vocabulary
+from .catalog import Catalog, as_records, catalog_nbytes, write_catalog
 from .config import EngineConfig
-from .distributed import dask_client, dask_map, scheduler_address
-from .features import Features, extract, extract_in_box, load_image
+from .distributed import Runner
+from .features import Features, extract_in_box, load_image
 from .masks import Evidence, box_polygon, object_polygons, project, support_polygons, union
 from .matchers import ImageSide, QuerySide, get_matcher
-from .shortlist import InvertedFile, Quantizer, auto_vocab_size, split_words, train_vocabulary
+from .shards import Shard, ShardSet, global_idf
+from .shortlist import Quantizer, split_words
 from .verify import fit_pairs, shape_check
 
-FORMAT, VERSION = "pixret-index", 1
-MIN_VOCAB_FEATURES = 64
+FORMAT, VERSION = "pixret-index", 2
+SHARD_NAME = re.compile(r"s-[0-9a-f]{20}")
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-class IndexWarning(UserWarning):
-    """An image was skipped while indexing."""
 
 
 @dataclass
@@ -103,73 +100,14 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT and p.is_file())
 
 
-def _cache_key(path: Path, cfg: EngineConfig) -> str:
-    st = path.stat()
-    ident = (
-        f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
-    )
-    return hashlib.sha1(ident.encode()).hexdigest()[:20]
-
-
-def _load_features(path: str) -> dict[str, np.ndarray]:
-    """A cached feature file read into memory once (NpzFile re-reads a key on every access)."""
-    with np.load(path) as z:
-        return {"kpts": z["kpts"], "desc": z["desc"], "size": z["size"]}
-
-
-def _cached(out: Path) -> tuple[int, int] | None:
-    """The image size of a complete cache file; a truncated or damaged one is removed (and the
-    image described again) instead of blocking every later build."""
-    if not out.exists():
-        return None
-    try:
-        z = _load_features(str(out))
-        if z["kpts"].ndim != 2 or len(z["kpts"]) != len(z["desc"]) or z["size"].shape != (2,):
-            raise ValueError("inconsistent arrays")
-        return int(z["size"][0]), int(z["size"][1])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        out.unlink(missing_ok=True)
-        return None
-
-
-def _extract_one(job: tuple[Path, Path | None, EngineConfig, str]) -> tuple[str, tuple[int, int] | str]:
-    """Worker: extract and cache one image's features; returns (cache file, size or error).
-    ``job``: image, its cache file (None when the image could not be stat'ed), config, device."""
-    path, out, cfg, device = job
-    try:
-        if out is None:
-            _cache_key(path, cfg)  # raises the OSError to report
-        rel = str(out)
-        size = _cached(out)
-        if size is not None:
-            return rel, size
-        cv2.setNumThreads(1)
-        f = extract(load_image(path), cfg.features, device)
-        with atomic_open(out, "wb") as fh:
-            np.savez(fh, kpts=f.kpts, desc=f.desc, size=np.array(f.size))
-        return rel, f.size
-    except PixretError as exc:
-        return "", exc.problem
-    except OSError as exc:
-        return "", str(exc)
-    except cv2.error as exc:  # an image OpenCV cannot describe: skipped, not the whole run
-        return "", f"feature extraction failed ({str(exc).strip().splitlines()[-1]})"
-
-
 class Index:
     """A searchable image collection. ``Index.build(paths, cfg, dir)`` or ``Index.open(dir)``."""
 
-    def __init__(self, root: Path, cfg: EngineConfig, images: list[dict], quantizer: Quantizer,
-                 invfile: InvertedFile, kpts: np.ndarray, words: np.ndarray, desc: np.ndarray,
-                 offsets: np.ndarray, skipped: list[dict], device: str | None = None,
-                 sigs: np.ndarray | None = None):  # fmt: skip
+    def __init__(self, root: Path, cfg: EngineConfig, images: Catalog, quantizer: Quantizer, shards: ShardSet,
+                 skipped: list[dict], device: str | None = None):  # fmt: skip
         self.root, self.cfg, self.images = root, cfg, images
         self.device = engine_device(cfg, device)
-        self.quantizer, self.invfile = quantizer, invfile
-        self.kpts, self.words, self.desc, self.offsets = kpts, words, desc, offsets
-        # signatures: stored by this version; computed here for an index built before them
-        self.sigs = sigs if sigs is not None else _signatures(quantizer, desc, words)
-        self.skipped = skipped
+        self.quantizer, self.shards, self.skipped = quantizer, shards, skipped
         self.data = root  # the folder holding this generation's files (set by open)
         self.generation: str | None = None
 
@@ -185,126 +123,83 @@ class Index:
         images with the same feature config can share the folder. ``device`` (learned features
         only): auto, cpu or cuda.
 
-        SIFT extraction runs on Dask (engine/distributed.py): the cluster at ``scheduler`` (or
+        The stages run on Dask (engine/build.py): the cluster at ``scheduler`` (or
         $PIXRET_DASK_SCHEDULER), else a local one with ``workers`` processes on 127.0.0.1;
-        ``workers=1`` without a scheduler extracts in this process."""
+        ``workers=1`` without a scheduler runs them in this process."""
         device = engine_device(cfg, device)
         root = Path(root)
-        with writer_lock(root):
-            return cls._build_locked(paths, cfg, root, workers, progress, features_dir, device, scheduler)
-
-    @classmethod
-    def _build_locked(cls, paths, cfg, root, workers, progress, features_dir, device, scheduler=None) -> Index:
         fdir = Path(features_dir) if features_dir else root / "features"
-        images, skipped = _extract_all([Path(p) for p in paths], cfg, fdir, workers, progress, device, scheduler)
-        if not images:
-            where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
-            raise PixretError(root, f"no readable images to index in {where}; the index is unchanged")
-        feats = [_load_features(im["cache"]) for im in images]
-        desc_all = [z["desc"] for z in feats]
-        n_desc = sum(len(d) for d in desc_all)
-        if n_desc < MIN_VOCAB_FEATURES:
-            raise PixretError(
-                root, f"only {n_desc} features in {len(images)} images, too few for a vocabulary "
-                "(texture-less or tiny images?); the index is unchanged",
-            )  # fmt: skip
-        k = cfg.shortlist.vocab_size or auto_vocab_size(len(images))
-        t0 = time.perf_counter()
-        centroids = train_vocabulary(np.concatenate(desc_all), k, cfg.shortlist.kmeans_iters)
-        if progress:
-            tqdm.write(
-                f"vocabulary: {len(centroids)} words from {n_desc} descriptors in {time.perf_counter() - t0:.1f} s"
-            )
-        quantizer = Quantizer(centroids)
-        return cls._assemble(root, cfg, images, skipped, quantizer, feats, progress, device)
+        with writer_lock(root), Runner(scheduler, workers, progress) as runner:
+            images, skipped = extract_all([Path(p) for p in paths], cfg, fdir, runner, device)
+            if not images:
+                where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
+                raise PixretError(root, f"no readable images to index in {where}; the index is unchanged")
+            t0 = time.perf_counter()
+            quantizer = vocabulary(images, cfg, root / "work", runner, root)
+            if progress:
+                print(f"vocabulary: {quantizer.size} words in {time.perf_counter() - t0:.1f} s", flush=True)
+            return cls._assemble(root, cfg, images, skipped, quantizer, runner, device)
 
     @classmethod
-    def _assemble(cls, root, cfg, images, skipped, quantizer, feats, progress, device) -> Index:
-        """Write a new generation beside the current one, then swap index.json to it."""
+    def _assemble(cls, root: Path, cfg: EngineConfig, images: list[dict], skipped: list[dict],
+                  quantizer: Quantizer, runner: Runner, device: str) -> Index:  # fmt: skip
+        """Build the missing shards, then publish a new generation over them."""
+        names = build_shards(images, quantizer, cfg, root / "shards", root / "work", runner)
+        return cls.publish(root, cfg, images, quantizer, names, skipped, device)
+
+    @classmethod
+    def publish(cls, root: Path, cfg: EngineConfig, images: Iterable[dict], quantizer: Quantizer,
+                names: list[str], skipped: list[dict] | None = None, device: str | None = None) -> Index:  # fmt: skip
+        """Write a generation over shards already in ROOT/shards (the idf and norms of the whole
+        collection, the catalog), swap index.json to it and drop what it no longer names. The
+        caller holds the writer lock. For tools that write shards themselves
+        (benchmarks/bench_scale.py); ``images`` are records {path, name, size, cache}."""
         gen = f"gen-{time.time_ns():x}"
         data = root / gen
         try:
-            cls._write_data(data, images, quantizer, feats, progress, cfg)
+            shards = [Shard(root / "shards" / n) for n in names]
+            idf = global_idf(shards, quantizer.size << cfg.shortlist.split_bits)
+            norms = np.concatenate([s.norms(idf) for s in shards])
+            write_catalog(data, as_records(images, root))
+            save_npy(data / "vocab.npy", quantizer.centroids)
+            save_npy(data / "he.npy", quantizer.projection)
+            save_quantizer(quantizer, data / "quantizer.npz")
+            save_npy(data / "idf.npy", idf)
+            save_npy(data / "norms.npy", norms)
+            write_json(data / "shards.json", names, indent=None)
             write_json(
                 root / "index.json",
                 {"format": FORMAT, "version": VERSION, "pixret": __version__, "config": cfg.as_dict(),
-                 "n_images": len(images), "vocab_size": quantizer.size, "n_features": int(sum(len(z["kpts"]) for z in feats)),
-                 "skipped": skipped, "generation": gen},
+                 "n_images": len(norms), "vocab_size": quantizer.size,
+                 "n_features": int(sum(s.n_features for s in shards)), "skipped": skipped or [], "generation": gen},
             )  # fmt: skip
         except BaseException:
             shutil.rmtree(data, ignore_errors=True)
             raise
-        _remove_old_data(root, keep=gen)
+        _remove_old_data(root, keep=gen, shards=set(names))
         return cls.open(root, device)
-
-    @staticmethod
-    def _write_data(data: Path, images, quantizer, feats, progress, cfg: EngineConfig) -> None:
-        split_bits = cfg.shortlist.split_bits
-        save_npy(data / "vocab.npy", quantizer.centroids)
-        save_npy(data / "he.npy", quantizer.projection)
-        words = [
-            quantizer.assign(z["desc"])
-            for z in tqdm(feats, desc="assigning words", unit="img", disable=not progress, leave=False)
-        ]
-        kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float16 if cfg.compact else np.float32)
-        desc = np.concatenate([z["desc"] for z in feats])  # uint8 RootSIFT or int8 learned
-        offsets = np.concatenate([[0], np.cumsum([len(w) for w in words])]).astype(np.int64)
-        wall = np.concatenate(words).astype(np.int32)
-        sigs = _signatures(quantizer, desc, wall)
-        fine = np.split(split_words(wall, sigs, split_bits), offsets[1:-1])
-        inv = InvertedFile.build(fine, quantizer.size << split_bits, split_bits)
-        if cfg.compact:  # verification works from signatures: no descriptors on disk
-            desc = desc[:, :0]
-        packed = data / "packed"
-        for name, arr in (("kpts", kpts), ("desc", desc), ("words", wall), ("sigs", sigs), ("offsets", offsets)):
-            save_npy(packed / f"{name}.npy", arr)
-        m = inv.matrix
-        with atomic_open(data / "invfile.npz", "wb") as fh:
-            np.savez(
-                fh, data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape), idf=inv.idf,
-                split_bits=np.array(split_bits),
-            )
-        # the absolute path, and the path relative to the index folder: a collection moved
-        # together with its index (or reached through another mount) is still found
-        listing = [
-            {
-                **{k: im[k] for k in ("path", "name", "size", "cache")},
-                "rel": os.path.relpath(im["path"], data.parent.resolve()),
-            }
-            for im in images
-        ]
-        write_json(data / "images.json", listing, indent=None)
 
     def add(
         self, paths: list[str | os.PathLike], workers: int | None = None, progress: bool = True,
         scheduler: str | None = None,
     ) -> Index:  # fmt: skip
-        """Add images with the existing vocabulary; returns the reopened index.
+        """Add images with the existing vocabulary; returns the reopened index. The shards of the
+        images already indexed are kept (only a last, partial one is written again).
 
         Refused when another process changed the index since this one was opened (its images
         would be lost): open it again and add then."""
-        with writer_lock(self.root):
+        with writer_lock(self.root), Runner(scheduler, workers, progress) as runner:
             if _generation(self.root) != self.generation:
                 raise PixretError(
                     self.root, "the index changed since it was opened (another writer): open it again"
                 )
-            fdir = Path(self.images[0]["cache"]).parent if self.images else self.root / "features"
-            new, skipped = _extract_all(
-                [Path(p) for p in paths], self.cfg, fdir, workers, progress, self.device, scheduler
-            )
-            known = {im["cache"] for im in self.images}
-            images = self.images + [im for im in new if im["cache"] not in known]
-            feats = [_load_features(im["cache"]) for im in images]
-            return self._assemble(
-                self.root,
-                self.cfg,
-                images,
-                self.skipped + skipped,
-                self.quantizer,
-                feats,
-                progress,
-                self.device,
-            )
+            old = list(self.images)
+            fdir = Path(old[0]["cache"]).parent if old else self.root / "features"
+            new, skipped = extract_all([Path(p) for p in paths], self.cfg, fdir, runner, self.device)
+            known = {im["cache"] for im in old}
+            images = old + [im for im in new if im["cache"] not in known]
+            return self._assemble(self.root, self.cfg, images, self.skipped + skipped, self.quantizer, runner,
+                                  self.device)  # fmt: skip
 
     # ------------------------------------------------------------ opening
     @classmethod
@@ -330,33 +225,28 @@ class Index:
                 f"this pixret reads {FORMAT} v{VERSION}: build the index again",
             )  # fmt: skip
         gen = meta.get("generation")
-        data = root / gen if isinstance(gen, str) and gen.startswith("gen-") and "/" not in gen else root
+        if not (isinstance(gen, str) and gen.startswith("gen-") and "/" not in gen):
+            raise PixretError(root, "damaged index (index.json names no generation): build it again")
+        data = root / gen
         try:
             cfg = EngineConfig.from_dict(meta["config"])
-            images = json.loads((data / "images.json").read_text())
-            he = data / "he.npy"
-            quantizer = Quantizer(np.load(data / "vocab.npy"), np.load(he) if he.exists() else None)
-            with np.load(data / "invfile.npz") as z:
-                m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-                inv = InvertedFile(m, z["idf"], int(z["split_bits"]) if "split_bits" in z else 0)
-            packed = data / "packed"
-            # per-image slices are read at search time: memory-mapped, as the descriptors
-            kpts = np.load(packed / "kpts.npy", mmap_mode="r")
-            words = np.load(packed / "words.npy", mmap_mode="r")
-            offsets = np.load(packed / "offsets.npy")
-            desc = np.load(packed / "desc.npy", mmap_mode="r")
-            sigs = np.load(packed / "sigs.npy", mmap_mode="r") if (packed / "sigs.npy").exists() else None
+            images = Catalog(data)
+            with np.load(data / "quantizer.npz") as z:
+                quantizer = Quantizer.from_arrays(z)
+            names = json.loads((data / "shards.json").read_text())
+            if not isinstance(names, list) or not all(isinstance(n, str) and SHARD_NAME.fullmatch(n) for n in names):
+                raise ValueError("shards.json is not a list of shard names")
+            shards = [Shard(root / "shards" / n) for n in names]
+            idf, norms = np.load(data / "idf.npy"), np.load(data / "norms.npy")
             n_images = int(meta["n_images"])
-        except Exception as exc:  # noqa: BLE001 - zip, numpy and scipy each fail their own way on damaged files
+        except Exception as exc:  # noqa: BLE001 - zip, numpy, json and faiss each fail their own way on damaged files
             raise PixretError(root, f"damaged index ({type(exc).__name__}: {exc}): build it again") from None
-        problem = _inconsistent(images, n_images, inv, kpts, words, desc, offsets, quantizer.size)
-        if not problem and sigs is not None and (sigs.shape != words.shape or sigs.dtype != np.uint64):
-            problem = "signatures and words differ in number"
+        n_fine = quantizer.size << cfg.shortlist.split_bits
+        problem = _inconsistent(images, n_images, shards, idf, norms, n_fine, quantizer.size)
         if problem:
             raise PixretError(root, f"damaged index ({problem}): build it again")
-        index = cls(
-            root, cfg, images, quantizer, inv, kpts, words, desc, offsets, meta.get("skipped", []), device, sigs
-        )
+        index = cls(root, cfg, images, quantizer, ShardSet(shards, idf, norms, cfg.shortlist.split_bits),
+                    meta.get("skipped", []), device)  # fmt: skip
         index.data, index.generation = data, gen
         return index
 
@@ -385,23 +275,50 @@ class Index:
             )  # fmt: skip
         return p
 
+    @property
+    def n_features(self) -> int:
+        return sum(s.n_features for s in self.shards.shards)
+
     def memory_bytes(self) -> int:
-        """Bytes the loaded index keeps in RAM (per-feature arrays stay memory-mapped on disk)."""
-        resident = [a for a in (self.kpts, self.words, self.sigs) if not isinstance(a, np.memmap)]
-        return int(self.invfile.nbytes() + self.offsets.nbytes + self.quantizer.centroids.nbytes
-                   + sum(a.nbytes for a in resident))  # fmt: skip
+        """Bytes the loaded index keeps in RAM: idf, norms, per-image offsets, the vocabulary and
+        the catalog's offsets (features and postings stay memory-mapped on disk)."""
+        small = [s.offsets for s in self.shards.shards] + [self.shards.idf, self.shards.norms, self.shards.starts]
+        return int(sum(a.nbytes for a in small) + self.quantizer.centroids.nbytes + catalog_nbytes(self.images))
+
+    def disk_bytes(self) -> int:
+        """Bytes on disk of this generation and its shards (the feature cache not counted)."""
+        folders = [self.data, *(s.folder for s in self.shards.shards)]
+        return sum(p.stat().st_size for d in folders for p in d.rglob("*") if p.is_file())
+
+    def shortlist_bytes(self) -> int:
+        """Bytes the shortlist reads: postings (memory-mapped), idf and norms."""
+        return self.shards.nbytes()
 
     def features(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a, b = self.offsets[i], self.offsets[i + 1]
-        return np.asarray(self.kpts[a:b], np.float32), np.asarray(self.words[a:b]), np.asarray(self.desc[a:b])
+        """Keypoints (n, 4) float32, words (n,) and descriptors (n, D) of database image ``i``."""
+        side = self.side(i)
+        return side.kpts, side.words, side.desc
 
     def side(self, i: int) -> ImageSide:
-        """Image i as a matcher sees it (matchers.py)."""
-        kpts, words, desc = self.features(i)
-        a, b = self.offsets[i], self.offsets[i + 1]
-        return ImageSide(kpts, desc, words, tuple(self.images[i]["size"]), np.asarray(self.sigs[a:b]))
+        """Image i as a matcher sees it (matchers.py); its words are checked against the vocabulary."""
+        shard, j = self.shards.locate(i)
+        a, b = shard.offsets[j], shard.offsets[j + 1]
+        words = np.asarray(shard.words[a:b], np.int32)
+        if len(words) and (words.min() < 0 or words.max() >= self.quantizer.size):
+            raise PixretError(self.root, f"damaged index (shard {shard.folder.name}: a word id outside "
+                              f"0..{self.quantizer.size - 1}): build it again")  # fmt: skip
+        return ImageSide(np.asarray(shard.kpts[a:b], np.float32), np.asarray(shard.desc[a:b]), words,
+                         tuple(self.images[i]["size"]), np.asarray(shard.sigs[a:b]))  # fmt: skip
 
     # ------------------------------------------------------------ searching
+    def query_words(self, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The query descriptors' words and signatures, both (n, k): each feature in its k
+        nearest words (multiple assignment, ``verify.query_words``); column 0 feeds the shortlist
+        (split by ``split_words``), all of them matching."""
+        qwords = self.quantizer.assign(desc, max(1, self.cfg.verify.query_words))
+        qwords = qwords if qwords.ndim == 2 else qwords[:, None]
+        return qwords, self.quantizer.signatures(desc, qwords)
+
     def search(self, image: np.ndarray | str | os.PathLike, box, top: int = 20) -> list[Hit]:
         """The best ``top`` hits for the object in ``box`` (x1, y1, x2, y2) of ``image``."""
         return self.search_full(image, box).hits[:top]
@@ -424,14 +341,12 @@ class Index:
         cfg = self.cfg
         qwords = qsigs = None
         if cfg.verify.matching != "ratio" or not cfg.exhaustive:
-            qwords = self.quantizer.assign(qf.desc, max(1, cfg.verify.query_words))
-            qwords = qwords if qwords.ndim == 2 else qwords[:, None]
-            qsigs = self.quantizer.signatures(qf.desc, qwords)
+            qwords, qsigs = self.query_words(qf.desc)
         if cfg.exhaustive:
             bow = np.zeros(len(self))
             cand = np.arange(len(self))
         else:
-            bow = self.invfile.scores(split_words(qwords[:, 0], qsigs[:, 0], self.invfile.split_bits))
+            bow = self.shards.scores(split_words(qwords[:, 0], qsigs[:, 0], self.shards.split_bits))
             k = min(cfg.shortlist.top_k, len(self))
             cand = np.argpartition(-bow, k - 1)[:k] if k < len(self) else np.arange(len(self))
             cand = cand[np.argsort(-bow[cand], kind="stable")]
@@ -544,66 +459,28 @@ def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
     return max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
 
 
-def _extract_all(
-    paths, cfg, cache: Path, workers, progress, device, scheduler: str | None = None
-) -> tuple[list[dict], list[dict]]:
-    cache = cache.resolve()
-    cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(p, _cache_file(p, cache, cfg), cfg, device) for p in paths]
-    images, skipped = [], []
-    todo = [k for k, (_, out, _, _) in enumerate(jobs) if out is None or not out.exists()]
-    distributed = cfg.features.kind == "sift" and todo and (scheduler_address(scheduler) or workers != 1)
-    if distributed:  # the images not cached yet, on Dask; the cached ones are checked here
-        with dask_client(scheduler, workers) as client:
-            done = dask_map(_extract_one, [jobs[k] for k in todo], client, "features", "img", progress)
-        fresh = dict(zip(todo, done, strict=True))
-        results = [fresh[k] if k in fresh else _extract_one(j) for k, j in enumerate(jobs)]
-    else:  # one process (learned: torch spreads each image over the cores, or the GPU)
-        results = list(tqdm(map(_extract_one, jobs), total=len(jobs), desc="features", unit="img",
-                            disable=not progress or not todo))  # fmt: skip
-    for (p, _, _, _), (out, res) in zip(jobs, results, strict=True):
-        if not out:
-            skipped.append({"path": str(p), "reason": str(res)})
-            warnings.warn(f"{p}: skipped ({res})", IndexWarning, stacklevel=3)
-            continue
-        images.append({"path": str(p.resolve()), "name": p.stem, "size": list(res), "cache": out})
-    return images, skipped
-
-
-def _signatures(quantizer: Quantizer, desc: np.ndarray, words: np.ndarray, chunk: int = 200_000) -> np.ndarray:
-    """Every feature's signature in its word, in chunks (descriptors may be memory-mapped)."""
-    out = np.zeros(len(words), np.uint64)
-    for a in range(0, len(words), chunk):
-        out[a : a + chunk] = quantizer.signatures(np.asarray(desc[a : a + chunk]), words[a : a + chunk])
-    return out
-
-
-def _cache_file(path: Path, cache: Path, cfg: EngineConfig) -> Path | None:
-    """The image's feature cache file (None when it cannot be stat'ed: its worker reports why)."""
-    try:
-        return cache / f"{_cache_key(path, cfg)}.npz"
-    except OSError:
-        return None
-
-
-def _inconsistent(images, n_images, inv, kpts, words, desc, offsets, vocab_size) -> str:
-    """What is wrong with an index's arrays ('' when they agree): checked on open, since a
-    damaged file would otherwise give wrong results or an IndexError in the middle of a search."""
-    if not isinstance(images, list) or not all(
-        isinstance(im, dict) and {"path", "name", "size"} <= set(im) for im in images
-    ):
-        return "images.json is not a list of images"
-    if len(images) != n_images or len(offsets) != n_images + 1 or inv.n_images != n_images:
+def _inconsistent(images: Catalog, n_images: int, shards: list[Shard], idf: np.ndarray, norms: np.ndarray,
+                  n_fine: int, vocab_size: int) -> str:  # fmt: skip
+    """What is wrong with an index's arrays ('' when they agree). Checked on open from shapes and
+    the small arrays (a damaged file would otherwise give wrong results or an IndexError in the
+    middle of a search); per-feature values are checked when an image is read (``Index.side``)."""
+    if len(images) != n_images or len(norms) != n_images or sum(len(s) for s in shards) != n_images:
         return "the files disagree on the image count"
-    if offsets.ndim != 1 or (len(offsets) and (offsets[0] != 0 or (np.diff(offsets) < 0).any())):
-        return "per-image offsets are not increasing from 0"
-    n = int(offsets[-1]) if len(offsets) else 0
-    if not (len(kpts) == len(words) == len(desc) == n):
-        return "keypoints, words and descriptors differ in number"
-    if len(words) and (words.min() < 0 or words.max() >= vocab_size):
-        return f"a word id outside 0..{vocab_size - 1}"
-    if inv.matrix.shape[0] != vocab_size << inv.split_bits or len(inv.idf) != inv.matrix.shape[0]:
-        return "the inverted file and the vocabulary differ in size"
+    if idf.shape != (n_fine,):
+        return "the idf and the vocabulary differ in size"
+    for s in shards:
+        o = s.offsets
+        if o.ndim != 1 or not len(o) or o[0] != 0 or (np.diff(o) < 0).any():
+            return f"shard {s.folder.name}: per-image offsets are not increasing from 0"
+        n = int(o[-1])
+        if not (len(s.kpts) == len(s.words) == len(s.sigs) == len(s.desc) == len(s.post_ids) == n):
+            return f"shard {s.folder.name}: keypoints, words, signatures and postings differ in number"
+        if s.sigs.dtype != np.uint64 or len(s.post_ptr) != len(s.post_words) + 1 or len(s.post_df) != len(s.post_words):
+            return f"shard {s.folder.name}: the inverted file's arrays disagree"
+        if len(s.post_ptr) and int(s.post_ptr[-1]) != n:
+            return f"shard {s.folder.name}: the inverted file does not cover every feature"
+        if len(s.post_words) and int(s.post_words[-1]) >= n_fine:
+            return f"shard {s.folder.name}: a word id outside 0..{vocab_size - 1}"
     return ""
 
 
@@ -642,18 +519,13 @@ def _generation(root: Path) -> str | None:
     return meta.get("generation") if isinstance(meta, dict) else None
 
 
-_FIRST_LAYOUT = ("images.json", "vocab.npy", "invfile.npz", "packed")
-
-
-def _remove_old_data(root: Path, keep: str) -> None:
-    """After the swap: drop earlier generations (and the first layout's files, and any left by a
-    killed build); readers that still map them keep their open files."""
+def _remove_old_data(root: Path, keep: str, shards: set[str]) -> None:
+    """After the swap: drop earlier generations, the shards no generation names any more and the
+    build's work files; readers that still map them keep their open files."""
     for p in root.glob("gen-*"):
         if p.name != keep and p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
-    for name in _FIRST_LAYOUT:
-        p = root / name
-        if p.is_dir():
+    for p in (root / "shards").glob("*"):
+        if p.name not in shards:
             shutil.rmtree(p, ignore_errors=True)
-        elif p.exists():
-            p.unlink()
+    shutil.rmtree(root / "work", ignore_errors=True)

@@ -9,6 +9,7 @@ term frequency by its square root before idf and L2 normalisation.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import faiss
@@ -63,10 +64,13 @@ class Quantizer:
     candidate pairs of a word before any descriptor distance is computed.
     """
 
-    def __init__(self, centroids: np.ndarray, projection: np.ndarray | None = None):
+    def __init__(self, centroids: np.ndarray, projection: np.ndarray | None = None, index: bytes | None = None):
         self.centroids = centroids
         self.projection = he_projection(centroids.shape[1]) if projection is None else projection
         d, k = centroids.shape[1], len(centroids)
+        if index is not None:  # the assignment index as trained once, shared by every worker
+            self.index = faiss.deserialize_index(np.frombuffer(index, np.uint8))  # nprobe included
+            return
         if k <= 2048:
             self.index = faiss.IndexFlatL2(d)
         else:
@@ -81,6 +85,21 @@ class Quantizer:
     @property
     def size(self) -> int:
         return len(self.centroids)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything that defines the assignment, for ``from_arrays`` (a file workers load)."""
+        return {"centroids": self.centroids, "projection": self.projection,
+                "index": faiss.serialize_index(self.index)}  # fmt: skip
+
+    @classmethod
+    def from_arrays(cls, z) -> Quantizer:
+        return cls(np.asarray(z["centroids"]), np.asarray(z["projection"]), np.asarray(z["index"]).tobytes())
+
+    def digest(self) -> str:
+        """A hash of the vocabulary and signature projection: names the shards built with them."""
+        h = hashlib.sha1(np.ascontiguousarray(self.centroids).tobytes())
+        h.update(np.ascontiguousarray(self.projection).tobytes())
+        return h.hexdigest()[:20]
 
     def assign(self, desc: np.ndarray, k: int = 1) -> np.ndarray:
         """Nearest word per descriptor, shape (n,); with k > 1 the k nearest, shape (n, k)."""

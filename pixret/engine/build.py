@@ -1,0 +1,227 @@
+"""Building an index, stage by stage; every stage runs through a ``distributed.Runner`` (on Dask,
+or in this process with one worker), the same functions either way::
+
+    images, skipped = extract_all(paths, cfg, features_dir, runner, device)  # feature cache files
+    quantizer = vocabulary(images, cfg, work, runner)     # k-means on a sample of every image
+    names = build_shards(images, quantizer, cfg, root / "shards", work, runner)  # words, postings
+
+Each stage's outputs are files written atomically and named by their inputs (feature cache
+files by image and settings, the vocabulary by the images and its size, shards by their images
+and the vocabulary), so a killed build resumes where it stopped and ends with the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import warnings
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..io import PixretError, atomic_open
+from .config import EngineConfig
+from .distributed import Runner
+from .features import extract, load_image
+from .shards import postings, shard_name, write_shard
+from .shortlist import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words, train_vocabulary
+
+MIN_VOCAB_FEATURES = 64
+SEED = 1234
+SAMPLE_CHUNK = 256  # images per vocabulary-sampling task
+
+
+class IndexWarning(UserWarning):
+    """An image was skipped while indexing."""
+
+
+# ------------------------------------------------------------------ feature extraction
+def cache_key(path: Path, cfg: EngineConfig) -> str:
+    st = path.stat()
+    ident = (
+        f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
+    )
+    return hashlib.sha1(ident.encode()).hexdigest()[:20]
+
+
+def cache_file(path: Path, cache: Path, cfg: EngineConfig) -> Path | None:
+    """The image's feature cache file (None when it cannot be stat'ed: its worker reports why)."""
+    try:
+        return cache / f"{cache_key(path, cfg)}.npz"
+    except OSError:
+        return None
+
+
+def load_features(path: str) -> dict[str, np.ndarray]:
+    """A cached feature file read into memory once (NpzFile re-reads a key on every access)."""
+    with np.load(path) as z:
+        return {"kpts": z["kpts"], "desc": z["desc"], "size": z["size"]}
+
+
+def _cached(out: Path) -> tuple[int, int] | None:
+    """The image size of a complete cache file; a truncated or damaged one is removed (and the
+    image described again) instead of blocking every later build."""
+    if not out.exists():
+        return None
+    try:
+        z = load_features(str(out))
+        if z["kpts"].ndim != 2 or len(z["kpts"]) != len(z["desc"]) or z["size"].shape != (2,):
+            raise ValueError("inconsistent arrays")
+        return int(z["size"][0]), int(z["size"][1])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        out.unlink(missing_ok=True)
+        return None
+
+
+def _extract_one(job: tuple[Path, Path | None, EngineConfig, str]) -> tuple[str, tuple[int, int] | str]:
+    """Worker: extract and cache one image's features; returns (cache file, size or error).
+    ``job``: image, its cache file (None when the image could not be stat'ed), config, device."""
+    path, out, cfg, device = job
+    try:
+        if out is None:
+            cache_key(path, cfg)  # raises the OSError to report
+        rel = str(out)
+        size = _cached(out)
+        if size is not None:
+            return rel, size
+        cv2.setNumThreads(1)
+        f = extract(load_image(path), cfg.features, device)
+        with atomic_open(out, "wb") as fh:
+            np.savez(fh, kpts=f.kpts, desc=f.desc, size=np.array(f.size))
+        return rel, f.size
+    except PixretError as exc:
+        return "", exc.problem
+    except OSError as exc:
+        return "", str(exc)
+    except cv2.error as exc:  # an image OpenCV cannot describe: skipped, not the whole run
+        return "", f"feature extraction failed ({str(exc).strip().splitlines()[-1]})"
+
+
+def extract_all(paths: list[Path], cfg: EngineConfig, cache: Path, runner: Runner, device: str
+                ) -> tuple[list[dict], list[dict]]:  # fmt: skip
+    """Every image's features in the cache folder; (images, skipped). The images not cached yet
+    are described through the runner; the cached ones are checked here."""
+    cache = cache.resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(p, cache_file(p, cache, cfg), cfg, device) for p in paths]
+    todo = [k for k, (_, out, _, _) in enumerate(jobs) if out is None or not out.exists()]
+    # learned features in this process (torch spreads each image over the cores, or the GPU)
+    where = runner if cfg.features.kind == "sift" else Runner(workers=1, progress=runner.progress)
+    fresh = dict(zip(todo, where.map(_extract_one, [jobs[k] for k in todo], "features", "img"), strict=True))
+    images, skipped = [], []
+    for k, (p, _, _, _) in enumerate(jobs):
+        out, res = fresh[k] if k in fresh else _extract_one(jobs[k])
+        if not out:
+            skipped.append({"path": str(p), "reason": str(res)})
+            warnings.warn(f"{p}: skipped ({res})", IndexWarning, stacklevel=3)
+            continue
+        images.append({"path": str(p.resolve()), "name": p.stem, "size": list(res), "cache": out})
+    return images, skipped
+
+
+# ------------------------------------------------------------------ vocabulary
+def _sample(job: tuple[list[str], int, int]) -> tuple[np.ndarray, int]:
+    """Worker: up to ``per`` descriptors of each image (a seeded choice per image), and the count
+    of all of them."""
+    caches, first, per = job
+    out, n = [], 0
+    for k, c in enumerate(caches):
+        d = load_features(c)["desc"]
+        n += len(d)
+        if len(d) > per:
+            d = d[np.sort(np.random.default_rng((SEED, first + k)).choice(len(d), per, replace=False))]
+        out.append(d)
+    return np.concatenate(out), n
+
+
+def vocabulary(images: list[dict], cfg: EngineConfig, work: Path, runner: Runner, where: Path) -> Quantizer:
+    """The visual vocabulary: k-means (one task) on a sample drawn from every image (tasks of
+    SAMPLE_CHUNK images), so the whole collection never sits in one process's memory. Kept in
+    ``work`` until the build ends, so a resumed build does not train it again."""
+    caches = [im["cache"] for im in images]
+    k = cfg.shortlist.vocab_size or auto_vocab_size(len(images))
+    key = shard_name("vocab", str(k), str(cfg.shortlist.kmeans_iters), *[Path(c).name for c in caches])
+    saved = work / f"vocab-{key}.npz"
+    if saved.exists():
+        try:
+            with np.load(saved) as z:
+                return Quantizer.from_arrays(z)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            saved.unlink(missing_ok=True)  # damaged by a kill: train again
+    per = math.ceil(k * POINTS_PER_WORD / len(images))
+    jobs = [(caches[a : a + SAMPLE_CHUNK], a, per) for a in range(0, len(caches), SAMPLE_CHUNK)]
+    parts = runner.map(_sample, jobs, "vocabulary sample", "task")
+    n_desc = sum(n for _, n in parts)
+    if n_desc < MIN_VOCAB_FEATURES:
+        raise PixretError(
+            where, f"only {n_desc} features in {len(images)} images, too few for a vocabulary "
+            "(texture-less or tiny images?); the index is unchanged",
+        )  # fmt: skip
+    centroids = runner.call(train_vocabulary, np.concatenate([d for d, _ in parts]), k, cfg.shortlist.kmeans_iters)
+    quantizer = Quantizer(centroids)
+    save_quantizer(quantizer, saved)
+    return quantizer
+
+
+def save_quantizer(quantizer: Quantizer, path: Path) -> Path:
+    if not path.exists():
+        with atomic_open(path, "wb") as fh:
+            np.savez(fh, **quantizer.to_arrays())
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def _load_quantizer(path: str) -> Quantizer:
+    """A worker loads the quantizer once per build (tasks of one build share the file)."""
+    with np.load(path) as z:
+        return Quantizer.from_arrays(z)
+
+
+# ------------------------------------------------------------------ shards
+def word_dtype(n_words: int) -> type:
+    return np.uint16 if n_words <= 1 << 16 else np.int32
+
+
+def _shard(job: tuple[str, list[str], str, int, bool]) -> None:
+    """Worker: assign words and signatures to one shard's images and write the shard."""
+    folder, caches, qfile, split_bits, compact = job
+    if Path(folder).exists():
+        return
+    quantizer = _load_quantizer(qfile)
+    feats = [load_features(c) for c in caches]
+    desc = np.concatenate([z["desc"] for z in feats])  # uint8 RootSIFT or int8 learned
+    words = quantizer.assign(desc)
+    sigs = np.zeros(len(words), np.uint64)
+    for a in range(0, len(words), 200_000):  # the float copies of the descriptors, a chunk at a time
+        sigs[a : a + 200_000] = quantizer.signatures(desc[a : a + 200_000], words[a : a + 200_000])
+    offsets = np.concatenate([[0], np.cumsum([len(z["kpts"]) for z in feats])]).astype(np.int64)
+    kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float16 if compact else np.float32)
+    arrays = {
+        "offsets": offsets, "kpts": kpts, "words": words.astype(word_dtype(quantizer.size)), "sigs": sigs,
+        "desc": desc[:, :0] if compact else desc,  # compact: verification works from the signatures
+        **postings(split_words(words, sigs, split_bits), offsets),
+    }  # fmt: skip
+    write_shard(Path(folder), arrays)
+
+
+def build_shards(images: list[dict], quantizer: Quantizer, cfg: EngineConfig, shard_dir: Path, work: Path,
+                 runner: Runner) -> list[str]:  # fmt: skip
+    """The shards of ``images`` (cfg.shortlist.shard_size consecutive images each), reusing any
+    already written; returns their names in order."""
+    size = cfg.shortlist.shard_size
+    qfile = save_quantizer(quantizer, work / f"quantizer-{quantizer.digest()}.npz")
+    settings = (quantizer.digest(), str(cfg.shortlist.split_bits), str(cfg.compact))
+    names, jobs = [], []
+    for a in range(0, len(images), size):
+        caches = [im["cache"] for im in images[a : a + size]]
+        name = shard_name("shard-v1", *settings, *[Path(c).name for c in caches])
+        names.append(name)
+        if not (shard_dir / name).exists():
+            jobs.append((str(shard_dir / name), caches, str(qfile), cfg.shortlist.split_bits, cfg.compact))
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    runner.map(_shard, jobs, "index shards", "shard")
+    return names

@@ -1,0 +1,59 @@
+"""Index shards (engine/shards.py): the compact inverted file, on tiny hand-made arrays, scores
+exactly as the reference tf-idf matrix (shortlist.InvertedFile)."""
+
+import numpy as np
+import pytest
+
+from pixret.engine.shards import Shard, ShardSet, global_idf, postings, write_shard
+from pixret.engine.shortlist import InvertedFile
+
+
+def test_postings_of_a_tiny_shard():
+    # image 0: words 7, 3, 7; image 1: none; image 2: words 3, 9
+    p = postings(np.array([7, 3, 7, 3, 9]), np.array([0, 3, 3, 5]))
+    assert p["post_words"].tolist() == [3, 7, 9]
+    assert p["post_ptr"].tolist() == [0, 2, 4, 5]
+    assert p["post_ids"].tolist() == [0, 2, 0, 0, 2]  # word 7 fires twice in image 0: two equal ids
+    assert p["post_df"].tolist() == [2, 1, 1]
+    assert p["post_ids"].dtype == np.uint16 and p["post_words"].dtype == np.uint32
+
+
+def test_a_shard_refuses_more_images_than_its_ids_hold():
+    with pytest.raises(ValueError, match="at most 65535"):
+        postings(np.zeros(0, np.int64), np.zeros(65537, np.int64))
+
+
+def _write(tmp_path, name, fine, offsets):
+    n_feat = len(fine)
+    arrays = {"offsets": np.asarray(offsets, np.int64), "kpts": np.zeros((n_feat, 4), np.float32),
+              "words": np.zeros(n_feat, np.uint16), "sigs": np.zeros(n_feat, np.uint64),
+              "desc": np.zeros((n_feat, 0), np.uint8), **postings(np.asarray(fine), np.asarray(offsets))}  # fmt: skip
+    write_shard(tmp_path / name, arrays)
+    return Shard(tmp_path / name)
+
+
+def test_sharded_scores_equal_the_reference_matrix(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 40, rng.integers(0, 30)) for _ in range(23)]  # bursty: repeats in an image
+    ref = InvertedFile.build(images, 40)
+    shards = []
+    for k, (a, b) in enumerate([(0, 10), (10, 11), (11, 23)]):  # uneven shards, one of a single image
+        part = images[a:b]
+        offsets = np.r_[0, np.cumsum([len(w) for w in part])]
+        shards.append(_write(tmp_path, f"s{k}", np.concatenate(part), offsets))
+    idf = global_idf(shards, 40)
+    assert np.allclose(idf, ref.idf)
+    norms = np.concatenate([s.norms(idf) for s in shards])
+    for threads in (1, 3):
+        sharded = ShardSet(shards, idf, norms, 0, threads=threads)
+        for q in (images[4], images[17][:3], np.array([5, 5, 5, 39]), np.array([41])):
+            assert np.allclose(sharded.scores(q), ref.scores(q[q < 40]), atol=1e-6)
+    assert sharded.locate(10) == (shards[1], 0) and sharded.locate(22)[1] == 11
+
+
+def test_a_shard_already_written_is_kept(tmp_path):
+    s = _write(tmp_path, "s", np.array([1, 2]), [0, 2])
+    stamp = (tmp_path / "s" / "post_ids.npy").stat().st_mtime_ns
+    _write(tmp_path, "s", np.array([1, 2]), [0, 2])
+    assert (tmp_path / "s" / "post_ids.npy").stat().st_mtime_ns == stamp and len(s) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
