@@ -33,6 +33,7 @@ from .shortlist import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words,
 MIN_VOCAB_FEATURES = 64
 SEED = 1234
 SAMPLE_CHUNK = 256  # images per vocabulary-sampling task
+ASSIGN_CHUNK = 256  # images per word-assignment task
 
 
 class IndexWarning(UserWarning):
@@ -152,7 +153,9 @@ def vocabulary(images: list[dict], cfg: EngineConfig, work: Path, runner: Runner
                 return Quantizer.from_arrays(z)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             saved.unlink(missing_ok=True)  # damaged by a kill: train again
-    per = math.ceil(k * POINTS_PER_WORD / len(images))
+    # a quarter more than k-means takes (train_vocabulary subsamples): images with fewer
+    # features than their share would otherwise leave the sample, and so k, short
+    per = math.ceil(1.25 * k * POINTS_PER_WORD / len(images))
     jobs = [(caches[a : a + SAMPLE_CHUNK], a, per) for a in range(0, len(caches), SAMPLE_CHUNK)]
     parts = runner.map(_sample, jobs, "vocabulary sample", "task")
     n_desc = sum(n for _, n in parts)
@@ -186,22 +189,35 @@ def word_dtype(n_words: int) -> type:
     return np.uint16 if n_words <= 1 << 16 else np.int32
 
 
-def _shard(job: tuple[str, list[str], str, int, bool]) -> None:
-    """Worker: assign words and signatures to one shard's images and write the shard."""
-    folder, caches, qfile, split_bits, compact = job
-    if Path(folder).exists():
+def _assign(job: tuple[str, list[str], str]) -> None:
+    """Worker: words and signatures of a chunk of images' features, to a work file."""
+    out, caches, qfile = job
+    if Path(out).exists():
         return
     quantizer = _load_quantizer(qfile)
-    feats = [load_features(c) for c in caches]
-    desc = np.concatenate([z["desc"] for z in feats])  # uint8 RootSIFT or int8 learned
+    desc = np.concatenate([load_features(c)["desc"] for c in caches])  # uint8 RootSIFT or int8 learned
     words = quantizer.assign(desc)
     sigs = np.zeros(len(words), np.uint64)
     for a in range(0, len(words), 200_000):  # the float copies of the descriptors, a chunk at a time
         sigs[a : a + 200_000] = quantizer.signatures(desc[a : a + 200_000], words[a : a + 200_000])
+    with atomic_open(out, "wb") as fh:
+        np.savez(fh, words=words, sigs=sigs)
+
+
+def _shard(job: tuple[str, list[str], list[str], int, bool, int]) -> None:
+    """Worker: one shard from its images' features and their words and signatures."""
+    folder, caches, assigned, split_bits, compact, n_words = job
+    if Path(folder).exists():
+        return
+    feats = [load_features(c) for c in caches]
+    parts = [dict(np.load(f)) for f in assigned]
+    words = np.concatenate([p["words"] for p in parts])
+    sigs = np.concatenate([p["sigs"] for p in parts])
     offsets = np.concatenate([[0], np.cumsum([len(z["kpts"]) for z in feats])]).astype(np.int64)
     kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float16 if compact else np.float32)
+    desc = np.concatenate([z["desc"] for z in feats])
     arrays = {
-        "offsets": offsets, "kpts": kpts, "words": words.astype(word_dtype(quantizer.size)), "sigs": sigs,
+        "offsets": offsets, "kpts": kpts, "words": words.astype(word_dtype(n_words)), "sigs": sigs,
         "desc": desc[:, :0] if compact else desc,  # compact: verification works from the signatures
         **postings(split_words(words, sigs, split_bits), offsets),
     }  # fmt: skip
@@ -211,17 +227,27 @@ def _shard(job: tuple[str, list[str], str, int, bool]) -> None:
 def build_shards(images: list[dict], quantizer: Quantizer, cfg: EngineConfig, shard_dir: Path, work: Path,
                  runner: Runner) -> list[str]:  # fmt: skip
     """The shards of ``images`` (cfg.shortlist.shard_size consecutive images each), reusing any
-    already written; returns their names in order."""
+    already written; returns their names in order. Two rounds of tasks: words and signatures for
+    chunks of ASSIGN_CHUNK images (so that even a one-shard collection keeps every worker busy),
+    then one task per shard."""
     size = cfg.shortlist.shard_size
     qfile = save_quantizer(quantizer, work / f"quantizer-{quantizer.digest()}.npz")
     settings = (quantizer.digest(), str(cfg.shortlist.split_bits), str(cfg.compact))
-    names, jobs = [], []
+    names, assign, shards = [], [], []
     for a in range(0, len(images), size):
         caches = [im["cache"] for im in images[a : a + size]]
         name = shard_name("shard-v1", *settings, *[Path(c).name for c in caches])
         names.append(name)
-        if not (shard_dir / name).exists():
-            jobs.append((str(shard_dir / name), caches, str(qfile), cfg.shortlist.split_bits, cfg.compact))
+        if (shard_dir / name).exists():
+            continue
+        chunks = []
+        for c in range(0, len(caches), ASSIGN_CHUNK):
+            part = caches[c : c + ASSIGN_CHUNK]
+            out = work / f"{shard_name('words', quantizer.digest(), *[Path(p).name for p in part])}.npz"
+            chunks.append(str(out))
+            assign.append((str(out), part, str(qfile)))
+        shards.append((str(shard_dir / name), caches, chunks, cfg.shortlist.split_bits, cfg.compact, quantizer.size))
     shard_dir.mkdir(parents=True, exist_ok=True)
-    runner.map(_shard, jobs, "index shards", "shard")
+    runner.map(_assign, assign, "assigning words", "task")
+    runner.map(_shard, shards, "index shards", "shard")
     return names

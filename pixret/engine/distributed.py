@@ -120,4 +120,6 @@ class Runner:
         """``fn(*args)`` as one task (on a worker of the cluster, or here)."""
         if self.local:
             return fn(*args)
+        # large arrays go to the worker by scatter, not inside the task graph
+        args = tuple(self.client.scatter(a) if getattr(a, "nbytes", 0) > 1 << 20 else a for a in args)
         return self.client.submit(fn, *args, pure=False).result()

@@ -397,7 +397,9 @@ class Index:
                 )
             )  # fmt: skip
         verified = np.array([hit.index for hit in hits], np.int64)
-        rest = np.setdiff1d(np.arange(len(self)), verified)
+        unverified = np.ones(len(self), bool)  # a mask, not setdiff1d: that hashes a million ids
+        unverified[verified] = False
+        rest = np.flatnonzero(unverified)
         rest = rest[np.argsort(-bow[rest], kind="stable")]
         for i in rest[: max(0, len(cand) - len(hits))]:
             im = self.images[int(i)]

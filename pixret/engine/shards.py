@@ -27,6 +27,7 @@ the shortlist of a million images fits in a few GB of RAM (README "Scaling out")
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -95,7 +96,13 @@ class Shard:
         self.folder = folder
         for name in ARRAYS:
             setattr(self, name, np.load(folder / f"{name}.npy", mmap_mode="r"))
-        self.offsets = np.asarray(self.offsets)  # small, read per image: in RAM
+        self.offsets = np.array(self.offsets)  # small, read per image: in RAM
+        for name in ("post_words", "post_ptr", "post_ids", "kpts", "words", "sigs", "desc"):
+            # a query reads scattered bits of these: no read-ahead (it would page in 32x what
+            # is used, and a cold search of a million images would wait on the disk for it)
+            mm = getattr(getattr(self, name), "_mmap", None)
+            if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+                mm.madvise(mmap.MADV_RANDOM)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
