@@ -50,7 +50,7 @@ from pixret.engine.features import extract_in_box, load_image  # noqa: E402
 from pixret.engine.index import writer_lock  # noqa: E402
 from pixret.engine.run import database_paths  # noqa: E402
 from pixret.engine.shards import postings, shard_name, write_shard  # noqa: E402
-from pixret.engine.shortlist import InvertedFile, split_words  # noqa: E402
+from pixret.engine.shortlist import InvertedFile, auto_top_k, split_words  # noqa: E402
 from pixret.evaluation import PixelPrediction  # noqa: E402
 from pixret.io import save_npy  # noqa: E402
 
@@ -199,7 +199,7 @@ def measure(index: Index, bench) -> dict:
 
 def shortlist_recall(index: Index, bench, ref: InvertedFile) -> float:
     """Of the positives exact tf-idf puts in its top k, the share the sharded shortlist keeps."""
-    top, kept, total = index.cfg.shortlist.top_k, 0, 0
+    top, kept, total = index.cfg.shortlist.top_k or auto_top_k(len(index)), 0, 0
     for q in bench.queries:
         img = load_image(bench.query_image(q.index))
         f = extract_in_box(img, q.box, index.cfg)
@@ -248,7 +248,7 @@ def main() -> None:
     ap.add_argument("--positives", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--exact-up-to", type=int, default=100_000, help="exact tf-idf reference up to this scale")
-    ap.add_argument("--wider", type=int, nargs="*", default=[300], help="also measure with these shortlist lengths")
+    ap.add_argument("--wider", type=int, nargs="*", default=[100], help="also measure these shortlist lengths")
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
     args = ap.parse_args()
     name = f"b{args.base_images}"
@@ -275,7 +275,8 @@ def main() -> None:
             m = measure(index, bench)
             rss1 = rss_anon_mb()
             wider = {}
-            for k in args.wider:  # the same index with a longer shortlist
+            auto = cfg.shortlist.top_k or auto_top_k(n)
+            for k in [k for k in args.wider if k != auto]:  # the same index, another shortlist length
                 index.cfg = with_top_k(index.cfg, k)
                 wider[k] = measure(index, bench)
             index.cfg = base.cfg
@@ -286,7 +287,7 @@ def main() -> None:
                 "resident_b_per_image": index.memory_bytes() / n,
                 "shortlist_kb_per_image": index.shortlist_bytes() / n / 1024,
                 "ram_growth_mb": rss1 - rss0,  # anonymous RSS after opening and 24 queries
-                **m, "shortlist_recall": recall, "top_k": base.cfg.shortlist.top_k, "wider": wider,
+                **m, "shortlist_recall": recall, "top_k": auto, "wider": wider,
                 "real_build_h": {w: build_estimate(n, feats_per_image, rate, build["shards_s"], args.workers, w)
                                  for w in (2, 8, 64)},
             }  # fmt: skip

@@ -56,3 +56,9 @@ def test_word_pairs_without_a_cap_keeps_every_pair():
     assert got == [(0, 0), (0, 3), (0, 4), (1, 0), (1, 3), (1, 4), (2, 1), (2, 2)]
     qi, di = word_pairs(qw, dw, 2)  # a cap keeps the first pairs of a bursty word
     assert len(qi) == 2 + 2
+
+
+def test_the_shortlist_grows_with_the_collection_beyond_100k():
+    from pixret.engine.shortlist import auto_top_k
+
+    assert [auto_top_k(n) for n in (0, 5_000, 100_000, 316_228, 1_000_000, 5_000_000)] == [100, 100, 100, 200, 300, 300]

@@ -29,7 +29,9 @@ class ShortlistConfig:
 
     vocab_size: int = 0  # 0 = chosen from the collection size (about 2 per image, 1k .. 8k)
     kmeans_iters: int = 8
-    top_k: int = 100  # candidates passed to spatial verification
+    # candidates passed to spatial verification; 0 = chosen from the collection size
+    # (shortlist.auto_top_k: 100 up to 100k images, growing to 300 at a million)
+    top_k: int = 0
     # tf-idf over words split 2**split_bits ways by their signatures (shortlist.split_words): a
     # finer vocabulary for telling images apart, while matching keeps the coarse words
     split_bits: int = 0

@@ -49,7 +49,7 @@ from .features import Features, extract_in_box, load_image
 from .masks import Evidence, box_polygon, object_polygons, project, support_polygons, union
 from .matchers import ImageSide, QuerySide, get_matcher
 from .shards import Shard, ShardSet, global_idf
-from .shortlist import Quantizer, split_words
+from .shortlist import Quantizer, auto_top_k, split_words
 from .verify import fit_pairs, shape_check
 
 FORMAT, VERSION = "pixret-index", 2
@@ -347,7 +347,7 @@ class Index:
             cand = np.arange(len(self))
         else:
             bow = self.shards.scores(split_words(qwords[:, 0], qsigs[:, 0], self.shards.split_bits))
-            k = min(cfg.shortlist.top_k, len(self))
+            k = min(cfg.shortlist.top_k or auto_top_k(len(self)), len(self))
             cand = np.argpartition(-bow, k - 1)[:k] if k < len(self) else np.arange(len(self))
             cand = cand[np.argsort(-bow[cand], kind="stable")]
             cand = cand[bow[cand] > 0]
