@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import warnings
 import zipfile
 from pathlib import Path
@@ -63,23 +62,23 @@ def load_features(path: str) -> dict[str, np.ndarray]:
         return {"kpts": z["kpts"], "desc": z["desc"], "size": z["size"]}
 
 
-def _cached(out: Path) -> tuple[int, int] | None:
-    """The image size of a complete cache file; a truncated or damaged one is removed (and the
-    image described again) instead of blocking every later build."""
+def _cached(out: Path) -> tuple[int, int, int] | None:
+    """The image size and feature count of a complete cache file; a truncated or damaged one is
+    removed (and the image described again) instead of blocking every later build."""
     if not out.exists():
         return None
     try:
         z = load_features(str(out))
         if z["kpts"].ndim != 2 or len(z["kpts"]) != len(z["desc"]) or z["size"].shape != (2,):
             raise ValueError("inconsistent arrays")
-        return int(z["size"][0]), int(z["size"][1])
+        return int(z["size"][0]), int(z["size"][1]), len(z["kpts"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         out.unlink(missing_ok=True)
         return None
 
 
-def _extract_one(job: tuple[Path, Path | None, EngineConfig, str]) -> tuple[str, tuple[int, int] | str]:
-    """Worker: extract and cache one image's features; returns (cache file, size or error).
+def _extract_one(job: tuple[Path, Path | None, EngineConfig, str]) -> tuple[str, tuple[int, int, int] | str]:
+    """Worker: extract and cache one image's features; returns (cache file, (w, h, features) or error).
     ``job``: image, its cache file (None when the image could not be stat'ed), config, device."""
     path, out, cfg, device = job
     try:
@@ -93,7 +92,7 @@ def _extract_one(job: tuple[Path, Path | None, EngineConfig, str]) -> tuple[str,
         f = extract(load_image(path), cfg.features, device)
         with atomic_open(out, "wb") as fh:
             np.savez(fh, kpts=f.kpts, desc=f.desc, size=np.array(f.size))
-        return rel, f.size
+        return rel, (*f.size, len(f.kpts))
     except PixretError as exc:
         return "", exc.problem
     except OSError as exc:
@@ -120,29 +119,25 @@ def extract_all(paths: list[Path], cfg: EngineConfig, cache: Path, runner: Runne
             skipped.append({"path": str(p), "reason": str(res)})
             warnings.warn(f"{p}: skipped ({res})", IndexWarning, stacklevel=3)
             continue
-        images.append({"path": str(p.resolve()), "name": p.stem, "size": list(res), "cache": out})
+        w, h, n = res
+        images.append({"path": str(p.resolve()), "name": p.stem, "size": [w, h], "cache": out, "n": n})
     return images, skipped
 
 
 # ------------------------------------------------------------------ vocabulary
-def _sample(job: tuple[list[str], int, int]) -> tuple[np.ndarray, int]:
-    """Worker: up to ``per`` descriptors of each image (a seeded choice per image), and the count
-    of all of them."""
-    caches, first, per = job
-    out, n = [], 0
-    for k, c in enumerate(caches):
-        d = load_features(c)["desc"]
-        n += len(d)
-        if len(d) > per:
-            d = d[np.sort(np.random.default_rng((SEED, first + k)).choice(len(d), per, replace=False))]
-        out.append(d)
-    return np.concatenate(out), n
+def _sample(job: tuple[list[str], np.ndarray]) -> np.ndarray:
+    """Worker: the chosen rows of a chunk of images' descriptors (rows counted across the chunk)."""
+    caches, rows = job
+    return np.concatenate([load_features(c)["desc"] for c in caches])[rows]
 
 
 def vocabulary(images: list[dict], cfg: EngineConfig, work: Path, runner: Runner, where: Path) -> Quantizer:
-    """The visual vocabulary: k-means (one task) on a sample drawn from every image (tasks of
-    SAMPLE_CHUNK images), so the whole collection never sits in one process's memory. Kept in
-    ``work`` until the build ends, so a resumed build does not train it again."""
+    """The visual vocabulary: k-means (one task) on a uniform sample of all the collection's
+    descriptors (a seeded choice of rows; tasks of SAMPLE_CHUNK images gather them), so the
+    whole collection never sits in one process's memory. Kept in ``work`` until the build ends,
+    so a resumed build does not train it again.
+
+    ``images`` carry their feature count ``n`` (from ``extract_all``)."""
     caches = [im["cache"] for im in images]
     k = cfg.shortlist.vocab_size or auto_vocab_size(len(images))
     key = shard_name("vocab", str(k), str(cfg.shortlist.kmeans_iters), *[Path(c).name for c in caches])
@@ -153,19 +148,23 @@ def vocabulary(images: list[dict], cfg: EngineConfig, work: Path, runner: Runner
                 return Quantizer.from_arrays(z)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             saved.unlink(missing_ok=True)  # damaged by a kill: train again
-    # a quarter more than k-means takes (train_vocabulary subsamples): images with fewer
-    # features than their share would otherwise leave the sample, and so k, short
-    per = math.ceil(1.25 * k * POINTS_PER_WORD / len(images))
-    jobs = [(caches[a : a + SAMPLE_CHUNK], a, per) for a in range(0, len(caches), SAMPLE_CHUNK)]
-    parts = runner.map(_sample, jobs, "vocabulary sample", "task")
-    n_desc = sum(n for _, n in parts)
-    if n_desc < MIN_VOCAB_FEATURES:
+    offsets = np.concatenate([[0], np.cumsum([im["n"] for im in images])]).astype(np.int64)
+    total = int(offsets[-1])
+    if total < MIN_VOCAB_FEATURES:
         raise PixretError(
-            where, f"only {n_desc} features in {len(images)} images, too few for a vocabulary "
+            where, f"only {total} features in {len(images)} images, too few for a vocabulary "
             "(texture-less or tiny images?); the index is unchanged",
         )  # fmt: skip
-    centroids = runner.call(train_vocabulary, np.concatenate([d for d, _ in parts]), k, cfg.shortlist.kmeans_iters)
-    quantizer = Quantizer(centroids)
+    k = min(k, max(1, total // POINTS_PER_WORD))
+    want = k * POINTS_PER_WORD
+    # the rows train_vocabulary would pick from all descriptors at once: the same vocabulary
+    rows = np.sort(np.random.default_rng(SEED).choice(total, want, replace=False)) if total > want else np.arange(total)
+    jobs = []
+    for a in range(0, len(caches), SAMPLE_CHUNK):
+        lo, hi = offsets[a], offsets[min(a + SAMPLE_CHUNK, len(caches))]
+        jobs.append((caches[a : a + SAMPLE_CHUNK], rows[(rows >= lo) & (rows < hi)] - lo))
+    sample = np.concatenate(runner.map(_sample, jobs, "vocabulary sample", "task"))
+    quantizer = Quantizer(runner.call(train_vocabulary, sample, k, cfg.shortlist.kmeans_iters, SEED))
     save_quantizer(quantizer, saved)
     return quantizer
 
