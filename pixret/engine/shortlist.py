@@ -28,8 +28,8 @@ def auto_vocab_size(n_images: int) -> int:
 def auto_top_k(n_images: int) -> int:
     """Shortlist length: 100 up to 100k images, then growing with the log of the collection to
     300 at a million. Why: among a million images more distractors outscore a true image with
-    a small object in tf-idf, and verification is cheap (bench_scale.py at 1M: 100 verified 127
-    of 170 positives, 300 verified 131, as 134 at 5k, for 0.09 s more a query)."""
+    a small object in tf-idf, and verification is cheap (bench_scale.py at 1M: 100 verified 125
+    of 170 positives, 300 verified 129, against 139 at 5k, for 0.09 s more a query)."""
     grow = min(1.0, max(0.0, math.log10(max(n_images, 1) / 1e5)))
     return int(round(100 + 200 * grow))
 
