@@ -43,13 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import generated, subset_scores  # noqa: E402
 
 from pixret.engine import Index, get_config  # noqa: E402
-from pixret.engine.build import _assign, save_quantizer, word_dtype  # noqa: E402
+from pixret.engine.build import _assign, save_quantizer, shard_arrays  # noqa: E402
 from pixret.engine.config import with_top_k  # noqa: E402
 from pixret.engine.distributed import Runner  # noqa: E402
 from pixret.engine.features import extract_in_box, load_image  # noqa: E402
 from pixret.engine.index import writer_lock  # noqa: E402
 from pixret.engine.run import database_paths  # noqa: E402
-from pixret.engine.shards import postings, shard_name, write_shard  # noqa: E402
+from pixret.engine.shards import shard_name, write_shard  # noqa: E402
 from pixret.engine.shortlist import InvertedFile, auto_top_k, split_words  # noqa: E402
 from pixret.evaluation import PixelPrediction  # noqa: E402
 from pixret.io import save_npy  # noqa: E402
@@ -111,14 +111,12 @@ def _distractor_shard(job: tuple[str, str, int, int, int, int]) -> list[int]:
     pool = {k: np.load(Path(pool_dir) / f"{k}.npy", mmap_mode="r") for k in POOL_ARRAYS}
     rng = np.random.default_rng(seed)
     images = [_resample(pool, rng) for _ in range(count)]
-    offsets = np.r_[0, np.cumsum([len(k) for k, _, _, _ in images])].astype(np.int64)
-    words = np.concatenate([w for _, w, _, _ in images])
-    sigs = np.concatenate([s for _, _, s, _ in images])
-    arrays = {
-        "offsets": offsets, "kpts": np.concatenate([k for k, _, _, _ in images]).astype(np.float16),
-        "words": words.astype(word_dtype(n_words)), "sigs": sigs, "desc": np.zeros((len(words), 0), np.uint8),
-        **postings(split_words(words.astype(np.int64), sigs, split_bits), offsets),
-    }  # fmt: skip
+    words = np.concatenate([w for _, w, _, _ in images]).astype(np.int64)
+    arrays = shard_arrays(
+        [len(k) for k, _, _, _ in images], np.concatenate([k for k, _, _, _ in images]), words,
+        np.concatenate([s for _, _, s, _ in images]), np.zeros((len(words), 0), np.uint8), split_bits, n_words,
+        compact=True,
+    )  # fmt: skip
     write_shard(Path(folder), arrays)
     return [src for _, _, _, src in images]
 

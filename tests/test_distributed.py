@@ -19,7 +19,7 @@ from pixret.io import PixretError
 
 # small shards, so that the collection spans several and a build can be killed between them
 CFG = replace(get_config("fast"), shortlist=replace(get_config("fast").shortlist, shard_size=3))
-GEN_FILES = ("vocab.npy", "he.npy", "quantizer.npz", "idf.npy", "norms.npy", "shards.json")
+GEN_FILES = ("quantizer.npz", "idf.npy", "norms.npy", "shards.json")
 
 
 def _same_index(a: Index, b: Index) -> None:

@@ -203,6 +203,19 @@ def _assign(job: tuple[str, list[str], str]) -> None:
         np.savez(fh, words=words, sigs=sigs)
 
 
+def shard_arrays(counts: list[int], kpts: np.ndarray, words: np.ndarray, sigs: np.ndarray, desc: np.ndarray,
+                 split_bits: int, n_words: int, compact: bool) -> dict[str, np.ndarray]:  # fmt: skip
+    """A shard's arrays (shards.py's data contract) from its images' feature ``counts`` and the
+    concatenated keypoints, words, signatures and descriptors of their features."""
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return {
+        "offsets": offsets, "kpts": kpts.astype(np.float16 if compact else np.float32),
+        "words": words.astype(word_dtype(n_words)), "sigs": sigs,
+        "desc": desc[:, :0] if compact else desc,  # compact: verification works from the signatures
+        **postings(split_words(words, sigs, split_bits), offsets),
+    }  # fmt: skip
+
+
 def _shard(job: tuple[str, list[str], list[str], int, bool, int]) -> None:
     """Worker: one shard from its images' features and their words and signatures."""
     folder, caches, assigned, split_bits, compact, n_words = job
@@ -210,16 +223,11 @@ def _shard(job: tuple[str, list[str], list[str], int, bool, int]) -> None:
         return
     feats = [load_features(c) for c in caches]
     parts = [dict(np.load(f)) for f in assigned]
-    words = np.concatenate([p["words"] for p in parts])
-    sigs = np.concatenate([p["sigs"] for p in parts])
-    offsets = np.concatenate([[0], np.cumsum([len(z["kpts"]) for z in feats])]).astype(np.int64)
-    kpts = np.concatenate([z["kpts"] for z in feats]).astype(np.float16 if compact else np.float32)
-    desc = np.concatenate([z["desc"] for z in feats])
-    arrays = {
-        "offsets": offsets, "kpts": kpts, "words": words.astype(word_dtype(n_words)), "sigs": sigs,
-        "desc": desc[:, :0] if compact else desc,  # compact: verification works from the signatures
-        **postings(split_words(words, sigs, split_bits), offsets),
-    }  # fmt: skip
+    arrays = shard_arrays(
+        [len(z["kpts"]) for z in feats], np.concatenate([z["kpts"] for z in feats]),
+        np.concatenate([p["words"] for p in parts]), np.concatenate([p["sigs"] for p in parts]),
+        np.concatenate([z["desc"] for z in feats]), split_bits, n_words, compact,
+    )  # fmt: skip
     write_shard(Path(folder), arrays)
 
 

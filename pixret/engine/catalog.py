@@ -70,8 +70,9 @@ class Catalog(Sequence):
     def __iter__(self) -> Iterator[dict]:
         return (self._record(k) for k in range(len(self)))
 
-    def __add__(self, other: list[dict]) -> list[dict]:
-        return list(self) + list(other)
+    def nbytes(self) -> int:
+        """RAM the catalog keeps (its offsets; the records stay in the mapped file)."""
+        return int(self.offsets.nbytes)
 
 
 def as_records(images: Sequence[dict], root: Path) -> Iterator[dict]:
@@ -80,9 +81,4 @@ def as_records(images: Sequence[dict], root: Path) -> Iterator[dict]:
         rec = {k: im[k] for k in ("path", "name", "size", "cache")}
         rec["rel"] = os.path.relpath(im["path"], root.resolve())
         yield rec
-
-
-def catalog_nbytes(c: Catalog | Sequence[dict]) -> int:
-    """RAM the catalog keeps (its offsets; the records stay in the mapped file)."""
-    return int(c.offsets.nbytes) if isinstance(c, Catalog) else 0
 

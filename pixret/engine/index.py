@@ -12,8 +12,8 @@ Layout of an index folder::
     work/               a build's vocabulary while it runs (a resumed build reuses it)
     gen-*/              one generation of the index:
       images.jsonl      path, name, (w, h) per image, with images-offsets.npy (catalog.py)
-      vocab.npy         visual words (k x 128); he.npy: the signatures' projection (128 x 64)
-      quantizer.npz     the word-assignment index as trained (workers and readers share it)
+      quantizer.npz     visual words (k x 128), the signatures' projection (128 x 64) and the
+                        word-assignment index as trained (workers and readers share it)
       shards.json       the shards, in image order
       idf.npy, norms.npy  idf per fine word, tf-idf norm per image (they change with the collection)
 
@@ -42,7 +42,7 @@ from .. import __version__
 from ..evaluation.iou import fill_polygons
 from ..io import PixretError, save_npy, write_json
 from .build import build_shards, extract_all, save_quantizer, vocabulary
-from .catalog import Catalog, as_records, catalog_nbytes, write_catalog
+from .catalog import Catalog, as_records, write_catalog
 from .config import EngineConfig
 from .distributed import Runner
 from .features import Features, extract_in_box, load_image
@@ -161,8 +161,6 @@ class Index:
             idf = global_idf(shards, quantizer.size << cfg.shortlist.split_bits)
             norms = np.concatenate([s.norms(idf) for s in shards])
             write_catalog(data, as_records(images, root))
-            save_npy(data / "vocab.npy", quantizer.centroids)
-            save_npy(data / "he.npy", quantizer.projection)
             save_quantizer(quantizer, data / "quantizer.npz")
             save_npy(data / "idf.npy", idf)
             save_npy(data / "norms.npy", norms)
@@ -283,7 +281,7 @@ class Index:
         """Bytes the loaded index keeps in RAM: idf, norms, per-image offsets, the vocabulary and
         the catalog's offsets (features and postings stay memory-mapped on disk)."""
         small = [s.offsets for s in self.shards.shards] + [self.shards.idf, self.shards.norms, self.shards.starts]
-        return int(sum(a.nbytes for a in small) + self.quantizer.centroids.nbytes + catalog_nbytes(self.images))
+        return int(sum(a.nbytes for a in small) + self.quantizer.centroids.nbytes + self.images.nbytes())
 
     def disk_bytes(self) -> int:
         """Bytes on disk of this generation and its shards (the feature cache not counted)."""

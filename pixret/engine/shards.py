@@ -60,9 +60,13 @@ def postings(fine: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
     ids = np.repeat(np.arange(n, dtype=np.uint16), np.diff(offsets))
     order = np.lexsort((ids, fine))  # by word, then image
     fw, fi = fine[order], ids[order]
-    starts = np.flatnonzero(np.r_[True, fw[1:] != fw[:-1]]) if len(fw) else np.zeros(0, np.int64)
-    new_image = np.r_[True, (fw[1:] != fw[:-1]) | (fi[1:] != fi[:-1])] if len(fw) else np.zeros(0, bool)
-    df = np.add.reduceat(new_image.astype(np.int64), starts) if len(fw) else np.zeros(0, np.int64)
+    if len(fw):
+        new_word = np.r_[True, fw[1:] != fw[:-1]]
+        starts = np.flatnonzero(new_word)
+        new_image = new_word | np.r_[True, fi[1:] != fi[:-1]]
+        df = np.add.reduceat(new_image.astype(np.int64), starts)
+    else:
+        starts = df = np.zeros(0, np.int64)
     return {
         "post_words": fw[starts].astype(np.uint32),
         "post_ptr": np.r_[starts, len(fw)].astype(np.uint32),
@@ -161,10 +165,6 @@ class ShardSet:
         self.starts = np.cumsum([0] + [len(s) for s in shards]).astype(np.int64)
         self.threads = threads or min(len(shards), os.cpu_count() or 1) or 1
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 and len(shards) > 1 else None
-
-    @property
-    def n_images(self) -> int:
-        return int(self.starts[-1])
 
     def locate(self, i: int) -> tuple[Shard, int]:
         s = int(np.searchsorted(self.starts, i, side="right")) - 1
