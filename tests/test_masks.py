@@ -80,3 +80,21 @@ def test_union_of_two_squares():
     assert len(out) == 2
     assert cv2.contourArea(out[0].astype(np.float32)) == 150.0
     assert union([], []) == []
+
+
+def test_the_mask_does_not_depend_on_opencvs_random_state():
+    # GrabCut's colour models start from k-means on OpenCV's global generator: earlier searches
+    # (other queries, other threads' work) must not change this query's mask
+    rng = np.random.default_rng(2)
+    img = _scene(rng, (300, 400))
+    truth = np.zeros((300, 400), np.uint8)
+    cv2.ellipse(truth, (200, 150), (70, 45), 20, 0, 360, 1, -1)
+    img[truth > 0] = np.clip(img[truth > 0].astype(int) + (60, -40, 50), 0, 255)  # a noisy object
+    kpts = _kpts_in(cv2.erode(truth, np.ones((21, 21), np.uint8)), rng)
+    ev = Evidence(kpts, np.full(len(kpts), 3), (100.0, 70.0, 300.0, 230.0), 5)
+    masks = []
+    for seed in (1, 7, 12345):
+        cv2.setRNGSeed(seed)
+        cv2.randu(np.zeros((10, 10), np.float32), 0, 1)  # the generator moved on, as a search moves it
+        masks.append([p.round(3).tolist() for p in object_polygons(img, ev, MaskConfig())])
+    assert masks[0] and masks[0] == masks[1] == masks[2]

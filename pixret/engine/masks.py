@@ -105,6 +105,7 @@ def support_polygons(ev: Evidence, cfg: MaskConfig) -> list[np.ndarray]:
 
 
 GRABCUT_SIDE = 150  # the query crop is segmented at this longest side (GrabCut is O(pixels))
+GRABCUT_SEED = 12345
 
 
 def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.ndarray]:
@@ -144,6 +145,9 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
         cv2.circle(seg, (int((x - cx1) * s), int((y - cy1) * s)), r, cv2.GC_FGD, -1)
     seg[:, :bx1], seg[:, bx2:], seg[:by1, :], seg[by2:, :] = (cv2.GC_BGD,) * 4  # seeds stay in the box
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models by k-means on OpenCV's per-thread random generator: seeded
+    # here, a query's mask depends on the query alone, not on the searches run before it
+    cv2.setRNGSeed(GRABCUT_SEED)
     try:
         cv2.grabCut(crop, seg, None, bgd, fgd, cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # a degenerate colour model (a flat image): no segmentation
