@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import generated, subset_scores  # noqa: E402
 
 from pixret.engine import Index, get_config  # noqa: E402
-from pixret.engine.run import run_engine  # noqa: E402
+from pixret.pipelines.benchmark import run_engine  # noqa: E402
 
 
 def main() -> None:

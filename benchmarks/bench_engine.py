@@ -31,11 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixret.datasets import load_benchmark  # noqa: E402
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
 from pixret.engine import Index, get_config  # noqa: E402
-from pixret.engine.run import database_paths, run_engine  # noqa: E402
+from pixret.errors import PixretError  # noqa: E402
 from pixret.evaluation import PixelEval  # noqa: E402
-from pixret.io import PixretError  # noqa: E402
+from pixret.pipelines.benchmark import database_paths, run_engine  # noqa: E402
 
 
 def rss_kb() -> int:
@@ -114,7 +114,7 @@ def side_by_side(bench, fast_res, sp_res, queries, work: Path, tag: str) -> dict
 
 def real_photos(work: Path) -> None:
     """fast vs sift-sp on the real-photo benchmark, masks split by how the object fills its box."""
-    from pixret.datasets.real import make_real_benchmark
+    from pixret.datasets.generate.real import make_real_benchmark
 
     try:
         bench = load_benchmark(work / "data", "real")

@@ -24,7 +24,7 @@ from bench_engine import generated  # noqa: E402
 from pixret.engine import get_config  # noqa: E402
 from pixret.engine.build import extract_all  # noqa: E402
 from pixret.engine.distributed import Runner  # noqa: E402
-from pixret.engine.run import database_paths  # noqa: E402
+from pixret.pipelines.benchmark import database_paths  # noqa: E402
 
 R1M = 1_001_001
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixret.datasets import load_benchmark  # noqa: E402
 from pixret.evaluation import PixelEval, PixelPrediction  # noqa: E402
-from pixret.evaluation.reference import release_pair_iou  # noqa: E402
 from tests.helpers import write_release  # noqa: E402
+from tests.reference.release_scripts import release_pair_iou  # noqa: E402
 
 W, H = 1024, 768
 

@@ -23,10 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixret.datasets import load_benchmark  # noqa: E402
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
 from pixret.engine import get_config  # noqa: E402
-from pixret.engine.run import run_engine  # noqa: E402
 from pixret.evaluation import PixelEval  # noqa: E402
+from pixret.pipelines.benchmark import run_engine  # noqa: E402
 
 DEFAULT = "fast,xfeat,xfeat+lighterglue,aliked+lightglue,disk+lightglue"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
 from pixret.parallel import default_workers  # noqa: E402
 
 

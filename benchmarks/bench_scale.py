@@ -46,13 +46,15 @@ from pixret.engine import Index, get_config  # noqa: E402
 from pixret.engine.build import _assign, save_quantizer, shard_arrays  # noqa: E402
 from pixret.engine.config import with_top_k  # noqa: E402
 from pixret.engine.distributed import Runner  # noqa: E402
-from pixret.engine.features import extract_in_box, load_image  # noqa: E402
+from pixret.engine.features import extract_in_box  # noqa: E402
 from pixret.engine.index import writer_lock  # noqa: E402
-from pixret.engine.run import database_paths  # noqa: E402
 from pixret.engine.shards import shard_name, write_shard  # noqa: E402
-from pixret.engine.shortlist import InvertedFile, auto_top_k, split_words  # noqa: E402
+from pixret.engine.shortlist import auto_top_k, split_words  # noqa: E402
 from pixret.evaluation import PixelPrediction  # noqa: E402
+from pixret.imageio import load_image  # noqa: E402
 from pixret.io import save_npy  # noqa: E402
+from pixret.pipelines.benchmark import database_paths  # noqa: E402
+from tests.reference.tfidf import InvertedFile  # noqa: E402
 
 EXTRACT_PER_WORKER = 2.5  # images/s per worker on 1024-px photos (benchmarks/bench_extract.py)
 POOL_ARRAYS = ("offsets", "kpts", "words", "sigs", "sizes")

@@ -1,11 +1,11 @@
 """pixret: content-based pixel retrieval (PROxford/PRParis benchmarks, evaluation, engine)."""
 
-__version__ = "0.1.0"
-
-from .datasets import Benchmark, Query, load_benchmark  # noqa: E402
-from .datasets.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
-from .engine import CONFIGS, EngineConfig, Hit, Index, get_config  # noqa: E402
-from .evaluation import (  # noqa: E402
+from ._version import __version__
+from .datasets import Benchmark, Query, load_benchmark
+from .datasets.generate import SyntheticConfig, make_benchmark
+from .engine import CONFIGS, EngineConfig, Hit, Index, get_config
+from .errors import PixretError, PixretWarning
+from .evaluation import (
     Comparison,
     PixelEval,
     PixelPrediction,
@@ -17,7 +17,6 @@ from .evaluation import (  # noqa: E402
     write_pixel_results,
     write_ranks,
 )
-from .io import PixretError  # noqa: E402
 
 __all__ = [
     "CONFIGS",
@@ -29,14 +28,15 @@ __all__ = [
     "PixelEval",
     "PixelPrediction",
     "PixretError",
+    "PixretWarning",
     "Query",
     "SyntheticConfig",
     "__version__",
     "compare",
     "evaluate_files",
-    "load_pixel_results",
     "get_config",
     "load_benchmark",
+    "load_pixel_results",
     "make_benchmark",
     "read_pixel_results",
     "read_ranks",

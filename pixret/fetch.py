@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .io import PixretError
+from .errors import PixretError
 
 CHUNK = 1 << 20
 

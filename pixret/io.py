@@ -1,4 +1,4 @@
-"""File helpers shared by every package: atomic writes, safe pickle/npy reading, errors."""
+"""File helpers shared by every package: atomic writes, safe JSON/pickle/npy reading."""
 
 from __future__ import annotations
 
@@ -14,18 +14,7 @@ from typing import IO, Any
 
 import numpy as np
 
-
-class PixretError(Exception):
-    """A user-facing error: one line naming the file and what is wrong."""
-
-    def __init__(self, path: str | os.PathLike | None, problem: str):
-        self.path = None if path is None else str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}" if self.path else problem)
-
-    def __reduce__(self):  # survives the trip back from a worker process
-        return (type(self), (self.path, self.problem))
-
+from .errors import PixretError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -24,8 +24,8 @@ from pixret.datasets import load_benchmark  # noqa: E402
 from pixret.server import create_app  # noqa: E402
 from pixret.study.report import sentence, write_report  # noqa: E402
 from pixret.study.service import Study, create_study  # noqa: E402
-from pixret.study.simulate import ScriptedParticipant  # noqa: E402
 from tests.helpers import serve_app  # noqa: E402
+from tests.reference.study_participant import ScriptedParticipant  # noqa: E402
 
 # how the simulated people behave: chance of a right answer, median seconds to answer
 BEHAVIOUR = {"image": (0.75, 4.0), "box": (0.85, 3.0), "mask": (0.93, 2.2)}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pixret.datasets import load_benchmark
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
 from pixret.engine import Index, get_config
 
 ENG_CFG = SyntheticConfig(name="eng", queries=3, positives=5, distractors=8, seed=11)

@@ -11,7 +11,7 @@ import pytest
 
 from pixret import __version__
 from pixret.engine import Index
-from pixret.io import PixretError
+from pixret.errors import PixretError
 
 CLI = [sys.executable, "-c", "from pixret.cli import main; main()"]
 

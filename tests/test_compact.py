@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pixret.engine import Index, get_config
-from pixret.io import PixretError
+from pixret.errors import PixretError
 
 
 def test_compact_index_finds_the_objects_without_descriptors(bench, index, tmp_path):

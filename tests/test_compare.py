@@ -12,7 +12,7 @@ from pixret.cli import app
 from pixret.datasets import load_benchmark
 from pixret.evaluation import write_pixel_results, write_ranks
 from pixret.evaluation.compare import compare
-from pixret.evaluation.reference_method import perturbed_results
+from pixret.evaluation.perturbed import perturbed_results
 from pixret.evaluation.significance import paired_test
 from pixret.viz import tables
 from tests.helpers import write_release

@@ -15,7 +15,7 @@ import pytest
 
 from pixret.engine import Index, get_config
 from pixret.engine.distributed import SCHEDULER_ENV, scheduler_address
-from pixret.io import PixretError
+from pixret.errors import PixretError
 
 # small shards, so that the collection spans several and a build can be killed between them
 CFG = replace(get_config("fast"), shortlist=replace(get_config("fast").shortlist, shard_size=3))

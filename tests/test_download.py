@@ -14,7 +14,7 @@ from pixret.cli import app
 from pixret.datasets.archives import extract
 from pixret.datasets.download import install
 from pixret.datasets.sources import Source, load_sources, resolve
-from pixret.io import PixretError
+from pixret.errors import PixretError
 from tests.httpserver import serve
 from tests.rar5 import write_rar5
 
@@ -209,7 +209,7 @@ def test_what_arrives_must_be_what_it_claims(tmp_path):
 
 
 def test_a_changed_file_is_flagged_against_its_first_hash(tmp_path, srv_dir):
-    from pixret.datasets.download import DownloadWarning
+    from pixret.errors import DownloadWarning
 
     f = srv_dir / "revisitop1m.txt"
     f.write_text("a\nb\n")

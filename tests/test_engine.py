@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from pixret.cli import app
 from pixret.engine import Index, IndexWarning, get_config
+from pixret.errors import PixretError
 from pixret.evaluation import PixelPrediction, strict_iou
-from pixret.io import PixretError
 
 
 def test_search_finds_the_object_and_its_pixels(bench, index):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from pixret.datasets import load_benchmark
-from pixret.evaluation import PixelEval, PixelPrediction, PixretWarning, evaluate_files
-from pixret.evaluation.reference import release_mious, release_pixel_map
+from pixret.errors import PixretWarning
+from pixret.evaluation import PixelEval, PixelPrediction, evaluate_files
 from tests.helpers import square, write_release
+from tests.reference.release_scripts import release_mious, release_pixel_map
 
 SQ = square(20, 20, 40)
 

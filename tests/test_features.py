@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pixret.engine.features import decode_image
-from pixret.io import PixretError
+from pixret.errors import PixretError
+from pixret.imageio import decode_image
 
 
 def _jpeg() -> bytes:

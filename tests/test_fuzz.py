@@ -20,8 +20,8 @@ from hypothesis.extra import numpy as hnp
 from pixret.datasets import load_benchmark, read_labelme
 from pixret.datasets.sources import load_sources
 from pixret.engine import Index
+from pixret.errors import PixretError
 from pixret.evaluation import read_pixel_results, read_ranks
-from pixret.io import PixretError
 from pixret.server.state import check_upload
 from tests.helpers import square, write_release
 

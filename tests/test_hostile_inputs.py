@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pixret.datasets import load_benchmark
-from pixret.datasets.release import BenchmarkWarning
+from pixret.errors import BenchmarkWarning, PixretError
 from pixret.evaluation import (
     PixelEval,
     PixelPrediction,
@@ -20,7 +20,6 @@ from pixret.evaluation import (
     read_pixel_results,
     read_ranks,
 )
-from pixret.io import PixretError
 from tests.helpers import square, write_release
 
 SQ = square(20, 20, 40)

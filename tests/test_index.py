@@ -10,7 +10,7 @@ import pytest
 
 import pixret.engine.index as index_module
 from pixret.engine import Index, get_config
-from pixret.io import PixretError
+from pixret.errors import PixretError
 
 
 @pytest.fixture

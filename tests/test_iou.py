@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pixret.errors import PixretError
 from pixret.evaluation import PixelPrediction, compat_iou, strict_iou
 from pixret.evaluation.iou import CompatPairError
-from pixret.evaluation.reference import release_pair_iou
-from pixret.io import PixretError
 from tests.helpers import square
+from tests.reference.release_scripts import release_pair_iou
 
 
 def P(*polys):
@@ -64,7 +64,7 @@ def test_strict_clips_to_the_image_and_handles_masks():
     sbox, smask = strict_iou(pred, gt, 40, 40)  # prediction clipped to 40x40
     assert sbox == pytest.approx(400 / 900)
     assert smask == pytest.approx(441 / 900)  # pixel centres 10..30 of 10..39
-    from pixret.evaluation import mask_to_rle
+    from pixret.geometry import mask_to_rle
 
     m = np.zeros((40, 40), np.uint8)
     m[10:31, 10:31] = 1

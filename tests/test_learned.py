@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from pixret.cli import app
 from pixret.engine import Index, get_config
+from pixret.errors import PixretError
 from pixret.evaluation import PixelPrediction, strict_iou
-from pixret.io import PixretError
 
 try:
     import kornia  # noqa: F401

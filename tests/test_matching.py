@@ -52,7 +52,7 @@ def test_matchers_are_looked_up_by_name():
     import pytest
 
     from pixret.engine.matchers import MATCHERS, get_matcher
-    from pixret.io import PixretError
+    from pixret.errors import PixretError
 
     assert set(MATCHERS) == {"words", "ratio", "mnn", "lightglue"} and get_matcher("mnn") is MATCHERS["mnn"]
     with pytest.raises(PixretError, match="unknown matcher 'superglue'; choose from words, ratio, mnn, lightglue"):

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from pixret.datasets import load_benchmark
-from pixret.evaluation import PixretWarning, evaluate_files, load_pixel_results, order_evidence
-from pixret.evaluation.reference import release_pair_iou
+from pixret.errors import PixretWarning
+from pixret.evaluation import evaluate_files, load_pixel_results, order_evidence
 from tests.helpers import write_release
+from tests.reference.release_scripts import release_pair_iou
 
 W, H = 400, 200  # landscape: objects on the right half leave the canvas when x and y swap
 

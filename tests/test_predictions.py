@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 
 from pixret.datasets import load_benchmark
+from pixret.errors import PixretError, PixretWarning
 from pixret.evaluation import (
     PixelPrediction,
-    PixretWarning,
-    mask_to_rle,
     read_pixel_results,
     read_ranks,
     write_pixel_results,
     write_ranks,
 )
-from pixret.io import PixretError, load_npy
+from pixret.geometry import mask_to_rle
+from pixret.io import load_npy
 from tests.helpers import square, write_release
 
 

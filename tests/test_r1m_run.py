@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from pixret.datasets import load_benchmark
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
 
 N_DISTRACTORS = 2000
 

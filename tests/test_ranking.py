@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from pixret.evaluation import positions, read_ranks
+from pixret.errors import PixretError
+from pixret.evaluation import read_ranks
 from pixret.evaluation.ranking import RankLookup, check_ranks
-from pixret.io import PixretError
+from tests.reference.revisitop import positions
 
 
 def test_lookup_on_a_hand_made_ranking():

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from pixret.cli import app
 from pixret.datasets import load_benchmark
-from pixret.datasets import real as R
+from pixret.datasets.generate import real as R
 from pixret.engine import get_config
-from pixret.engine.run import run_engine
-from pixret.io import PixretError
+from pixret.errors import PixretError
+from pixret.pipelines.benchmark import run_engine
 
 try:
     importlib.metadata.distribution(R.IMM_DIST)

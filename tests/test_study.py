@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from pixret.io import PixretError
+from pixret.errors import PixretError
 from pixret.server import create_app
 from pixret.study.design import assign
 from pixret.study.report import analyse, write_report
-from pixret.study.service import Study, StudyError, create_study
-from pixret.study.simulate import ScriptedParticipant
+from pixret.study.service import Conflict, Study, create_study
 from tests.helpers import serve_app
+from tests.reference.study_participant import ScriptedParticipant
 from tests.test_server import ARGS, CHROMIUM
 
 MIX = (0.5, 0.17, 0.33)  # 6 pairs: 3 easy, 1 hard, 2 negatives
@@ -172,7 +172,7 @@ def test_two_participants_at_once_one_reloads_one_answers_wrong(bench, study_fil
     shutil.copy(
         tmp_path / "report.html", Path(__file__).resolve().parents[1] / "artifacts" / "study-report.html"
     ) if (Path(__file__).resolve().parents[1] / "artifacts").is_dir() else None
-    assert StudyError(409, "x").status == 409
+    assert str(Conflict("x")) == "x"
 
 
 def test_many_participants_at_once_lose_nothing(study_file):

@@ -10,16 +10,11 @@ from typer.testing import CliRunner
 
 from pixret.cli import app
 from pixret.datasets import load_benchmark
-from pixret.datasets.synthetic import (
-    SyntheticConfig,
-    label_iou,
-    make_benchmark,
-    mask_polygons,
-    paste,
-    random_homography,
-)
+from pixret.datasets.generate.builder import label_iou, paste, random_homography
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
 from pixret.evaluation import PixelEval
-from pixret.evaluation.reference_method import perturbed_results
+from pixret.evaluation.perturbed import perturbed_results
+from pixret.geometry import mask_outlines as mask_polygons
 
 CFG = SyntheticConfig(name="mini", queries=3, positives=5, distractors=6, seed=3)
 
@@ -124,17 +119,17 @@ def test_make_benchmark_and_report_cli(tmp_path):
 
 
 def test_an_object_reaching_the_photo_edge_and_a_failed_run(tmp_path, monkeypatch):
-    import pixret.datasets.synthetic as synth
+    import pixret.datasets.generate.synthetic as synth
 
     # seed 1 selects an outline that starts left of its photo (x = -4.2): it used to crash
     base = make_benchmark(tmp_path, SyntheticConfig(name="edge", queries=3, positives=4, distractors=10, seed=1),
                           workers=2, progress=False)  # fmt: skip
     assert load_benchmark(tmp_path, "edge").n_database == 22 and base.name == "pixel_retrieval_benchmarks"
 
-    def boom(self, task):
+    def boom(self, task, out):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(synth._Writer, "__call__", boom)
+    monkeypatch.setattr(synth.SyntheticBuilder, "write", boom)
     with pytest.raises(RuntimeError):
         make_benchmark(tmp_path, SyntheticConfig(name="half", queries=2, positives=2, distractors=2, seed=3),
                        workers=1, progress=False)  # fmt: skip

@@ -8,13 +8,13 @@ import pytest
 import skimage.data
 
 from pixret.datasets import load_benchmark
-from pixret.datasets.synthetic import SyntheticConfig, make_benchmark
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
 from pixret.engine import Index, get_config
 from pixret.engine.config import VerifyConfig
 from pixret.engine.features import desc_float, extract
 from pixret.engine.matchers import ratio_pairs
 from pixret.engine.verify import consistent, local_similarity, shape_check
-from pixret.io import PixretError
+from pixret.errors import PixretError
 
 
 def _similarity(scale: float, degrees: float, tx: float = 0.0, ty: float = 0.0) -> np.ndarray:

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from pixret.cli import app
 from pixret.engine.learned import weights as W
-from pixret.io import PixretError
+from pixret.errors import PixretError
 from tests.httpserver import serve
 
 PAYLOAD = b"toy weights " * 100

@@ -8,7 +8,7 @@ import warnings
 import typer
 from rich.console import Console
 
-from ..io import PixretError
+from ..errors import PixretError
 
 app = typer.Typer(
     add_completion=False,
@@ -21,7 +21,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from .._version import __version__
 
         typer.echo(f"pixret {__version__}")
         raise typer.Exit()

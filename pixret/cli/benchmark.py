@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 
 from ..datasets import load_benchmark
-from ..datasets.synthetic import SyntheticConfig, make_benchmark
+from ..datasets.generate import SyntheticConfig, make_benchmark
 from ..evaluation import evaluate_files, write_pixel_results, write_ranks
-from ..evaluation.reference_method import perturbed_results
+from ..evaluation.perturbed import perturbed_results
 from . import app, console
-from .evaluate import DatasetOpt, PointOrder, PointsOpt, RootOpt, summary_table
+from .options import DatasetOpt, PointOrder, PointsOpt, RootOpt, summary_table
 
 
 @app.command("make-benchmark")
@@ -31,10 +31,10 @@ def make_benchmark_cmd(
     crops: Annotated[int, typer.Option(help="--real: distractor crops per scene photo.")] = 2,
 ) -> None:
     """Build a pixel retrieval benchmark: generated from scikit-image's photos, or (--real) from
-    real photographs of the same objects with hand-drawn labels (pixret.datasets.real)."""
+    real photographs of the same objects with hand-drawn labels (pixret.datasets.generate.real)."""
     t0 = time.perf_counter()
     if real:
-        from ..datasets.real import RealConfig, make_real_benchmark
+        from ..datasets.generate import RealConfig, make_real_benchmark
 
         name = name or "real"
         base = make_real_benchmark(out, RealConfig(name, composites, crops, seed), workers)

@@ -11,7 +11,7 @@ from ..evaluation import PROTOCOLS
 from ..evaluation.compare import METRICS, compare
 from ..io import write_bytes, write_json
 from . import app, console
-from .evaluate import PointOrder, PointsOpt, Protocol, RootOpt
+from .options import PointOrder, PointsOpt, Protocol, RootOpt
 
 
 @app.command("compare")

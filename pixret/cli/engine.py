@@ -10,28 +10,20 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..datasets import load_benchmark
-from ..engine import CONFIGS, Index, get_config, list_images
-from ..engine.index import IMAGE_EXT, parse_box
-from ..engine.run import run_engine, write_run
-from ..evaluation.predictions import polygons_as_lists
-from ..io import PixretError
+from ..engine import Index, get_config
+from ..errors import PixretError
+from ..evaluation.results import RunFolder
+from ..geometry import Box, polygons_as_lists
+from ..imageio import IMAGE_EXT, list_images, load_image, write_image
+from ..pipelines import benchmark as pipeline
 from . import app, console
-from .evaluate import DatasetOpt, RootOpt, summary_table
+from .options import ConfigOpt, DatasetOpt, DeviceOpt, RootOpt, SchedulerOpt, WorkersOpt, summary_table
 
-ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
 stdout = Console(soft_wrap=True)  # results go to stdout (progress and notes to stderr)
-DeviceOpt = Annotated[
-    str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")
-]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option(metavar="tcp://HOST:PORT", envvar="PIXRET_DASK_SCHEDULER",
-                 help="A Dask scheduler to extract features on (default: a local cluster on 127.0.0.1, "
-                 "one worker per core; --workers 1: this process)."),
-]  # fmt: skip
 
 
 @app.command()
@@ -84,10 +76,10 @@ def search(
 ) -> None:
     """Search with an image and a box; print the ranking (to stdout), draw the object's pixels."""
     idx = Index.open(index_dir, device)
-    r = idx.search_full(query, parse_box(box))
+    r = idx.search_full(query, Box.parse(box))
     hits = r.hits[:top]
     if json_out:
-        doc = {"query": str(query), "box": list(parse_box(box)), "seconds": round(r.timings["total"], 4),
+        doc = {"query": str(query), "box": list(Box.parse(box)), "seconds": round(r.timings["total"], 4),
                "hits": [_hit_json(k, h) for k, h in enumerate(hits)]}  # fmt: skip
         typer.echo(json.dumps(doc))
     else:
@@ -108,13 +100,11 @@ def search(
             draw_box,
             draw_polygons,
             label,
-            read_image,
-            write_image,
-        )
+                        )
 
-        write_image(out / "query.png", draw_box(read_image(query), parse_box(box)))
+        write_image(out / "query.png", draw_box(load_image(query), Box.parse(box)))
         for k, h in enumerate(r.hits[:top]):
-            img = read_image(idx.image_path(h.index))
+            img = load_image(idx.image_path(h.index))
             if h.verified:
                 img = draw_polygons(
                     draw_polygons(img, h.box_polygons, BOX_COLOR, fill=False), h.polygons, PRED_COLOR
@@ -133,6 +123,21 @@ def _hit_json(k: int, h) -> dict:
             "polygons": polygons_as_lists(h.polygons)}  # fmt: skip
 
 
+def _timing(tm: dict) -> str:
+    p50, p95 = tm["query_seconds_p50"], tm["query_seconds_p95"]
+    queries = "no query answered" if p50 is None else f"query p50 {p50:.2f} s, p95 {p95:.2f} s"
+    return f"index {tm['index_seconds']:.1f} s for {tm['images']} images; {queries}"
+
+
+def _print_run(folder, title: str) -> None:
+    """The run's scores table, timings and notes (from its scores.json)."""
+    scores = folder.read_scores()
+    console.print(summary_table({p: scores[p] for p in ("compat", "strict") if p in scores}, title))
+    console.print(f"{_timing(scores['timing'])}; results in {folder.path}")
+    for note in scores.get("notes", []):
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+
+
 @app.command()
 def run(
     root: RootOpt,
@@ -142,21 +147,15 @@ def run(
     index_dir: Annotated[
         Path | None, typer.Option("--index", help="Index folder (default OUT/index).")
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(metavar="N", help="Processes (default: one per core).")
-    ] = None,
+    workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Index a benchmark's database, run every query with its box, write results, evaluate."""
     bench = load_benchmark(root, dataset)
-    res = run_engine(bench, get_config(config), index_dir or out / "index", workers, device=device,
-                     scheduler=scheduler)  # fmt: skip
-    r = write_run(out, bench, res, config)
-    console.print(summary_table(r["summary"], f"pixret {config} on {dataset}"))
-    tm = r["timing"]
-    console.print(f"index {tm['index_seconds']:.1f} s for {tm['images']} images; query p50 "
-                  f"{tm['query_seconds_p50']:.2f} s, p95 {tm['query_seconds_p95']:.2f} s; results in {out}")  # fmt: skip
+    folder = RunFolder(pipeline.main(get_config(config), bench, out, index_dir, workers=workers, device=device,
+                                     scheduler=scheduler))  # fmt: skip
+    _print_run(folder, f"pixret {config} on {dataset}")
 
 
 @app.command()
@@ -165,13 +164,11 @@ def demo(
         "pixret-demo"
     ),
     config: ConfigOpt = "fast",
-    workers: Annotated[
-        int | None, typer.Option(metavar="N", help="Processes (default: one per core).")
-    ] = None,
+    workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Build the built-in benchmark, run the engine on it, evaluate, write an HTML report."""
-    from ..datasets.synthetic import SyntheticConfig, make_benchmark
+    from ..datasets.generate.synthetic import SyntheticConfig, make_benchmark
     from ..viz.report import write_report
 
     t0 = time.perf_counter()
@@ -183,11 +180,10 @@ def demo(
         console.print("building the demo benchmark from scikit-image's photographs ...")
         make_benchmark(data, SyntheticConfig(name=name), workers)
         bench = load_benchmark(data, name)
-    res = run_engine(bench, get_config(config), out / "index", workers, device=device)
-    r = write_run(out / "results", bench, res, config)
-    report = write_report(r["eval"], out / "report.html", f"pixret {config}")
-    console.print(summary_table(r["summary"], f"pixret {config} on the demo benchmark"))
-    tm = r["timing"]
-    console.print(f"{bench.n_queries} queries, {bench.n_database} images; index {tm['index_seconds']:.1f} s, "
-                  f"query p50 {tm['query_seconds_p50']:.2f} s; total {time.perf_counter() - t0:.0f} s")  # fmt: skip
+    run = pipeline.run_engine(bench, get_config(config), out / "index", workers, device=device)
+    folder = pipeline.write_run(out / "results", bench, run, config)
+    ev = pipeline.score(folder, bench, run)
+    report = write_report(ev, out / "report.html", f"pixret {config}")
+    _print_run(folder, f"pixret {config} on the demo benchmark")
+    console.print(f"{bench.n_queries} queries, {bench.n_database} images; total {time.perf_counter() - t0:.0f} s")
     console.print(f"report: {report}   results: {out / 'results'}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..io import PixretError
+from ..errors import PixretError
 from . import app, console
 
 

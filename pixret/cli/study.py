@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import app, console
-from .evaluate import DatasetOpt, PointOrder, PointsOpt, RootOpt
+from .options import DatasetOpt, PointOrder, PointsOpt, RootOpt
 
 study_app = typer.Typer(help="User studies: does showing the pixels help people?", no_args_is_help=True)
 app.add_typer(study_app, name="study")
@@ -31,7 +31,7 @@ def create(
     points: PointsOpt = PointOrder.xy,
 ) -> None:
     """Sample trials from a benchmark and write a new study file."""
-    from ..io import PixretError
+    from ..errors import PixretError
     from ..study.design import parse_conditions
     from ..study.service import create_study
 

@@ -1,4 +1,4 @@
-"""Benchmarks: the release layout, downloads, and a generator of synthetic benchmarks."""
+"""Benchmarks: the release layout, labelme files, downloads, and builders of our own (generate/)."""
 
 from .labelme import LabelmeShapes, read_labelme, write_labelme
 from .model import Benchmark, Query

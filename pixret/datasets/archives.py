@@ -10,7 +10,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..io import PixretError
+from ..errors import PixretError
 
 RAR_HELP = (
     "no RAR extractor found: install bsdtar (Debian/Ubuntu: apt-get install libarchive-tools) "

@@ -17,17 +17,14 @@ import time
 import warnings
 from pathlib import Path
 
+from ..errors import DownloadWarning, PixretError
 from ..fetch import fetch_url, sha256_of, verify
-from ..io import PixretError, load_pickle, write_json
+from ..io import load_pickle, write_json
 from .archives import archive_kind, extract
 from .release import check_gnd
 from .sources import Source
 
 _HTML = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
-
-
-class DownloadWarning(UserWarning):
-    """A downloaded file differs from the one recorded the first time."""
 
 
 def check_content(path: Path, source: Source) -> None:

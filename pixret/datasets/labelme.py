@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import PixretError, read_json, write_json
+from ..errors import PixretError
+from ..io import read_json, write_json
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import PixretError, load_npy, load_pickle
+from ..errors import BenchmarkWarning, PixretError
+from ..io import load_npy, load_pickle
 from .model import Benchmark, Query
 
 RELEASE_FOLDER = "pixel_retrieval_benchmarks"
-
-
-class BenchmarkWarning(UserWarning):
-    """A benchmark that loads but lacks something its scores depend on."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..io import PixretError
+from ..errors import PixretError
 
 _KAIST = "https://sgvr.kaist.ac.kr/~guoyuan/Segment_retrieval"
 _VGG = "https://www.robots.ox.ac.uk/~vgg/data"

@@ -22,10 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..io import PixretError, atomic_open
+from ..errors import IndexWarning, PixretError
+from ..imageio import load_image
+from ..io import atomic_open
 from .config import EngineConfig
 from .distributed import Runner
-from .features import extract, load_image
+from .features import extract
 from .shards import postings, shard_name, write_shard
 from .shortlist import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words, train_vocabulary
 
@@ -33,10 +35,6 @@ MIN_VOCAB_FEATURES = 64
 SEED = 1234
 SAMPLE_CHUNK = 256  # images per vocabulary-sampling task
 ASSIGN_CHUNK = 256  # images per word-assignment task
-
-
-class IndexWarning(UserWarning):
-    """An image was skipped while indexing."""
 
 
 # ------------------------------------------------------------------ feature extraction

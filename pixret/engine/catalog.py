@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import PixretError, atomic_open, save_npy
+from ..errors import PixretError
+from ..io import atomic_open, save_npy
 
 LINES, OFFSETS = "images.jsonl", "images-offsets.npy"
 

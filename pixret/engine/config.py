@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from ..io import PixretError
+from ..errors import PixretError
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..io import PixretError
+from ..errors import PixretError
 from ..parallel import default_workers
 
 SCHEDULER_ENV = "PIXRET_DASK_SCHEDULER"

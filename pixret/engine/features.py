@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from ..io import PixretError
+from ..errors import PixretError
 from .config import EngineConfig, FeatureConfig
 
 DESC_SCALE = 400.0  # RootSIFT components (<= 1, mostly < 0.5) stored as uint8
@@ -40,41 +36,6 @@ class Features:
     def in_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
         x, y = self.kpts[:, 0], self.kpts[:, 1]
         return (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
-
-
-def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
-    """Decode image bytes to BGR; truncated or unreadable data is a PixretError."""
-    arr = np.frombuffer(data, np.uint8)
-    img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if len(arr) else None
-    if img is None:
-        raise PixretError(source, "unreadable image")
-    if (
-        data[:2] == b"\xff\xd8"
-        and not data.rstrip(b"\x00").endswith(b"\xff\xd9")
-        and not _jpeg_complete(data)
-    ):
-        raise PixretError(source, "truncated JPEG (no end-of-image marker)")
-    return img
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """A JPEG that does not end with its end-of-image marker: truncated, or followed by other
-    data (motion photos append a video)? Pillow's decoder reads the scans to their end and stops
-    at the marker, ignoring what follows, and raises on a cut-off scan."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-        return True
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
-
-
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise PixretError(path, f"cannot read ({exc.strerror})") from None
-    return decode_image(data, path)
 
 
 _SIFT_CACHE: dict[tuple, cv2.SIFT] = {}

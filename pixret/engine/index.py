@@ -38,15 +38,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..evaluation.iou import fill_polygons
-from ..io import PixretError, save_npy, write_json
+from .._version import __version__
+from ..errors import PixretError
+from ..geometry import Box, box_polygon, fill_polygons
+from ..imageio import as_image
+from ..io import save_npy, write_json
 from .build import build_shards, extract_all, save_quantizer, vocabulary
 from .catalog import Catalog, as_records, write_catalog
 from .config import EngineConfig
 from .distributed import Runner
-from .features import Features, extract_in_box, load_image
-from .masks import Evidence, box_polygon, object_polygons, project, support_polygons, union
+from .features import Features, extract_in_box
+from .masks import Evidence, object_polygons, project, support_polygons, union
 from .matchers import ImageSide, QuerySide, get_matcher
 from .shards import Shard, ShardSet, global_idf
 from .shortlist import Quantizer, auto_top_k, split_words
@@ -54,7 +56,6 @@ from .verify import fit_pairs, shape_check
 
 FORMAT, VERSION = "pixret-index", 2
 SHARD_NAME = re.compile(r"s-[0-9a-f]{20}")
-IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
@@ -91,13 +92,6 @@ class SearchResult:
     ranking: np.ndarray  # every database index, best first
     timings: dict[str, float]
     query_support: list[np.ndarray]  # object outline in the query (source of the exported masks)
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise PixretError(folder, "not a folder")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT and p.is_file())
 
 
 class Index:
@@ -326,14 +320,14 @@ class Index:
     ) -> SearchResult:
         """Search and return hits, the full ranking, timings and the query-side object outline."""
         t = {"start": time.perf_counter()}
-        img = load_image(image) if not isinstance(image, np.ndarray) else image
+        img = as_image(image)
         box = check_box(box, img.shape[1], img.shape[0])
         feats = query_features or extract_in_box(img, box, self.cfg, device=self.device)
         qf = feats.select(feats.in_box(box))
         if len(qf) < 4:
             raise PixretError(
                 None,
-                f"only {len(qf)} features inside the box {format_box(box)}: draw a larger box on a textured object",
+                f"only {len(qf)} features inside the box {box.format()}: draw a larger box on a textured object",
             )
         t["features"] = time.perf_counter()
         cfg = self.cfg
@@ -423,40 +417,17 @@ def engine_device(cfg: EngineConfig, device: str | None) -> str:
     return resolve_device(device)
 
 
-def parse_box(box) -> tuple[float, float, float, float]:
-    """A box from "x1,y1,x2,y2" text or a sequence of 4 numbers (the one parser: CLI, API, engine)."""
-    parts = box.split(",") if isinstance(box, str) else box
-    try:
-        vals = tuple(float(v) for v in parts)
-    except (TypeError, ValueError):
-        raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {box!r}") from None
-    if len(vals) != 4:
-        raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {len(vals)}: {box!r}")
-    return vals
-
-
-def format_box(box) -> str:
-    """A box as a person reads it: "60, 220, 300, 410" (whole pixels, as the page shows it)."""
-    return ", ".join(f"{round(float(v)):d}" if np.isfinite(float(v)) else str(v) for v in box)
-
-
 MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
 
 
-def check_box(box, w: int, h: int) -> tuple[float, float, float, float]:
-    """Validate a query box and clip it to the image; clear errors for empty or outside boxes."""
+def check_box(box, w: int, h: int) -> Box:
+    """Validate a query box and clip it to the image; clear errors for a too small image, an
+    empty box or one outside the image."""
     if min(w, h) < MIN_QUERY_SIDE:
         raise PixretError(
             None, f"the {w}x{h} query image is too small to search (at least {MIN_QUERY_SIDE} px a side)"
         )
-    x1, y1, x2, y2 = parse_box(box)
-    if not all(np.isfinite([x1, y1, x2, y2])):
-        raise PixretError(None, f"box {format_box((x1, y1, x2, y2))} has a non-finite value")
-    if x2 <= x1 or y2 <= y1:
-        raise PixretError(None, f"box {format_box((x1, y1, x2, y2))} is empty (needs x2 > x1 and y2 > y1)")
-    if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
-        raise PixretError(None, f"box {format_box((x1, y1, x2, y2))} lies outside the {w}x{h} query image")
-    return max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
+    return Box.parse(box).check(w, h)
 
 
 def _inconsistent(images: Catalog, n_images: int, shards: list[Shard], idf: np.ndarray, norms: np.ndarray,

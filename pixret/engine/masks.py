@@ -31,11 +31,6 @@ from shapely.geometry import box as shapely_box
 from .config import MaskConfig
 
 
-def box_polygon(box: tuple[float, float, float, float]) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64)
-
-
 def warp_points(pts: np.ndarray, h: np.ndarray) -> np.ndarray:
     return cv2.perspectiveTransform(pts.reshape(-1, 1, 2).astype(np.float64), h).reshape(-1, 2)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..io import PixretError
+from ..errors import PixretError
 from .config import EngineConfig
 from .features import desc_float, desc_scale
 

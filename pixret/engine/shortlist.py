@@ -2,9 +2,9 @@
 
 Why tf-idf rather than ASMK: with spatial verification of the top 100 re-ranking the list,
 the shortlist only has to keep true images in the top 100, and tf-idf over a large
-vocabulary does that while costing 8 bytes per (image, word) in memory. Burstiness (the same
-word firing many times on a repeated texture, Jegou et al. CVPR 2009) is damped by weighting
-term frequency by its square root before idf and L2 normalisation.
+vocabulary does that. Burstiness (the same word firing many times on a repeated texture,
+Jegou et al. CVPR 2009) is damped by weighting term frequency by its square root before idf
+and L2 normalisation. The inverted file itself is in shards.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import math
 
 import faiss
 import numpy as np
-import scipy.sparse as sp
 
 from .features import desc_float
 
@@ -129,11 +128,6 @@ class Quantizer:
         return out.reshape(words.shape)
 
 
-def _bow(words: np.ndarray, n_words: int) -> tuple[np.ndarray, np.ndarray]:
-    u, c = np.unique(words, return_counts=True)
-    return u, np.sqrt(c.astype(np.float32))  # burstiness: sqrt(tf)
-
-
 def split_words(words: np.ndarray, sigs: np.ndarray, bits: int) -> np.ndarray:
     """Finer words for the shortlist: each word split ``2**bits`` ways by its signature's first bits.
 
@@ -146,50 +140,3 @@ def split_words(words: np.ndarray, sigs: np.ndarray, bits: int) -> np.ndarray:
     if bits <= 0:
         return words.astype(np.int64)
     return words.astype(np.int64) * (1 << bits) + (sigs & np.uint64((1 << bits) - 1)).astype(np.int64)
-
-
-class InvertedFile:
-    """Word -> images matrix of burstiness-damped, idf-weighted, L2-normalised tf vectors.
-
-    ``split_bits``: the words are split by that many signature bits (``split_words``)."""
-
-    def __init__(self, matrix: sp.csr_matrix, idf: np.ndarray, split_bits: int = 0):
-        self.matrix = matrix  # (n_words, n_images), float32
-        self.idf = idf
-        self.split_bits = split_bits
-
-    @classmethod
-    def build(cls, words_per_image: list[np.ndarray], n_words: int, split_bits: int = 0) -> InvertedFile:
-        rows, cols, vals = [], [], []
-        df = np.zeros(n_words, np.int64)
-        for i, w in enumerate(words_per_image):
-            u, tf = _bow(w, n_words)
-            df[u] += 1
-            rows.append(u)
-            cols.append(np.full(len(u), i, np.int32))
-            vals.append(tf)
-        n = len(words_per_image)
-        idf = np.log((n + 1) / (df + 1)).astype(np.float32) + 1e-3
-        r = np.concatenate(rows) if rows else np.zeros(0, np.int32)
-        c = np.concatenate(cols) if cols else np.zeros(0, np.int32)
-        v = np.concatenate(vals) * idf[r] if vals else np.zeros(0, np.float32)
-        norms = np.sqrt(np.bincount(c, weights=v.astype(np.float64) ** 2, minlength=n)).astype(np.float32)
-        v = v / np.maximum(norms[c], 1e-12)
-        m = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(n_words, n))
-        m.sort_indices()
-        return cls(m, idf, split_bits)
-
-    @property
-    def n_images(self) -> int:
-        return self.matrix.shape[1]
-
-    def nbytes(self) -> int:
-        m = self.matrix
-        return m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.idf.nbytes
-
-    def scores(self, words: np.ndarray) -> np.ndarray:
-        """Cosine similarity of the query's words to every image (touches only their postings)."""
-        u, tf = _bow(words, self.matrix.shape[0])
-        q = tf * self.idf[u]
-        q /= max(float(np.linalg.norm(q)), 1e-12)
-        return np.asarray(self.matrix[u].T @ q).ravel()

@@ -5,15 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def positions(ranking: np.ndarray, ok: np.ndarray, junk: np.ndarray) -> np.ndarray:
-    """0-based positions of ``ok`` items in ``ranking`` after junk items before them are removed."""
-    is_ok = np.isin(ranking, ok)
-    is_junk = np.isin(ranking, junk)
-    pos = np.flatnonzero(is_ok)
-    junk_before = np.cumsum(is_junk) - is_junk  # junk strictly before each position
-    return pos - junk_before[pos]
-
-
 def average_precision(pos: np.ndarray, n_relevant: int) -> float:
     """AP of relevant items found at sorted 0-based ``pos``, recall over ``n_relevant``."""
     if n_relevant <= 0 or not len(pos):

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..datasets import load_benchmark
 from ..datasets.model import Benchmark
+from ..errors import PixretError
 from ..fetch import sha256_of
-from ..io import PixretError, write_json
+from ..io import write_json
 from .evaluator import evaluate_files
 from .significance import PairedTest, paired_test
 

@@ -25,14 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..datasets.model import Benchmark
+from ..errors import ResultsWarning
+from ..imageio import image_size
 from ..parallel import default_workers, fork_map
 from .ap import average_precision, precision_at
 from .iou import CompatPairError, compat_iou, strict_iou
-from .predictions import PixelResults, PixretWarning
 from .ranking import RankLookup
+from .results import PixelResults, load_pixel_results, read_ranks
 
 THRESHOLDS = tuple(t / 100 for t in range(50, 100, 5))
 KAPPAS = (1, 5, 10)
@@ -131,7 +132,7 @@ class PixelEval:
             warnings.warn(
                 f"{self._sizes_guessed} pair(s) without a known image size: strict used the "
                 "largest ground-truth coordinate as the canvas",
-                PixretWarning,
+                ResultsWarning,
                 stacklevel=2,
             )
 
@@ -161,8 +162,8 @@ class PixelEval:
             return gt.height, gt.width, False
         path = self.bench.database_image(pair[1])
         if path is not None:
-            with Image.open(path) as im:
-                return im.height, im.width, False
+            w, h = image_size(path)
+            return h, w, False
         pts = gt.all_points if gt is not None else np.zeros((1, 2))
         return int(pts[:, 1].max()) + 1, int(pts[:, 0].max()) + 1, True
 
@@ -228,7 +229,7 @@ class PixelEval:
             warnings.warn(
                 "compat mIoU is NaN: a query has no positives in a subset, or an IoU was 0/0 "
                 "(the release's np.mean propagates it)",
-                PixretWarning,
+                ResultsWarning,
                 stacklevel=3,
             )
         pixel_at, pixel_ap_q = {}, {}
@@ -314,7 +315,7 @@ class PixelEval:
             warnings.warn(
                 f"compat {subset}: no query keeps a positive above IoU {', '.join(zero_at)}; the "
                 "release crashes there (ZeroDivisionError), pixret scores those thresholds 0",
-                PixretWarning,
+                ResultsWarning,
                 stacklevel=4,
             )
         return maps, per_query_ap
@@ -341,7 +342,7 @@ class PixelEval:
             warnings.warn(
                 f"strict: {len(skipped)} query subset(s) without positives left out of the "
                 f"mIoU means: {', '.join(skipped[:8])}{' ...' if len(skipped) > 8 else ''}",
-                PixretWarning,
+                ResultsWarning,
                 stacklevel=2,
             )
         res: dict[str, dict] = {"mask": {}, "box": {}}
@@ -421,9 +422,6 @@ def evaluate_files(
 
     ``points``: column order of a release ``.npy`` pixel file ("xy", the current release's).
     """
-    from .point_order import load_pixel_results
-    from .predictions import read_ranks
-
     ranks = read_ranks(image_results, bench.n_database, bench.n_queries) if image_results else None
     pixels = load_pixel_results(bench, pixel_results, points)
     ev = PixelEval(bench, ranks, pixels, protocols)

@@ -14,10 +14,10 @@ import math
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from ..io import PixretError
-from .predictions import PixelPrediction, rle_to_mask
+from ..errors import PixretError
+from ..geometry import box_iou, fill_polygons, rle_to_mask
+from .results import PixelPrediction
 
 MAX_COMPAT_WINDOW = 1 << 26  # pixels (64 MP, 2 x 64 MB): far beyond any benchmark image
 
@@ -87,42 +87,9 @@ def compat_iou(pred_xy: np.ndarray, gt_polys: tuple[np.ndarray, ...]) -> tuple[f
 
 # ---------------------------------------------------------------- strict
 
-_SHIFT = 4  # OpenCV fixed-point bits: polygons are filled with 1/16-pixel precision
-
-
-def _subpixel(poly: np.ndarray, off: np.ndarray) -> np.ndarray:
-    # pixel (r, c) is centred on (x=c, y=r), the convention of labelme and of the release
-    return np.round((np.asarray(poly, np.float64) - off) * (1 << _SHIFT)).astype(np.int32)
-
-
-def fill_polygons(polys, h: int, w: int, off: tuple[int, int] = (0, 0), min_points: int = 1) -> np.ndarray:
-    """Union of filled polygons as a uint8 mask of shape (h, w), whose (0, 0) is at ``off``;
-    polygons with fewer than ``min_points`` points are left out."""
-    m = np.zeros((h, w), np.uint8)
-    o = np.asarray(off, np.float64)
-    pts = [_subpixel(p, o) for p in polys if len(p) >= max(1, min_points)]
-    for p in pts:  # one call per polygon: the union, not the even-odd of overlapping parts
-        cv2.fillPoly(m, [p], 1, cv2.LINE_8, _SHIFT)
-    return m
-
-
-def polygons_to_rle(polys, h: int, w: int) -> dict:
-    """Union of filled polygons as a COCO RLE on an h x w canvas (for exporting masks)."""
-    return mask_utils.encode(np.asfortranarray(fill_polygons(polys, h, w)))
-
-
 def _clipped_box(pts: np.ndarray, h: int, w: int) -> tuple[float, float, float, float]:
     (x0, y0), (x1, y1) = pts.min(0).tolist(), pts.max(0).tolist()
     return min(max(x0, 0), w), min(max(y0, 0), h), min(max(x1, 0), w), min(max(y1, 0), h)
-
-
-def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """IoU of two continuous boxes (x0, y0, x1, y1); 0 when both are empty."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _decode(rle: dict, h: int, w: int) -> np.ndarray:

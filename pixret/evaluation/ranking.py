@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ..io import PixretError
+from ..errors import PixretError
 
 BLOCK_ROWS = 1 << 15  # 32k rows x 70 queries: an 18 MB int64 block
 

@@ -31,14 +31,15 @@ from fastapi.staticfiles import StaticFiles
 
 from ..datasets import load_benchmark
 from ..engine import Index
+from ..errors import PixretError
 from ..evaluation import load_pixel_results, read_ranks
-from ..io import PixretError
-from ..study.service import Study, StudyError
+from ..study.service import Conflict, Invalid, NotFound, Study, StudyError
 from . import routes_bench, routes_search, routes_study
 from .security import LOOPBACK, Guard
 from .state import MAX_PIXELS, MAX_UPLOAD_BYTES, State
 
 STATIC = Path(__file__).parent / "static"
+STUDY_STATUS = {NotFound: 404, Invalid: 422, Conflict: 409}  # the study's refusals, as HTTP
 __all__ = ["MAX_PIXELS", "MAX_UPLOAD_BYTES", "create_app"]
 
 
@@ -88,8 +89,8 @@ def create_app(
 
     @app.exception_handler(PixretError)
     def user_error(request: Request, exc: PixretError) -> JSONResponse:
-        return JSONResponse({"detail": exc.problem if isinstance(exc, StudyError) else str(exc)},
-                            status_code=getattr(exc, "status", 422))  # fmt: skip
+        status = next((code for kind, code in STUDY_STATUS.items() if isinstance(exc, kind)), 422)
+        return JSONResponse({"detail": exc.problem if isinstance(exc, StudyError) else str(exc)}, status_code=status)
 
     @app.get("/", include_in_schema=False)
     def page() -> Response:

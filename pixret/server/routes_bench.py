@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from ..datasets.model import Benchmark
-from ..engine.features import load_image
-from ..evaluation.predictions import polygons_as_lists as polys
+from ..geometry import polygons_as_lists as polys
+from ..imageio import load_image
 from ..viz.show import status_of
 from .state import State, get_state, jpeg
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 
-from ..engine.features import load_image
-from ..engine.index import parse_box
-from ..evaluation.iou import fill_polygons
-from ..evaluation.predictions import polygons_as_lists as polys
+from ..geometry import Box, fill_polygons
+from ..geometry import polygons_as_lists as polys
+from ..imageio import encode, load_image
 from .state import MAX_UPLOAD_BYTES, State, check_upload, get_state, jpeg
 
 router = APIRouter(prefix="/api")
@@ -60,7 +58,7 @@ def search(
         img = db_image(st, image_id)
     else:
         raise HTTPException(422, "give an uploaded file or an image_id")
-    vals = parse_box(box)
+    vals = Box.parse(box)
     res = st.index.search_full(img, vals)
     sid = st.remember(img, res)
     hits = [
@@ -92,7 +90,7 @@ def search_query(
 def mask(sid: str, rank: int, st: State = Depends(get_state)) -> Response:
     h = _hit(st, sid, rank)
     m = fill_polygons(h.polygons, h.size[1], h.size[0], min_points=3) * 255
-    return Response(cv2.imencode(".png", m)[1].tobytes(), media_type="image/png")
+    return Response(encode(m, ".png"), media_type="image/png")
 
 
 @router.get("/searches/{sid}/hits/{rank}/matches")

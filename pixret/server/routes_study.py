@@ -13,7 +13,7 @@ import io
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
-from ..engine.features import load_image
+from ..imageio import load_image
 from ..study.service import Study
 from .state import STATIC_DIR, jpeg
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import secrets
 import threading
 from collections import OrderedDict
@@ -11,12 +10,10 @@ from pathlib import Path
 import numpy as np
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
-from PIL import Image
 
 from ..engine import Index, SearchResult
-from ..engine.features import decode_image
-from ..io import PixretError
-from ..viz.overlay import encode, thumbnail
+from ..errors import PixretError
+from ..imageio import decode_image, encode, probe, thumbnail
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -63,10 +60,8 @@ def check_upload(data: bytes) -> np.ndarray:
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
     try:
-        with Image.open(io.BytesIO(data)) as im:  # reads the header only
-            w, h = im.size
-            fmt = im.format
-    except Exception:
+        fmt, w, h, _ = probe(data, "upload")  # the header only
+    except PixretError:
         raise HTTPException(415, "not an image (JPEG, PNG, WebP, BMP or TIFF)") from None
     if w * h > MAX_PIXELS:
         raise HTTPException(413, f"image of {w}x{h} pixels is over the {MAX_PIXELS // 1_000_000} MP limit")

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..datasets.model import Benchmark
-from ..evaluation.predictions import PixelResults, polygons_as_lists
-from ..io import PixretError
+from ..errors import PixretError
+from ..evaluation.results import PixelResults
+from ..geometry import polygons_as_lists
 
 CONDITIONS = ("image", "box", "mask")
 KINDS = ("easy", "hard", "negative")

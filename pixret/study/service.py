@@ -18,11 +18,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from ..datasets import load_benchmark
 from ..datasets.model import Benchmark
-from ..io import PixretError
+from ..errors import PixretError
+from ..imageio import image_size
 from . import store
 from .design import CONDITIONS, DEFAULT_MIX, assign, sample_trials, write_trials
 
@@ -30,14 +30,26 @@ MAX_RT_MS = 3_600_000  # a trial answered after an hour is not a response time
 
 
 class StudyError(PixretError):
-    """A request the study refuses; ``status`` is the HTTP code the server answers with."""
+    """A request the study refuses, in one sentence; the subclass says why (the server answers
+    each kind with its own HTTP status)."""
 
-    def __init__(self, status: int, problem: str):
+    def __init__(self, problem: str):
         super().__init__(None, problem)
-        self.status = status
 
     def __reduce__(self):
-        return (type(self), (self.status, self.problem))
+        return (type(self), (self.problem,))
+
+
+class NotFound(StudyError):
+    """No such participant, trial or image."""
+
+
+class Invalid(StudyError):
+    """A malformed answer (position, answer, click or time)."""
+
+
+class Conflict(StudyError):
+    """An answer the study's state refuses: already recorded, or not the next trial."""
 
 
 def create_study(
@@ -52,7 +64,7 @@ def create_study(
     points: str = "xy",
 ) -> Path:
     """Sample the trials and write a new study file (refused if ``path`` exists)."""
-    from ..evaluation.point_order import load_pixel_results
+    from ..evaluation.results import load_pixel_results
 
     if Path(path).exists():
         raise PixretError(path, "a file of that name exists: choose a new study file")
@@ -135,7 +147,7 @@ class Study:
             not isinstance(pid, str)
             or not self.db.execute("SELECT 1 FROM participants WHERE id = ?", (pid,)).fetchone()
         ):
-            raise StudyError(404, "unknown participant link")
+            raise NotFound("unknown participant link")
 
     def _next_position(self, pid: str) -> int | None:
         row = self.db.execute(
@@ -177,10 +189,10 @@ class Study:
             "WHERE a.participant = ? AND a.position = ?", (pid, position),
         ).fetchone()  # fmt: skip
         if row is None or which not in ("query", "image"):
-            raise StudyError(404, "no such trial")
+            raise NotFound("no such trial")
         path = self.bench.query_image(row[0]) if which == "query" else self.bench.database_image(row[1])
         if path is None:
-            raise StudyError(404, "image missing from the benchmark folder")
+            raise NotFound("image missing from the benchmark folder")
         return path
 
     @_locked
@@ -188,16 +200,16 @@ class Study:
         """Record the answer to the participant's next trial, once; score the click."""
         self._known(pid)
         if isinstance(position, bool) or not isinstance(position, int):
-            raise StudyError(422, "position must be an integer")
+            raise Invalid("position must be an integer")
         if answer not in (0, 1) or isinstance(answer, bool):
-            raise StudyError(422, "answer must be 1 (the object is here) or 0 (it is not)")
+            raise Invalid("answer must be 1 (the object is here) or 0 (it is not)")
         if (
             isinstance(rt_ms, bool)
             or not isinstance(rt_ms, int | float)
             or not 0 < rt_ms <= MAX_RT_MS
             or not math.isfinite(rt_ms)
         ):
-            raise StudyError(422, "rt_ms must be the response time in milliseconds (0 to one hour)")
+            raise Invalid("rt_ms must be the response time in milliseconds (0 to one hour)")
         xy = None
         if answer == 1:
             if not (
@@ -207,23 +219,23 @@ class Study:
                     isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in click
                 )
             ):
-                raise StudyError(422, "a 'yes' needs the click [x, y] in image pixels")
+                raise Invalid("a 'yes' needs the click [x, y] in image pixels")
             xy = (float(click[0]), float(click[1]))
         elif click is not None:
-            raise StudyError(422, "a 'no' has no click")
+            raise Invalid("a 'no' has no click")
         with store.transaction(self.db):
             row = self.db.execute(
                 "SELECT a.trial FROM assignments a WHERE a.participant = ? AND a.position = ?",
                 (pid, position),
             ).fetchone()
             if row is None:
-                raise StudyError(404, "no such trial for this participant")
+                raise NotFound("no such trial for this participant")
             if self.db.execute(
                 "SELECT 1 FROM responses WHERE participant = ? AND position = ?", (pid, position)
             ).fetchone():
-                raise StudyError(409, "this trial is already recorded")
+                raise Conflict("this trial is already recorded")
             if position != self._next_position(pid):
-                raise StudyError(409, "answer the trials in order: this is not the next one")
+                raise Conflict("answer the trials in order: this is not the next one")
             gt = json.loads(self.db.execute("SELECT gt FROM trials WHERE id = ?", (row[0],)).fetchone()[0])
             hit = None if xy is None or not gt else int(_inside(gt, xy))
             now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -262,10 +274,10 @@ class Study:
 
 
 def _size(path: Path | None) -> list[int]:
+    """Upright (w, h) from the header (what the page shows, and what clicks are scaled by)."""
     if path is None:
-        raise StudyError(404, "image missing from the benchmark folder")
-    with Image.open(path) as im:  # the header only
-        return list(im.size)
+        raise NotFound("image missing from the benchmark folder")
+    return list(image_size(path))
 
 
 def _inside(polys: list, xy: tuple[float, float]) -> bool:

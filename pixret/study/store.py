@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..io import PixretError
+from ..errors import PixretError
 
 SCHEMA_VERSION = 1
 

@@ -1,42 +1,16 @@
-"""Drawing masks, polygons and boxes on images (OpenCV, BGR)."""
+"""Drawing masks, polygons and boxes on images (OpenCV, BGR; images come from pixret.imageio)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..evaluation.iou import fill_polygons
-from ..io import PixretError, atomic_open
+from ..geometry import fill_polygons
 
 GT_COLOR = (80, 200, 60)  # green
 PRED_COLOR = (60, 60, 240)  # red
 BOX_COLOR = (240, 160, 30)  # blue-ish
 STATUS_COLORS = {"true": (80, 200, 60), "false": (60, 60, 240), "junk": (150, 150, 150)}
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise PixretError(path, "unreadable image")
-    return img
-
-
-def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 90) -> None:
-    ext = Path(path).suffix.lower() or ".png"
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(ext, img, params)
-    if not ok:
-        raise PixretError(path, "could not encode image")
-    with atomic_open(path, "wb") as fh:
-        fh.write(buf.tobytes())
-
-
-def encode(img: np.ndarray, ext: str = ".jpg", quality: int = 85) -> bytes:
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else []
-    return cv2.imencode(ext, img, params)[1].tobytes()
 
 
 def tint(img: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], alpha: float = 0.45) -> np.ndarray:
@@ -79,11 +53,3 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
     cv2.rectangle(out, (0, 0), (tw + 10, th + 14), (0, 0, 0), -1)
     cv2.putText(out, text, (5, th + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
     return out
-
-
-def thumbnail(img: np.ndarray, longest: int = 320) -> np.ndarray:
-    h, w = img.shape[:2]
-    s = longest / max(h, w)
-    if s >= 1:
-        return img
-    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)

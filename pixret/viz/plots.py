@@ -12,8 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..errors import PixretError  # noqa: E402
 from ..evaluation.evaluator import PixelEval  # noqa: E402
-from ..io import PixretError, atomic_open  # noqa: E402
+from ..io import atomic_open
 
 RECALL = np.linspace(0, 1, 101)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.evaluator import PixelEval
+from ..imageio import encode, thumbnail
 from ..io import atomic_open
-from .overlay import STATUS_COLORS, encode, frame, thumbnail
+from .overlay import STATUS_COLORS, frame
 from .plots import per_query_bars, pr_curves
 from .show import render_pair, render_query, status_of
 

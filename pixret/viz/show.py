@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.model import Benchmark, Query
-from ..evaluation.predictions import PixelPrediction, rle_to_mask
-from ..io import PixretError
+from ..errors import PixretError
+from ..evaluation.results import PixelPrediction
+from ..geometry import rle_to_mask
+from ..imageio import load_image, write_image
 from .overlay import (
     GT_COLOR,
     PRED_COLOR,
@@ -18,9 +20,7 @@ from .overlay import (
     draw_polygons,
     frame,
     label,
-    read_image,
     tint,
-    write_image,
 )
 
 
@@ -38,7 +38,7 @@ def render_pair(bench: Benchmark, q: Query, i: int, pred: PixelPrediction | None
     path = bench.database_image(i)
     if path is None:
         return None
-    img = read_image(path)
+    img = load_image(path)
     gt = bench.gt(q.index, i)
     if gt is not None:
         img = draw_polygons(img, gt.polygons, GT_COLOR, fill=False)
@@ -54,7 +54,7 @@ def render_query(bench: Benchmark, q: Query) -> np.ndarray | None:
     path = bench.query_image(q.index)
     if path is None:
         return None
-    img = draw_box(read_image(path), q.box)
+    img = draw_box(load_image(path), q.box)
     qm = q.query_mask()
     return draw_polygons(img, qm.polygons, GT_COLOR) if qm else img
 

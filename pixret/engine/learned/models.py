@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ...io import PixretError
+from ...errors import PixretError
 from .weights import find_weight
 
 KINDS = ("xfeat", "aliked", "disk")

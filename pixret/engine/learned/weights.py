@@ -23,8 +23,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import PixretError
 from ...fetch import fetch_url, sha256_of
-from ...io import PixretError
 
 LIGHTGLUE_RELEASE = "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv"
 HF = "https://huggingface.co/kornia"

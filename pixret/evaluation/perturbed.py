@@ -1,4 +1,4 @@
-"""A reference "method" for tests: results made from the ground truth, perturbed by known amounts.
+"""Results made from the ground truth, perturbed by known amounts (`pixret reference-results`).
 
 It lets a test predict the scores: ``shift=0`` gives IoU 1 for every pair, ``shift=f`` moves
 each polygon right by ``f`` times its box width (a box's IoU becomes (1-f)/(1+f)), ``drop``
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..datasets.model import Benchmark
-from .predictions import PixelPrediction, PixelResults
+from .results import PixelPrediction, PixelResults
 
 
 def perfect_ranks(bench: Benchmark) -> np.ndarray:

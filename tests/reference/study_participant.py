@@ -15,8 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..datasets.model import Benchmark
-from ..evaluation.iou import fill_polygons
+from pixret.datasets.model import Benchmark
+from pixret.geometry import fill_polygons
+from pixret.imageio import image_size
 
 
 class ScriptedParticipant:
@@ -50,7 +51,7 @@ class ScriptedParticipant:
     def answer(self, right: bool, reload_midway: bool = False) -> None:
         """Answer the shown trial rightly or wrongly; optionally reload after pressing Yes."""
         pos, _, kind, gt, image = self.trial()
-        h, w = cv2.imread(str(self.bench.database_image(image))).shape[:2]
+        w, h = image_size(self.bench.database_image(image))
         positive = kind != "negative"
         if positive == right:  # say yes: click on the object (right) or in a corner (wrong)
             self.page.click("#yes")

@@ -13,20 +13,28 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from ..io import PixretError, atomic_open, save_npy, write_json
-from ..parallel import default_workers, pool_imap
-from .archives import build_beside
-from .labelme import write_labelme
-from .release import RELEASE_FOLDER
+from ...errors import PixretError
+from ...geometry import mask_outlines
+from .builder import (
+    LEVELS,
+    Builder,
+    QuerySpec,
+    Writer,
+    build,
+    categorise,
+    cut_polygon,
+    jpeg,
+    label_iou,
+    paste,
+    random_homography,
+)
 
 OBJECT_PHOTOS = (
     "astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
@@ -183,103 +191,9 @@ def background(rng: np.random.Generator, w: int, h: int, sources) -> np.ndarray:
     return out
 
 
-def random_homography(
-    rng: np.random.Generator, pw: int, ph: int, w: int, h: int, rel: float, rot: float, persp: float
-) -> np.ndarray:
-    """Patch (pw x ph) -> scene (w x h): scale to ``rel`` of the scene, rotate, tilt corners."""
-    side = rel * min(w, h)
-    s = side / max(pw, ph)
-    t = np.deg2rad(rot)
-    rmat = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) * s
-    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float64)
-    dst = (src - [pw / 2, ph / 2]) @ rmat.T
-    dst += rng.uniform(-persp, persp, dst.shape) * side
-    half = np.abs(dst).max(0)
-    margin = np.maximum(w - 2 * half[0], 1), np.maximum(h - 2 * half[1], 1)
-    center = [half[0] + rng.uniform(0, margin[0]), half[1] + rng.uniform(0, margin[1])]
-    return cv2.getPerspectiveTransform(src.astype(np.float32), (dst + center).astype(np.float32))
-
-
-def paste(
-    canvas: np.ndarray, patch: np.ndarray, patch_mask: np.ndarray, hmat: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Warp ``patch`` by ``hmat`` onto ``canvas`` (soft edge); return (image, binary mask)."""
-    h, w = canvas.shape[:2]
-    warped = cv2.warpPerspective(patch, hmat, (w, h), flags=cv2.INTER_LINEAR)
-    alpha = cv2.warpPerspective(patch_mask.astype(np.float32), hmat, (w, h), flags=cv2.INTER_LINEAR)
-    out = canvas * (1 - alpha[..., None]) + warped * alpha[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha >= 0.5
-
-
-def mask_polygons(mask: np.ndarray, min_area: float = 16) -> list[np.ndarray]:
-    """Outer outlines of a binary mask's regions as (x, y) polygons."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [c.reshape(-1, 2).astype(np.float64) for c in contours if cv2.contourArea(c) >= min_area]
-
-
-def label_iou(polys: list[np.ndarray], mask: np.ndarray) -> float:
-    """IoU between the label polygons (filled as the evaluators do) and the true mask."""
-    m = np.zeros(mask.shape, np.uint8)
-    for p in polys:
-        cv2.fillPoly(m, [np.round(p).astype(np.int32)], 1)
-    inter = np.logical_and(m, mask).sum()
-    union = np.logical_or(m, mask).sum()
-    return float(inter / union) if union else 0.0
-
-
 def object_patch(obj: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
     """The object's box cut from its photo, and the object's mask inside it."""
     return cut_polygon(photo(obj.photo), obj.polygon, obj.box)
-
-
-def cut_polygon(full: np.ndarray, polygon: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
-    """``box`` (x1, y1, x2, y2) cut from ``full``, and ``polygon``'s mask (uint8, anti-aliased
-    edge) inside it."""
-    # the box may reach past the photo's edge (an outline drawn to the border): cut it there
-    x0, y0 = (max(0, int(np.floor(v))) for v in box[:2])
-    x1, y1 = min(full.shape[1], int(np.ceil(box[2])) + 1), min(full.shape[0], int(np.ceil(box[3])) + 1)
-    img = full[y0:y1, x0:x1]
-    m = np.zeros(img.shape[:2], np.uint8)
-    cv2.fillPoly(m, [np.round((polygon - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_AA, 4)
-    return img, m
-
-
-def ground_truth(meta: list[dict], boxes: list, name: str) -> tuple[list[dict], dict[str, str]]:
-    """revisitop ``gnd`` entries and the pair -> label path table from per-image records (those
-    with a "query" show that query's object, at their "category")."""
-    gnd = [{"bbx": list(b), "easy": [], "hard": [], "junk": []} for b in boxes]
-    pairs = {}
-    for m in meta:
-        if "query" in m:
-            gnd[m["query"]][m["category"]].append(m["image"])
-            if m["category"] != "junk":
-                pairs[f"{m['query']}_{m['image']}"] = f"labels/{name}/{m['query']}_{m['image']}.json"
-    return gnd, pairs
-
-
-def write_ground_truth(base: Path, name: str, gnd: list[dict], n_images: int, pairs: dict, meta: dict) -> None:
-    """The release files: revisitop ground truth, pair -> label table, and pixret's meta JSON."""
-    doc = {"qimlist": [f"{name}_q{q:03d}" for q in range(len(gnd))],
-           "imlist": [f"{name}_{i:06d}" for i in range(n_images)], "gnd": gnd}  # fmt: skip
-    with atomic_open(base / "revisitop" / "data" / name / f"gnd_{name}.pkl", "wb") as fh:
-        pickle.dump(doc, fh, protocol=4)
-    save_npy(base / f"{name}_pair2labelpath.npy", pairs)
-    write_json(base / f"{name}_meta.json", meta, indent=None)
-
-
-LEVELS = {  # parameter ranges by intended difficulty
-    "easy": dict(rel=(0.35, 0.7), rot=15, persp=(0.0, 0.06), occ=(0.3, 0.12), blur=(0, 0.8), q=(75, 95)),
-    "hard": dict(rel=(0.22, 0.45), rot=55, persp=(0.04, 0.13), occ=(0.6, 0.3), blur=(0.4, 1.6), q=(60, 88)),
-    "junk": dict(rel=(0.06, 0.13), rot=70, persp=(0.05, 0.2), occ=(0.7, 0.6), blur=(1.0, 2.5), q=(50, 80)),
-}
-
-
-def categorise(rel: float, rot: float, persp: float, visible: float, area: int, blur: float) -> str:
-    if visible < 0.3 or area < 2500:
-        return "junk"
-    if rel < 0.3 or abs(rot) > 30 or persp > 0.08 or visible < 0.75 or blur > 1.2:
-        return "hard"
-    return "easy"
 
 
 # ------------------------------------------------------------------ generation
@@ -293,13 +207,33 @@ class Task(NamedTuple):
     query: int | None = None
 
 
-class _Writer:
-    """Generates and writes one image (a task); forked workers share it."""
+class SyntheticBuilder(Builder):
+    """The generated benchmark: builder.py's skeleton with scikit-image's photographs."""
 
-    def __init__(self, cfg: SyntheticConfig, objs: list[ObjectSpec], base: Path):
-        self.cfg, self.objs, self.base = cfg, objs, base
-        self.jpg = base / "revisitop" / "data" / cfg.name / "jpg"
-        self.sources = [(n, None) for n in BACKGROUND_PHOTOS] + _unused_cells(objs)
+    generator = "pixret.datasets.generate.synthetic"
+
+    def __init__(self, cfg: SyntheticConfig):
+        self.cfg, self.name = cfg, cfg.name
+        self.objs = select_objects(cfg.queries, cfg.seed)
+        self.sources = [(n, None) for n in BACKGROUND_PHOTOS] + _unused_cells(self.objs)
+
+    def queries(self) -> list[QuerySpec]:
+        return [QuerySpec(photo(o.photo), o.polygon, o.box, 92) for o in self.objs]
+
+    def tasks(self) -> list[Task]:
+        cfg = self.cfg
+        n_pos = cfg.queries * cfg.positives
+        order = np.random.default_rng([cfg.seed, 1]).permutation(n_pos + cfg.distractors)
+        tasks = [
+            Task("positive", i, slot // cfg.positives) if slot < n_pos else Task("distractor", i)
+            for slot, i in enumerate(order.tolist())
+        ]
+        return sorted(tasks, key=lambda t: t.image)
+
+    def write(self, task: Task, out: Writer) -> dict:
+        if task.kind == "positive":
+            return self.write_positive(task.image, task.query, out)
+        return self.write_distractor(task.image, out)
 
     def _clutter(self, rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]
@@ -319,30 +253,24 @@ class _Writer:
             img = cv2.GaussianBlur(img, (0, 0), blur)
         img = np.clip(img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20), 0, 255).astype(np.uint8)
         q = int(rng.integers(*level["q"]))
-        return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])[1].tobytes(), blur, q
+        return jpeg(img, q), blur, q
 
-    def __call__(self, task: Task) -> dict:
-        if task.kind == "positive":
-            return self.write_positive(task.image, task.query)
-        return self.write_distractor(task.image)
-
-    def _scene(self, i: int) -> tuple[str, np.random.Generator, int, int, np.ndarray]:
-        """Image i's name, its own random stream, its size and its cluttered background."""
-        name = f"{self.cfg.name}_{i:06d}"
+    def _scene(self, i: int) -> tuple[np.random.Generator, int, int, np.ndarray]:
+        """Image i's own random stream, its size and its cluttered background."""
         rng = np.random.default_rng([self.cfg.seed, 2, i])
         w, h = SCENE_SIZES[rng.integers(len(SCENE_SIZES))]
-        return name, rng, w, h, self._clutter(rng, background(rng, w, h, self.sources))
+        return rng, w, h, self._clutter(rng, background(rng, w, h, self.sources))
 
-    def write_distractor(self, image: int) -> dict:
+    def write_distractor(self, image: int, out: Writer) -> dict:
         """A scene without any query object."""
-        name, rng, _, _, img = self._scene(image)
+        rng, _, _, img = self._scene(image)
         data, _, _ = self._finish(rng, img, LEVELS["easy"])
-        self._write(name, data)
+        out.write_image(image, data)
         return {"kind": "distractor", "image": image}
 
-    def write_positive(self, image: int, query: int) -> dict:
+    def write_positive(self, image: int, query: int, out: Writer) -> dict:
         """A scene with query ``query``'s object pasted in at a random difficulty, and its label."""
-        name, rng, w, h, img = self._scene(image)
+        rng, w, h, img = self._scene(image)
         intended = rng.choice(["easy", "hard", "junk"], p=[0.5, 0.35, 0.15])
         lv = LEVELS[str(intended)]
         patch, pmask = object_patch(self.objs[query])
@@ -353,16 +281,15 @@ class _Writer:
         visible_mask = full
         if rng.random() < lv["occ"][0]:
             img, visible_mask = self._occlude(rng, img, full, lv["occ"][1])
-        polys = mask_polygons(visible_mask)
+        polys = mask_outlines(visible_mask)
         fidelity = label_iou(polys, visible_mask)
         area, total = int(visible_mask.sum()), max(1, int(full.sum()))
         visible = area / total
         data, blur, quality = self._finish(rng, img, lv)
         cat = categorise(rel, rot, persp, visible, area, blur)
-        self._write(name, data)
+        out.write_image(image, data)
         if cat != "junk":
-            rel_path = f"labels/{self.cfg.name}/{query}_{image}.json"
-            write_labelme(self.base / rel_path, polys, w, h, image_path=f"{name}.jpg")
+            out.write_label(query, image, polys, w, h)
         return {
             "kind": "positive", "image": image, "query": query, "category": cat, "scale": round(rel, 4),
             "rotation": round(rot, 2), "perspective": round(persp, 4), "visible": round(visible, 4),
@@ -383,70 +310,31 @@ class _Writer:
                 occ, [np.round(blob_polygon(rng, cx, cy, r, r * rng.uniform(0.6, 1.0))).astype(np.int32)], 1
             )
             visible = full & ~occ.astype(bool)
-            if visible.sum() and label_iou(mask_polygons(visible), visible) >= MIN_LABEL_IOU:
+            if visible.sum() and label_iou(mask_outlines(visible), visible) >= MIN_LABEL_IOU:
                 tex = _texture_crop(rng, img.shape[1], img.shape[0], self.sources)
                 out = np.where(occ[..., None].astype(bool), tex, img)
                 return out, visible
         return img, full
 
-    def _write(self, name: str, data: bytes) -> None:
-        with atomic_open(self.jpg / f"{name}.jpg", "wb") as fh:
-            fh.write(data)
-
-
-def make_benchmark(
-    out: str | os.PathLike, cfg: SyntheticConfig, workers: int | None = None, progress: bool = True
-) -> Path:
-    """Write benchmark ``cfg.name`` in the release layout under ``out``; return the release folder.
-
-    It is built in a folder beside and moved into place at the end (its ground truth last), so a
-    failed or interrupted run leaves no partial benchmark behind."""
-    def build(base: Path) -> None:
-        _build(base, cfg, workers, progress)
-
-    return build_beside(out, RELEASE_FOLDER, cfg.name, build, last=f"gnd_{cfg.name}.pkl")
-
-
-def _build(base: Path, cfg: SyntheticConfig, workers: int | None, progress: bool) -> None:
-    data = base / "revisitop" / "data" / cfg.name
-    data.joinpath("jpg").mkdir(parents=True, exist_ok=True)
-    objs = select_objects(cfg.queries, cfg.seed)
-    writer = _Writer(cfg, objs, base)
-
-    n_pos = cfg.queries * cfg.positives
-    order = np.random.default_rng([cfg.seed, 1]).permutation(n_pos + cfg.distractors)
-    tasks: list[Task] = []
-    for slot, i in enumerate(order.tolist()):
-        if slot < n_pos:
-            tasks.append(Task("positive", i, slot // cfg.positives))
-        else:
-            tasks.append(Task("distractor", i))
-    tasks.sort(key=lambda t: t.image)
-
-    for o in objs:  # queries: the object's photo, its box, its mask
-        qname = f"{cfg.name}_q{o.index:03d}"
-        with atomic_open(data / "jpg" / f"{qname}.jpg", "wb") as fh:
-            fh.write(cv2.imencode(".jpg", photo(o.photo), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes())
-        ph, pw = photo(o.photo).shape[:2]
-        write_labelme(base / "queries" / cfg.name / f"{o.index}.json", [o.polygon], pw, ph, f"{qname}.jpg")
-
-    workers = default_workers() if workers is None else workers
-    meta = list(
-        tqdm(pool_imap(writer, tasks, workers), total=len(tasks), desc=f"{cfg.name} images",
-             unit="img", disable=not progress)
-    )  # fmt: skip
-
-    gnd, pairs = ground_truth(meta, [o.box for o in objs], cfg.name)
-    for q, g in enumerate(gnd):
-        if not g["hard"] or not (g["easy"] or g["hard"]):
-            # every query needs hard positives for the Hard protocol: promote the hardest easy one
-            easy = [m for m in meta if m.get("query") == q and m.get("category") == "easy"]
+    def finish(self, gnd: list[dict], images: list[dict]) -> None:
+        """Every query needs hard positives for the Hard protocol: promote the hardest easy one."""
+        for q, g in enumerate(gnd):
+            easy = [m for m in images if m.get("query") == q and m.get("category") == "easy"]
             if not g["hard"] and easy:
                 hardest = min(easy, key=lambda m: m["scale"])
                 g["easy"].remove(hardest["image"])
                 g["hard"].append(hardest["image"])
                 hardest["category"] = "hard"
-    write_ground_truth(base, cfg.name, gnd, len(tasks), pairs,
-                       {"config": asdict(cfg), "generator": "pixret.datasets.synthetic",
-                        "objects": [{"query": o.index, "photo": o.photo, "box": o.box} for o in objs],
-                        "images": meta})  # fmt: skip
+
+    def meta(self, queries: list[QuerySpec], images: list[dict]) -> dict:
+        return {"config": asdict(self.cfg), "generator": self.generator,
+                "objects": [{"query": o.index, "photo": o.photo, "box": o.box} for o in self.objs],
+                "images": images}  # fmt: skip
+
+
+def make_benchmark(
+    out: str | os.PathLike, cfg: SyntheticConfig, workers: int | None = None, progress: bool = True
+) -> Path:
+    """Write benchmark ``cfg.name`` in the release layout under ``out``; return the release folder
+    (builder.build: built beside, moved into place at the end, its ground truth last)."""
+    return build(out, SyntheticBuilder(cfg), workers, progress)

@@ -33,24 +33,24 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from ..io import PixretError, atomic_open
-from ..parallel import default_workers, pool_imap
-from .archives import build_beside
-from .labelme import read_labelme, write_labelme
-from .release import RELEASE_FOLDER
-from .synthetic import (
+from ...errors import PixretError
+from ...geometry import mask_outlines
+from ...imageio import decode_image
+from ..labelme import read_labelme
+from .builder import (
     LEVELS,
+    Builder,
+    QuerySpec,
+    Writer,
+    build,
     categorise,
     cut_polygon,
-    ground_truth,
+    jpeg,
     label_iou,
-    mask_polygons,
     paste,
     random_homography,
-    write_ground_truth,
-)  # fmt: skip
+)
 
 LABELS_DIR = Path(__file__).with_name("real_labels")
 IMM_DIST, IMM_VERSION = "image-matching-models", "1.1.0"
@@ -144,10 +144,7 @@ def real_photo(ref: str) -> np.ndarray:
     want = LABELLED_SHA256.get(ref)
     if want and hashlib.sha256(data).hexdigest() != want:
         raise PixretError(path, f"is not the photo the labels were drawn on (sha256 differs); {IMM_HINT}")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise PixretError(path, "cannot be decoded as an image")
-    return img
+    return decode_image(data, path)
 
 
 def label_path(obj: str, ref: str) -> Path:
@@ -201,32 +198,62 @@ class Task(NamedTuple):
     crop: bool = False  # a distractor: a crop of the photo, or the whole of it
 
 
-class _Writer:
-    def __init__(self, cfg: RealConfig, base: Path):
-        self.cfg, self.base = cfg, base
-        self.jpg = base / "revisitop" / "data" / cfg.name / "jpg"
+class RealBuilder(Builder):
+    """The real-photo benchmark: builder.py's skeleton with the labelled photographs."""
 
-    def name(self, i: int) -> str:
-        return f"{self.cfg.name}_{i:06d}"
+    generator = "pixret.datasets.generate.real"
 
-    def __call__(self, task: Task) -> dict:
+    def __init__(self, cfg: RealConfig):
+        self.cfg, self.name = cfg, cfg.name
+
+    def check(self) -> None:
+        for obj in OBJECTS:  # fail early, with the install hint, before any work
+            for ref in (obj.query, *(v for v, _ in obj.views)):
+                outline(obj.name, ref)
+
+    def queries(self) -> list[QuerySpec]:
+        specs = []
+        for q, obj in enumerate(OBJECTS):
+            img = real_photo(obj.query)
+            h, w = img.shape[:2]
+            poly = outline(obj.name, obj.query)
+            x0, y0 = np.maximum(poly.min(0), 0)
+            x1, y1 = np.minimum(poly.max(0), [w - 1, h - 1])
+            box = (float(x0), float(y0), float(x1), float(y1))
+            fill = cv2.contourArea(poly.astype(np.float32)) / max(1.0, (x1 - x0) * (y1 - y0))
+            specs.append(QuerySpec(img, poly, box, 95, {"query": q, "object": obj.name, "photo": obj.query,
+                                                         "box": list(box), "fills_box": round(float(fill), 3)}))  # fmt: skip
+        return specs
+
+    def tasks(self) -> list[Task]:
+        cfg = self.cfg
+        jobs: list[Task] = []
+        for q, obj in enumerate(OBJECTS):
+            jobs += [Task("view", 0, q, ref, cat) for ref, cat in obj.views]
+            jobs += [Task("composite", 0, q) for _ in range(cfg.composites)]
+        for ref in HARD_NEGATIVES + SCENES:
+            jobs += [Task("distractor", 0, None, ref, crop=k > 0) for k in range(cfg.crops + 1)]
+        order = np.random.default_rng([cfg.seed, 1]).permutation(len(jobs))
+        return sorted((t._replace(image=int(i)) for t, i in zip(jobs, order, strict=True)), key=lambda t: t.image)
+
+    def write(self, task: Task, out: Writer) -> dict:
         if task.kind == "view":
-            return self.write_view(task)
+            return self.write_view(task, out)
         if task.kind == "composite":
-            return self.write_composite(task)
-        return self.write_distractor(task)
+            return self.write_composite(task, out)
+        return self.write_distractor(task, out)
 
-    def write_view(self, task: Task) -> dict:
+    def write_view(self, task: Task, out: Writer) -> dict:
         """Another real photo of the object, with its hand-drawn outline."""
         obj = OBJECTS[task.obj]
         img = real_photo(task.ref)
-        self._write(task.image, img, 95)
+        out.write_image(task.image, jpeg(img, 95))
         h, w = img.shape[:2]
-        self._label(task, [outline(obj.name, task.ref)], w, h)
+        out.write_label(task.obj, task.image, [outline(obj.name, task.ref)], w, h)
         return {"kind": "view", "image": task.image, "query": task.obj, "category": task.category,
                 "photo": task.ref}  # fmt: skip
 
-    def write_composite(self, task: Task) -> dict:
+    def write_composite(self, task: Task, out: Writer) -> dict:
         """The object cut from one of its real photos, pasted into a scene photo."""
         obj = OBJECTS[task.obj]
         rng = np.random.default_rng([self.cfg.seed, 3, task.image])
@@ -246,83 +273,32 @@ class _Writer:
         if blur > 0.3:
             img = cv2.GaussianBlur(img, (0, 0), blur)
         img = np.clip(img * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15), 0, 255).astype(np.uint8)
-        polys = mask_polygons(mask)
+        polys = mask_outlines(mask)
         area = int(mask.sum())
         cat = categorise(rel, rot, persp, 1.0, area, blur)
         quality = int(rng.integers(*lv["q"]))
-        self._write(task.image, img, quality)
+        out.write_image(task.image, jpeg(img, quality))
         if cat != "junk":
-            self._label(task, polys, w, h)
+            out.write_label(task.obj, task.image, polys, w, h)
         return {"kind": "composite", "image": task.image, "query": task.obj, "category": cat,
                 "photo": src, "scene": bg_ref, "scale": round(rel, 4), "rotation": round(rot, 2),
                 "perspective": round(persp, 4), "area": area, "blur": round(blur, 3), "jpeg_quality": quality,
                 "label_iou": round(label_iou(polys, mask), 5)}  # fmt: skip
 
-    def write_distractor(self, task: Task) -> dict:
+    def write_distractor(self, task: Task, out: Writer) -> dict:
         rng = np.random.default_rng([self.cfg.seed, 4, task.image])
         img = scene(rng, task.ref, task.crop) if task.ref in SCENES or task.crop else real_photo(task.ref)
-        self._write(task.image, img, 92)
+        out.write_image(task.image, jpeg(img, 92))
         return {"kind": "distractor", "image": task.image, "photo": task.ref, "crop": task.crop}
 
-    def _label(self, task: Task, polys: list[np.ndarray], w: int, h: int) -> None:
-        rel_path = f"labels/{self.cfg.name}/{task.obj}_{task.image}.json"
-        write_labelme(self.base / rel_path, polys, w, h, image_path=f"{self.name(task.image)}.jpg")
-
-    def _write(self, i: int, img: np.ndarray, quality: int) -> None:
-        with atomic_open(self.jpg / f"{self.name(i)}.jpg", "wb") as fh:
-            fh.write(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes())
+    def meta(self, queries: list[QuerySpec], images: list[dict]) -> dict:
+        return {"config": asdict(self.cfg), "generator": self.generator, "queries": [q.meta for q in queries],
+                "images": images}  # fmt: skip
 
 
 def make_real_benchmark(
     out: str | os.PathLike, cfg: RealConfig = RealConfig(), workers: int | None = None, progress: bool = True
 ) -> Path:
-    """Write the real-photo benchmark ``cfg.name`` in the release layout under ``out``.
-
-    Built beside and moved into place at the end (its ground truth last), as the generated one."""
-    for obj in OBJECTS:  # fail early, with the install hint, before any work
-        for ref in (obj.query, *(v for v, _ in obj.views)):
-            outline(obj.name, ref)
-    def build(base: Path) -> None:
-        _build(base, cfg, workers, progress)
-
-    return build_beside(out, RELEASE_FOLDER, cfg.name, build, last=f"gnd_{cfg.name}.pkl")
-
-
-def _tasks(cfg: RealConfig) -> list[Task]:
-    jobs: list[Task] = []
-    for q, obj in enumerate(OBJECTS):
-        jobs += [Task("view", 0, q, ref, cat) for ref, cat in obj.views]
-        jobs += [Task("composite", 0, q) for _ in range(cfg.composites)]
-    for ref in HARD_NEGATIVES + SCENES:
-        jobs += [Task("distractor", 0, None, ref, crop=k > 0) for k in range(cfg.crops + 1)]
-    order = np.random.default_rng([cfg.seed, 1]).permutation(len(jobs))
-    return sorted((t._replace(image=int(i)) for t, i in zip(jobs, order, strict=True)), key=lambda t: t.image)
-
-
-def _build(base: Path, cfg: RealConfig, workers: int | None, progress: bool) -> None:
-    data = base / "revisitop" / "data" / cfg.name
-    data.joinpath("jpg").mkdir(parents=True, exist_ok=True)
-    tasks = _tasks(cfg)
-    queries = []
-    for q, obj in enumerate(OBJECTS):
-        img = real_photo(obj.query)
-        h, w = img.shape[:2]
-        poly = outline(obj.name, obj.query)
-        qname = f"{cfg.name}_q{q:03d}"
-        with atomic_open(data / "jpg" / f"{qname}.jpg", "wb") as fh:
-            fh.write(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
-        write_labelme(base / "queries" / cfg.name / f"{q}.json", [poly], w, h, f"{qname}.jpg")
-        x0, y0 = np.maximum(poly.min(0), 0)
-        x1, y1 = np.minimum(poly.max(0), [w - 1, h - 1])
-        box = [float(x0), float(y0), float(x1), float(y1)]
-        fill = cv2.contourArea(poly.astype(np.float32)) / max(1.0, (x1 - x0) * (y1 - y0))
-        queries.append({"query": q, "object": obj.name, "photo": obj.query, "box": box,
-                        "fills_box": round(float(fill), 3)})  # fmt: skip
-    meta = list(
-        tqdm(pool_imap(_Writer(cfg, base), tasks, default_workers() if workers is None else workers),
-             total=len(tasks), desc=f"{cfg.name} images", unit="img", disable=not progress)
-    )  # fmt: skip
-    gnd, pairs = ground_truth(meta, [q["box"] for q in queries], cfg.name)
-    write_ground_truth(base, cfg.name, gnd, len(tasks), pairs,
-                       {"config": asdict(cfg), "generator": "pixret.datasets.real", "queries": queries,
-                        "images": meta})  # fmt: skip
+    """Write the real-photo benchmark ``cfg.name`` in the release layout under ``out``
+    (builder.build: built beside and moved into place at the end, its ground truth last)."""
+    return build(out, RealBuilder(cfg), workers, progress)

@@ -17,6 +17,15 @@ pixret format (JSON, several polygons or a mask per pair)::
                 | "mask": "masks/q_i.png"}]}          # PNG, non-zero = object, relative path
 
     {"format": "pixret-ranks", "version": 1, "ranks": [[i, ...], ...]}   # one list per query
+
+Point order. Is a release pixel file (x, y) or (y, x)? Evidence from the labels, never a silent switch.
+
+The release's scripts changed their reading of pixel files on 2024-03-16 (commit 7772cb4,
+"modify width height order": column 0 became x). Files written for the earlier scripts are
+(y, x). The label files give each database image's size and the object's place, so a file
+read the wrong way round shows it: its points leave the canvas, and its boxes miss the
+objects that the swapped reading hits. pixret warns, naming the option to pass; it never
+changes the reading by itself (a guess would make scores depend on the data).
 """
 
 from __future__ import annotations
@@ -27,12 +36,22 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ..io import PixretError, load_npy, read_json, save_npy, write_json
+from ..datasets.model import Benchmark
+from ..errors import PixretError, ResultsWarning
+from ..geometry import (
+    box_iou,
+    mask_outlines,
+    mask_to_polygon,
+    mask_to_rle,
+    points_box,
+    polygons_as_lists,
+    rle_to_mask,
+)
+from ..imageio import load_mask
+from ..io import load_npy, read_json, save_npy, write_json
 from .ranking import check_ranks
 
 _RELEASE_KEY = re.compile(r"^qimlist_(\d+)_imlist_(\d+)$")
@@ -40,10 +59,6 @@ _RELEASE_KEY = re.compile(r"^qimlist_(\d+)_imlist_(\d+)$")
 _MAX_COORD = 1e7
 # Column order of points in release .npy pixel files; the first is the current release's.
 POINT_ORDERS = ("xy", "yx")
-
-
-class PixretWarning(UserWarning):
-    """Input that is scored, but probably not what the user meant."""
 
 
 @dataclass
@@ -68,31 +83,6 @@ class PixelPrediction:
 
 
 PixelResults = dict[tuple[int, int], PixelPrediction]
-
-
-def polygons_as_lists(polys, decimals: int = 1) -> list[list[list[float]]]:
-    """Polygons as JSON-ready nested lists of (x, y), rounded (what the API, the CLI's --json,
-    study files and pixret JSON results hold)."""
-    return [np.round(np.asarray(p, float), decimals).tolist() for p in polys]
-
-
-def mask_to_polygon(mask: np.ndarray) -> np.ndarray:
-    """Outline of the largest region of a binary mask as (x, y) points."""
-    contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return np.zeros((0, 2))
-    return max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-
-
-def rle_to_mask(rle: dict) -> np.ndarray:
-    """A COCO RLE (counts as str or bytes) as a uint8 mask."""
-    return mask_utils.decode(rle)
-
-
-def mask_to_rle(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray((mask > 0).astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
 
 
 # ---------------------------------------------------------------- image level
@@ -123,7 +113,7 @@ def validate_ranks(ranks: np.ndarray, n_database: int, n_queries: int, path: obj
         warnings.warn(
             f"{path}: ranking covers the top {ranks.shape[0]} of {n_database} images; "
             "positives beyond it count as not retrieved",
-            PixretWarning,
+            ResultsWarning,
             stacklevel=2,
         )
     return ranks
@@ -144,7 +134,7 @@ def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int) -> np.n
             raise PixretError(path, "'ranks' must be a list of lists of integers, one list per query")
         k = min((len(r) for r in lists), default=0)
         if any(len(r) != k for r in lists):
-            warnings.warn(f"{path}: rankings of unequal length; cut to {k}", PixretWarning, stacklevel=2)
+            warnings.warn(f"{path}: rankings of unequal length; cut to {k}", ResultsWarning, stacklevel=2)
         arr = np.array([r[:k] for r in lists]).T if lists else np.zeros((0, 0))
         return validate_ranks(arr.reshape(k, len(lists)), n_database, n_queries, path)
     arr = load_npy(path, mmap=True)
@@ -266,7 +256,7 @@ def _warn_short(short: list[str], path: object) -> None:
         warnings.warn(
             f"{path}: {len(short)} polygon(s) with fewer than 3 points (first: {short[0]}); "
             "scored as drawn (a line or a point)",
-            PixretWarning,
+            ResultsWarning,
             stacklevel=3,
         )
 
@@ -347,28 +337,20 @@ def _read_png_mask(base: Path, rel: str, path: Path, key: str) -> dict:
     mpath = (base / rel).resolve()
     if base.resolve() not in mpath.parents:
         raise PixretError(path, f"{key}: mask path {rel!r} leaves the results folder")
-    try:
-        with Image.open(mpath) as im:  # the header only: refuse a huge mask before decoding it
-            w, h = im.size
-    except FileNotFoundError:
-        raise PixretError(mpath, "mask image not found") from None
-    except Image.DecompressionBombError:
-        raise PixretError(mpath, "mask larger than any image here") from None
-    except Exception:
-        raise PixretError(mpath, "unreadable mask image") from None
-    if w * h > MAX_MASK_PIXELS:
-        raise PixretError(mpath, f"mask of {w}x{h} pixels: larger than any image here")
-    img = cv2.imread(str(mpath), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise PixretError(mpath, "unreadable mask image")
-    return mask_to_rle(img)
+    if not mpath.is_file():
+        raise PixretError(mpath, "mask image not found")
+    return mask_to_rle(load_mask(mpath, MAX_MASK_PIXELS))
 
 
 def write_pixel_results(
     path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "xy"
-) -> None:
-    """Write pixel results: ``.npy`` in the release format (first polygon, column order
-    ``points``, (x, y) as the current release reads it), ``.json`` in ours."""
+) -> list[tuple[int, int]]:
+    """Write pixel results: ``.npy`` in the release format (one polygon per pair, column order
+    ``points``, (x, y) as the current release reads it), ``.json`` in ours (everything).
+
+    Returns the pairs the release format could not hold whole: a prediction of several polygons
+    keeps its first (the largest, for the engine's), a mask its largest region. They are named
+    in a ResultsWarning too: nothing is dropped without a word."""
     _check_order(points)
     if str(path).endswith(".json"):
         pairs = []
@@ -380,9 +362,197 @@ def write_pixel_results(
             pairs.append(entry)
         doc = {"format": "pixret-pixel-results", "version": 1, "method": method, "pairs": pairs}
         write_json(path, doc, None)
-        return
-    out = {}
+        return []
+    out, cut = {}, []
     for (q, i), pred in sorted(results.items()):
         pts = pred.first_polygon()
+        regions = len(mask_outlines(rle_to_mask(pred.rle), 0)) if pred.rle is not None and not pred.polygons else 0
+        if sum(len(p) > 0 for p in pred.polygons) > 1 or regions > 1:
+            cut.append((q, i))
         out[f"qimlist_{q}_imlist_{i}"] = pts[:, ::-1].copy() if points == "yx" else pts
     save_npy(path, out)
+    if cut:
+        warnings.warn(
+            f"{path}: the release format holds one polygon per pair: {len(cut)} of {len(results)} "
+            f"predictions had more (first: query {cut[0][0]}, image {cut[0][1]}) and keep only their "
+            "first; pixret JSON keeps them whole",
+            ResultsWarning,
+            stacklevel=2,
+        )
+    return cut
+
+
+class RunFolder:
+    """A method's run on one benchmark, as `pixret run` writes it and every tool reads it::
+
+        ranks.npy     image-level ranking (n_database, n_queries), the release's format
+        pixels.json   pixel results, pixret JSON: every polygon (what pixret's tools read)
+        pixels.npy    pixel results, the release's format (one polygon per pair)
+        scores.json   both protocols' summary, timings and notes (`pixret run`)
+
+    ``pixels`` is the JSON when there is one, else the release file."""
+
+    RANKS, PIXELS, RELEASE_PIXELS, SCORES = "ranks.npy", "pixels.json", "pixels.npy", "scores.json"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._notes: list[str] = []
+
+    @classmethod
+    def is_run(cls, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is a folder holding a run's ranks and pixel results."""
+        p = Path(path)
+        return (p / cls.RANKS).is_file() and ((p / cls.PIXELS).is_file() or (p / cls.RELEASE_PIXELS).is_file())
+
+    @property
+    def ranks(self) -> Path:
+        return self.path / self.RANKS
+
+    @property
+    def pixels(self) -> Path:
+        json_file = self.path / self.PIXELS
+        return json_file if json_file.is_file() else self.path / self.RELEASE_PIXELS
+
+    @property
+    def scores(self) -> Path:
+        return self.path / self.SCORES
+
+    def check(self) -> RunFolder:
+        """This folder, or a PixretError saying what a run folder holds."""
+        if not self.is_run(self.path):
+            raise PixretError(self.path, f"not a run folder (expected {self.RANKS} and {self.PIXELS} or "
+                              f"{self.RELEASE_PIXELS}, as `pixret run` writes)")  # fmt: skip
+        return self
+
+    def write_results(self, ranks: np.ndarray, pixels: PixelResults, method: str) -> None:
+        """Write ranks and pixel results in both formats; what the release format could not
+        hold becomes a note (``notes``) and a warning."""
+        write_ranks(self.ranks, ranks)
+        write_pixel_results(self.path / self.PIXELS, pixels, method=method)
+        cut = write_pixel_results(self.path / self.RELEASE_PIXELS, pixels)
+        if cut:
+            self._notes.append(
+                f"{self.RELEASE_PIXELS} (the release's format, one polygon per pair) keeps the first polygon of "
+                f"{len(cut)} of {len(pixels)} predictions; {self.PIXELS} keeps every polygon and is what "
+                "pixret evaluate, compare, report and serve read in a run folder"
+            )
+
+    def notes(self) -> list[str]:
+        return list(self._notes)
+
+    def method(self) -> str:
+        """The method named in pixels.json (else in scores.json, else the folder's name)."""
+        for f, key in ((self.path / self.PIXELS, "method"), (self.scores, "method")):
+            if f.is_file():
+                try:
+                    doc = read_json(f)
+                except PixretError:
+                    continue
+                if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
+                    return doc[key]
+        return self.path.name
+
+    def write_scores(self, doc: dict) -> None:
+        write_json(self.scores, doc)
+
+    def read_scores(self) -> dict:
+        doc = read_json(self.scores)
+        if not isinstance(doc, dict):
+            raise PixretError(self.scores, "not a pixret scores file")
+        return doc
+
+
+# ---------------------------------------------------------------- point order
+
+_SAMPLE = 2000  # pairs looked at: enough for a clear answer, bounded label reading
+_MIN_PAIRS = 3
+
+
+@dataclass(frozen=True)
+class OrderEvidence:
+    """How well predictions fit their images read as given and read swapped.
+
+    ``outside_*``: share of pairs with a point off the image canvas (from the label's size);
+    ``iou_*``: mean box IoU against the ground-truth box; ``n``: pairs with a label compared.
+    """
+
+    n: int
+    outside_read: float
+    outside_swapped: float
+    iou_read: float
+    iou_swapped: float
+
+    @property
+    def swapped_fits_better(self) -> bool:
+        """The other reading fits far better: points come back inside the canvas, or boxes
+        land on the objects."""
+        if self.n < _MIN_PAIRS:
+            return False
+        canvas = self.outside_read >= 0.5 and self.outside_swapped <= 0.1
+        overlap = self.iou_swapped >= 0.3 and self.iou_swapped >= 2 * self.iou_read + 0.1
+        return canvas or overlap
+
+
+def _outside(pts: np.ndarray, w: int, h: int) -> bool:
+    tol = 2.0 + 0.01 * max(w, h)  # hull points a few pixels off the edge are not evidence
+    return bool((pts.min() < -tol) or (pts[:, 0].max() > w + tol) or (pts[:, 1].max() > h + tol))
+
+
+def order_evidence(bench: Benchmark, pixels: PixelResults) -> OrderEvidence:
+    """Compare both readings of the predictions on (up to 2,000) labelled pairs."""
+    outside = np.zeros(2)
+    iou = np.zeros(2)
+    n = 0
+    for pair in sorted(pixels)[:_SAMPLE]:
+        pred = pixels[pair]
+        if pred.empty or not pred.polygons or pair not in bench.pair_labels:
+            continue
+        gt = bench.gt(*pair)
+        if gt is None or not gt.polygons or not gt.width or not gt.height:
+            continue
+        pts = np.concatenate(pred.polygons)
+        gt_box = points_box(gt.all_points)
+        for k, p in enumerate((pts, pts[:, ::-1])):
+            outside[k] += _outside(p, gt.width, gt.height)
+            iou[k] += box_iou(points_box(p), gt_box)
+        n += 1
+    if not n:
+        return OrderEvidence(0, 0.0, 0.0, 0.0, 0.0)
+    return OrderEvidence(n, *(outside / n).tolist(), *(iou / n).tolist())
+
+
+def warn_if_swapped(bench: Benchmark, pixels: PixelResults, points: str, path: object) -> OrderEvidence:
+    """Warn (once, naming the option) when the release file fits better read the other way."""
+    ev = order_evidence(bench, pixels)
+    if ev.swapped_fits_better:
+        other = "yx" if points == "xy" else "xy"
+        why = (
+            "files made for the release's scripts before 2024-03-16 are (y, x)"
+            if other == "yx"
+            else "the release's scripts read (x, y) since 2024-03-16"
+        )
+        warnings.warn(
+            f"{path}: points look like ({', '.join(other)}) order, not ({', '.join(points)}) as read: "
+            f"{100 * ev.outside_read:.0f}% of {ev.n} labelled pairs leave the image "
+            f"({100 * ev.outside_swapped:.0f}% swapped), box IoU with the labels {ev.iou_read:.2f} "
+            f"({ev.iou_swapped:.2f} swapped); {why}: pass --points {other}",
+            ResultsWarning,
+            stacklevel=2,
+        )
+    return ev
+
+
+def load_pixel_results(bench: Benchmark, path: str | os.PathLike, points: str = "xy") -> PixelResults:
+    """Read a method's pixel results for ``bench``; a release ``.npy`` file that fits the labels
+    better read the other way round gets one warning (see ``warn_if_swapped``)."""
+    pixels = read_pixel_results(path, bench.n_queries, bench.n_database, points)
+    if Path(path).suffix != ".json":
+        warn_if_swapped(bench, pixels, points, path)
+    for (q, i), pred in sorted(pixels.items()):
+        gt = bench.gt(q, i) if pred.rle is not None and (q, i) in bench.pair_labels else None
+        if gt is not None and gt.width and gt.height and list(pred.rle["size"]) != [gt.height, gt.width]:
+            raise PixretError(
+                path, f"pair (query {q}, image {i}): mask of {pred.rle['size'][1]}x{pred.rle['size'][0]} pixels "
+                f"on a {gt.width}x{gt.height} image",
+            )  # fmt: skip
+    return pixels

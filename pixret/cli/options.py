@@ -1,0 +1,76 @@
+"""Options shared by several commands (typer ``Annotated`` types), and the summary table."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..engine import CONFIGS
+
+
+class Protocol(str, Enum):
+    compat = "compat"
+    strict = "strict"
+    both = "both"
+
+
+class PointOrder(str, Enum):
+    xy = "xy"
+    yx = "yx"
+
+
+RootOpt = Annotated[Path, typer.Option(help="Release folder (pixel_retrieval_benchmarks) or its parent.")]
+DatasetOpt = Annotated[
+    str, typer.Option(help="proxford, prparis, r1m-proxford, r1m-prparis or a custom NAME.")
+]
+PointsOpt = Annotated[
+    PointOrder,
+    typer.Option(
+        help="Column order of points in release .npy pixel files: xy as the release's scripts read "
+        "them since 2024-03-16 (commit 7772cb4); yx for files made for the earlier scripts."
+    ),
+]
+ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
+DeviceOpt = Annotated[
+    str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(metavar="N", help="Processes (default: one per core).")
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(metavar="tcp://HOST:PORT", envvar="PIXRET_DASK_SCHEDULER",
+                 help="A Dask scheduler to extract features on (default: a local cluster on 127.0.0.1, "
+                 "one worker per core; --workers 1: this process)."),
+]  # fmt: skip
+
+
+def pct(v: float | None) -> str:
+    """A fraction as a percentage with two decimals; '-' for a missing value."""
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
+
+
+_ROWS = [
+    ("mIoU Medium box", "mIoU", "medium_box"), ("mIoU Medium mask", "mIoU", "medium_mask"),
+    ("mIoU Hard box", "mIoU", "hard_box"), ("mIoU Hard mask", "mIoU", "hard_mask"),
+    ("pixel mAP Medium", "pixel_mAP", "medium"), ("pixel mAP Hard", "pixel_mAP", "hard"),
+    ("pixel mAP (box IoU) Medium", "pixel_mAP_box", "medium"), ("pixel mAP (box IoU) Hard", "pixel_mAP_box", "hard"),
+    ("image mAP Easy", "image_mAP", "easy"), ("image mAP Medium", "image_mAP", "medium"),
+    ("image mAP Hard", "image_mAP", "hard"),
+]  # fmt: skip
+
+
+def summary_table(summary: dict[str, dict], title: str) -> Table:
+    """The headline numbers (percent): one row per metric, one column per protocol."""
+    t = Table(title=title)
+    t.add_column("metric (%)")
+    for proto in summary:
+        t.add_column(proto, justify="right")
+    for label, a, b in _ROWS:
+        t.add_row(label, *(pct(r[a][b]) for r in summary.values()))
+    return t

@@ -1,0 +1,208 @@
+"""Reading and writing images: the one place pixret decodes an image or asks its size.
+
+Every image comes out *upright*: a phone photo stored sideways with an EXIF Orientation tag is
+turned the way labelme, browsers and OpenCV's ``imread`` show it, once, here. Its size is the
+upright size too (``image_size`` reads the header and the tag, without decoding), so the
+evaluator's canvas, the engine's keypoints, the study's click scaling and the server's
+thumbnails all agree on one frame of pixels.
+
+Arrays are OpenCV's: ``(h, w, 3)`` uint8 BGR. Sizes are ``(w, h)`` in pixels.
+
+Why not OpenCV alone: ``imdecode`` applies the orientation in OpenCV 5 but not in every 4.x,
+and a size without decoding needs the header, which OpenCV does not read. So pixels are
+decoded by OpenCV with the orientation ignored, the tag is read by Pillow, and the turn is
+applied here (``orient``), for sizes and pixels alike.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .errors import PixretError
+from .io import atomic_open
+
+IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+ORIENTATION_TAG = 0x0112  # EXIF Orientation: 1 = upright; 5-8 swap width and height
+MAX_PIXELS = 400_000_000  # a header promising more is not a photograph (decompression bomb)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Every image file under ``folder`` (recursively, by extension), sorted.
+
+    Raises PixretError when ``folder`` is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PixretError(folder, "not a folder")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT and p.is_file())
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block is no orientation, not an unreadable image
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn pixels stored with EXIF ``orientation`` (1-8) upright (as PIL's ``exif_transpose``)."""
+    if orientation == 2:
+        return cv2.flip(img, 1)
+    if orientation == 3:
+        return cv2.rotate(img, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(img, 0)
+    if orientation == 5:
+        return cv2.transpose(img)
+    if orientation == 6:
+        return cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(img), -1)
+    if orientation == 8:
+        return cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return img
+
+
+def probe(data: bytes, source: str | os.PathLike = "<bytes>") -> tuple[str, int, int, int]:
+    """(format, upright width, upright height, EXIF orientation) from an image's header only.
+
+    Raises PixretError for data that is not an image or whose header promises more than
+    MAX_PIXELS pixels (nothing is decoded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h, fmt, orientation = im.width, im.height, str(im.format), _orientation(im)
+    except Image.DecompressionBombError:
+        raise PixretError(source, "image larger than any image pixret reads (decompression bomb?)") from None
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds on data that is not an image
+        raise PixretError(source, "unreadable image") from None
+    if w * h > MAX_PIXELS:
+        raise PixretError(source, f"image of {w}x{h} pixels: larger than any image pixret reads")
+    return (fmt, h, w, orientation) if orientation >= 5 else (fmt, w, h, orientation)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """Upright (w, h) of an image file, from its header (EXIF orientation applied).
+
+    Raises PixretError when the file is missing or not an image."""
+    try:
+        with Image.open(path) as im:
+            w, h, orientation = im.width, im.height, _orientation(im)
+    except FileNotFoundError:
+        raise PixretError(path, "image not found") from None
+    except Image.DecompressionBombError:
+        raise PixretError(path, "image larger than any image pixret reads (decompression bomb?)") from None
+    except OSError as exc:
+        raise PixretError(path, f"unreadable image ({exc.strerror or 'not an image'})") from None
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds on data that is not an image
+        raise PixretError(path, "unreadable image") from None
+    return (h, w) if orientation >= 5 else (w, h)
+
+
+def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """Decode image bytes to upright BGR (h, w, 3) uint8.
+
+    Raises PixretError for unreadable or truncated data (a JPEG cut short decodes in some
+    OpenCV versions with its bottom missing; it is refused here)."""
+    arr = np.frombuffer(data, np.uint8)
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    img = cv2.imdecode(arr, flags) if len(arr) else None
+    if img is None:
+        raise PixretError(source, "unreadable image")
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9") and not _jpeg_complete(data):
+        raise PixretError(source, "truncated JPEG (no end-of-image marker)")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            orientation = _orientation(im)
+    except Exception:  # noqa: BLE001 - OpenCV read it; Pillow cannot say more: no orientation
+        orientation = 1
+    return orient(img, orientation)
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """A JPEG that does not end with its end-of-image marker: truncated, or followed by other
+    data (motion photos append a video)? Pillow's decoder reads the scans to their end and stops
+    at the marker, ignoring what follows, and raises on a cut-off scan."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        return True
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as upright BGR (h, w, 3) uint8; PixretError when missing or unreadable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PixretError(path, f"cannot read ({exc.strerror})") from None
+    return decode_image(data, path)
+
+
+def load_mask(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A mask image (PNG: non-zero = object) as upright (h, w) uint8. Its size is checked from
+    the header against ``max_pixels`` before anything is decoded. PixretError when missing,
+    unreadable or too large."""
+    w, h = image_size(path)
+    if w * h > max_pixels:
+        raise PixretError(path, f"mask of {w}x{h} pixels: larger than any image here")
+    data = Path(path).read_bytes()
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None:
+        raise PixretError(path, "unreadable mask image")
+    with Image.open(io.BytesIO(data)) as im:
+        return orient(img, _orientation(im))
+
+
+def as_image(image) -> np.ndarray:
+    """An image given as a path, bytes, a PIL image or an array, as BGR (h, w, 3) uint8.
+
+    A PIL image is taken as RGB (its EXIF orientation applied); an array as BGR already."""
+    if isinstance(image, np.ndarray):
+        return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if isinstance(image, bytes | bytearray):
+        return decode_image(bytes(image))
+    if isinstance(image, Image.Image):
+        from PIL import ImageOps
+
+        rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    return load_image(image)
+
+
+def thumbnail(img: np.ndarray, longest: int = 320) -> np.ndarray:
+    """``img`` scaled down (area interpolation) so its longest side is at most ``longest``."""
+    h, w = img.shape[:2]
+    s = longest / max(h, w)
+    if s >= 1:
+        return img
+    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def encode(img: np.ndarray, ext: str = ".jpg", quality: int = 85) -> bytes:
+    """Encoded image bytes (``ext`` .jpg with ``quality``, or .png)."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
+    try:
+        ok, buf = cv2.imencode(ext, img, params)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise PixretError(None, f"could not encode an image as {ext}")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, quality: int = 90) -> None:
+    """Write ``img`` atomically, in the format of ``path``'s extension (PNG without one)."""
+    ext = Path(path).suffix.lower() or ".png"
+    try:
+        data = encode(img, ext, quality)
+    except PixretError:
+        raise PixretError(path, "could not encode image") from None
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)

@@ -1,0 +1,139 @@
+"""A benchmark run, as a list of stage calls passing named results (hloc's pipelines)::
+
+    index = build_index(bench, conf, index_dir)        # the engine's index of the database
+    run = search_queries(bench, index)                 # every query with its box
+    folder = write_run(out, bench, run, conf.name)     # ranks.npy, pixels.json, pixels.npy
+    ev = score(folder, bench, run)                     # scores.json (both protocols)
+
+``main(conf, bench, out) -> Path`` does all four and returns the run folder
+(``evaluation.results.RunFolder``), which `pixret evaluate`, `compare`, `report` and `serve` read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..datasets.model import Benchmark
+from ..engine import EngineConfig, Index, get_config
+from ..errors import PixretError, ResultsWarning
+from ..evaluation import PixelEval, PixelPrediction
+from ..evaluation.results import RunFolder
+from ..parallel import default_workers
+
+
+@dataclass
+class RunOutput:
+    """What a run found: ranks (n_database, n_queries) in benchmark indices, the verified
+    hits' pixels by (query, database index), each query's seconds, and the index."""
+
+    ranks: np.ndarray
+    pixels: dict[tuple[int, int], PixelPrediction]
+    query_seconds: list[float]
+    index_seconds: float
+    index: Index
+
+
+def database_paths(bench: Benchmark) -> list[Path]:
+    """Every database image's file; PixretError naming the first missing one."""
+    paths = [bench.database_image(i) for i in range(bench.n_database)]
+    missing = [bench.database[i] for i, p in enumerate(paths) if p is None]
+    if missing:
+        raise PixretError(bench.root, f"{len(missing)} database images are missing (first: {missing[0]}); "
+                          "download the images first")  # fmt: skip
+    return paths
+
+
+def build_index(
+    bench: Benchmark, conf: EngineConfig, index_dir: str | os.PathLike, workers: int | None = None,
+    progress: bool = True, features_dir: str | os.PathLike | None = None, device: str | None = None,
+    scheduler: str | None = None,
+) -> tuple[Index, float]:  # fmt: skip
+    """Stage 1: index the benchmark's database (cached features reused); (index, seconds)."""
+    t0 = time.perf_counter()
+    index = Index.build(database_paths(bench), conf, index_dir, workers=workers, progress=progress,
+                        features_dir=features_dir, device=device, scheduler=scheduler)  # fmt: skip
+    return index, time.perf_counter() - t0
+
+
+def search_queries(
+    bench: Benchmark, index: Index, index_seconds: float = 0.0, queries: list[int] | None = None,
+    progress: bool = True,
+) -> RunOutput:  # fmt: skip
+    """Stage 2: every query (or those listed) searched with its box. A query the engine refuses
+    (a box without features) scores nothing and is named in a warning; the run goes on."""
+    paths = database_paths(bench)
+    # index position -> benchmark database index (unreadable images were skipped)
+    pos = {str(Path(p).resolve()): i for i, p in enumerate(paths)}
+    to_db = np.array([pos[im["path"]] for im in index.images], np.int64)
+    qlist = list(range(bench.n_queries)) if queries is None else queries
+    ranks = np.zeros((bench.n_database, bench.n_queries), np.int64)
+    pixels: dict[tuple[int, int], PixelPrediction] = {}
+    seconds = []
+    # queries run in this process: faiss's OpenMP runtime is not safe to use in forked children
+    for q in tqdm(qlist, desc="queries", unit="q", disable=not progress):
+        query = bench.queries[q]
+        try:
+            r = index.search_full(bench.query_image(q), query.box)
+        except PixretError as exc:  # one bad query must not end the run: it scores nothing
+            warnings.warn(f"query {q} ({query.name}): {exc}", ResultsWarning, stacklevel=2)
+            ranking = to_db
+        else:
+            ranking = to_db[r.ranking]
+            for h in r.hits:
+                if h.verified:
+                    pixels[(q, int(to_db[h.index]))] = PixelPrediction([np.asarray(p) for p in h.polygons])
+            seconds.append(r.timings["total"])
+        missing = np.setdiff1d(np.arange(bench.n_database), ranking)
+        ranks[:, q] = np.concatenate([ranking, missing])
+    return RunOutput(ranks, pixels, seconds, index_seconds, index)
+
+
+def run_engine(
+    bench: Benchmark, conf: EngineConfig, index_dir: str | os.PathLike, workers: int | None = None,
+    progress: bool = True, queries: list[int] | None = None, features_dir: str | os.PathLike | None = None,
+    device: str | None = None, scheduler: str | None = None,
+) -> RunOutput:  # fmt: skip
+    """Stages 1 and 2: index the benchmark's database and run every query."""
+    index, seconds = build_index(bench, conf, index_dir, default_workers() if workers is None else workers,
+                                 progress, features_dir, device, scheduler)  # fmt: skip
+    return search_queries(bench, index, seconds, queries, progress)
+
+
+def write_run(out: str | os.PathLike, bench: Benchmark, run: RunOutput, method: str) -> RunFolder:
+    """Stage 3: the run folder's result files (ranks.npy, pixels.json, pixels.npy)."""
+    folder = RunFolder(out)
+    folder.write_results(run.ranks, run.pixels, method)
+    return folder
+
+
+def score(folder: RunFolder, bench: Benchmark, run: RunOutput) -> PixelEval:
+    """Stage 4: both protocols on the run's results, with its timings, into scores.json."""
+    ev = PixelEval(bench, run.ranks, run.pixels)
+    summary = ev.run()
+    qs = np.array(run.query_seconds)
+    timing = {"index_seconds": run.index_seconds, "images": len(run.index),
+              "query_seconds_p50": float(np.percentile(qs, 50)) if len(qs) else None,
+              "query_seconds_p95": float(np.percentile(qs, 95)) if len(qs) else None}  # fmt: skip
+    folder.write_scores({"dataset": bench.name, "method": folder.method(), "timing": timing,
+                         "notes": folder.notes(), **summary})  # fmt: skip
+    return ev
+
+
+def main(
+    conf: EngineConfig | str, bench: Benchmark, out: str | os.PathLike, index_dir: str | os.PathLike | None = None,
+    **kwargs,
+) -> Path:  # fmt: skip
+    """Run the engine config ``conf`` on ``bench`` into the run folder ``out`` (index in
+    OUT/index unless ``index_dir``); returns ``out``. ``kwargs``: as ``run_engine``."""
+    conf = get_config(conf) if isinstance(conf, str) else conf
+    out = Path(out)
+    run = run_engine(bench, conf, index_dir or out / "index", **kwargs)
+    score(write_run(out, bench, run, conf.name), bench, run)
+    return out
