@@ -1,0 +1,1 @@
+"""User studies: does showing the pixels help people? (store, design, service, report)."""
