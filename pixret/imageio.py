@@ -109,13 +109,15 @@ def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarr
 
     Raises PixretError for unreadable or truncated data (a JPEG cut short decodes in some
     OpenCV versions with its bottom missing; it is refused here)."""
+    # checked before decoding: some OpenCV versions decode a cut JPEG with its bottom missing,
+    # others refuse it; either way the answer here is the same
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9") and not _jpeg_complete(data):
+        raise PixretError(source, "truncated JPEG (no end-of-image marker)")
     arr = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     img = cv2.imdecode(arr, flags) if len(arr) else None
     if img is None:
         raise PixretError(source, "unreadable image")
-    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9") and not _jpeg_complete(data):
-        raise PixretError(source, "truncated JPEG (no end-of-image marker)")
     try:
         with Image.open(io.BytesIO(data)) as im:
             orientation = _orientation(im)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
+import shutil
+import socket
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from pixret.datasets import dataset_spec, write_labelme
+from pixret.evaluation import write_pixel_results, write_ranks
+from pixret.evaluation.perturbed import perturbed_results
 
 RELEASE = "pixel_retrieval_benchmarks"
 
@@ -71,9 +78,7 @@ def square(x: float, y: float, s: float) -> list[list[float]]:
 @contextlib.contextmanager
 def serve_app(app):
     """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
-    import socket
     import threading
-    import time
 
     import uvicorn
 
@@ -93,3 +98,63 @@ def serve_app(app):
     finally:
         server.should_exit = True
         t.join(5)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# browser tests skip where Chromium is missing, except under CI (PIXRET_TEST_BROWSER=1): there a
+# missing browser must fail, not pass unseen
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("PIXRET_TEST_BROWSER"),
+    reason="Chromium not installed (apt-get install chromium)",
+)
+
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def desktop_page(p, width: int, height: int):
+    """Chromium and a page; bypass_csp only lets the tests poll with wait_for_function (the CSP
+    forbids the eval it uses), the page's own scripts run as they would anyway."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    return browser, browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True)
+
+
+RELEASE_FILES = {  # a few files of the release, as a test download server serves them
+    "pixel_retrieval_benchmarks/oxford_pair2labelpath.npy": b"x" * 5000,
+    "pixel_retrieval_benchmarks/queries/oxford/0.json": b'{"shapes": []}',
+}
+
+
+def same_features(a, b) -> bool:
+    """Whether two indexes hold the same images with the same keypoints, words and descriptors."""
+    return len(a) == len(b) and all(
+        all(np.array_equal(x, y) for x, y in zip(a.features(i), b.features(i), strict=True)) for i in range(len(a))
+    )
+
+
+SQ = square(20, 20, 40)  # the 40 px square most hand-made labels are
+
+
+# method -> (shift, drop, swap, seed): ordered best to worst; "twin" is "good" with other luck
+METHODS = {
+    "good": (0.0, 0.1, 0.0, 1),
+    "twin": (0.0, 0.1, 0.0, 2),
+    "fair": (0.15, 0.1, 0.3, 3),
+    "poor": (0.45, 0.1, 0.6, 4),
+}
+
+
+def blob(rng, w, h):
+    cx, cy, r = rng.uniform(60, w - 60), rng.uniform(50, h - 50), rng.uniform(20, 45)
+    a = np.sort(rng.uniform(0, 2 * np.pi, 10))
+    return np.stack(
+        [cx + r * rng.uniform(0.7, 1, 10) * np.cos(a), cy + r * rng.uniform(0.7, 1, 10) * np.sin(a)], 1
+    )
+
+
+def write_method(results, bench, name, shift, drop, swap, seed, dataset="proxford"):
+    ranks, pixels = perturbed_results(bench, shift, drop, swap, seed)
+    stem = {"proxford": ("roxford", "proxford"), "prparis": ("rparis", "prparis")}[dataset]
+    write_ranks(results / "image-level" / name / f"{stem[0]}.npy", ranks)
+    write_pixel_results(results / "pixel-level" / name / "matching_result" / f"{stem[1]}.npy", pixels)

@@ -168,13 +168,8 @@ INDEX_FILES = ["index.json", "images.jsonl", "images-offsets.npy", "quantizer.np
 
 
 @pytest.fixture(scope="module")
-def small_index(bench, tmp_path_factory):
-    from pixret.engine import get_config
-
-    root = tmp_path_factory.mktemp("fzidx")
-    return Index.build(
-        [bench.database_image(i) for i in range(5)], get_config("fast"), root / "i", progress=False
-    )
+def small_index(small_template):
+    return Index.open(small_template[0])
 
 
 @FUZZ

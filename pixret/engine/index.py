@@ -123,7 +123,7 @@ class Index:
         device = engine_device(cfg, device)
         root = Path(root)
         fdir = Path(features_dir) if features_dir else root / "features"
-        with writer_lock(root), Runner(scheduler, workers, progress) as runner:
+        with Runner(scheduler, workers, progress, size=len(paths)) as runner, writer_lock(root):
             images, skipped = extract_all([Path(p) for p in paths], cfg, fdir, runner, device)
             if not images:
                 where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
@@ -180,7 +180,7 @@ class Index:
 
         Refused when another process changed the index since this one was opened (its images
         would be lost): open it again and add then."""
-        with writer_lock(self.root), Runner(scheduler, workers, progress) as runner:
+        with Runner(scheduler, workers, progress, size=len(paths)) as runner, writer_lock(self.root):
             if _generation(self.root) != self.generation:
                 raise PixretError(
                     self.root, "the index changed since it was opened (another writer): open it again"
@@ -459,8 +459,23 @@ def _inconsistent(images: Catalog, n_images: int, shards: list[Shard], idf: np.n
 def writer_lock(root: Path):
     """Hold ROOT/.lock while writing the index; a second writer is refused with a message
     (two builds into one folder would each report success, and the last one would win)."""
+    made = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a+") as fh:
+    try:
+        with _held(root):
+            yield
+    finally:
+        if made and {p.name for p in root.iterdir()} <= {".lock"}:  # a refused first build: no trace
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _held(root: Path):
+    try:
+        fh = open(root / ".lock", "a+")  # noqa: SIM115 (closed by the `with` below)
+    except OSError as exc:  # a folder named .lock, or no right to write here
+        raise PixretError(root / ".lock", f"cannot hold the index's lock file ({exc.strerror or exc})") from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -25,7 +25,6 @@ from ..engine import EngineConfig, Index, get_config
 from ..errors import PixretError, ResultsWarning
 from ..evaluation import PixelEval, PixelPrediction
 from ..evaluation.results import RunFolder
-from ..parallel import default_workers
 
 
 @dataclass
@@ -101,8 +100,7 @@ def run_engine(
     device: str | None = None, scheduler: str | None = None,
 ) -> RunOutput:  # fmt: skip
     """Stages 1 and 2: index the benchmark's database and run every query."""
-    index, seconds = build_index(bench, conf, index_dir, default_workers() if workers is None else workers,
-                                 progress, features_dir, device, scheduler)  # fmt: skip
+    index, seconds = build_index(bench, conf, index_dir, workers, progress, features_dir, device, scheduler)
     return search_queries(bench, index, seconds, queries, progress)
 
 

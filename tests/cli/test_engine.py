@@ -1,0 +1,182 @@
+"""`pixret index / search / run / serve` as people use them: from any folder, output for scripts."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pixret import __version__
+from pixret.cli import app
+from pixret.engine import Index
+from pixret.errors import PixretError
+from pixret.geometry import fill_polygons
+from pixret.imageio import load_image
+from pixret.viz.overlay import BOX_COLOR
+
+
+def test_run_cli_writes_results_and_scores(bench, index_copy, tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", "--root", str(bench.root), "--dataset", "eng", "--out", str(out),
+                                   "--index", str(index_copy.root)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for f in ("ranks.npy", "pixels.npy", "pixels.json", "scores.json"):
+        assert (out / f).exists()
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["dataset"] == "eng" and scores["method"] == "fast"
+    assert scores["strict"]["image_mAP"]["easy"] > 0.6
+    tm = scores["timing"]
+    assert tm["images"] == bench.n_database and 0 < tm["query_seconds_p50"] <= tm["query_seconds_p95"] < 60
+    # the table printed is the scores written (strict image mAP Easy, in %)
+    row = next(ln for ln in res.output.splitlines() if "image mAP Easy" in ln)
+    assert f"{100 * scores['strict']['image_mAP']['easy']:.2f}" in row
+
+
+def test_search_cli_draws_overlays(bench, index, tmp_path):
+    q = bench.queries[1]
+    box = ",".join(f"{v:.1f}" for v in q.box)
+    res = CliRunner().invoke(app, ["search", str(bench.query_image(1)), "--index", str(index.root), "--box", box,
+                                   "--top", "3", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    query, original = load_image(tmp_path / "o" / "query.png"), load_image(bench.query_image(1))
+    x1, y1, x2, y2 = (round(v) for v in q.box)
+    assert (query[y1, x1 + 5 : x2 - 5] == BOX_COLOR).all()  # the box is drawn along its top edge
+    assert (query[y1 + 10 : y2 - 10, x1 + 10 : x2 - 10] == original[y1 + 10 : y2 - 10, x1 + 10 : x2 - 10]).all()
+    hits = index.search(bench.query_image(1), q.box, top=3)
+    drawn = sorted((tmp_path / "o").glob("0*.png"))
+    assert [p.name for p in drawn] == [f"{k + 1:03d}_{h.name}.png" for k, h in enumerate(hits)]
+    first, h = load_image(drawn[0]), hits[0]
+    assert h.verified
+    inside = fill_polygons(h.polygons, h.size[1], h.size[0], min_points=3).astype(bool)
+    inside[:60] = False  # the label's band at the top
+    plain = load_image(h.path)
+    # the object's pixels are tinted red (BGR: more red, less blue), the rest left as they were
+    assert (first[inside][:, 2].astype(int) - plain[inside][:, 2]).mean() > 20
+    drawn_on = fill_polygons(h.polygons + h.box_polygons, h.size[1], h.size[0])
+    outside = ~cv2.dilate(drawn_on, np.ones((9, 9), np.uint8)).astype(bool)
+    outside[:60] = False
+    assert (first[outside] == plain[outside]).mean() > 0.99
+
+
+CLI = [sys.executable, "-c", "from pixret.cli import main; main()"]
+
+
+def _run(args, cwd=None, timeout=300):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def photos(bench, tmp_path_factory):
+    """A folder of 8 photos and an index of it, built with relative paths from the folder above."""
+    top = tmp_path_factory.mktemp("top")
+    (top / "photos").mkdir()
+    for i in range(8):
+        shutil.copy(bench.database_image(i), top / "photos" / f"p{i}.jpg")
+    r = _run(["index", "photos", "--index", "my-index"], cwd=top)
+    assert r.returncode == 0, r.stderr
+    return top
+
+
+def test_version():
+    r = _run(["--version"])
+    assert r.returncode == 0 and r.stdout.strip() == f"pixret {__version__}"
+
+
+def test_search_from_another_folder_prints_to_stdout_and_json(photos, bench, tmp_path):
+    q = bench.queries[0]
+    box = ",".join(str(round(v)) for v in q.box)
+    idx = str(photos / "my-index")
+    r = _run(
+        ["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--out", "overlays"], cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    assert "matching points" in r.stdout and "rank" in r.stdout  # the table is on stdout
+    assert len(list((tmp_path / "overlays").glob("*.png"))) >= 2  # images found from another folder
+    r = _run(
+        ["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--json", "--top", "3"],
+        cwd=tmp_path,
+    )
+    doc = json.loads(r.stdout)
+    assert len(doc["hits"]) == 3 and {
+        "rank",
+        "name",
+        "path",
+        "verified",
+        "inliers",
+        "box",
+        "polygons",
+    } <= set(doc["hits"][0])
+    assert os.path.isabs(doc["hits"][0]["path"])
+
+
+def test_an_index_moved_with_its_photos_still_finds_them(photos, tmp_path):
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(photos, moved)
+    idx = Index.open(moved / "my-index")
+    shutil.move(str(photos / "photos"), str(tmp_path / "gone"))  # the original folder is gone
+    try:
+        assert idx.image_path(0).is_relative_to(moved)
+        (moved / "photos" / "p3.jpg").unlink()
+        k = next(n for n, im in enumerate(idx.images) if im["name"] == "p3")
+        with pytest.raises(PixretError, match="p3.*missing: moved or deleted since indexing"):
+            idx.image_path(k)
+    finally:
+        shutil.move(str(tmp_path / "gone"), str(photos / "photos"))
+
+
+def test_an_empty_folder_blames_the_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = _run(["index", str(tmp_path / "empty"), "--index", str(tmp_path / "idx")])
+    assert r.returncode == 2 and "empty: no images found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_on_a_busy_port_fails_before_announcing(photos):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = _run(["serve", "--index", str(photos / "my-index"), "--port", str(port)], timeout=120)
+    assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
+    assert "pixret on http" not in r.stderr + r.stdout
+
+
+def test_help_is_plain():
+    r = _run(["show", "--help"])
+    assert "<list[int]>" not in r.stdout and "--query" in r.stdout
+    r = _run(["index", "--help"])
+    assert "default: one per core" in " ".join(r.stdout.replace("│", " ").split())
+
+
+def test_index_of_relative_paths_records_where_they_are(photos):
+    meta = json.loads((photos / "my-index" / "index.json").read_text())
+    lines = (photos / "my-index" / meta["generation"] / "images.jsonl").read_text().splitlines()
+    images = [json.loads(line) for line in lines]
+    assert all(os.path.isabs(im["path"]) for im in images)
+    assert all(im["rel"].startswith("../photos/") for im in images)
+
+
+def test_index_add_appends_new_images_only(bench, tmp_path):
+    (tmp_path / "photos").mkdir()
+    for i in range(6):
+        shutil.copy(bench.database_image(i), tmp_path / "photos" / f"p{i}.jpg")
+    assert _run(["index", "photos", "--index", "my-index", "--workers", "1"], cwd=tmp_path).returncode == 0
+    before = Index.open(tmp_path / "my-index")
+    for i in range(6, 9):
+        shutil.copy(bench.database_image(i), tmp_path / "photos" / f"p{i}.jpg")
+    r = _run(["index", "photos", "--index", "my-index", "--add", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "added 3 new images (9 in the folder)" in r.stderr
+    after = Index.open(tmp_path / "my-index")
+    assert [im["name"] for im in after.images] == [im["name"] for im in before.images] + ["p6", "p7", "p8"]
+    assert (after.quantizer.centroids == before.quantizer.centroids).all()  # no new vocabulary
+    q = bench.queries[0]
+    hits = after.search(bench.query_image(q.index), q.box)
+    assert hits and all(h.index < len(after) for h in hits)
+    r = _run(["index", "photos", "--index", "nothing-here", "--add"], cwd=tmp_path)
+    assert r.returncode == 2 and "no index.json" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,130 @@
+"""Downloads against a loopback server: resume, sha256, mirrors, --from-file, extraction."""
+
+import hashlib
+import json
+
+import pytest
+
+from pixret.datasets.download import install
+from pixret.datasets.sources import Source
+from pixret.errors import PixretError
+from tests.helpers import RELEASE_FILES
+from tests.httpserver import serve
+from tests.rar5 import write_rar5
+
+
+def _rar(tmp_path):
+    return write_rar5(tmp_path / "srv" / "pixel_retrieval_benchmarks.rar", RELEASE_FILES)
+
+
+@pytest.fixture
+def srv_dir(tmp_path):
+    d = tmp_path / "srv"
+    d.mkdir()
+    return d
+
+
+def test_resumes_after_a_dropped_connection_and_checks_sha256(tmp_path, srv_dir):
+    archive = _rar(tmp_path)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    root = tmp_path / "data"
+    with serve(srv_dir, cut_after={archive.name: 3000}) as (url, log):
+        src = Source("labels", (f"{url}/{archive.name}",), archive.name, ".", sha256=digest)
+        with pytest.raises(PixretError, match="run again to resume"):
+            install(src, root, progress=False)
+        part = root / ".downloads" / f"{archive.name}.part"
+        assert part.stat().st_size == 3000
+        placed = install(src, root, progress=False)
+    assert log[-1] == (archive.name, "bytes=3000-")  # the second try asked for the rest only
+    got = (root / "pixel_retrieval_benchmarks/oxford_pair2labelpath.npy").read_bytes()
+    assert got == RELEASE_FILES["pixel_retrieval_benchmarks/oxford_pair2labelpath.npy"]
+    assert len(placed) == 2
+
+
+def test_sha256_mismatch_and_mirror_fallback(tmp_path, srv_dir):
+    archive = _rar(tmp_path)
+    with serve(srv_dir) as (url, _):
+        src = Source(
+            "labels", (f"{url}/gone.rar", f"{url}/{archive.name}"), archive.name, ".", sha256="0" * 64
+        )
+        with pytest.raises(PixretError, match="sha256 mismatch"):
+            install(src, tmp_path / "d1", progress=False)
+        ok = Source("labels", src.urls, archive.name, ".")
+        assert install(ok, tmp_path / "d2", progress=False)  # first address 404, second serves
+        bad = Source("labels", (f"{url}/gone.rar",), "gone.rar", ".")
+        with pytest.raises(PixretError, match="HTTP 404.*--from-file"):
+            install(bad, tmp_path / "d3", progress=False)
+
+
+def _gnd_bytes():
+    import pickle
+
+    return pickle.dumps({"imlist": ["a"], "qimlist": ["q"], "gnd": [{"easy": [0], "hard": [], "junk": []}]})
+
+
+def test_an_html_page_never_replaces_a_good_file_and_the_next_mirror_is_tried(tmp_path, srv_dir):
+    (srv_dir / "good").mkdir()
+    (srv_dir / "good" / "gnd_roxford5k.pkl").write_bytes(_gnd_bytes())
+    (srv_dir / "html").mkdir()
+    (srv_dir / "html" / "gnd_roxford5k.pkl").write_bytes(b"<!DOCTYPE html><html><body>Moved</body></html>")
+    root = tmp_path / "d"
+    dest = root / "gt"
+    with serve(srv_dir) as (url, _):
+        only_html = Source(
+            "gnd", (f"{url}/html/gnd_roxford5k.pkl",), "gnd_roxford5k.pkl", "gt", extract=False
+        )
+        (dest).mkdir(parents=True)
+        (dest / "gnd_roxford5k.pkl").write_bytes(_gnd_bytes())
+        with pytest.raises(PixretError, match="an HTML page, not gnd_roxford5k.pkl"):
+            install(only_html, root, progress=False)
+        assert (dest / "gnd_roxford5k.pkl").read_bytes() == _gnd_bytes()  # the good one stays
+        assert (root / ".downloads" / "gnd_roxford5k.pkl.bad").exists()
+        assert not (root / ".downloads" / "gnd_roxford5k.pkl").exists()
+        mirrors = Source("gnd", (f"{url}/gone.pkl", f"{url}/html/gnd_roxford5k.pkl", f"{url}/good/gnd_roxford5k.pkl"),
+                         "gnd_roxford5k.pkl", "gt", extract=False)  # fmt: skip
+        install(mirrors, root, progress=False)  # 404, wrong, good: the good one is used
+    assert (dest / "gnd_roxford5k.pkl").read_bytes() == _gnd_bytes()
+
+
+def test_what_arrives_must_be_what_it_claims(tmp_path):
+    page = tmp_path / "pixel_retrieval_benchmarks.rar"
+    page.write_bytes(b"\n  <html><body>404</body></html>")
+    with pytest.raises(PixretError, match="an HTML page"):
+        install(Source("labels", (), page.name, "."), tmp_path / "d", from_file=page, progress=False)
+    junk = tmp_path / "x.rar"
+    junk.write_bytes(b"\x00\x01 not an archive at all")
+    with pytest.raises(PixretError, match="not an archive"):
+        install(Source("labels", (), "x.rar", "."), tmp_path / "d", from_file=junk, progress=False)
+    txt = tmp_path / "revisitop1m.txt"
+    txt.write_bytes(b"a\x00b")
+    with pytest.raises(PixretError, match="not a text file"):
+        install(
+            Source("r1m-list", (), txt.name, "data", extract=False),
+            tmp_path / "d",
+            from_file=txt,
+            progress=False,
+        )
+    pkl = tmp_path / "gnd.pkl"
+    pkl.write_bytes(__import__("pickle").dumps({"something": "else"}))
+    with pytest.raises(PixretError, match="not a revisitop ground-truth pickle"):
+        install(
+            Source("gnd", (), "gnd.pkl", "gt", extract=False), tmp_path / "d", from_file=pkl, progress=False
+        )
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_changed_file_is_flagged_against_its_first_hash(tmp_path, srv_dir):
+    from pixret.errors import DownloadWarning
+
+    f = srv_dir / "revisitop1m.txt"
+    f.write_text("a\nb\n")
+    root = tmp_path / "d"
+    with serve(srv_dir) as (url, _):
+        src = Source("r1m-list", (f"{url}/revisitop1m.txt",), "revisitop1m.txt", "data", extract=False)
+        install(src, root, progress=False)
+        book = json.loads((root / ".downloads" / "hashes.json").read_text())
+        assert book["revisitop1m.txt"]["sha256"] == hashlib.sha256(b"a\nb\n").hexdigest()
+        f.write_text("a\nb\nc\n")
+        (root / ".downloads" / "revisitop1m.txt").unlink()
+        with pytest.warns(DownloadWarning, match="differs from the copy first seen"):
+            install(src, root, progress=False)

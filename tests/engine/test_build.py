@@ -1,0 +1,58 @@
+"""Building an index, stage by stage (engine/build.py): images skipped and listed, caches reused or described again."""
+
+
+import cv2
+import numpy as np
+import pytest
+
+from pixret.engine import Index, IndexWarning, get_config
+from pixret.errors import PixretError
+from tests.helpers import same_features
+
+
+def test_bad_images_are_skipped_and_listed(bench, feature_cache, tmp_path):
+    good = [bench.database_image(i) for i in range(4)]
+    trunc = tmp_path / "truncated.jpg"
+    data = good[0].read_bytes()
+    trunc.write_bytes(data[: len(data) * 4 // 5])  # decodes, with the bottom missing
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    with pytest.warns(IndexWarning) as caught:
+        idx = Index.build([*good, trunc, text], get_config("fast"), tmp_path / "idx", progress=False,
+                          features_dir=feature_cache)  # fmt: skip
+    messages = sorted(str(w.message) for w in caught)
+    assert "notes.jpg: skipped (unreadable image)" in messages[0]
+    assert "truncated.jpg: skipped (truncated JPEG (no end-of-image marker))" in messages[1]
+    assert len(idx) == 4 and {s["path"] for s in idx.skipped} == {str(trunc), str(text)}
+    grown = idx.add([bench.database_image(i) for i in range(4, 7)], progress=False)
+    assert len(grown) == 7
+
+
+def test_tiny_thin_and_flat_images_are_skipped_and_listed(bench, tmp_path):
+
+    odd = []
+    for name, shape in (("dot", (1, 1, 3)), ("strip", (1, 20000, 3)), ("column", (15000, 1, 3))):
+        p = tmp_path / f"{name}.png"
+        cv2.imwrite(str(p), np.full(shape, 128, np.uint8))
+        odd.append(p)
+    good = [bench.database_image(i) for i in range(4)]
+    with pytest.warns(IndexWarning, match="too small or too thin"):
+        idx = Index.build([*good, *odd], get_config("fast"), tmp_path / "idx", progress=False)
+    assert len(idx) == 4 and {s["path"] for s in idx.skipped} == {str(p) for p in odd}
+    flat = []
+    for k in range(3):
+        p = tmp_path / f"flat{k}.png"
+        cv2.imwrite(str(p), np.full((300, 400, 3), 40 * k, np.uint8))
+        flat.append(p)
+    with pytest.raises(PixretError, match="too few for a vocabulary .* the index is unchanged"):
+        Index.build(flat, get_config("fast"), tmp_path / "idx", progress=False)
+    assert len(Index.open(tmp_path / "idx")) == 4
+
+
+def test_a_truncated_feature_cache_file_is_described_again(small, bench):
+    idx, paths = small
+    cache = sorted((idx.root / "features").glob("*.npz"))
+    cache[0].write_bytes(cache[0].read_bytes()[:100])
+    cache[1].write_bytes(b"")
+    again = Index.build(paths, get_config("fast"), idx.root, progress=False)
+    assert len(again) == 6 and same_features(again, idx)

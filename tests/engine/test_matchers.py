@@ -1,0 +1,47 @@
+"""Matchers (engine/matchers.py), looked up by name: batched mutual nearest neighbours, uncapped word pairs."""
+
+
+import numpy as np
+
+from pixret.engine.features import LEARNED_SCALE, desc_float
+from pixret.engine.matchers import mnn_pairs_batch, word_pairs
+
+
+def test_word_pairs_without_a_cap_keeps_every_pair():
+    qw = np.array([3, 3, 7, 9], np.int32)
+    dw = np.array([3, 7, 7, 3, 3], np.int32)
+    qi, di = word_pairs(qw, dw, 0)
+    got = sorted(zip(qi.tolist(), di.tolist(), strict=True))
+    assert got == [(0, 0), (0, 3), (0, 4), (1, 0), (1, 3), (1, 4), (2, 1), (2, 2)]
+    qi, di = word_pairs(qw, dw, 2)  # a cap keeps the first pairs of a bursty word
+    assert len(qi) == 2 + 2
+
+
+def _int8(x):
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return np.clip(np.round(x * LEARNED_SCALE), -127, 127).astype(np.int8)
+
+
+def test_mutual_nearest_neighbours_per_image():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(60, 64))
+    noisy = q[10:30] + 0.05 * rng.normal(size=(20, 64))
+    img_a = np.vstack([noisy, rng.normal(size=(200, 64))])  # 20 true matches, then clutter
+    img_b = rng.normal(size=(150, 64))  # nothing in common
+    (qa, da), (qb, db), (qe, de) = mnn_pairs_batch(
+        _int8(q), [_int8(img_a), _int8(img_b), _int8(img_b)[:0]], 0.8
+    )
+    assert sorted(zip(qa.tolist(), da.tolist(), strict=True)) == [(10 + k, k) for k in range(20)]
+    assert len(qb) == 0 and len(qe) == 0  # random 64-d vectors are never that similar
+    assert np.allclose(np.linalg.norm(desc_float(_int8(q)), axis=1), 1, atol=0.02)
+
+
+def test_matchers_are_looked_up_by_name():
+    import pytest
+
+    from pixret.engine.matchers import MATCHERS, get_matcher
+    from pixret.errors import PixretError
+
+    assert set(MATCHERS) == {"words", "ratio", "mnn", "lightglue"} and get_matcher("mnn") is MATCHERS["mnn"]
+    with pytest.raises(PixretError, match="unknown matcher 'superglue'; choose from words, ratio, mnn, lightglue"):
+        get_matcher("superglue")

@@ -1,0 +1,56 @@
+"""`pixret run --dataset r1m-proxford` end to end on a fake R1M layout: a small PROxford-shaped
+benchmark plus a few thousand distractor names and images under revisitop1m/jpg."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from pixret.datasets import load_benchmark
+from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
+
+pytestmark = pytest.mark.slow
+
+N_DISTRACTORS = 400
+
+
+def _fake_r1m(root):
+    base = make_benchmark(root, SyntheticConfig("roxford5k", 2, 3, 6, 5), workers=2, progress=False)
+    (base / "roxford5k_pair2labelpath.npy").rename(base / "oxford_pair2labelpath.npy")
+    (base / "queries" / "roxford5k").rename(base / "queries" / "oxford")
+    data = base / "revisitop" / "data"
+    src = [cv2.imread(str(p)) for p in sorted((data / "roxford5k" / "jpg").glob("*.jpg"))]
+    rng = np.random.default_rng(0)
+    names = []
+    for k in range(N_DISTRACTORS):  # crops of the benchmark's scenes, 128 px, in sub-folders
+        img = src[k % len(src)]
+        y, x = rng.integers(0, img.shape[0] - 256), rng.integers(0, img.shape[1] - 256)
+        name = f"{k % 10}/r1m_{k:06d}.jpg"
+        out = data / "revisitop1m" / "jpg" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out), cv2.resize(img[y : y + 256, x : x + 256], (128, 128)))
+        names.append(name)
+    (data / "revisitop1m.txt").write_text("\n".join(names) + "\n")
+    return base
+
+
+def test_run_on_a_fake_r1m(tmp_path):
+    _fake_r1m(tmp_path / "root")
+    bench = load_benchmark(tmp_path / "root", "r1m-proxford")
+    assert bench.n_database == bench.n_labelled_database + N_DISTRACTORS
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", "from pixret.cli import main; main()", "run", "--root",
+                        str(tmp_path / "root"), "--dataset", "r1m-proxford", "--out", str(out), "--workers", "1"],
+                       capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    ranks = np.load(out / "ranks.npy")
+    assert ranks.shape == (bench.n_database, bench.n_queries)
+    assert all(sorted(ranks[:, q].tolist()) == list(range(bench.n_database)) for q in range(bench.n_queries))
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["dataset"] == "r1m-proxford" and scores["timing"]["images"] == bench.n_database
+    pairs = json.loads((out / "pixels.json").read_text())["pairs"]
+    positives = {(q.index, int(i)) for q in bench.queries for i in np.r_[q.easy, q.hard]}
+    assert {(p["query"], p["image"]) for p in pairs} & positives  # positives are found among the distractors

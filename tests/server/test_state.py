@@ -1,0 +1,37 @@
+"""The server's state (server/state.py): uploads checked from the header, a search store bounded by bytes."""
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def _search(client, bench, q=0, **files):
+    query = bench.queries[q]
+    data = {"box": ",".join(f"{v:.1f}" for v in query.box), "top": "10"}
+    if not files:
+        files = {"file": ("q.jpg", bench.query_image(q).read_bytes(), "image/jpeg")}
+    return client.post("/api/search", data=data, files=files)
+
+
+def test_uploads_are_checked(client, bench, monkeypatch):
+    assert _search(client, bench, file=("x.jpg", b"hello", "image/jpeg")).status_code == 415
+    big = io.BytesIO()
+    Image.new("L", (9000, 9000)).save(big, "PNG")  # 81 MP of zeros: tiny file, huge decode
+    r = _search(client, bench, file=("../../etc/passwd.png", big.getvalue(), "image/png"))
+    assert r.status_code == 413 and "MP limit" in r.json()["detail"]
+    assert client.post("/api/search", data={"box": "1,2,3"}).status_code == 422
+    r = client.post("/api/search", data={"box": "10.4,10.6,5,5", "image_id": "0"})
+    assert r.status_code == 422 and "box 10, 11, 5, 5 is empty" in r.json()["detail"]  # as the page shows it
+    assert client.get("/api/images/99999").status_code == 404
+
+
+def test_the_search_store_is_bounded_by_bytes(monkeypatch):
+    from pixret.server import state as st_mod
+
+    monkeypatch.setattr(st_mod, "MAX_STORE_BYTES", 3_000_000)
+    st = st_mod.State(index=None)
+    ids = [st.remember(np.zeros((1000, 1000), np.uint8), None) for _ in range(5)]  # 1 MB each
+    assert st.store_bytes <= 3_000_000 and len(st.searches) == 3 and ids[-1] in st.searches
+    st.remember(np.zeros((3000, 2000), np.uint8), None)  # one larger than the cap: kept alone
+    assert len(st.searches) == 1

@@ -1,0 +1,75 @@
+"""User studies: design balance, the participant API's refusals, the report's numbers, and two
+people taking a study at once in Chromium."""
+
+import hashlib
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from pixret.server import create_app
+from pixret.study.service import Study
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_page_api_shows_no_ground_truth_and_refuses_what_it_must(study_file):
+    c = TestClient(create_app(None, study=study_file, study_token="tok"), base_url="http://127.0.0.1:8000")
+    pid = c.post("/api/study/participants").json()["id"]
+    t = c.get(f"/api/study/p/{pid}/next").json()
+    assert set(t) == {"done", "position", "total", "answered", "condition", "query_box", "query_size",
+                      "image_size", "overlay"}  # fmt: skip
+    assert t["total"] == 6 and t["position"] == 0
+    assert c.get(f"/api/study/p/{pid}/trials/0/image.jpg").headers["content-type"] == "image/jpeg"
+    before = _digest(study_file)
+    n_rows = lambda: len(Study(study_file).rows())  # noqa: E731
+    bad = [
+        ({"position": 99, "answer": 0, "click": None, "rt_ms": 900}, 404),  # a tampered trial id
+        ({"position": 3, "answer": 0, "click": None, "rt_ms": 900}, 409),  # not the next one
+        ({"position": 0, "answer": 1, "click": None, "rt_ms": 900}, 422),  # yes without a click
+        ({"position": 0, "answer": 2, "click": None, "rt_ms": 900}, 422),
+        ({"position": "0", "answer": 0, "click": None, "rt_ms": 900}, 422),
+        ({"position": 0, "answer": 0, "click": None, "rt_ms": -5}, 422),
+    ]
+    for body, status in bad:
+        r = c.post(f"/api/study/p/{pid}/responses", json=body)
+        assert r.status_code == status, (body, r.text)
+        assert "\n" not in r.json()["detail"]
+    assert n_rows() == 0
+    ok = {"position": 0, "answer": 0, "click": None, "rt_ms": 900}
+    assert c.post(f"/api/study/p/{pid}/responses", json=ok).status_code == 200
+    r = c.post(f"/api/study/p/{pid}/responses", json=ok)  # replayed
+    assert r.status_code == 409 and "already recorded" in r.json()["detail"] and n_rows() == 1
+    assert c.get("/api/study/p/nobody/next").status_code == 404
+    assert c.get(f"/api/study/p/{pid}/trials/5/query.jpg").status_code == 200
+    assert c.get(f"/api/study/p/{pid}/trials/77/query.jpg").status_code == 404
+    # admin views: a token, or nothing
+    assert c.get("/api/study/admin/progress").status_code == 401
+    assert c.get("/api/study/admin/export.csv", headers={"Authorization": "Bearer nope"}).status_code == 401
+    prog = c.get("/api/study/admin/progress", headers={"Authorization": "Bearer tok"}).json()
+    assert prog["participants"] == [{"participant": 0, "trials": 6, "answered": 1}]
+    csv_text = c.get("/api/study/admin/export.csv", headers={"Authorization": "Bearer tok"}).text
+    assert csv_text.startswith("participant,position,trial") and pid not in csv_text  # tokens never exported
+    del before
+
+
+def test_many_participants_at_once_lose_nothing(study_file):
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = TestClient(create_app(None, study=study_file, study_token="tok"), base_url="http://127.0.0.1:8000")
+
+    def take(_):
+        pid = c.post("/api/study/participants").json()["id"]
+        while not (t := c.get(f"/api/study/p/{pid}/next").json())["done"]:
+            body = {"position": t["position"], "answer": 0, "click": None, "rt_ms": 500}
+            assert c.post(f"/api/study/p/{pid}/responses", json=body).status_code == 200
+            assert c.post(f"/api/study/p/{pid}/responses", json=body).status_code == 409  # a replay, at once
+        return pid
+
+    with ThreadPoolExecutor(6) as pool:
+        pids = list(pool.map(take, range(12)))
+    rows = Study(study_file).rows()
+    assert len(set(pids)) == 12 and len(rows) == 12 * 6
+    assert len({(r["participant"], r["position"]) for r in rows}) == 72
+    assert sorted({r["participant"] for r in rows}) == list(range(12))

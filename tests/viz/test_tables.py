@@ -1,0 +1,69 @@
+"""Comparison tables (viz/tables.py): Markdown, LaTeX that compiles, CSV."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from pixret.cli import app
+from pixret.evaluation.compare import compare
+from pixret.viz import tables
+
+
+def test_exports(tree, tmp_path):
+    root, results = tree
+    out = tmp_path / "o"
+    args = ["compare", "--root", str(root), "--results", str(results), "--protocol", "both",
+            "--baseline", "poor", "--markdown", str(out / "t.md"), "--latex", str(out / "t.tex"),
+            "--csv", str(out / "t.csv"), "--json", str(out / "t.json")]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "t.json").read_text())
+    assert doc["methods"] == ["fair", "good", "poor", "twin"]
+    assert len(doc["scores"]["good"]["proxford"]["strict"]["per_query"]) == 24
+    assert {t["b"] for t in doc["paired_tests"]} == {"poor"}
+    rows = (out / "t.csv").read_text().splitlines()
+    assert rows[0].startswith("method,dataset,subset,protocol,metric,value")
+    assert len(rows) == 1 + 4 * 2 * 2 * 2 * 4  # methods x datasets x subsets x protocols x metrics
+    tex = (out / "t.tex").read_text()
+    assert r"\toprule" in tex and r"\textbf{" in tex and r"\underline{" in tex and r"$^\dagger$" in tex
+    assert r"\multicolumn{2}{c}{PROxf} & \multicolumn{2}{c}{PRPar}" in tex
+
+
+def test_latex_compiles(tree, tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex (CI installs texlive-latex-base and -recommended)")
+    root, results = tree
+    cmp = compare(root, results, methods=["good", "poor"], datasets=["proxford"])
+    doc = tmp_path / "doc.tex"
+    body = tables.latex(cmp, baseline="poor")
+    doc.write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n" + body + "\n\\end{document}\n"
+    )
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def test_latex_golden(tree):
+    """The exact LaTeX of a small comparison (stable: deterministic perturbations)."""
+    root, results = tree
+    cmp = compare(
+        root, results, methods=["good", "fair", "poor"], datasets=["proxford"], protocols=("strict",)
+    )
+    lines = tables.latex(cmp).splitlines()
+    at = lines.index("% pixel mAP@50:5:95 (%), strict protocol")
+    got = lines[at : at + 11]
+    assert got[1:7] == [
+        r"\begin{tabular}{lrr}",
+        r"\toprule",
+        r"Method & \multicolumn{2}{c}{PROxf} \\",
+        r"\cmidrule(lr){2-3}",
+        r" & M & H \\",
+        r"\midrule",
+    ]
+    assert got[7].startswith("good & \\textbf{") and got[8].startswith("fair & \\underline{")
+    assert got[9].startswith("poor & ") and got[10] == r"\bottomrule"
