@@ -147,19 +147,28 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return decode_image(data, path)
 
 
-def load_mask(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A mask image (PNG: non-zero = object) as upright (h, w) uint8. Its size is checked from
-    the header against ``max_pixels`` before anything is decoded. PixretError when missing,
-    unreadable or too large."""
-    w, h = image_size(path)
+def decode_mask(data: bytes, source: str | os.PathLike = "<mask>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Mask image bytes (PNG: non-zero = object) as (h, w) uint8 0/1, its size checked from the
+    header first; PixretError when unreadable or larger than ``max_pixels``."""
+    _, w, h, orientation = probe(data, source)
     if w * h > max_pixels:
-        raise PixretError(path, f"mask of {w}x{h} pixels: larger than any image here")
-    data = Path(path).read_bytes()
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+        raise PixretError(source, f"mask of {w}x{h} pixels: larger than any image here")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
-        raise PixretError(path, "unreadable mask image")
-    with Image.open(io.BytesIO(data)) as im:
-        return orient(img, _orientation(im))
+        raise PixretError(source, "unreadable mask image")
+    if img.ndim == 3:  # colour or with alpha: any non-zero channel is object
+        img = img.max(axis=2)
+    return (orient(img, orientation) > 0).astype(np.uint8)
+
+
+def load_mask(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A mask image file as upright (h, w) uint8 0/1 (``decode_mask``); PixretError when missing,
+    unreadable or too large."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PixretError(path, f"cannot read ({exc.strerror})") from None
+    return decode_mask(data, path, max_pixels)
 
 
 def as_image(image) -> np.ndarray:

@@ -158,3 +158,16 @@ def write_method(results, bench, name, shift, drop, swap, seed, dataset="proxfor
     stem = {"proxford": ("roxford", "proxford"), "prparis": ("rparis", "prparis")}[dataset]
     write_ranks(results / "image-level" / name / f"{stem[0]}.npy", ranks)
     write_pixel_results(results / "pixel-level" / name / "matching_result" / f"{stem[1]}.npy", pixels)
+
+
+def exif_jpeg(path: Path, upright: np.ndarray, orientation: int = 6, quality: int = 95) -> Path:
+    """Write ``upright`` (BGR) as a phone would: pixels stored turned, with the EXIF Orientation
+    tag that turns them upright again (6: stored 90 degrees counter-clockwise, shown clockwise)."""
+    from PIL import Image
+
+    stored = {6: cv2.ROTATE_90_COUNTERCLOCKWISE, 8: cv2.ROTATE_90_CLOCKWISE, 3: cv2.ROTATE_180}
+    raw = cv2.rotate(upright, stored[orientation]) if orientation in stored else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)).save(path, "JPEG", quality=quality, exif=exif.tobytes())
+    return path

@@ -13,7 +13,7 @@ from ..datasets.generate import SyntheticConfig, make_benchmark
 from ..evaluation import evaluate_files, write_pixel_results, write_ranks
 from ..evaluation.perturbed import perturbed_results
 from . import app, console
-from .options import DatasetOpt, PointOrder, PointsOpt, RootOpt, summary_table
+from .options import DatasetOpt, OneBasedOpt, PointOrder, PointsOpt, RootOpt, summary_table
 
 
 @app.command("make-benchmark")
@@ -79,12 +79,13 @@ def report(
     method: Annotated[str, typer.Option(help="Name shown in the report.")] = "method",
     top: Annotated[int, typer.Option(help="Results shown per query.")] = 10,
     points: PointsOpt = PointOrder.xy,
+    one_based: OneBasedOpt = False,
 ) -> None:
     """Write a self-contained HTML report: scores, curves, ranked results with masks."""
     from ..viz.report import write_report
 
     bench = load_benchmark(root, dataset)
-    ev = evaluate_files(bench, image_results, pixel_results, points=points.value)
+    ev = evaluate_files(bench, image_results, pixel_results, points=points.value, one_based=one_based)
     console.print(summary_table(ev.summarize(), f"{method} on {dataset}"))
     write_report(ev, out, method, top)
     console.print(f"wrote {out}")

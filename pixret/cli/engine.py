@@ -58,7 +58,12 @@ def index(
     console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
                   f"({idx.memory_bytes() / max(1, len(idx)):.0f} B per image in memory, "
                   f"{idx.shortlist_bytes() / max(1, len(idx)) / 1024:.1f} KB of postings), "
-                  f"{len(idx.skipped)} skipped -> {index_dir}")  # fmt: skip
+                  f"{len(idx.skipped)} skipped -> {index_dir}", markup=False, highlight=False)  # fmt: skip
+    if idx.skipped:
+        first = idx.skipped[0]
+        console.print(f"skipped {len(idx.skipped)} file(s) the indexer could not take (first: {first['path']}: "
+                      f"{first['reason']}); every one is listed in {index_dir / 'index.json'}", markup=False,
+                      highlight=False)  # fmt: skip
 
 
 @app.command()

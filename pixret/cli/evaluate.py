@@ -9,10 +9,10 @@ import typer
 
 from ..datasets import load_benchmark
 from ..errors import PixretError
-from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, read_ranks
+from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, load_ranks
 from ..io import write_json
 from . import app, console
-from .options import DatasetOpt, PointOrder, PointsOpt, Protocol, RootOpt, summary_table
+from .options import DatasetOpt, OneBasedOpt, PointOrder, PointsOpt, Protocol, RootOpt, summary_table
 
 
 @app.command()
@@ -31,15 +31,19 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write all numbers here.")] = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for per-query bars and PR curves (PNG).")] = None,
     points: PointsOpt = PointOrder.xy,
+    one_based: OneBasedOpt = False,
 ) -> None:
     """Score a method's results on a benchmark with the compat and/or strict protocol."""
     bench = load_benchmark(root, dataset)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
-    ev = evaluate_files(bench, image_results, pixel_results, protos, points.value)
+    ev = evaluate_files(bench, image_results, pixel_results, protos, points.value, one_based)
     summary = ev.summarize()
     console.print(summary_table(summary, f"{dataset}: {pixel_results.name}"))
+    report = ev.input_report()
+    for note in report["notes"]:
+        console.print(f"note: {note}", markup=False, highlight=False)
     if json_out:
-        write_json(json_out, {"dataset": dataset, **summary})
+        write_json(json_out, {"dataset": dataset, **summary, "input": report})
         console.print(f"wrote {json_out}")
     if plots:
         from ..viz.plots import write_plots
@@ -62,13 +66,14 @@ def show(
     ] = None,
     top: Annotated[int, typer.Option(help="Images per query.")] = 10,
     points: PointsOpt = PointOrder.xy,
+    one_based: OneBasedOpt = False,
 ) -> None:
     """Draw ground truth (green) and predicted (red) pixels on each query's database images."""
     from ..viz.show import show_query
 
     bench = load_benchmark(root, dataset)
     pixels = load_pixel_results(bench, pixel_results, points.value)
-    ranks = read_ranks(image_results, bench.n_database, bench.n_queries) if image_results else None
+    ranks = load_ranks(bench, image_results, one_based) if image_results else None
     bad = [q for q in query or () if not 0 <= q < bench.n_queries]
     if bad:
         raise PixretError(None, f"--query {bad[0]}: the benchmark has queries 0..{bench.n_queries - 1}")

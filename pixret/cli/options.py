@@ -35,6 +35,10 @@ PointsOpt = Annotated[
         "them since 2024-03-16 (commit 7772cb4); yx for files made for the earlier scripts."
     ),
 ]
+OneBasedOpt = Annotated[
+    bool,
+    typer.Option("--one-based", help="The ranking holds indices 1..n (MATLAB's revisitop code writes them so)."),
+]
 ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
 DeviceOpt = Annotated[
     str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")

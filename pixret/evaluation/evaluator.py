@@ -33,7 +33,7 @@ from ..parallel import default_workers, fork_map
 from .ap import average_precision, precision_at
 from .iou import CompatPairError, compat_iou, strict_iou
 from .ranking import RankLookup
-from .results import PixelResults, load_pixel_results, read_ranks
+from .results import PixelResults, load_pixel_results, load_ranks
 
 THRESHOLDS = tuple(t / 100 for t in range(50, 100, 5))
 KAPPAS = (1, 5, 10)
@@ -396,6 +396,45 @@ class PixelEval:
         """The JSON-ready results, one entry per protocol."""
         return {p: r.as_dict() for p, r in self.results.items()}
 
+    def input_report(self) -> dict:
+        """What of the input was scored and what was not, counted and named (after ``evaluate``):
+        nothing a user gave is left out without a word. JSON-ready; ``notes`` are sentences."""
+        positives = set(self.bench.pairs())
+        given = [p for p, pred in self.pixels.items() if not pred.empty]
+        unscored = sorted(set(given) - positives)
+        missing = sorted(positives - set(given))
+        unlabelled = sorted(p for p in positives if p not in self.bench.pair_labels)
+        failed = sorted(p for p, r in self.compat_pairs.items() if r is PairOutcome.FAILED)
+        report = {
+            "predictions": len(given), "positive_pairs": len(positives),
+            "predictions_not_for_a_positive": len(unscored), "positives_without_prediction": len(missing),
+            "positives_without_label": len(unlabelled), "compat_failed_pairs": len(failed),
+            "sizes_guessed": self._sizes_guessed, "ranking": self.ranks is not None,
+        }  # fmt: skip
+        notes = []
+
+        def first(pairs: list[tuple[int, int]]) -> str:
+            return f"first: query {pairs[0][0]}, image {pairs[0][1]} ({self.bench.database[pairs[0][1]]})"
+
+        if unscored:
+            notes.append(f"{len(unscored)} of {len(given)} predictions are for images that are not their query's "
+                         f"positives and are not scored: pixel metrics score positives only ({first(unscored)})")  # fmt: skip
+        if missing:
+            notes.append(f"{len(missing)} of {len(positives)} positives have no prediction (IoU 0; compat skips the "
+                         f"easy ones) ({first(missing)})")  # fmt: skip
+        if unlabelled:
+            notes.append(f"{len(unlabelled)} positives have no label file and score 0 ({first(unlabelled)})")
+        if failed:
+            notes.append(f"compat: the release's IoU fails on {len(failed)} pair(s), which reuse the previous pair's "
+                         f"IoU as its scripts do ({first(failed)})")  # fmt: skip
+        if self._sizes_guessed:
+            notes.append(f"{self._sizes_guessed} pair(s) without a known image size: strict used the largest "
+                         "ground-truth coordinate as the canvas")  # fmt: skip
+        if self.ranks is None:
+            notes.append("no ranking given: pixel and image mAP are not measured")
+        report["notes"] = notes
+        return report
+
     def run(self) -> dict[str, dict]:
         self.evaluate()
         self.accumulate()
@@ -417,12 +456,14 @@ def evaluate_files(
     pixel_results: str | Path,
     protocols: tuple[str, ...] = PROTOCOLS,
     points: str = "xy",
+    one_based: bool = False,
 ) -> PixelEval:
     """Read result files, validate them against ``bench`` and run every protocol.
 
-    ``points``: column order of a release ``.npy`` pixel file ("xy", the current release's).
+    ``points``: column order of a release ``.npy`` pixel file ("xy", the current release's);
+    ``one_based``: the ranking holds indices 1..n (MATLAB's revisitop code writes them so).
     """
-    ranks = read_ranks(image_results, bench.n_database, bench.n_queries) if image_results else None
+    ranks = load_ranks(bench, image_results, one_based) if image_results else None
     pixels = load_pixel_results(bench, pixel_results, points)
     ev = PixelEval(bench, ranks, pixels, protocols)
     ev.run()

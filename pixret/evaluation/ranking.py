@@ -39,12 +39,22 @@ def check_ranks(ranks: np.ndarray, n_database: int, path: object) -> None:
     offsets = (np.arange(nq, dtype=np.int64) * n_database)[:, None]
     for _, block in iter_blocks(ranks):
         if block.min() < 0 or block.max() >= n_database:
-            raise PixretError(path, f"ranks hold an index outside 0..{n_database - 1}")
+            raise PixretError(path, f"ranks hold an index outside 0..{n_database - 1}{_one_based_hint(ranks, n_database)}")
         seen[block.T + offsets] = True  # query by query: each query's slice stays in cache
     distinct = np.count_nonzero(seen.reshape(nq, n_database), axis=1)
     dup = np.flatnonzero(distinct < k)
     if dup.size:
         raise PixretError(path, f"query {int(dup[0])}'s ranking repeats a database index")
+
+
+ONE_BASED_HINT = "1-based (MATLAB) indices? subtract 1, or pass --one-based"
+
+
+def _one_based_hint(ranks: np.ndarray, n_database: int) -> str:
+    """The hint for a ranking that is out of range exactly as a 1-based one is (1..n)."""
+    lo = min(int(b.min()) for _, b in iter_blocks(ranks))
+    hi = max(int(b.max()) for _, b in iter_blocks(ranks))
+    return f" (they run from {lo} to {hi}: {ONE_BASED_HINT})" if lo >= 1 and hi == n_database else f" (they run from {lo} to {hi})"
 
 
 class RankLookup:

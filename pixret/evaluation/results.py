@@ -52,7 +52,7 @@ from ..geometry import (
 )
 from ..imageio import load_mask
 from ..io import load_npy, read_json, save_npy, write_json
-from .ranking import check_ranks
+from .ranking import ONE_BASED_HINT, check_ranks
 
 _RELEASE_KEY = re.compile(r"^qimlist_(\d+)_imlist_(\d+)$")
 # Coordinates beyond this cannot be real pixels and would overflow OpenCV's int32 fill.
@@ -88,9 +88,14 @@ PixelResults = dict[tuple[int, int], PixelPrediction]
 # ---------------------------------------------------------------- image level
 
 
-def validate_ranks(ranks: np.ndarray, n_database: int, n_queries: int, path: object) -> np.ndarray:
+def validate_ranks(
+    ranks: np.ndarray, n_database: int, n_queries: int, path: object, one_based: bool = False
+) -> np.ndarray:
     """Check shape, range and uniqueness of a ranking (k, n_queries); return it without a copy
-    (a memory-mapped file stays mapped), or as int64 where it was given as floats."""
+    (a memory-mapped file stays mapped), or as int64 where it was given as floats, or with one
+    subtracted (``one_based``: indices 1..n, as MATLAB's revisitop code writes them).
+
+    A ranking out of range the way a 1-based one is gets the hint in its error."""
     if not isinstance(ranks, np.ndarray):
         ranks = np.asarray(ranks)
     if ranks.ndim != 2:
@@ -108,6 +113,8 @@ def validate_ranks(ranks: np.ndarray, n_database: int, n_queries: int, path: obj
         ranks = ranks.astype(np.int64)
     elif ranks.dtype.kind not in "iu":
         raise PixretError(path, f"ranks must be integers, got dtype {ranks.dtype}")
+    if one_based:
+        ranks = np.asarray(ranks, dtype=np.int64) - 1
     check_ranks(ranks, n_database, path)
     if ranks.shape[0] < n_database:
         warnings.warn(
@@ -119,8 +126,9 @@ def validate_ranks(ranks: np.ndarray, n_database: int, n_queries: int, path: obj
     return ranks
 
 
-def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int) -> np.ndarray:
-    """Read an image-level ranking (.npy release array, or pixret JSON) and validate it."""
+def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int, one_based: bool = False) -> np.ndarray:
+    """Read an image-level ranking (.npy release array, or pixret JSON) and validate it
+    (``validate_ranks``; ``one_based``: the file holds indices 1..n)."""
     path = Path(path)
     if path.suffix == ".json":
         doc = read_json(path)
@@ -136,11 +144,40 @@ def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int) -> np.n
         if any(len(r) != k for r in lists):
             warnings.warn(f"{path}: rankings of unequal length; cut to {k}", ResultsWarning, stacklevel=2)
         arr = np.array([r[:k] for r in lists]).T if lists else np.zeros((0, 0))
-        return validate_ranks(arr.reshape(k, len(lists)), n_database, n_queries, path)
+        return validate_ranks(arr.reshape(k, len(lists)), n_database, n_queries, path, one_based)
     arr = load_npy(path, mmap=True)
     if not isinstance(arr, np.ndarray):
         raise PixretError(path, f"expected an array of ranks, found {type(arr).__name__}")
-    return validate_ranks(arr, n_database, n_queries, path)
+    return validate_ranks(arr, n_database, n_queries, path, one_based)
+
+
+def one_based_evidence(bench: Benchmark, ranks: np.ndarray, top: int = 100) -> tuple[float, float]:
+    """(share of positives among each query's first ``top`` ranks as given, and read as 1-based
+    indices), averaged over the queries that have positives: read as given, a 1-based ranking
+    holds the image after each one it means."""
+    head = np.asarray(ranks[:top], dtype=np.int64)
+    given, shifted = [], []
+    for q in bench.queries:
+        if len(q.positives) and len(head):
+            given.append(float(np.isin(head[:, q.index], q.positives).mean()))
+            shifted.append(float(np.isin(head[:, q.index] - 1, q.positives).mean()))
+    return (float(np.mean(given)), float(np.mean(shifted))) if given else (0.0, 0.0)
+
+
+def load_ranks(bench: Benchmark, path: str | os.PathLike, one_based: bool = False) -> np.ndarray:
+    """Read a method's ranking for ``bench``; one that looks 1-based (no index 0 in its first 100
+    ranks, which hold clearly more positives read so) gets one warning with the hint."""
+    ranks = read_ranks(path, bench.n_database, bench.n_queries, one_based)
+    if not one_based and ranks.size and int(np.asarray(ranks[:100]).min()) >= 1:
+        given, shifted = one_based_evidence(bench, ranks)
+        if shifted >= given + 0.2 and shifted >= 1.5 * given:
+            warnings.warn(
+                f"{path}: no index 0 in the ranking's first 100 ranks, which hold {100 * shifted:.0f}% positives "
+                f"read as 1-based against {100 * given:.0f}% as given: {ONE_BASED_HINT}",
+                ResultsWarning,
+                stacklevel=2,
+            )
+    return ranks
 
 
 def write_ranks(path: str | os.PathLike, ranks: np.ndarray) -> None:
@@ -542,12 +579,32 @@ def warn_if_swapped(bench: Benchmark, pixels: PixelResults, points: str, path: o
     return ev
 
 
+def _warn_if_cut(bench: Benchmark, path: Path) -> None:
+    """A run folder's pixels.npy read while its pixels.json beside it holds more: say so."""
+    whole = path.with_name(RunFolder.PIXELS)
+    if path.name != RunFolder.RELEASE_PIXELS or not whole.is_file():
+        return
+    try:
+        full = read_pixel_results(whole, bench.n_queries, bench.n_database)
+    except PixretError:
+        return
+    cut = sum(sum(len(p) > 0 for p in pred.polygons) > 1 for pred in full.values())
+    if cut:
+        warnings.warn(
+            f"{path}: the release format keeps one polygon per pair, and {cut} of the {len(full)} predictions "
+            f"of this run have more: {whole} beside it keeps them all; evaluate it for the method's whole output",
+            ResultsWarning,
+            stacklevel=3,
+        )
+
+
 def load_pixel_results(bench: Benchmark, path: str | os.PathLike, points: str = "xy") -> PixelResults:
     """Read a method's pixel results for ``bench``; a release ``.npy`` file that fits the labels
     better read the other way round gets one warning (see ``warn_if_swapped``)."""
     pixels = read_pixel_results(path, bench.n_queries, bench.n_database, points)
     if Path(path).suffix != ".json":
         warn_if_swapped(bench, pixels, points, path)
+        _warn_if_cut(bench, Path(path))
     for (q, i), pred in sorted(pixels.items()):
         gt = bench.gt(q, i) if pred.rle is not None and (q, i) in bench.pair_labels else None
         if gt is not None and gt.width and gt.height and list(pred.rle["size"]) != [gt.height, gt.width]:

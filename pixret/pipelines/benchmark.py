@@ -119,8 +119,9 @@ def score(folder: RunFolder, bench: Benchmark, run: RunOutput) -> PixelEval:
     timing = {"index_seconds": run.index_seconds, "images": len(run.index),
               "query_seconds_p50": float(np.percentile(qs, 50)) if len(qs) else None,
               "query_seconds_p95": float(np.percentile(qs, 95)) if len(qs) else None}  # fmt: skip
+    report = ev.input_report()
     folder.write_scores({"dataset": bench.name, "method": folder.method(), "timing": timing,
-                         "notes": folder.notes(), **summary})  # fmt: skip
+                         "notes": folder.notes() + report["notes"], **summary, "input": report})  # fmt: skip
     return ev
 
 

@@ -89,3 +89,64 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert "bad.npy: ranks have 3 columns but the benchmark has 2 queries" in proc.stderr.replace("\n", "")
     assert "Traceback" not in proc.stderr
+
+
+def _evaluate(args: list[str], tmp_path) -> tuple[int, str, dict]:
+    """`pixret evaluate ... --json` in a subprocess, as a user runs it: (exit code, stderr, JSON)."""
+    out = tmp_path / "scores.json"
+    p = subprocess.run([*CLI, "evaluate", *args, "--json", str(out)], capture_output=True, text=True)
+    return p.returncode, p.stderr, json.loads(out.read_text()) if p.returncode == 0 else {}
+
+
+CLI = [sys.executable, "-c", "from pixret.cli import main; main()"]
+
+
+def test_labels_drawn_with_labelme_rectangles_and_circles_score_as_drawn(tmp_path):
+    # the ground truth of image 0 was drawn with labelme's rectangle tool, of image 1 with its
+    # circle tool; a method predicts exactly those shapes (the circle as a 64-gon on its rim)
+    write_release(tmp_path, "shapes", [{"easy": [0, 1]}], 4, {(0, 0): [SQ], (0, 1): [SQ]}, size=(320, 240))
+    base = tmp_path / "pixel_retrieval_benchmarks" / "labels" / "shapes"
+    for name, shape in (("0_0", {"shape_type": "rectangle", "points": [[40, 30], [200, 150]]}),
+                        ("0_1", {"shape_type": "circle", "points": [[160, 120], [160, 40]]})):  # fmt: skip
+        doc = json.loads((base / f"{name}.json").read_text())
+        doc["shapes"] = [{**shape, "label": "object", "flags": {}, "group_id": None}]
+        (base / f"{name}.json").write_text(json.dumps(doc))
+    a = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    circle = np.stack([160 + 80 * np.cos(a), 120 + 80 * np.sin(a)], 1).tolist()
+    pairs = [{"query": 0, "image": 0, "polygons": [[[40, 30], [200, 30], [200, 150], [40, 150]]]},
+             {"query": 0, "image": 1, "polygons": [circle]}]  # fmt: skip
+    (tmp_path / "pred.json").write_text(json.dumps({"format": "pixret-pixel-results", "pairs": pairs}))
+    np.save(tmp_path / "ranks.npy", np.array([[0], [1], [2], [3]]))
+    code, err, doc = _evaluate(["--root", str(tmp_path), "--dataset", "shapes", "--protocol", "strict",
+                                "--pixel-results", str(tmp_path / "pred.json"),
+                                "--image-results", str(tmp_path / "ranks.npy")], tmp_path)  # fmt: skip
+    assert code == 0, err
+    ious = doc["strict"]["per_query"][0]["mIoU"]["medium_mask"]
+    assert 0.99 < ious < 1.0  # the mean of 1.0 (the rectangle) and ~0.99 (a 64-gon against its circle)
+    assert doc["strict"]["pixel_mAP"]["medium"] == 1.0 and doc["input"]["predictions"] == 2
+
+
+def test_rankings_from_matlab_get_the_one_based_hint(tmp_path):
+    queries = [{"easy": [0, 1], "hard": [2]}, {"easy": [3, 4], "hard": [5]}]
+    labels = {(q, i): [SQ] for q, i in [(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (1, 5)]}
+    write_release(tmp_path, "mat", queries, 8, labels)
+    perfect = np.array([[0, 1, 2, 3, 4, 5, 6, 7], [3, 4, 5, 0, 1, 2, 6, 7]]).T
+    np.save(tmp_path / "pix.npy", {f"qimlist_{q}_imlist_{i}": np.array(SQ, float) for q, i in labels})
+    common = ["--root", str(tmp_path), "--dataset", "mat", "--pixel-results", str(tmp_path / "pix.npy")]
+    # a full ranking written by MATLAB: 1-based doubles
+    np.save(tmp_path / "full.npy", (perfect + 1).astype(np.float64))
+    code, err, _ = _evaluate([*common, "--image-results", str(tmp_path / "full.npy")], tmp_path)
+    assert code == 2 and "index outside 0..7 (they run from 1 to 8: 1-based (MATLAB) indices? subtract 1" in err
+    # its top 3: accepted, but read as given it finds almost nothing; the warning says why
+    np.save(tmp_path / "top.npy", (perfect[:3] + 1).astype(np.float64))
+    code, err, doc = _evaluate([*common, "--image-results", str(tmp_path / "top.npy")], tmp_path)
+    assert code == 0 and "1-based (MATLAB) indices? subtract 1, or pass --one-based" in err
+    assert doc["strict"]["image_mAP"]["medium"] < 0.9  # read as given, each query misses a positive
+    code, err, doc = _evaluate([*common, "--image-results", str(tmp_path / "top.npy"), "--one-based"], tmp_path)
+    assert code == 0 and "1-based" not in err, err
+    assert doc["strict"]["image_mAP"] == {"easy": 1.0, "medium": 1.0, "hard": 1.0}
+    assert doc["strict"]["pixel_mAP"] == {"medium": 1.0, "hard": 1.0}
+    # a 0-based ranking is never told it might be 1-based
+    np.save(tmp_path / "ok.npy", perfect[:3])
+    code, err, _ = _evaluate([*common, "--image-results", str(tmp_path / "ok.npy")], tmp_path)
+    assert code == 0 and "1-based" not in err

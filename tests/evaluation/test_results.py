@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from pixret.datasets import load_benchmark
-from pixret.errors import PixretError, PixretWarning
+from pixret.errors import PixretError, PixretWarning, ResultsWarning
 from pixret.evaluation import (
+    PixelEval,
     PixelPrediction,
     evaluate_files,
     load_pixel_results,
@@ -21,6 +22,7 @@ from pixret.evaluation import (
     write_pixel_results,
     write_ranks,
 )
+from pixret.evaluation.results import RunFolder
 from pixret.geometry import mask_to_rle
 from pixret.io import load_npy
 from tests.helpers import SQ, square, write_release
@@ -277,3 +279,38 @@ def test_evidence_on_both_readings(labelled):
     ev = order_evidence(bench, load_pixel_results(bench, d / "own.npy"))
     assert ev.n == 20 and ev.outside_read == 0.0 and ev.iou_read == pytest.approx(1.0)
     assert ev.outside_swapped > 0.9 and not ev.swapped_fits_better
+
+
+def test_a_run_folder_says_what_the_release_format_cannot_hold(tiny_release, tmp_path):
+    bench, _ = tiny_release
+    two = PixelPrediction([np.array(SQ, float), np.array(SQ, float) + 100])  # the object in two pieces
+    pixels = {(0, 0): two, (0, 1): PixelPrediction([np.array(SQ, float)])}
+    folder = RunFolder(tmp_path / "run")
+    with pytest.warns(ResultsWarning, match=r"pixels.npy: the release format holds one polygon per pair: 1 of 2 "
+                      r"predictions had more \(first: query 0, image 0\)"):  # fmt: skip
+        folder.write_results(np.arange(6)[:, None].repeat(2, 1), pixels, "two-piece")
+    assert folder.notes() and "keeps the first polygon of 1 of 2 predictions" in folder.notes()[0]
+    assert folder.pixels.name == "pixels.json" and RunFolder.is_run(folder.path) and folder.method() == "two-piece"
+    whole = read_pixel_results(folder.pixels, 2, 6)
+    assert len(whole[(0, 0)].polygons) == 2  # pixels.json keeps both pieces
+    with pytest.warns(ResultsWarning, match="1 of the 2 predictions of this run have more: .*pixels.json beside it"):
+        cut = load_pixel_results(bench, folder.path / "pixels.npy")
+    assert len(cut[(0, 0)].polygons) == 1
+    with pytest.raises(PixretError, match="not a run folder"):
+        RunFolder(tmp_path).check()
+
+
+def test_the_input_report_names_what_was_not_scored(tiny_release):
+    bench, _ = tiny_release
+    pixels = {(0, 0): PixelPrediction([np.array(SQ, float)]),  # a positive
+              (0, 3): PixelPrediction([np.array(SQ, float)]),  # junk of query 0: not scored
+              (1, 0): PixelPrediction([np.array(SQ, float)])}  # not a positive of query 1  # fmt: skip
+    ev = PixelEval(bench, None, pixels)
+    ev.run()
+    report = ev.input_report()
+    assert report["predictions"] == 3 and report["positive_pairs"] == 5
+    assert report["predictions_not_for_a_positive"] == 2 and report["positives_without_prediction"] == 4
+    assert report["ranking"] is False
+    assert any(n.startswith("2 of 3 predictions are for images that are not their query's positives") and
+               "(first: query 0, image 3 (db_0003))" in n for n in report["notes"])  # fmt: skip
+    assert "no ranking given: pixel and image mAP are not measured" in report["notes"]
