@@ -1,0 +1,62 @@
+"""Escaping text for each format it reaches: one function per format, used everywhere.
+
+Names come from users (method names, file names, study settings, benchmark names) and reach HTML
+pages, Markdown and LaTeX tables, CSV files opened in spreadsheets and the terminal. Each function
+returns text that the format shows as the same characters and never runs or interprets:
+
+- ``html``: ``& < > " '`` as entities (Python's ``html.escape``), control characters as in ``terminal``;
+- ``markdown_cell``: a Markdown table cell: HTML as entities, ``|`` and Markdown's emphasis,
+  code and link characters backslash-escaped, line breaks as spaces;
+- ``latex``: LaTeX's ten special characters as commands, in one pass (``\\`` first, not
+  re-escaped), and ``[`` ``]`` braced so a cell after ``\\`` is never read as its optional argument;
+- ``csv_cell``: a cell that a spreadsheet would run as a formula (``= + - @``, tab, carriage
+  return first: OWASP's CSV injection) gets a leading apostrophe; quoting is the csv module's;
+- ``terminal``: control characters (ANSI escape sequences included) and the Unicode bidi
+  controls (U+202A..U+202E, U+2066..U+2069, which reorder what follows) shown as ``\\uXXXX``.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LATEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "[": "{[}", "]": "{]}",
+}  # fmt: skip
+_MARKDOWN = re.compile(r"([\\|*_`\[\]#<>~&])")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _visible(m: re.Match) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def terminal(text: object) -> str:
+    """``text`` safe to print: control and bidi characters shown as \\uXXXX (newlines kept)."""
+    return _CONTROL.sub(_visible, str(text))
+
+
+def html(text: object) -> str:
+    """``text`` for HTML element content or a quoted attribute (control and bidi characters
+    shown as \\uXXXX, as in the terminal)."""
+    return _html.escape(terminal(text), quote=True)
+
+
+def markdown_cell(text: object) -> str:
+    """``text`` for one cell of a Markdown table (also safe where Markdown renders HTML)."""
+    one_line = re.sub(r"[\r\n]+", " ", terminal(text))
+    entities = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+    return _MARKDOWN.sub(lambda m: entities.get(m.group(1), "\\" + m.group(1)), one_line)
+
+
+def latex(text: object) -> str:
+    """``text`` for LaTeX text mode (a table cell, a caption)."""
+    return "".join(_LATEX.get(c, c) for c in terminal(text))
+
+
+def csv_cell(text: object) -> str:
+    """``text`` for a CSV cell that a spreadsheet must show, not evaluate."""
+    s = terminal(text)
+    return "'" + s if s.startswith(_FORMULA) else s

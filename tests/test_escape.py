@@ -1,0 +1,49 @@
+"""Escaping for each format (pixret/escape.py): exact outputs on hostile names."""
+
+import csv
+import io
+
+from pixret import escape
+
+HOSTILE = ['=HYPERLINK("http://x")', "<img src=x onerror=alert(1)>", "a|b\nc", r"\textbf{x}_1 & 50%",
+           "[opt] name", "\x1b[31mred\x1b[0m", "abc\u202edcba"]  # fmt: skip
+
+
+def test_html():
+    assert escape.html("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert escape.html("\"'&") == "&quot;&#x27;&amp;"
+
+
+def test_markdown_cell():
+    assert escape.markdown_cell("a|b\nc") == r"a\|b c"
+    assert escape.markdown_cell("<svg onload=x>") == "&lt;svg onload=x&gt;"
+    assert escape.markdown_cell("*bold* _it_ `code` [link](u) #h &amp;") == (
+        r"\*bold\* \_it\_ \`code\` \[link\](u) \#h &amp;amp;"
+    )
+
+
+def test_latex_in_one_pass():
+    assert escape.latex(r"\textbf{x}_1 & 50%") == r"\textbackslash{}textbf\{x\}\_1 \& 50\%"
+    assert escape.latex("[opt] ~^$#") == r"{[}opt{]} \textasciitilde{}\textasciicircum{}\$\#"
+
+
+def test_csv_cells_never_run_as_formulas():
+    rows = [[escape.csv_cell(v)] for v in ('=1+1', "+1", "-1", "@SUM(A1)", "\tx", "plain")]
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    read = [r[0] for r in csv.reader(io.StringIO(buf.getvalue()))]
+    assert read == ["'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "plain"]
+
+
+def test_terminal_shows_control_and_bidi_characters():
+    assert escape.terminal("\x1b[31mred\x1b[0m") == "\\u001b[31mred\\u001b[0m"
+    assert escape.terminal("abc\u202edcba") == "abc\\u202edcba"
+    assert escape.terminal("two\nlines") == "two\nlines"
+
+
+def test_no_format_lets_a_hostile_name_through_unchanged():
+    for s in HOSTILE:
+        for f in (escape.html, escape.markdown_cell, escape.latex, escape.terminal):
+            out = f(s)
+            assert "\x1b" not in out and "\u202e" not in out
+        assert "<" not in escape.html(s) and "<" not in escape.markdown_cell(s)
