@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pixret.errors import PixretError
-from pixret.io import load_npy
+from pixret.io import atomic_open, load_npy, read_json, save_npy, write_json
 
 
 def test_pickles_cannot_run_code(tmp_path):
@@ -16,3 +16,30 @@ def test_pickles_cannot_run_code(tmp_path):
     np.save(f, {"qimlist_0_imlist_0": Evil()}, allow_pickle=True)
     with pytest.raises(PixretError, match="refusing to load builtins.print"):
         load_npy(f)
+
+
+def test_atomic_writes_leave_the_old_file_whole_when_they_fail(tmp_path):
+    target = tmp_path / "a.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_open(target, "w") as fh:
+        fh.write('{"v": 2')
+        raise RuntimeError("killed while writing")
+    assert read_json(target) == {"v": 1} and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    with pytest.raises(PixretError, match="is a folder: give a file name to write"):
+        write_json(tmp_path, {})
+
+
+def test_json_and_npy_errors_name_the_file(tmp_path):
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(PixretError, match="bad.json: unreadable JSON"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(PixretError, match="missing.json: file not found"):
+        read_json(tmp_path / "missing.json")
+    np.save(tmp_path / "ok.npy", np.arange(6).reshape(2, 3))
+    data = (tmp_path / "ok.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:-8])
+    with pytest.raises(PixretError, match=r"cut.npy: truncated .npy file: its header promises \(2, 3\) int64"):
+        load_npy(tmp_path / "cut.npy")
+    assert load_npy(tmp_path / "ok.npy", mmap=True).tolist() == [[0, 1, 2], [3, 4, 5]]
+    save_npy(tmp_path / "d.npy", {"a": 1})
+    assert load_npy(tmp_path / "d.npy") == {"a": 1}  # a dict, saved and read the release's way
