@@ -99,7 +99,7 @@ def shape_polygons(shape: object, k: int, path: object) -> list[np.ndarray]:
     kind = shape.get("shape_type") or "polygon"
     if kind in NO_AREA_SHAPES:
         raise PixretError(path, f"shape {k} is a {kind}, which has no area: a pixel label needs "
-                          f"{', '.join(AREA_SHAPES[:-1])} shapes")  # fmt: skip
+                          f"{', '.join(AREA_SHAPES[:-1])} or {AREA_SHAPES[-1]} shapes")  # fmt: skip
     if kind not in AREA_SHAPES:
         raise PixretError(path, f"shape {k} has an unknown shape_type {kind!r}; "
                           f"known: {', '.join(AREA_SHAPES + NO_AREA_SHAPES)}")  # fmt: skip
