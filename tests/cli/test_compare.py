@@ -1,8 +1,238 @@
-"""`pixret compare` as a user runs it."""
+"""`pixret compare` as a user runs it: its cache (keyed by everything a score depends on, its
+entries checked like any input), names escaped in every output, any benchmark and run folders."""
 
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from pixret.cli import app
+from pixret.datasets import load_benchmark
+from pixret.evaluation import write_pixel_results, write_ranks
+from pixret.evaluation.perturbed import perturbed_results
+from tests.helpers import blob, write_release
+
+MAIN = [sys.executable, "-c", "from pixret.cli import main; main()"]
+
+
+def _bench(root: Path, name: str = "proxford", queries: int = 8, n_db: int = 30, seed: int = 0):
+    """A hand-made benchmark ``name`` under ``root``: ``queries`` queries, 2 easy + 2 hard each."""
+    rng = np.random.default_rng(seed)
+    qs, labels = [], {}
+    for q in range(queries):
+        perm = rng.permutation(n_db)
+        qs.append({"easy": perm[:2].tolist(), "hard": perm[2:4].tolist(), "junk": perm[4:5].tolist()})
+        for i in perm[:4]:
+            labels[(q, int(i))] = [blob(rng, 320, 240)]
+    write_release(root, name, qs, n_db, labels, size=(320, 240))
+    return load_benchmark(root, name)
+
+
+STEMS = {"proxford": ("roxford", "proxford"), "prparis": ("rparis", "prparis")}
+
+
+def _method(results: Path, bench, name: str, shift: float, seed: int) -> None:
+    """A method's files in the release's results tree (the dataset's own name for other benchmarks)."""
+    image, pixel = STEMS.get(bench.name, (bench.name, bench.name))
+    ranks, pixels = perturbed_results(bench, shift, 0.1, shift, seed)
+    write_ranks(results / "image-level" / name / f"{image}.npy", ranks)
+    write_pixel_results(results / "pixel-level" / name / "matching_result" / f"{pixel}.npy", pixels)
+
+
+@pytest.fixture
+def two(tmp_path):
+    """(root, results): methods good and poor on a hand-made proxford."""
+    bench = _bench(tmp_path)
+    results = tmp_path / "results"
+    _method(results, bench, "good", 0.0, 1)
+    _method(results, bench, "poor", 0.4, 2)
+    return tmp_path, results
+
+
+def _json(root, results, out, *extra):
+    res = CliRunner().invoke(app, ["compare", "--root", str(root), "--results", str(results), "--json", str(out),
+                                   *extra])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return json.loads(out.read_text()), res.output
+
+
+def _value(doc, method, dataset="proxford", metric=("pixel_mAP", "medium")):
+    return doc["scores"][method][dataset]["strict"][metric[0]][metric[1]]
+
+
+def _move_labels(root: Path, dx: float) -> None:
+    for f in (root / "pixel_retrieval_benchmarks" / "labels").rglob("*.json"):
+        doc = json.loads(f.read_text())
+        for shape in doc["shapes"]:
+            shape["points"] = [[x + dx, y] for x, y in shape["points"]]
+        f.write_text(json.dumps(doc))
+
+
+def test_the_cache_follows_the_ground_truth(two, tmp_path):
+    root, results = two
+    first, _ = _json(root, results, tmp_path / "a.json")
+    assert _value(first, "good") > 0.5
+    _move_labels(root, 200.0)  # every polygon moved: the same results are now wrong
+    moved, out = _json(root, results, tmp_path / "b.json")
+    assert _value(moved, "good") < 0.1, "cached scores came back for other labels"
+    assert "scored 2 (method, dataset) pair(s), 0 from the cache" in out
+    # another benchmark of the same name (other positives): scored again too
+    shutil.rmtree(root / "pixel_retrieval_benchmarks")
+    _bench(root, seed=5)
+    _, out = _json(root, results, tmp_path / "c.json")
+    assert "0 from the cache" in out
+
+
+def test_cache_entries_are_checked_like_any_input(two, tmp_path):
+    root, results = two
+    first, out = _json(root, results, tmp_path / "a.json")
+    entries = sorted(p for p in (results / ".pixret-cache").iterdir() if p.suffix == ".json")
+    assert len(entries) == 2
+    again, out = _json(root, results, tmp_path / "b.json")
+    assert "scored 0 (method, dataset) pair(s), 2 from the cache" in out
+    for damage in ("edit", "[]", "null", '"a string"', "[" * 100_000 + "]" * 100_000, '{"summary": 1}'):
+        for e in entries:
+            if damage == "edit":  # a hand edit that keeps the file valid JSON
+                doc = json.loads(e.read_text())
+                doc["summary"]["strict"]["pixel_mAP"]["medium"] = 0.999
+                e.write_text(json.dumps(doc))
+            else:
+                e.write_text(damage)
+        p = subprocess.run([*MAIN, "compare", "--root", str(root), "--results", str(results), "--json",
+                            str(tmp_path / "d.json")], capture_output=True, text=True)  # fmt: skip
+        assert p.returncode == 0 and "Traceback" not in p.stderr, (damage[:20], p.stderr[-2000:])
+        assert "scored 2 (method, dataset) pair(s), 0 from the cache" in p.stderr, damage[:20]
+        doc = json.loads((tmp_path / "d.json").read_text())
+        assert doc["scores"] == first["scores"], damage[:20]
+
+
+def _unwritable(results: Path, how: str, monkeypatch) -> None:
+    cache = results / ".pixret-cache"
+    if how == "cache is a file":
+        shutil.rmtree(cache)
+        cache.write_text("not a folder")
+    elif how == "entries are folders":
+        for e in list(cache.iterdir()):
+            e.unlink()
+            e.mkdir()
+    else:  # a read-only tree: chmod, and (as root, whom chmod does not stop) a read-only file system
+        shutil.rmtree(cache)
+        for p in [results, *results.rglob("*")]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        mkstemp = tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if dir is not None and Path(results) in [Path(dir), *Path(dir).parents]:
+                raise OSError(30, "Read-only file system")
+            return mkstemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+
+@pytest.mark.parametrize("how", ["read-only tree", "cache is a file", "entries are folders"])
+def test_a_cache_that_cannot_be_written_is_scored_without_it(two, tmp_path, how, monkeypatch):
+    root, results = two
+    first, _ = _json(root, results, tmp_path / "a.json")
+    _unwritable(results, how, monkeypatch)
+    try:
+        doc, out = _json(root, results, tmp_path / "b.json")
+    finally:
+        for p in [results, *results.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert doc["scores"] == first["scores"], "cells became '-'"
+    assert "scored 2 (method, dataset) pair(s), 0 from the cache" in out and "not cached" in out, out
+
+
+NASTY = ['=HYPERLINK("http://x","y")', "+1-2", "@SUM(A1)", "\tTAB", "<img src=x onerror=alert(1)>",
+         "a|b\nc", "[opt]\\back", "\x1b[31mred\u202eevil"]  # fmt: skip
+
+
+def test_method_names_are_escaped_in_every_output(tmp_path):
+    bench = _bench(tmp_path, queries=6)
+    results = tmp_path / "results"
+    for n, name in enumerate(NASTY):
+        _method(results, bench, name, 0.1 * n, n)
+    out = tmp_path / "o"
+    p = subprocess.run([*MAIN, "compare", "--root", str(tmp_path), "--results", str(results), "--baseline", NASTY[0],
+                        "--markdown", str(out / "t.md"), "--latex", str(out / "t.tex"), "--csv", str(out / "t.csv"),
+                        "--json", str(out / "t.json")], capture_output=True, text=True)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "\x1b" not in p.stderr and "\u202e" not in p.stderr and "\\u001b[31mred\\u202eevil" in p.stderr
+    cells = [row[0] for row in csv.reader(io.StringIO((out / "t.csv").read_text()))][1:]
+    assert cells and not any(c.startswith(("=", "+", "-", "@", "\t")) for c in cells)
+    assert "'=HYPERLINK(\"http://x\",\"y\")" in cells
+    md = (out / "t.md").read_text()
+    assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    table = md.split("### ")[1].strip().splitlines()[2:]  # one table's rows, header and rule dropped
+    assert len(table) == len(NASTY) and all(_cells(r) == 3 for r in table), table  # method, M, H: a name's | and newline break nothing
+    assert json.loads((out / "t.json").read_text())["methods"] == sorted(NASTY)
+    if shutil.which("pdflatex"):
+        _compiles(out / "t.tex", tmp_path)
+
+
+def _cells(row: str) -> int:
+    """Cells of a Markdown table row, not counting escaped pipes."""
+    return len([c for c in row.replace("\\|", "").strip().strip("|").split("|")])
+
+
+def _compiles(tex: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n" + tex.read_text()
+                   + "\n\\end{document}\n")  # fmt: skip
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_a_long_method_name_is_scored(two, tmp_path):
+    root, results = two
+    long = "m" * 240
+    shutil.move(results / "image-level" / "poor", results / "image-level" / long)
+    shutil.move(results / "pixel-level" / "poor", results / "pixel-level" / long)
+    doc, out = _json(root, results, tmp_path / "a.json")
+    assert _value(doc, long) is not None and "too long" not in out
+
+
+def test_json_without_a_baseline_grows_linearly_with_the_methods(tmp_path):
+    bench = _bench(tmp_path, queries=6, n_db=20)
+    results = tmp_path / "results"
+    counts = {}
+    for n in range(8):
+        _method(results, bench, f"m{n}", 0.05 * n, n)
+        if n in (3, 7):
+            doc, _ = _json(tmp_path, results, tmp_path / f"{n}.json")
+            counts[n + 1] = len(doc["paired_tests"])
+    cells = 4 * 2  # metrics x subsets, one dataset and protocol
+    assert counts[8] <= 8 * cells and counts[4] <= 4 * cells, counts  # every pair would be 28 x 8
+
+
+def _bytes_read() -> int:
+    with open("/proc/self/io") as fh:
+        return int(next(ln for ln in fh if ln.startswith("rchar:")).split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/self/io")
+@pytest.mark.parametrize("which", ["image", "pixel"])
+def test_a_huge_result_file_is_refused_before_it_is_read(two, tmp_path, which):
+    root, results = two
+    f = results / ("image-level/poor/roxford.npy" if which == "image" else "pixel-level/poor/matching_result/proxford.npy")
+    head = f.read_bytes()[:4096]
+    with open(f, "r+b") as fh:  # its own header, then 4 GiB that take no disk (a sparse file)
+        fh.write(head)
+        fh.truncate(4 << 30)
+    before = _bytes_read()
+    res = CliRunner().invoke(app, ["compare", "--root", str(root), "--results", str(results), "--no-cache"])
+    assert res.exit_code == 0, res.output
+    assert _bytes_read() - before < 256 << 20, "the 4 GiB file was read"
+    assert "poor on PROxf" in res.output and "GiB" in res.output, res.output
 
 
 def test_bad_arguments_are_one_line(tree, tmp_path):
