@@ -77,7 +77,7 @@ def find_datasets(root: str | os.PathLike) -> list[str]:
     folders (roxford5k: proxford, and r1m-proxford where the R1M list is there too), the
     folder's own name for any other; the release's order first, then sorted."""
     data = release_root(root) / "revisitop" / "data"
-    folders = sorted(p.name for p in data.glob("*/gnd_*.pkl") if p.name == f"gnd_{p.parent.name}.pkl") \
+    folders = sorted(p.parent.name for p in data.glob("*/gnd_*.pkl") if p.name == f"gnd_{p.parent.name}.pkl") \
         if data.is_dir() else []  # fmt: skip
     names = []
     for spec in KNOWN.values():

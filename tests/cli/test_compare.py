@@ -4,10 +4,12 @@ entries checked like any input), names escaped in every output, any benchmark an
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +247,113 @@ def test_bad_arguments_are_one_line(tree, tmp_path):
     )
     res = CliRunner().invoke(app, ["compare", "--root", str(root), "--results", str(tmp_path)])
     assert "no methods found" in str(res.exception)
+
+
+def _runs(root: Path, dataset: str, shifts: dict[str, float]) -> dict[str, Path]:
+    """Run folders as `pixret reference-results` writes them (ranks.npy, pixels.json, pixels.npy)."""
+    out = {}
+    for name, shift in shifts.items():
+        out[name] = root / f"run-{name}"
+        res = CliRunner().invoke(app, ["reference-results", "--root", str(root), "--dataset", dataset, "--out",
+                                       str(out[name]), "--shift", str(shift), "--drop", "0.1", "--seed", "3"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+    return out
+
+
+def test_any_benchmark_and_run_folders_in_one_table(tmp_path):
+    bench = _bench(tmp_path, name="mine", queries=12, n_db=24)
+    write_release(tmp_path, "mine", [{"easy": q.easy.tolist(), "hard": q.hard.tolist(), "junk": q.junk.tolist()}
+                                     for q in bench.queries], 24, {p: bench.gt(*p).polygons for p in bench.pairs()},
+                  size=(320, 240), images=True)  # fmt: skip
+    results = tmp_path / "results"
+    for n, name in enumerate(("a", "b", "c")):
+        _method(results, bench, name, 0.1 * n, n)
+    runs = _runs(tmp_path, "mine", {"fast": 0.02, "sp": 0.3})
+    out = tmp_path / "o"
+    args = ["compare", "--root", str(tmp_path), "--results", str(results), "--run", f"fast={runs['fast']}",
+            "--run", f"sp={runs['sp']}", "--baseline", "sp", "--cache", str(tmp_path / "cache"),
+            "--markdown", str(out / "t.md"), "--latex", str(out / "t.tex"), "--html", str(out / "t.html"),
+            "--json", str(out / "t.json")]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "t.json").read_text())
+    assert doc["methods"] == ["a", "b", "c", "fast", "sp"] and doc["datasets"] == ["mine"], res.output
+    assert not doc["notes"], doc["notes"]
+    fast, sp = _value(doc, "fast", "mine"), _value(doc, "sp", "mine")
+    assert fast > sp + 0.2
+    assert {t["b"] for t in doc["paired_tests"]} == {"sp"}
+    assert "| fast | **" in (out / "t.md").read_text()
+    assert r"\multicolumn{2}{c}{mine}" in (out / "t.tex").read_text()
+    page = _Page()
+    page.feed((out / "t.html").read_text())
+    assert page.captions[:4] == ["pixel mAP@50:5:95 (%), strict protocol", "mIoU (box) (%), strict protocol",
+                                 "mIoU (mask) (%), strict protocol", "image mAP (%), strict protocol"]  # fmt: skip
+    assert len(page.sections) == 12 and all(s.startswith("query ") for s in page.sections)
+    # per query, AP of sp, a, b, c, fast, then each one's difference to sp (the baseline), sorted by a's
+    rows = re.findall(r"<tr><td><a href='#mine-q(\d+)'>.*?</td>(.*?)</tr>", (out / "t.html").read_text())
+    assert sorted(int(q) for q, _ in rows) == list(range(12))
+    table = [re.findall(r"<td[^>]*>([^<]*)</td>", cells) for _, cells in rows]
+    assert all(len(r) == 5 + 4 for r in table)
+    diff_a = [float(r[5]) for r in table if r[5] != "-"]
+    assert diff_a == sorted(diff_a, reverse=True), diff_a
+    for r in table:  # a difference is the APs' difference
+        if "-" not in (r[0], r[4], r[8]):
+            assert float(r[8]) == pytest.approx(float(r[4]) - float(r[0]), abs=0.11)
+    # per query: the query, then for each drawn positive one image per method, the same image
+    assert len(page.images) == 1 + 12 * (1 + 4 * 5)  # chart, then per query: query + 4 positives x 5 methods
+    assert all(src.startswith("data:image/") for src in page.images)
+    # the run folders alone, on the only benchmark under the root
+    res = CliRunner().invoke(app, ["compare", "--root", str(tmp_path), "--run", str(runs["fast"]), "--run",
+                                   f"sp={runs['sp']}", "--cache", str(tmp_path / "cache")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "reference shift=0.02 drop=0.1" in res.output and "2 from the cache" in res.output
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.captions, self.sections, self.images = [], [], []
+        self._in = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a["src"])
+        self._in = tag if tag in ("caption", "h3") else None
+
+    def handle_data(self, data):
+        if self._in == "caption":
+            self.captions.append(data)
+        elif self._in == "h3":
+            self.sections.append(data)
+        self._in = None
+
+
+def test_few_queries_say_no_test_can_reach_significance(tmp_path):
+    bench = _bench(tmp_path, queries=4)
+    results = tmp_path / "results"
+    _method(results, bench, "good", 0.0, 1)
+    _method(results, bench, "poor", 0.5, 2)
+    doc, out = _json(tmp_path, results, tmp_path / "a.json", "--baseline", "poor")
+    assert "with 4 queries no paired test can reach p < 0.05" in out and "0.125" in out
+    test = next(t for t in doc["paired_tests"] if t["metric"] == "pixel_mAP" and t["subset"] == "medium")
+    assert test["p_value"] == 0.125 and test["ci95"] == [None, None] and test["min_p"] == 0.125
+    assert tables_dagger_free(out)
+
+
+def tables_dagger_free(out: str) -> bool:
+    return all("†" not in ln for ln in out.splitlines() if ln.startswith("│"))
+
+
+def test_run_folder_errors_are_one_line(tmp_path):
+    _bench(tmp_path, name="one")
+    _bench(tmp_path, name="two")
+    runs = _runs(tmp_path, "one", {"x": 0.1})
+    for args, message in (
+        (["--run", str(tmp_path)], "not a run folder"),
+        (["--run", f"x={runs['x']}"], "does not say which benchmark it was run on"),
+        (["--run", f"x={runs['x']}", "--dataset", "nope"], "ground truth of 'nope' not found"),
+        ([], "nothing to compare"),
+    ):
+        p = subprocess.run([*MAIN, "compare", "--root", str(tmp_path), *args], capture_output=True, text=True)
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)

@@ -15,22 +15,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...datasets.model import Benchmark
 from ...errors import ResultsWarning
 from ...imageio import image_size
 from ..iou import strict_iou
+from ..results import PixelPrediction
 from .base import MIOU_KEYS, THRESHOLDS, Protocol, ProtocolResult, mean, nanmean_row, per_query_records
 
 if TYPE_CHECKING:
     from ..evaluator import PixelEval
 
 
-def canvas(ev: PixelEval, pair: tuple[int, int]) -> tuple[int, int, bool]:
+def canvas(bench: Benchmark, pair: tuple[int, int]) -> tuple[int, int, bool]:
     """(h, w, guessed) of a pair's database image: from the label, else the image file, else
     the label's extent (guessed)."""
-    gt = ev.bench.gt(*pair)
+    gt = bench.gt(*pair)
     if gt is not None and gt.width and gt.height:
         return gt.height, gt.width, False
-    path = ev.bench.database_image(pair[1])
+    path = bench.database_image(pair[1])
     if path is not None:
         w, h = image_size(path)
         return h, w, False
@@ -38,15 +40,21 @@ def canvas(ev: PixelEval, pair: tuple[int, int]) -> tuple[int, int, bool]:
     return int(pts[:, 1].max()) + 1, int(pts[:, 0].max()) + 1, True
 
 
+def pair_iou(bench: Benchmark, pred: PixelPrediction | None, pair: tuple[int, int]) -> tuple[tuple[float, float], bool]:
+    """((box IoU, mask IoU), canvas guessed) of one prediction for a labelled pair, as strict
+    scores it; (0, 0) for a pair without a label."""
+    gt = bench.gt(*pair)
+    if gt is None or not gt.polygons:
+        return (0.0, 0.0), False
+    h, w, guessed = canvas(bench, pair)
+    return strict_iou(pred, gt.polygons, h, w), guessed
+
+
 class Strict(Protocol):
     name = "strict"
 
     def pair(self, ev: PixelEval, pair: tuple[int, int]) -> tuple[tuple[float, float], bool]:
-        gt = ev.bench.gt(*pair)
-        if gt is None or not gt.polygons:
-            return (0.0, 0.0), False
-        h, w, guessed = canvas(ev, pair)
-        return strict_iou(ev.pixels.get(pair), gt.polygons, h, w), guessed
+        return pair_iou(ev.bench, ev.pixels.get(pair), pair)
 
     def accumulate(
         self, ev: PixelEval, pairs: dict[tuple[int, int], tuple[float, float]], image: dict
