@@ -11,8 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..engine import CONFIGS
+from ..errors import PixretError
 from ..escape import terminal
 from ..evaluation.metrics import percent, summary_rows
+from ..evaluation.results import RunFolder
 
 
 class Protocol(str, Enum):
@@ -41,6 +43,26 @@ OneBasedOpt = Annotated[
     bool,
     typer.Option("--one-based", help="The ranking holds indices 1..n (MATLAB's revisitop code writes them so)."),
 ]
+RunOpt = Annotated[
+    Path | None,
+    typer.Option("--run", metavar="FOLDER", help="A run folder (pixret run, import-hloc): its ranks.npy and "
+                 "pixels.json, instead of --image-results / --pixel-results."),
+]
+
+
+def result_files(run: Path | None, image: Path | None, pixel: Path | None) -> tuple[Path | None, Path, str | None]:
+    """(image results, pixel results, method name or None) from a run folder or the two files;
+    PixretError when neither or both are given."""
+    if run is not None:
+        if image is not None or pixel is not None:
+            raise PixretError(None, "give --run FOLDER or --image-results / --pixel-results, not both")
+        folder = RunFolder(run).check()
+        return folder.ranks, folder.pixels, folder.method()
+    if pixel is None:
+        raise PixretError(None, "give --pixel-results FILE (and --image-results FILE), or --run FOLDER")
+    return image, pixel, None
+
+
 ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
 DeviceOpt = Annotated[
     str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")

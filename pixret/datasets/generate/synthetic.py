@@ -22,6 +22,7 @@ import numpy as np
 
 from ...errors import PixretError
 from ...geometry import mask_outlines
+from ..release import check_new_name
 from .builder import (
     LEVELS,
     Builder,
@@ -337,4 +338,5 @@ def make_benchmark(
 ) -> Path:
     """Write benchmark ``cfg.name`` in the release layout under ``out``; return the release folder
     (builder.build: built beside, moved into place at the end, its ground truth last)."""
+    check_new_name(cfg.name)  # a reserved name would overwrite a release's files, or not load
     return build(out, SyntheticBuilder(cfg), workers, progress)
