@@ -73,23 +73,24 @@ class PairedTest:
 
 
 @functools.lru_cache(maxsize=64)
-def _signs(n: int, draws: int, seed: int) -> tuple[np.ndarray, bool]:
-    """(rows of +-1, exact): every sign assignment of n values, or ``draws`` random ones."""
+def _signs(n: int, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(rows of +-1, their row means, exact): every sign assignment of n values, or ``draws``
+    random ones (the same for every test of n values: one draw per process)."""
     if n <= EXACT_UP_TO:
         codes = np.arange(2**n, dtype=np.int64)[:, None] >> np.arange(n, dtype=np.int64)[None, :]
-        return (codes & 1) * 2.0 - 1.0, True
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 2, size=(draws, n)).astype(np.float64) * 2.0 - 1.0, False
+        signs, exact = (codes & 1) * 2.0 - 1.0, True
+    else:
+        signs, exact = np.random.default_rng(seed).integers(0, 2, size=(draws, n)) * 2.0 - 1.0, False
+    return signs, signs.mean(axis=1), exact
 
 
 class _Flips:
     """p(delta): the test applied to d - delta, for any shift delta, at O(draws) per call."""
 
     def __init__(self, d: np.ndarray, draws: int, seed: int):
-        signs, self.exact = _signs(len(d), draws, seed)
+        signs, self.s1, self.exact = _signs(len(d), draws, seed)  # s1: the shift's share per assignment
         self.n, self.mean = len(d), float(d.mean())
-        self.sd = signs @ d / self.n  # mean of the flipped d, per assignment
-        self.s1 = signs.sum(axis=1) / self.n  # mean of the flipped ones: the shift's share
+        self.sd = np.einsum("ij,j->i", signs, d) / self.n  # mean of the flipped d, per assignment
 
     def p(self, delta: float) -> float:
         observed = abs(self.mean - delta)
