@@ -51,3 +51,22 @@ def import_hloc(
     for note in scores["notes"]:
         say(f"note: {note}")
     say(f"wrote {folder.path}; compare: pixret compare --root {root} --dataset {dataset} --run {method}={out}")
+
+
+@app.command("export-hloc-pairs")
+def export_hloc_pairs(
+    root: RootOpt,
+    dataset: DatasetOpt,
+    run: Annotated[Path, typer.Option("--run", metavar="FOLDER", help="A run folder (pixret run): its ranks.npy.")],
+    out: Annotated[Path, typer.Option(help="hloc pairs file to write ('query database' per line).")],
+    top: Annotated[int, typer.Option(help="Images per query, in the run's order.", min=1)] = 50,
+) -> None:
+    """Write hloc's retrieval pairs from a pixret ranking (each query's top images), for hloc's
+    match_features; then `pixret import-hloc` scores what hloc matched."""
+    from ..evaluation.results import RunFolder, load_ranks
+
+    bench = load_benchmark(root, dataset)
+    folder = RunFolder(run).check()
+    pairs = pipeline.pairs_from_ranks(bench, load_ranks(bench, folder.ranks), top)
+    pipeline.write_pairs(out, pairs)
+    say(f"wrote {len(pairs)} pairs ({min(top, bench.n_database)} per query) to {out}")

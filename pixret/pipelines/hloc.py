@@ -45,6 +45,7 @@ from ..errors import PixretError, ResultsWarning
 from ..evaluation import PixelEval, PixelPrediction
 from ..evaluation.results import RunFolder
 from ..geometry import Box
+from ..io import atomic_open
 
 MAX_KEYPOINTS = 1_000_000  # per image: more is not a feature file (checked before reading)
 ORDERS = ("inliers", "retrieval")
@@ -75,6 +76,31 @@ class HlocRun:
     ranks: np.ndarray  # (n_database, n_queries)
     pixels: dict[tuple[int, int], PixelPrediction]
     notes: list[str]
+
+
+def image_name(name: str) -> str:
+    """A benchmark image's name as hloc names it: its file name under the image folder."""
+    return name if PurePosixPath(name).suffix.lower() in {".jpg", ".jpeg", ".png"} else f"{name}.jpg"
+
+
+def pairs_from_ranks(bench: Benchmark, ranks: np.ndarray, top: int) -> list[tuple[str, str]]:
+    """hloc's retrieval pairs from a ranking (n_database, n_queries): each query's ``top``
+    first images, in order (what ``pairs_from_retrieval`` writes from global descriptors)."""
+    if top < 1:
+        raise PixretError(None, f"--top must be at least 1, got {top}")
+    return [(image_name(q.name), image_name(bench.database[int(i)]))
+            for q in bench.queries for i in np.asarray(ranks[:top, q.index])]  # fmt: skip
+
+
+def write_pairs(path: str | os.PathLike, pairs: list[tuple[str, str]]) -> Path:
+    """hloc's pairs file: ``name0 name1`` per line (hloc/utils/parsers.py ``parse_retrieval``);
+    a name with white space cannot be written in it (PixretError)."""
+    bad = next((n for pair in pairs for n in pair if not n or any(c.isspace() for c in n)), None)
+    if bad is not None:
+        raise PixretError(path, f"image name {bad!r} holds white space: hloc's pairs format cannot hold it")
+    with atomic_open(path, "w") as fh:
+        fh.write("".join(f"{a} {b}\n" for a, b in pairs))
+    return Path(path)
 
 
 def _key(name: str) -> str:

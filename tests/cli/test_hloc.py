@@ -57,3 +57,24 @@ def test_bad_hloc_files_are_one_line(tmp_path):
                             str(files[2])], capture_output=True, text=True)  # fmt: skip
         assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, (message, p.stderr[-2000:])
         assert not (tmp_path / "o").exists()
+
+
+def test_pixret_rankings_become_hloc_pairs(tmp_path):
+    from pixret.pipelines.hloc import read_pairs
+
+    scene = Scene(tmp_path)
+    pairs, feats, matches = scene.write()
+    out = tmp_path / "run"
+    args = ["--root", str(tmp_path), "--dataset", "hl"]
+    res = CliRunner().invoke(app, ["import-hloc", *args, "--pairs", str(pairs), "--features", str(feats),
+                                   "--matches", str(matches), "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["export-hloc-pairs", *args, "--run", str(out), "--top", "3", "--out",
+                                   str(tmp_path / "top3.txt")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    lines = (tmp_path / "top3.txt").read_text().splitlines()
+    # each query's three verified images (their order is by inliers)
+    assert sorted(lines[:3]) == ["query_000.jpg db_0000.jpg", "query_000.jpg db_0001.jpg", "query_000.jpg db_0002.jpg"]
+    assert len(lines) == 9
+    read = read_pairs(tmp_path / "top3.txt", scene.bench)  # hloc's format, read back
+    assert {q: sorted(v) for q, v in read.ranked.items()} == {q: [3 * q, 3 * q + 1, 3 * q + 2] for q in range(3)}
