@@ -264,6 +264,10 @@ def compare(
     ``cache``: True (``RESULTS/.pixret-cache``, or ``cache.default_folder()`` without a tree), a
     folder, or False. PixretError (one line) when nothing can be compared."""
     tree = Path(results) if results is not None else None
+    notes: list[str] = []
+    if tree is not None and RunFolder.is_run(tree):  # a run folder given as a tree: read as one
+        notes.append(f"{tree} is a run folder (ranks.npy, pixels.*), not a results tree: read as --run {tree}")
+        runs, tree = [*runs, (None, tree)], None
     tree_methods: list[str] = []
     if tree is not None:
         if not tree.is_dir():
@@ -273,7 +277,6 @@ def compare(
             raise PixretError(tree, "no methods found: expected image-level/METHOD/ or pixel-level/METHOD/ folders")
     elif not runs:
         raise PixretError(None, "nothing to compare: give a results tree (--results) or run folders (--run)")
-    notes: list[str] = []
     on_disk = find_datasets(root)
     run_list = _runs_by_dataset(runs, datasets, on_disk, notes)
     found = list(dict.fromkeys(tree_methods + [n for n, _, _ in run_list]))

@@ -307,6 +307,10 @@ def test_any_benchmark_and_run_folders_in_one_table(tmp_path):
                                    f"sp={runs['sp']}", "--cache", str(tmp_path / "cache")])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "reference shift=0.02 drop=0.1" in res.output and "2 from the cache" in res.output
+    # a run folder given where a results tree goes is read as one, and said so
+    res = CliRunner().invoke(app, ["compare", "--root", str(tmp_path), "--results", str(runs["fast"]), "--cache",
+                                   str(tmp_path / "cache")])  # fmt: skip
+    assert res.exit_code == 0 and "is a run folder" in res.output and "1 from the cache" in res.output, res.output
 
 
 class _Page(HTMLParser):
