@@ -22,7 +22,6 @@ import numpy as np
 
 from ...errors import PixretError
 from ...geometry import mask_outlines
-from ..release import check_new_name
 from .builder import (
     LEVELS,
     Builder,
@@ -338,5 +337,4 @@ def make_benchmark(
 ) -> Path:
     """Write benchmark ``cfg.name`` in the release layout under ``out``; return the release folder
     (builder.build: built beside, moved into place at the end, its ground truth last)."""
-    check_new_name(cfg.name)  # a reserved name would overwrite a release's files, or not load
     return build(out, SyntheticBuilder(cfg), workers, progress)
