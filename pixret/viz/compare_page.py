@@ -51,6 +51,7 @@ figure{margin:0;font-size:11px;text-align:center;overflow-wrap:anywhere} figure 
 @media (max-width:700px){body{margin:10px} table{display:block;overflow-x:auto}}
 """
 THUMB = 240
+CANDIDATES = 24  # positives per query (hard ones first) among which those drawn are chosen
 PRIMARY = ("pixel_mAP", "medium")  # the per-query value the page sorts by: pixel AP, Medium
 
 
@@ -124,13 +125,14 @@ def _pixels(cmp: Comparison, dataset: str, notes: list[str]) -> dict[str, PixelR
 
 
 def _pair_cells(cmp: Comparison, dataset: str, q: int, pixels: dict[str, PixelResults], top: int) -> str:
-    """Up to ``top`` positives of query q where the methods' mask IoUs differ most, one row
-    each: the image name, then each method's mask on it."""
+    """Up to ``top`` positives of query q where the methods' mask IoUs differ most (among its
+    first ``CANDIDATES``, hard ones first), one row each: the image name, then each method's
+    mask on it."""
     bench = cmp.benches[dataset]
     query = bench.queries[q]
     methods = [m for m in cmp.methods if m in pixels]
     ious = {}
-    for i in (*query.hard, *query.easy):
+    for i in (*query.hard, *query.easy)[:CANDIDATES]:  # a bound on the IoUs computed per query
         pair = (q, int(i))
         ious[int(i)] = [pair_iou(bench, pixels[m].get(pair), pair)[0][1] for m in methods]
     chosen = sorted(ious, key=lambda i: (-(max(ious[i]) - min(ious[i])) if ious[i] else 0, i))[:top]
