@@ -45,14 +45,15 @@ def test_make_benchmark_refuses_reserved_names_before_writing(tmp_path):
     import subprocess
     import sys
 
+    reserved = {"proxford", "r1m-prparis", "oxford", "roxford5k", "paris", "revisitop1m"}
     for name in ("proxford", "r1m-prparis", "oxford", "roxford5k", "Paris", "revisitop1m", "../up", "a b", ""):
         out = tmp_path / f"out{abs(hash(name))}"
-        p = subprocess.run([sys.executable, "-c", "from pixret.cli import main; main()", "make-benchmark", str(out),
-                            "--name", name, "--queries", "1", "--workers", "1"], capture_output=True, text=True)  # fmt: skip
-        assert p.returncode == 2 and "Traceback" not in p.stderr, (name, p.stderr)
-        assert ("is reserved" in p.stderr) == (name.lower() in {"proxford", "r1m-prparis", "oxford", "roxford5k",
-                                                              "paris", "revisitop1m"}), (name, p.stderr)  # fmt: skip
+        res = CliRunner().invoke(app, ["make-benchmark", str(out), "--name", name, "--queries", "1", "--workers", "1"])
+        assert res.exit_code != 0 and ("is reserved" in str(res.exception)) == (name.lower() in reserved), name
         assert not out.exists(), f"{name}: something was written"
+    p = subprocess.run([sys.executable, "-c", "from pixret.cli import main; main()", "make-benchmark",
+                        str(tmp_path / "o"), "--name", "proxford"], capture_output=True, text=True)  # fmt: skip
+    assert p.returncode == 2 and "--name 'proxford' is reserved" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_report_and_evaluate_read_a_run_folder(tmp_path):
