@@ -44,20 +44,14 @@ def compare_cmd(
         typer.Option(help="Results tree: image-level/METHOD/NAME.npy, pixel-level/METHOD/matching_result/NAME.npy "
                      "(the release's names for its datasets: roxford, proxford, ...)."),
     ] = None,
-    run: Annotated[
-        list[str] | None,
-        typer.Option(metavar="NAME=FOLDER", help="A run folder (pixret run, import-hloc, reference-results) as "
-                     "method NAME (repeatable); FOLDER alone: the method its files name."),
-    ] = None,
-    method: Annotated[
-        list[str] | None,
-        typer.Option(metavar="METHOD", help="Method to include (repeatable); default: every method found."),
-    ] = None,
-    dataset: Annotated[
-        list[str] | None,
-        typer.Option(metavar="NAME", help="Benchmark (repeatable): proxford, prparis, r1m-*, or any NAME under "
-                     "the root (make-benchmark, demo); default: every one with results."),
-    ] = None,
+    run: Annotated[list[str] | None, typer.Option(metavar="NAME=FOLDER", help=(
+        "A run folder (pixret run, import-hloc, reference-results) as method NAME (repeatable); FOLDER alone: "
+        "the method its files name."))] = None,
+    method: Annotated[list[str] | None, typer.Option(metavar="METHOD", help=(
+        "Method to include (repeatable); default: every method found."))] = None,
+    dataset: Annotated[list[str] | None, typer.Option(metavar="NAME", help=(
+        "Benchmark (repeatable): proxford, prparis, r1m-*, or any NAME under the root (make-benchmark, demo); "
+        "default: every one with results."))] = None,
     protocol: Annotated[Protocol, typer.Option(help="compat, strict or both.")] = Protocol.strict,
     metric: Annotated[
         list[str] | None,
