@@ -186,3 +186,77 @@ def test_index_files(small_index, tmp_path_factory, which, cut, junk):
     before = _digest(copy)
     _accepts_or_refuses(Index.open, copy)
     assert _digest(copy) == before  # opening never writes
+
+
+# ---------------------------------------------------------------- compare's cache (issue 26)
+
+
+@pytest.fixture(scope="module")
+def cache_entry(tmp_path_factory):
+    """A scored (method, dataset) and its cache entry: (cache, key, true summary, n_queries)."""
+    from pixret.evaluation import cache as score_cache
+    from pixret.evaluation.compare import compare
+    from tests.helpers import METHODS, write_method
+
+    root = tmp_path_factory.mktemp("fzc")
+    queries = [{"easy": [0, 1], "hard": [2], "junk": [3]}, {"easy": [4], "hard": [5], "junk": []}]
+    write_release(root, "proxford", queries, 8, {(q, i): [square(20, 20, 40)] for q, i in
+                                                 [(0, 0), (0, 1), (0, 2), (1, 4), (1, 5)]})  # fmt: skip
+    write_method(root / "results", load_benchmark(root, "proxford"), "m", *METHODS["fair"])
+    cmp = compare(root, root / "results")
+    entry = next((root / "results" / ".pixret-cache").glob("*.json"))
+    store = score_cache.ScoreCache(entry.parent)
+    return store, entry, json.loads(entry.read_text()), cmp.scores[("m", "proxford")]
+
+
+def _mutations(doc: dict):
+    """The valid entry with one value, at any depth, replaced by any JSON value."""
+    paths = []
+
+    def walk(v, path):
+        paths.append(path)
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, (*path, k))
+        elif isinstance(v, list):
+            for k, x in enumerate(v[:3]):
+                walk(x, (*path, k))
+
+    walk(doc, ())
+    return st.tuples(st.sampled_from(paths), json_values)
+
+
+def _replace(doc, path, value):
+    if not path:
+        return value
+    out = json.loads(json.dumps(doc))
+    inner = out
+    for k in path[:-1]:
+        inner = inner[k]
+    inner[path[-1]] = value
+    return out
+
+
+@FUZZ
+@given(data=st.data())
+def test_compare_cache_entries(cache_entry, data):
+    store, entry, doc, truth = cache_entry
+    kind = data.draw(st.sampled_from(["value", "mutated", "bytes", "nested"]))
+    if kind == "value":
+        body = json.dumps(data.draw(json_values)).encode()
+    elif kind == "mutated":
+        path, value = data.draw(_mutations(doc))
+        body = json.dumps(_replace(doc, path, value)).encode()
+    elif kind == "nested":
+        depth = data.draw(st.integers(1, 200_000))
+        body = b"[" * depth + b"]" * depth
+    else:
+        valid = json.dumps(doc).encode()
+        cut = data.draw(st.integers(0, len(valid)))
+        body = valid[:cut] + data.draw(st.binary(max_size=200))
+    entry.write_bytes(body)
+    with bounded():
+        hit = store.get(doc["key"], ("strict",), 2, "m on PROxf")
+    if hit is not None:  # used only when it is the entry written for this key: never a changed score
+        assert json.loads(body) == doc and hit[0] == truth
+    entry.write_text(json.dumps(doc))

@@ -51,4 +51,4 @@ def main() -> None:
 
 
 # the command modules register themselves on `app` (they import it from here)
-from . import benchmark, compare, data, engine, evaluate, server, study, weights  # noqa: E402, F401
+from . import benchmark, compare, data, engine, evaluate, hloc, server, study, weights  # noqa: E402, F401

@@ -10,10 +10,21 @@ import typer
 
 from ..datasets import load_benchmark
 from ..datasets.generate import SyntheticConfig, make_benchmark
+from ..datasets.release import check_new_name
+from ..errors import PixretError
 from ..evaluation import evaluate_files, write_pixel_results, write_ranks
 from ..evaluation.perturbed import perturbed_results
 from . import app, console
-from .options import DatasetOpt, OneBasedOpt, PointOrder, PointsOpt, RootOpt, summary_table
+from .options import (
+    DatasetOpt,
+    OneBasedOpt,
+    PointOrder,
+    PointsOpt,
+    RootOpt,
+    RunOpt,
+    result_files,
+    summary_table,
+)
 
 
 @app.command("make-benchmark")
@@ -33,13 +44,12 @@ def make_benchmark_cmd(
     """Build a pixel retrieval benchmark: generated from scikit-image's photos, or (--real) from
     real photographs of the same objects with hand-drawn labels (pixret.datasets.generate.real)."""
     t0 = time.perf_counter()
+    name = check_new_name(("real" if real else "synth") if name is None else name)  # before anything is written
     if real:
         from ..datasets.generate import RealConfig, make_real_benchmark
 
-        name = name or "real"
         base = make_real_benchmark(out, RealConfig(name, composites, crops, seed), workers)
     else:
-        name = name or "synth"
         base = make_benchmark(out, SyntheticConfig(name, queries, positives, distractors, seed), workers)
     bench = load_benchmark(out, name)
     console.print(
@@ -74,16 +84,21 @@ def report(
     out: Annotated[Path, typer.Argument(metavar="REPORT.html", help="The HTML file to write.")],
     root: RootOpt,
     dataset: DatasetOpt,
-    image_results: Annotated[Path, typer.Option(help="Image-level ranks (.npy or .json).")],
-    pixel_results: Annotated[Path, typer.Option(help="Pixel-level results (.npy or .json).")],
-    method: Annotated[str, typer.Option(help="Name shown in the report.")] = "method",
+    image_results: Annotated[Path | None, typer.Option(help="Image-level ranks (.npy or .json).")] = None,
+    pixel_results: Annotated[Path | None, typer.Option(help="Pixel-level results (.npy or .json).")] = None,
+    method: Annotated[str | None, typer.Option(help="Name shown in the report (default: the run's).")] = None,
     top: Annotated[int, typer.Option(help="Results shown per query.")] = 10,
     points: PointsOpt = PointOrder.xy,
     one_based: OneBasedOpt = False,
+    run: RunOpt = None,
 ) -> None:
     """Write a self-contained HTML report: scores, curves, ranked results with masks."""
     from ..viz.report import write_report
 
+    image_results, pixel_results, named = result_files(run, image_results, pixel_results)
+    if image_results is None:
+        raise PixretError(None, "the report ranks images: give --image-results FILE (or --run FOLDER)")
+    method = method or named or "method"
     bench = load_benchmark(root, dataset)
     ev = evaluate_files(bench, image_results, pixel_results, points=points.value, one_based=one_based)
     console.print(summary_table(ev.summarize(), f"{method} on {dataset}"))

@@ -1,4 +1,5 @@
-"""`pixret compare`: every method in a results tree, every dataset, one paper-style table."""
+"""`pixret compare`: methods from a results tree and from run folders, on any benchmark, in the
+paper's table layout, with significance; Markdown, LaTeX, CSV, JSON and an HTML page."""
 
 from __future__ import annotations
 
@@ -6,78 +7,107 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape as rich_escape
 
+from .. import escape
+from ..errors import PixretError
 from ..evaluation import PROTOCOLS
-from ..evaluation.compare import METRICS, compare
+from ..evaluation.compare import compare
+from ..evaluation.metrics import COMPARED, METRICS
 from ..io import write_bytes, write_json
 from . import app, console
 from .options import PointOrder, PointsOpt, Protocol, RootOpt
+
+
+def parse_run(spec: str) -> tuple[str | None, Path]:
+    """``NAME=FOLDER`` -> (NAME, FOLDER); a bare ``FOLDER`` (or one whose name holds '=') -> (None,
+    FOLDER): the method is then the one the folder's files name."""
+    if Path(spec).is_dir() or "=" not in spec:
+        return None, Path(spec)
+    name, folder = spec.split("=", 1)
+    if not name:
+        raise PixretError(None, f"--run {spec!r}: give NAME=FOLDER or FOLDER")
+    return name, Path(folder)
+
+
+def say(text: str, style: str | None = None) -> None:
+    """Print ``text`` (names included) as it is: no markup read in it, no control characters."""
+    body = rich_escape(escape.terminal(text))
+    console.print(f"[{style}]{body}[/]" if style else body, highlight=False)
 
 
 @app.command("compare")
 def compare_cmd(
     root: RootOpt,
     results: Annotated[
-        Path,
-        typer.Option(
-            help="Results tree: image-level/METHOD/*.npy, pixel-level/METHOD/matching_result/*.npy."
-        ),
-    ],
-    method: Annotated[
-        list[str] | None,
-        typer.Option(metavar="METHOD", help="Method to include (repeatable); default: every method found."),
+        Path | None,
+        typer.Option(help="Results tree: image-level/METHOD/NAME.npy, pixel-level/METHOD/matching_result/NAME.npy "
+                     "(the release's names for its datasets: roxford, proxford, ...)."),
     ] = None,
-    dataset: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="NAME",
-            help="proxford, prparis, r1m-proxford, r1m-prparis (repeatable); default: all with files.",
-        ),
-    ] = None,
+    run: Annotated[list[str] | None, typer.Option(metavar="NAME=FOLDER", help=(
+        "A run folder (pixret run, import-hloc, reference-results) as method NAME (repeatable); FOLDER alone: "
+        "the method its files name."))] = None,
+    method: Annotated[list[str] | None, typer.Option(metavar="METHOD", help=(
+        "Method to include (repeatable); default: every method found."))] = None,
+    dataset: Annotated[list[str] | None, typer.Option(metavar="NAME", help=(
+        "Benchmark (repeatable): proxford, prparis, r1m-*, or any NAME under the root (make-benchmark, demo); "
+        "default: every one with results."))] = None,
     protocol: Annotated[Protocol, typer.Option(help="compat, strict or both.")] = Protocol.strict,
     metric: Annotated[
         list[str] | None,
-        typer.Option(
-            metavar="METRIC", help=f"Tables to print (repeatable): {', '.join(METRICS)}; default all."
-        ),
+        typer.Option(metavar="METRIC", help=f"Tables (repeatable): {', '.join(METRICS)}; default "
+                     f"{', '.join(COMPARED)}."),
     ] = None,
     baseline: Annotated[
         str | None, typer.Option(help="Mark cells that differ significantly from this method (p < 0.05).")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write every table as Markdown.")] = None,
-    latex: Annotated[Path | None, typer.Option(help="Write every table as LaTeX (booktabs).")] = None,
+    latex: Annotated[Path | None, typer.Option(help="Write the paper's table as LaTeX (booktabs).")] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Write one row per cell (CSV).")] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write all scores, per-query values and paired tests.")
     ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write an HTML page: the tables, per-query differences, masks side by side.")
+    ] = None,
+    html_images: Annotated[int, typer.Option(help="--html: positives drawn per query.", min=0)] = 4,
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache folder (default RESULTS/.pixret-cache, or ~/.cache/pixret/compare).")
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Score every file again.")] = False,
     points: PointsOpt = PointOrder.xy,
 ) -> None:
-    """Score several methods on several datasets, in the paper's table layout, with significance."""
+    """Score several methods on several benchmarks, in the paper's table layout, with significance."""
     from ..viz import tables
 
     unknown = [m for m in metric or () if m not in METRICS]
     if unknown:
         raise typer.BadParameter(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+    metrics = list(dict.fromkeys(metric)) if metric else list(COMPARED)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
-    cmp = compare(root, results, method, dataset, protos, points.value, cache=not no_cache)
+    runs = [parse_run(r) for r in run or ()]
+    store = False if no_cache else (cache or True)
+    cmp = compare(root, results, method, dataset, protos, points.value, cache=store, runs=runs)
     if baseline and baseline not in cmp.methods:
-        raise typer.BadParameter(f"baseline {baseline!r} is not among the methods: {', '.join(cmp.methods)}")
+        raise PixretError(None, f"baseline {baseline!r} is not among the methods: {', '.join(cmp.methods)}")
     for p in protos:
-        for m in metric or METRICS:
+        for m in metrics:
             console.print(tables.rich_table(cmp, p, m, baseline))
-    if baseline:
-        console.print(
-            f"{tables.DAGGER} differs from {baseline}: paired randomization test over queries, p < 0.05"
-        )
+    for line in tables.footnotes(cmp, baseline):
+        say(line)
     fresh = len(cmp.evaluated)
     console.print(f"scored {fresh} (method, dataset) pair(s), {len(cmp.scores) - fresh} from the cache")
     for note in cmp.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {rich_escape(escape.terminal(note))}", highlight=False)
     for path, text in ((markdown, tables.markdown), (latex, tables.latex), (csv, tables.csv_text)):
         if path:
-            write_bytes(path, text(cmp, baseline).encode())
-            console.print(f"wrote {path}")
+            write_bytes(path, text(cmp, baseline, metrics).encode())
+            say(f"wrote {path}")
     if json_out:
         write_json(json_out, cmp.as_dict(baseline))
-        console.print(f"wrote {json_out}")
+        say(f"wrote {json_out}")
+    if html:
+        from ..viz.compare_page import write_compare_page
+
+        write_compare_page(cmp, html, baseline, metrics, html_images)
+        say(f"wrote {html}")

@@ -12,7 +12,17 @@ from ..errors import PixretError
 from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, load_ranks
 from ..io import write_json
 from . import app, console
-from .options import DatasetOpt, OneBasedOpt, PointOrder, PointsOpt, Protocol, RootOpt, summary_table
+from .options import (
+    DatasetOpt,
+    OneBasedOpt,
+    PointOrder,
+    PointsOpt,
+    Protocol,
+    RootOpt,
+    RunOpt,
+    result_files,
+    summary_table,
+)
 
 
 @app.command()
@@ -20,8 +30,8 @@ def evaluate(
     root: RootOpt,
     dataset: DatasetOpt,
     pixel_results: Annotated[
-        Path, typer.Option(help="Pixel-level results (.npy release dict or pixret .json).")
-    ],
+        Path | None, typer.Option(help="Pixel-level results (.npy release dict or pixret .json).")
+    ] = None,
     image_results: Annotated[
         Path | None, typer.Option(help="Image-level ranks (.npy (n_database, n_queries) or .json).")
     ] = None,
@@ -32,8 +42,10 @@ def evaluate(
     plots: Annotated[Path | None, typer.Option(help="Folder for per-query bars and PR curves (PNG).")] = None,
     points: PointsOpt = PointOrder.xy,
     one_based: OneBasedOpt = False,
+    run: RunOpt = None,
 ) -> None:
     """Score a method's results on a benchmark with the compat and/or strict protocol."""
+    image_results, pixel_results, _ = result_files(run, image_results, pixel_results)
     bench = load_benchmark(root, dataset)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     ev = evaluate_files(bench, image_results, pixel_results, protos, points.value, one_based)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..engine import CONFIGS
+from ..errors import PixretError
+from ..escape import terminal
+from ..evaluation.metrics import percent, summary_rows
+from ..evaluation.results import RunFolder
 
 
 class Protocol(str, Enum):
@@ -39,6 +43,26 @@ OneBasedOpt = Annotated[
     bool,
     typer.Option("--one-based", help="The ranking holds indices 1..n (MATLAB's revisitop code writes them so)."),
 ]
+RunOpt = Annotated[
+    Path | None,
+    typer.Option("--run", metavar="FOLDER", help="A run folder (pixret run, import-hloc): its ranks.npy and "
+                 "pixels.json, instead of --image-results / --pixel-results."),
+]
+
+
+def result_files(run: Path | None, image: Path | None, pixel: Path | None) -> tuple[Path | None, Path, str | None]:
+    """(image results, pixel results, method name or None) from a run folder or the two files;
+    PixretError when neither or both are given."""
+    if run is not None:
+        if image is not None or pixel is not None:
+            raise PixretError(None, "give --run FOLDER or --image-results / --pixel-results, not both")
+        folder = RunFolder(run).check()
+        return folder.ranks, folder.pixels, folder.method()
+    if pixel is None:
+        raise PixretError(None, "give --pixel-results FILE (and --image-results FILE), or --run FOLDER")
+    return image, pixel, None
+
+
 ConfigOpt = Annotated[str, typer.Option(help=f"Engine config: {', '.join(CONFIGS)}.")]
 DeviceOpt = Annotated[
     str, typer.Option(help="Learned features: auto (CUDA when present), cpu, cuda or cuda:N.")
@@ -56,25 +80,16 @@ SchedulerOpt = Annotated[
 
 def pct(v: float | None) -> str:
     """A fraction as a percentage with two decimals; '-' for a missing value."""
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
-
-
-_ROWS = [
-    ("mIoU Medium box", "mIoU", "medium_box"), ("mIoU Medium mask", "mIoU", "medium_mask"),
-    ("mIoU Hard box", "mIoU", "hard_box"), ("mIoU Hard mask", "mIoU", "hard_mask"),
-    ("pixel mAP Medium", "pixel_mAP", "medium"), ("pixel mAP Hard", "pixel_mAP", "hard"),
-    ("pixel mAP (box IoU) Medium", "pixel_mAP_box", "medium"), ("pixel mAP (box IoU) Hard", "pixel_mAP_box", "hard"),
-    ("image mAP Easy", "image_mAP", "easy"), ("image mAP Medium", "image_mAP", "medium"),
-    ("image mAP Hard", "image_mAP", "hard"),
-]  # fmt: skip
+    return percent(v, 2)
 
 
 def summary_table(summary: dict[str, dict], title: str) -> Table:
-    """The headline numbers (percent): one row per metric, one column per protocol."""
-    t = Table(title=title)
+    """The headline numbers (percent): one row per (metric, subset) of the metric registry, one
+    column per protocol."""
+    t = Table(title=escape(terminal(title)))
     t.add_column("metric (%)")
     for proto in summary:
-        t.add_column(proto, justify="right")
-    for label, a, b in _ROWS:
-        t.add_row(label, *(pct(r[a][b]) for r in summary.values()))
+        t.add_column(escape(terminal(proto)), justify="right")
+    for label, metric, subset in summary_rows():
+        t.add_row(label, *(pct(metric.value(r, subset)) for r in summary.values()))
     return t

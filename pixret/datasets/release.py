@@ -12,6 +12,7 @@ Layout under ``root`` (the ``pixel_retrieval_benchmarks`` folder, or its parent)
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,53 @@ KNOWN = {
 def dataset_spec(name: str) -> DatasetSpec:
     """The spec of a known name; any other NAME reads revisitop/data/NAME and NAME_* files."""
     return KNOWN.get(name) or DatasetSpec(name, name, name)
+
+
+# Names a new benchmark may not take: the release's datasets, the folders and file prefixes
+# their files use (a benchmark called "oxford" would overwrite oxford_pair2labelpath.npy of a
+# release beside it), and the R1M distractors' names.
+RESERVED = frozenset(KNOWN) | {s.gnd for s in KNOWN.values()} | {s.prefix for s in KNOWN.values()} | {"revisitop1m"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_new_name(name: str) -> str:
+    """``name`` if a new benchmark may be written under it; else PixretError saying why (a
+    reserved name, or one that is not a plain file name: letters, digits, ``_ . -``, at most
+    64 characters). Checked before anything is written."""
+    if name.lower() in RESERVED:
+        what = "a dataset of the release" if name in KNOWN else "a name the release's files use"
+        raise PixretError(None, f"--name {name!r} is reserved ({what}; its loader reads other files): "
+                          "choose another name")  # fmt: skip
+    if not _NAME.match(name) or name.endswith("."):
+        raise PixretError(None, f"--name {name!r}: use letters, digits, '_', '.' and '-' (at most 64, "
+                          "starting with a letter or digit)")  # fmt: skip
+    return name
+
+
+def find_datasets(root: str | os.PathLike) -> list[str]:
+    """Names of the benchmarks whose ground truth is under ``root``: the release's names for its
+    folders (roxford5k: proxford, and r1m-proxford where the R1M list is there too), the
+    folder's own name for any other; the release's order first, then sorted."""
+    data = release_root(root) / "revisitop" / "data"
+    folders = sorted(p.parent.name for p in data.glob("*/gnd_*.pkl") if p.name == f"gnd_{p.parent.name}.pkl") \
+        if data.is_dir() else []  # fmt: skip
+    names = []
+    for spec in KNOWN.values():
+        if spec.gnd in folders and (not spec.r1m or (data / "revisitop1m.txt").is_file()):
+            names.append(spec.name)
+    gnds = {s.gnd for s in KNOWN.values()}
+    return names + [f for f in folders if f not in gnds]
+
+
+def benchmark_files(bench: Benchmark) -> list[Path]:
+    """Every file a benchmark's scores depend on: its ground truth, pair list, R1M list (r1m-*)
+    and pixel label files (the images only give sizes a label lacks)."""
+    spec = dataset_spec(bench.name)
+    data = bench.root / "revisitop" / "data"
+    files = [data / spec.gnd / f"gnd_{spec.gnd}.pkl", bench.root / f"{spec.prefix}_pair2labelpath.npy"]
+    if spec.r1m:
+        files.append(data / "revisitop1m.txt")
+    return files + sorted(set(bench.pair_labels.values()))
 
 
 def release_root(root: str | os.PathLike) -> Path:

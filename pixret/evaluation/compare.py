@@ -1,70 +1,77 @@
-"""Several methods on several datasets, the way papers compare them: the release's results tree.
+"""Several methods on several benchmarks, the way papers compare them.
 
-The tree (the release's "testing your own method" layout)::
+Where a method's results come from:
+
+- the release's results tree (its "testing your own method" layout)::
 
     RESULTS/image-level/METHOD/{roxford,rparis,R1Moxford,R1Mparis}.npy
     RESULTS/pixel-level/METHOD/matching_result/{proxford,prparis}.npy
                                               (pR1Moxford.npy, pR1Mparis.npy: per-R1M pixels,
                                                as the release's unified.py reads them)
 
-Each (method, dataset) is scored once by the one evaluator (``evaluate_files``) and the result,
-per-query values included, is cached under ``RESULTS/.pixret-cache`` by the hash of its files:
-a second compare after adding a method scores only that method.
+  and, for any other benchmark NAME (``make-benchmark``, ``pixret demo``), ``NAME.npy`` (or
+  ``.json``) in the same two places;
+- run folders (``ranks.npy`` + ``pixels.json``, as `pixret run`, `pixret import-hloc` and
+  `pixret reference-results` write them; ``results.RunFolder``), each named by the caller or
+  by the method its files name, for the benchmark its scores.json names (or the one given).
+
+Each (method, dataset) is scored once by the one evaluator (``evaluate_files``); its summary,
+per-query values included, is cached (``cache.ScoreCache``) under a key of everything it
+depends on: a second compare after adding a method scores only that method.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._version import __version__
 from ..datasets import load_benchmark
 from ..datasets.model import Benchmark
+from ..datasets.release import KNOWN, find_datasets
 from ..errors import PixretError
-from ..fetch import sha256_of
-from ..io import write_json
+from . import cache as _cache
 from .evaluator import evaluate_files
-from .significance import PairedTest, paired_test
+from .metrics import COMPARED, METRICS, PAPER_SUBSETS
+from .results import RunFolder, check_pixel_file, check_ranks_file
+from .significance import ALPHA, PairedTest, min_p, paired_test, queries_needed
 
-# dataset -> (image-level file stem, pixel-level file stems, first found wins), release names
-DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
+# dataset -> (image-level file stem, pixel-level file stems, first found wins), the release's names
+RELEASE_STEMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "proxford": ("roxford", ("proxford",)),
     "prparis": ("rparis", ("prparis",)),
     "r1m-proxford": ("R1Moxford", ("pR1Moxford", "proxford")),
     "r1m-prparis": ("R1Mparis", ("pR1Mparis", "prparis")),
 }
+DATASETS = RELEASE_STEMS  # the release's four (older name)
 LABELS = {"proxford": "PROxf", "prparis": "PRPar", "r1m-proxford": "PROxf+R1M", "r1m-prparis": "PRPar+R1M"}
-SUBSETS = ("medium", "hard")
-# metric -> (key of the summary, key of per_query); subset fills {s}
-METRICS: dict[str, tuple[str, str]] = {
-    "pixel_mAP": ("pixel_mAP.{s}", "pixel_AP.{s}"),
-    "mIoU_box": ("mIoU.{s}_box", "mIoU.{s}_box"),
-    "mIoU_mask": ("mIoU.{s}_mask", "mIoU.{s}_mask"),
-    "image_mAP": ("image_mAP.{s}", "image_AP.{s}"),
-}
+SUBSETS = PAPER_SUBSETS
 CACHE = ".pixret-cache"
+_EXT = (".npy", ".json")
 
 
-def _get(doc: dict, dotted: str) -> float | None:
-    for k in dotted.split("."):
-        doc = doc.get(k) if isinstance(doc, dict) else None
-    return doc  # type: ignore[return-value]
+def dataset_label(dataset: str) -> str:
+    """A dataset's column label: the paper's for the release's datasets, else its name."""
+    return LABELS.get(dataset, dataset)
+
+
+def result_stems(dataset: str) -> tuple[str, tuple[str, ...]]:
+    """(image-level stem, pixel-level stems) of ``dataset`` in a results tree."""
+    return RELEASE_STEMS.get(dataset, (dataset, (dataset,)))
 
 
 @dataclass(frozen=True)
 class MethodFiles:
-    """The files one method has for one dataset (None where missing)."""
+    """The files one method has for one dataset (None where missing), and where they are from."""
 
     method: str
     dataset: str
     image: Path | None
     pixel: Path | None
+    source: str = "results tree"
 
 
 def find_methods(results: Path) -> list[str]:
@@ -77,32 +84,37 @@ def find_methods(results: Path) -> list[str]:
     return sorted(names)
 
 
+def _first(folder: Path, stems: Sequence[str]) -> Path | None:
+    for stem in stems:
+        for ext in _EXT:
+            if (folder / f"{stem}{ext}").is_file():
+                return folder / f"{stem}{ext}"
+    return None
+
+
 def method_files(results: Path, method: str, dataset: str) -> MethodFiles:
-    image_stem, pixel_stems = DATASETS[dataset]
-    image = results / "image-level" / method / f"{image_stem}.npy"
-    pixel = None
-    for stem in pixel_stems:
-        for ext in (".npy", ".json"):
-            p = results / "pixel-level" / method / "matching_result" / f"{stem}{ext}"
-            if p.is_file():
-                pixel = p
-                break
-        if pixel:
-            break
-    image = image if image.is_file() else None
+    image_stem, pixel_stems = result_stems(dataset)
+    image = _first(results / "image-level" / method, [image_stem])
+    pixel = _first(results / "pixel-level" / method / "matching_result", pixel_stems)
     if image is None and pixel is not None and pixel.stem != pixel_stems[0]:
         pixel = None  # R1M differs from its base set by the ranking alone: without it, nothing to score
     return MethodFiles(method, dataset, image, pixel)
 
 
-def _digest(path: Path | None) -> str:
-    return "-" if path is None else sha256_of(path)
+def tree_datasets(results: Path) -> list[str]:
+    """Datasets a results tree has files for (file stems read back through the release's names)."""
+    by_stem = {image: d for d, (image, _) in RELEASE_STEMS.items()}
+    by_stem |= {pixel[0]: d for d, (_, pixel) in RELEASE_STEMS.items()}
+    stems = {p.stem for ext in _EXT for p in results.glob(f"image-level/*/*{ext}")}
+    stems |= {p.stem for ext in _EXT for p in results.glob(f"pixel-level/*/matching_result/*{ext}")}
+    return sorted({by_stem.get(s, s) for s in stems})
 
 
 @dataclass
 class Comparison:
     """Scores of every (method, dataset): ``scores[(m, d)]`` = evaluate's summary (per protocol,
-    per-query values included), or absent with a line in ``notes``."""
+    per-query values included), or absent with a line in ``notes``. ``files`` and ``benches``
+    keep what was scored (the HTML comparison draws from them)."""
 
     methods: list[str]
     datasets: list[str]
@@ -110,152 +122,232 @@ class Comparison:
     scores: dict[tuple[str, str], dict] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     evaluated: list[tuple[str, str]] = field(default_factory=list)  # not from the cache
+    files: dict[tuple[str, str], MethodFiles] = field(default_factory=dict)
+    benches: dict[str, Benchmark] = field(default_factory=dict)
+    points: str = "xy"
+    _tests: dict = field(default_factory=dict, repr=False)
 
     def value(self, method: str, dataset: str, protocol: str, metric: str, subset: str) -> float | None:
         s = self.scores.get((method, dataset))
-        if s is None or protocol not in s:
-            return None
-        v = _get(s[protocol], METRICS[metric][0].format(s=subset))
-        return None if v is None else float(v)
+        return None if s is None else METRICS[metric].value(s.get(protocol), subset)
 
-    def per_query(
-        self, method: str, dataset: str, protocol: str, metric: str, subset: str
-    ) -> np.ndarray | None:
+    def per_query(self, method: str, dataset: str, protocol: str, metric: str, subset: str) -> np.ndarray | None:
         s = self.scores.get((method, dataset))
         if s is None or protocol not in s:
             return None
-        key = METRICS[metric][1].format(s=subset)
-        vals = [_get(r, key) for r in s[protocol]["per_query"]]
-        return np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
+        return METRICS[metric].per_query(s[protocol], subset)
 
-    def test(
-        self, a: str, b: str, dataset: str, protocol: str, metric: str, subset: str
-    ) -> PairedTest | None:
+    def test(self, a: str, b: str, dataset: str, protocol: str, metric: str, subset: str) -> PairedTest | None:
         """Paired test of method ``a`` against ``b`` on one cell (None if either is missing)."""
-        qa = self.per_query(a, dataset, protocol, metric, subset)
-        qb = self.per_query(b, dataset, protocol, metric, subset)
-        if qa is None or qb is None or self.value(a, dataset, protocol, metric, subset) is None:
-            return None
-        return paired_test(qa, qb)
+        key = (a, b, dataset, protocol, metric, subset)
+        if key not in self._tests:
+            qa = self.per_query(a, dataset, protocol, metric, subset)
+            qb = self.per_query(b, dataset, protocol, metric, subset)
+            missing = qa is None or qb is None or self.value(a, dataset, protocol, metric, subset) is None
+            self._tests[key] = None if missing else paired_test(qa, qb)
+        return self._tests[key]
+
+    def best(self, dataset: str, protocol: str, metric: str, subset: str) -> str | None:
+        """The method with the highest value in a cell (the first of ties; None if none has one)."""
+        vals = [(v, -k, m) for k, m in enumerate(self.methods)
+                if (v := self.value(m, dataset, protocol, metric, subset)) is not None]  # fmt: skip
+        return max(vals)[2] if vals else None
+
+    def n_queries(self, dataset: str) -> int:
+        return self.benches[dataset].n_queries if dataset in self.benches else 0
+
+    def power_notes(self) -> list[str]:
+        """One sentence per dataset with too few queries for a paired test to mean much."""
+        out = []
+        for d in self.datasets:
+            n = self.n_queries(d)
+            if n < queries_needed(ALPHA):
+                out.append(f"{dataset_label(d)}: with {n} queries no paired test can reach p < {ALPHA:g} (the smallest "
+                           f"p {n} queries allow is {min_p(n):.3g}): no difference can be marked significant, "
+                           "whatever its size; score more queries")  # fmt: skip
+            elif n < 10:
+                out.append(f"{dataset_label(d)}: with {n} queries a paired test reaches p < {ALPHA:g} only when "
+                           "(nearly) every query moves the same way")  # fmt: skip
+        return out
+
+    def contrasts(self, baseline: str | None = None) -> list[tuple[str, str, str, str, str, str]]:
+        """(a, b, dataset, protocol, metric, subset) of the paired tests to report: every method
+        against the baseline, or, without one, against the best method of each cell (a number of
+        tests that grows with the methods, not with their pairs)."""
+        out = []
+        for d in self.datasets:
+            for p in self.protocols:
+                for metric in COMPARED:
+                    for s in SUBSETS:
+                        ref = baseline or self.best(d, p, metric, s)
+                        out += [(m, ref, d, p, metric, s) for m in self.methods if ref and m != ref]
+        return out
 
     def as_dict(self, baseline: str | None = None) -> dict:
         """JSON-ready: every score (per-query values included), notes, and paired tests of every
-        method against the baseline (or of every pair, without one)."""
+        method against the baseline (without one: against each cell's best method)."""
         tests = []
-        pairs = (
-            [(m, baseline) for m in self.methods if m != baseline]
-            if baseline
-            else [(a, b) for n, a in enumerate(self.methods) for b in self.methods[n + 1 :]]
-        )
-        for a, b in pairs:
-            for d in self.datasets:
-                for p in self.protocols:
-                    for metric in METRICS:
-                        for s in SUBSETS:
-                            t = self.test(a, b, d, p, metric, s)
-                            if t is not None:
-                                tests.append({"a": a, "b": b, "dataset": d, "protocol": p,
-                                              "metric": metric, "subset": s, **t.as_dict()})  # fmt: skip
+        for a, b, d, p, metric, s in self.contrasts(baseline):
+            t = self.test(a, b, d, p, metric, s)
+            if t is not None:
+                tests.append({"a": a, "b": b, "dataset": d, "protocol": p, "metric": metric, "subset": s,
+                              **t.as_dict()})  # fmt: skip
         return {
             "methods": self.methods,
             "datasets": self.datasets,
             "protocols": list(self.protocols),
+            "baseline": baseline,
+            "tests_against": "baseline" if baseline else "best method of each cell",
             "scores": {m: {d: self.scores.get((m, d)) for d in self.datasets} for m in self.methods},
             "paired_tests": tests,
-            "notes": self.notes,
+            "notes": self.notes + self.power_notes(),
         }
 
 
-def _score(bench: Benchmark, files: MethodFiles, protocols: tuple[str, ...], points: str, cache: Path | None):
-    """evaluate_files' summary for one (method, dataset), through the cache. Returns
-    (summary, from_cache, warnings seen)."""
-    key = hashlib.sha256(
-        json.dumps(
-            [__version__, files.dataset, _digest(files.image), _digest(files.pixel), protocols, points]
-        ).encode()
-    ).hexdigest()[:24]
-    path = cache / f"{files.method}--{files.dataset}--{key}.json" if cache else None
-    if path is not None and path.is_file():
-        try:
-            doc = json.loads(path.read_text())
-            return doc["summary"], True, doc.get("warnings", [])
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is scored again
+def _score(bench: Benchmark, bench_digest: str, files: MethodFiles, protocols: tuple[str, ...], points: str,
+           store: _cache.ScoreCache) -> tuple[dict, bool, list[str]]:  # fmt: skip
+    """evaluate_files' summary for one (method, dataset), through the cache: (summary, from the
+    cache, warnings seen). The files' sizes are checked before they are hashed or read."""
+    if files.image is not None:
+        check_ranks_file(files.image, bench.n_database, bench.n_queries)
+    check_pixel_file(files.pixel)
+    key = _cache.entry_key(bench_digest, files.dataset, _cache.file_digest(files.image),
+                           _cache.file_digest(files.pixel), protocols, points)  # fmt: skip
+    hit = store.get(key, protocols, bench.n_queries, f"{files.method} on {dataset_label(files.dataset)}")
+    if hit is not None:
+        return hit[0], True, hit[1]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ev = evaluate_files(bench, files.image, files.pixel, protocols, points)
     summary = ev.summarize()
     seen = list(dict.fromkeys(str(w.message) for w in caught))
-    if path is not None:
-        with contextlib.suppress(OSError):  # a read-only results tree: scored again next time
-            write_json(path, {"method": files.method, "dataset": files.dataset, "summary": summary,
-                              "warnings": seen}, None)  # fmt: skip
+    store.put(key, summary, seen)
     return summary, False, seen
+
+
+def _runs_by_dataset(
+    runs: Sequence[tuple[str | None, str | Path]], datasets: list[str] | None, on_disk: list[str], notes: list[str]
+) -> list[tuple[str, RunFolder, str]]:  # fmt: skip
+    """(method name, run folder, dataset) of every run given as (name or None, folder)."""
+    out = []
+    for name, folder in runs:
+        rf = RunFolder(folder).check()
+        named = rf.dataset()
+        if datasets and len(datasets) == 1:
+            d = datasets[0]
+            if named and named != d:
+                notes.append(f"run folder {rf.path} says it was made on {named}; compared on {d} as asked")
+        elif named:
+            d = named
+        elif len(datasets or on_disk) == 1:
+            d = (datasets or on_disk)[0]
+        else:
+            raise PixretError(rf.path, "does not say which benchmark it was run on (no scores.json): pass --dataset NAME")
+        out.append((name or rf.method(), rf, d))
+    return out
 
 
 def compare(
     root: str | Path,
-    results: str | Path,
+    results: str | Path | None = None,
     methods: list[str] | None = None,
     datasets: list[str] | None = None,
     protocols: tuple[str, ...] = ("strict",),
     points: str = "xy",
-    cache: bool = True,
+    cache: bool | str | Path = True,
+    runs: Sequence[tuple[str | None, str | Path]] = (),
 ) -> Comparison:
-    """Score every method found under ``results`` (or those named) on every dataset it has files
-    for, whose benchmark is present under ``root``."""
-    results = Path(results)
-    if not results.is_dir():
-        raise PixretError(results, "results folder not found (expected image-level/ and pixel-level/ inside)")
-    found = find_methods(results)
-    if not found:
-        raise PixretError(
-            results, "no methods found: expected image-level/METHOD/ or pixel-level/METHOD/ folders"
-        )
-    if methods:
-        unknown = [m for m in methods if m not in found]
-        if unknown:
-            raise PixretError(
-                results, f"no results for method(s) {', '.join(unknown)}; found: {', '.join(found)}"
-            )
-    methods = list(methods) if methods else found
-    unknown = [d for d in datasets or () if d not in DATASETS]
+    """Score every method (of the results tree ``results``, and the run folders ``runs``: (name
+    or None, folder)) on every dataset it has files for, whose benchmark is under ``root``.
+
+    ``datasets``: any names ``load_benchmark`` reads (default: every benchmark with results);
+    ``cache``: True (``RESULTS/.pixret-cache``, or ``cache.default_folder()`` without a tree), a
+    folder, or False. PixretError (one line) when nothing can be compared."""
+    tree = Path(results) if results is not None else None
+    notes: list[str] = []
+    if tree is not None and RunFolder.is_run(tree):  # a run folder given as a tree: read as one
+        notes.append(f"{tree} is a run folder (ranks.npy, pixels.*), not a results tree: read as --run {tree}")
+        runs, tree = [*runs, (None, tree)], None
+    tree_methods: list[str] = []
+    if tree is not None:
+        if not tree.is_dir():
+            raise PixretError(tree, "results folder not found (expected image-level/ and pixel-level/ inside)")
+        tree_methods = find_methods(tree)
+        if not tree_methods and not runs:
+            raise PixretError(tree, "no methods found: expected image-level/METHOD/ or pixel-level/METHOD/ folders")
+    elif not runs:
+        raise PixretError(None, "nothing to compare: give a results tree (--results) or run folders (--run)")
+    on_disk = find_datasets(root)
+    run_list = _runs_by_dataset(runs, datasets, on_disk, notes)
+    found = list(dict.fromkeys(tree_methods + [n for n, _, _ in run_list]))
+    unknown = [m for m in methods or () if m not in found]
     if unknown:
-        raise PixretError(None, f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
-    cmp = Comparison(methods, [], tuple(protocols))
-    cache_dir = results / CACHE if cache else None
-    for d in datasets or DATASETS:
-        files = [method_files(results, m, d) for m in methods]
+        raise PixretError(tree, f"no results for method(s) {', '.join(unknown)}; found: {', '.join(found)}")
+    chosen = list(dict.fromkeys(methods)) if methods else found
+    if datasets:
+        targets = list(dict.fromkeys(datasets))
+    else:
+        runs_for = [d for _, _, d in run_list]
+        in_tree = tree_datasets(tree) if tree is not None else []
+        targets = list(dict.fromkeys([*KNOWN, *on_disk, *runs_for, *in_tree]))
+    if cache is True:
+        folder = tree / CACHE if tree is not None else _cache.default_folder()
+    else:
+        folder = Path(cache) if cache else None
+    store = _cache.ScoreCache(folder)
+    cmp = Comparison(chosen, [], tuple(protocols), notes=notes, points=points)
+    for d in targets:
+        files = [method_files(tree, m, d) for m in tree_methods if m in chosen] if tree is not None else []
+        for name, rf, rd in run_list:
+            if rd != d or name not in chosen:
+                continue
+            if any(f.method == name and (f.image or f.pixel) for f in files):
+                raise PixretError(rf.path, f"method {name!r} has results on {d} in the results tree too: "
+                                  "name the run otherwise (--run OTHER=FOLDER)")  # fmt: skip
+            files = [f for f in files if f.method != name]
+            image = rf.ranks if rf.ranks.is_file() else None
+            files.append(MethodFiles(name, d, image, rf.pixels, f"run folder {rf.path}"))
         if not any(f.image or f.pixel for f in files):
             continue
         try:
             bench = load_benchmark(root, d)
         except PixretError as exc:
-            cmp.notes.append(f"{LABELS[d]}: benchmark not available ({exc}); its columns are left out")
+            if datasets:
+                raise
+            cmp.notes.append(f"{dataset_label(d)}: benchmark not available ({exc}); its columns are left out")
             continue
         cmp.datasets.append(d)
-        for f in files:
-            if f.pixel is None:
-                what = "pixel-level file" + ("" if f.image else " and image-level file")
-                cmp.notes.append(f"{f.method} on {LABELS[d]}: no {what}; shown as -")
-                continue
-            if f.image is None:
-                cmp.notes.append(
-                    f"{f.method} on {LABELS[d]}: no image-level ranks; pixel and image mAP shown as -"
-                )
-            try:
-                summary, cached, seen = _score(bench, f, cmp.protocols, points, cache_dir)
-            except PixretError as exc:
-                cmp.notes.append(f"{f.method} on {LABELS[d]}: {exc}; shown as -")
-                continue
-            if f.image is None:  # without ranks pixel/image mAP are not measured: blank, not 0
-                for p in summary.values():
-                    for k in ("pixel_mAP", "pixel_mAP_box", "image_mAP"):
-                        p[k] = {s: None for s in p[k]}
-            cmp.scores[(f.method, d)] = summary
-            if not cached:
-                cmp.evaluated.append((f.method, d))
-            cmp.notes += [f"{f.method} on {LABELS[d]}: {w}" for w in seen]
+        cmp.benches[d] = bench
+        digest = _cache.benchmark_digest(bench)
+        for f in sorted(files, key=lambda f: chosen.index(f.method)):
+            _score_one(cmp, bench, digest, f, store)
+    cmp.notes += store.notes
     if not cmp.datasets:
-        raise PixretError(results, "no dataset has both results and a benchmark under the root")
+        have = ", ".join(on_disk) or "none"
+        raise PixretError(tree or root, f"no dataset has both results and a benchmark under the root "
+                          f"(benchmarks found under {root}: {have}); name one with --dataset")  # fmt: skip
     return cmp
+
+
+def _score_one(cmp: Comparison, bench: Benchmark, digest: str, f: MethodFiles, store: _cache.ScoreCache) -> None:
+    label = dataset_label(f.dataset)
+    if f.pixel is None:
+        what = "pixel-level file" + ("" if f.image else " and image-level file")
+        cmp.notes.append(f"{f.method} on {label}: no {what}; shown as -")
+        return
+    if f.image is None:
+        cmp.notes.append(f"{f.method} on {label}: no image-level ranks; pixel and image mAP shown as -")
+    try:
+        summary, cached, seen = _score(bench, digest, f, cmp.protocols, cmp.points, store)
+    except PixretError as exc:
+        cmp.notes.append(f"{f.method} on {label}: {exc}; shown as -")
+        return
+    if f.image is None:  # without ranks pixel/image mAP are not measured: blank, not 0
+        for p in summary.values():
+            for k in ("pixel_mAP", "pixel_mAP_box", "image_mAP"):
+                p[k] = {s: None for s in p[k]}
+    cmp.scores[(f.method, f.dataset)] = summary
+    cmp.files[(f.method, f.dataset)] = f
+    if not cached:
+        cmp.evaluated.append((f.method, f.dataset))
+    cmp.notes += [f"{f.method} on {label}: {w}" for w in seen]

@@ -1,99 +1,33 @@
 """PixelEval: evaluate (per-pair IoUs) -> accumulate (per-query metrics) -> summarize.
 
-Two protocols:
-
-compat  the release's ``mious.py`` and ``mAP@k.py`` number for number (docs/protocols.md,
-        differences 1-9): easy positives without a prediction are skipped in Medium mIoU; pixel mAP
-        uses the box IoU, drops at-or-below-threshold positives from the recall denominator and
-        drops queries with none left; the dataset's ignored queries count as AP 0; a pair whose
-        IoU cannot be computed reuses the previous pair's value. Missing pairs are empty
-        predictions (the release crashes on them).
-strict  every positive counts (no prediction = IoU 0); pixel AP has recall over all positives,
-        positives at or below the threshold stay in the ranking as wrong results, a query with
-        none above the threshold scores 0; pixel mAP uses the mask IoU (box beside it); no
-        query is ignored; masks are drawn on the image's own canvas, all polygons count,
-        coordinates outside the image are clipped.
+The protocols (``compat``: the release's numbers; ``strict``: corrected) are modules of
+``evaluation/protocols/`` behind one interface: each scores a pair, then accumulates its pairs
+into mIoU and pixel mAP. What both share, the image-level ranking metrics, is computed here once.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..datasets.model import Benchmark
 from ..errors import ResultsWarning
-from ..imageio import image_size
 from ..parallel import default_workers, fork_map
+from . import protocols as _protocols
 from .ap import average_precision, precision_at
-from .iou import CompatPairError, compat_iou, strict_iou
+from .protocols import KAPPAS, THRESHOLDS, PairOutcome, ProtocolResult
+from .protocols.compat import CompatPair
 from .ranking import RankLookup
 from .results import PixelResults, load_pixel_results, load_ranks
 
-THRESHOLDS = tuple(t / 100 for t in range(50, 100, 5))
-KAPPAS = (1, 5, 10)
-PROTOCOLS = ("compat", "strict")
+PROTOCOLS = _protocols.NAMES
 
-
-class PairOutcome(enum.Enum):
-    """A compat pair without an IoU: no prediction (the release's ``len(found_points) == 0``
-    branch), or a pair its ``compute_iou`` raises on (caught by its bare ``except``)."""
-
-    NO_PREDICTION = "no prediction"
-    FAILED = "failed"
-
-
-CompatPair = tuple[float, float] | PairOutcome  # (box IoU, mask IoU), or why there is none
-
-
-@dataclass
-class ProtocolResult:
-    """Everything one protocol measured; ``as_dict`` gives the JSON schema of `pixret evaluate`."""
-
-    protocol: str
-    miou: dict[str, float]
-    pixel_map: dict[str, float]
-    pixel_map_box: dict[str, float]
-    pixel_map_at: dict[str, list[float]]
-    image_map: dict[str, float]
-    image_mp: dict[str, dict[str, float]]
-    per_query: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return _clean(
-            {
-                "mIoU": self.miou,
-                "pixel_mAP": self.pixel_map,
-                "pixel_mAP_box": self.pixel_map_box,
-                "pixel_mAP_at": self.pixel_map_at,
-                "image_mAP": self.image_map,
-                "image_mP": self.image_mp,
-                "per_query": self.per_query,
-            }
-        )
-
-
-def _clean(obj: object) -> object:
-    """JSON-ready: numpy scalars to float, NaN to None."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return None if math.isnan(obj) else float(obj)
-    return obj
-
-
-def _mean(values: list[float]) -> float:
-    # np.mean as the release uses it: nan for an empty list (without numpy's warning)
-    return float(np.mean(values)) if values else math.nan
+__all__ = ["KAPPAS", "PROTOCOLS", "THRESHOLDS", "CompatPair", "PairOutcome", "PixelEval", "ProtocolResult",
+           "evaluate_files"]  # fmt: skip
 
 
 class PixelEval:
@@ -107,27 +41,33 @@ class PixelEval:
         protocols: tuple[str, ...] = PROTOCOLS,
         workers: int | None = None,
     ):
-        unknown = set(protocols) - set(PROTOCOLS)
-        if unknown:
-            raise ValueError(f"unknown protocol(s) {sorted(unknown)}; choose from {PROTOCOLS}")
+        self.scorers = [_protocols.get(p) for p in protocols]  # ValueError naming the valid ones
         self.bench, self.ranks, self.pixels = bench, ranks, pixels
         self.protocols = tuple(protocols)
         self.workers = default_workers() if workers is None else workers
-        self.compat_pairs: dict[tuple[int, int], CompatPair] = {}
-        self.strict_pairs: dict[tuple[int, int], tuple[float, float]] = {}
+        # protocol -> (query, image) -> that protocol's value for the pair
+        self.pair_values: dict[str, dict[tuple[int, int], object]] = {}
         self.results: dict[str, ProtocolResult] = {}
         self._sizes_guessed = 0
 
+    @property
+    def compat_pairs(self) -> dict[tuple[int, int], CompatPair]:
+        """compat's value per pair: (box IoU, mask IoU) or a PairOutcome ({} if not scored)."""
+        return self.pair_values.get("compat", {})  # type: ignore[return-value]
+
+    @property
+    def strict_pairs(self) -> dict[tuple[int, int], tuple[float, float]]:
+        """strict's (box IoU, mask IoU) per pair ({} if not scored)."""
+        return self.pair_values.get("strict", {})  # type: ignore[return-value]
+
     # ------------------------------------------------------------ evaluate
     def evaluate(self) -> None:
-        """Compute the IoU of every (query, positive) pair under each protocol."""
+        """Compute every protocol's value of every (query, positive) pair."""
         pairs = self.bench.pairs()
         out = fork_map(self._pair, pairs, self.workers)
-        if "compat" in self.protocols:
-            self.compat_pairs = {p: r[0] for p, r in zip(pairs, out, strict=True)}
-        if "strict" in self.protocols:
-            self.strict_pairs = {p: r[1] for p, r in zip(pairs, out, strict=True)}
-        self._sizes_guessed = sum(r[2] for r in out)
+        for k, scorer in enumerate(self.scorers):
+            self.pair_values[scorer.name] = {p: r[k][0] for p, r in zip(pairs, out, strict=True)}
+        self._sizes_guessed = sum(any(g for _, g in r) for r in out)
         if self._sizes_guessed:
             warnings.warn(
                 f"{self._sizes_guessed} pair(s) without a known image size: strict used the "
@@ -136,52 +76,16 @@ class PixelEval:
                 stacklevel=2,
             )
 
-    def _pair(self, pair: tuple[int, int]) -> tuple[CompatPair | None, tuple[float, float] | None, bool]:
-        """(compat result, strict IoUs, whether the image size was guessed) of one pair."""
-        compat = self._compat_pair(pair) if "compat" in self.protocols else None
-        strict, guessed = self._strict_pair(pair) if "strict" in self.protocols else (None, False)
-        return compat, strict, guessed
-
-    def _compat_pair(self, pair: tuple[int, int]) -> CompatPair:
-        pred = self.pixels.get(pair)
-        if pred is None or pred.empty:
-            return PairOutcome.NO_PREDICTION
-        gt = self.bench.gt(*pair)
-        try:
-            if gt is None:
-                raise CompatPairError("no label file for this pair")
-            with np.errstate(all="ignore"):
-                return compat_iou(pred.first_polygon(), gt.polygons)
-        except CompatPairError:
-            return PairOutcome.FAILED
-
-    def _image_size(self, pair: tuple[int, int]) -> tuple[int, int, bool]:
-        """(h, w, guessed): from the label, else the image file, else the label's extent."""
-        gt = self.bench.gt(*pair)
-        if gt is not None and gt.width and gt.height:
-            return gt.height, gt.width, False
-        path = self.bench.database_image(pair[1])
-        if path is not None:
-            w, h = image_size(path)
-            return h, w, False
-        pts = gt.all_points if gt is not None else np.zeros((1, 2))
-        return int(pts[:, 1].max()) + 1, int(pts[:, 0].max()) + 1, True
-
-    def _strict_pair(self, pair: tuple[int, int]) -> tuple[tuple[float, float], bool]:
-        gt = self.bench.gt(*pair)
-        if gt is None or not gt.polygons:
-            return (0.0, 0.0), False
-        h, w, guessed = self._image_size(pair)
-        return strict_iou(self.pixels.get(pair), gt.polygons, h, w), guessed
+    def _pair(self, pair: tuple[int, int]) -> list[tuple[object, bool]]:
+        """Each protocol's (value, image size guessed) of one pair (runs in forked workers)."""
+        return [scorer.pair(self, pair) for scorer in self.scorers]
 
     # ------------------------------------------------------------ accumulate
     def accumulate(self) -> None:
-        """Turn pair IoUs into per-query and overall metrics for each protocol."""
+        """Turn pair values into per-query and overall metrics, protocol by protocol."""
         image = self._image_level()
-        if "compat" in self.protocols:
-            self.results["compat"] = self._accumulate_compat(image)
-        if "strict" in self.protocols:
-            self.results["strict"] = self._accumulate_strict(image)
+        for scorer in self.scorers:
+            self.results[scorer.name] = scorer.accumulate(self, self.pair_values[scorer.name], image)
 
     @functools.cached_property
     def lookup(self) -> RankLookup | None:
@@ -222,174 +126,12 @@ class PixelEval:
             }
         return out
 
-    def _accumulate_compat(self, image: dict) -> ProtocolResult:
-        table, per_q = self._compat_miou()
-        miou = {key: _mean([v[key] for v in per_q]) for key in _MIOU_KEYS}
-        if any(math.isnan(v) for v in miou.values()):
-            warnings.warn(
-                "compat mIoU is NaN: a query has no positives in a subset, or an IoU was 0/0 "
-                "(the release's np.mean propagates it)",
-                ResultsWarning,
-                stacklevel=3,
-            )
-        pixel_at, pixel_ap_q = {}, {}
-        for subset in ("medium", "hard"):
-            pixel_at[subset], pixel_ap_q[subset] = self._compat_pixel_map(table, subset)
-        pixel_map = {s: float(np.mean(v)) for s, v in pixel_at.items()}
-        per_query = self._per_query(per_q, pixel_ap_q, pixel_ap_q, image, compat=True)
-        return ProtocolResult(
-            "compat", miou, pixel_map, dict(pixel_map), pixel_at,
-            image["map"], image["mpk"], per_query,
-        )  # fmt: skip
-
-    def _compat_miou(self) -> tuple[dict[tuple[int, int], tuple[float, float]], list[dict[str, float]]]:
-        """``mious.py``: per-query mIoUs, and the IoU table (its ``IOU_dict``) pixel mAP reads.
-
-        The release's loop, hard positives then easy, with its carried-over ``bbox_iou`` /
-        ``segmentation_iou``: a failed pair reuses the previous pair's values and gets no table
-        entry (difference 9); an easy positive without a prediction is skipped (difference 1).
-        """
-        table: dict[tuple[int, int], tuple[float, float]] = {}
-        per_q = []
-        prev = (0.0, 0.0)  # the release would crash with NameError if its first pair failed
-        for q in self.bench.queries:
-            medium: list[tuple[float, float]] = []
-            hard: list[tuple[float, float]] = []
-            for i in q.hard:
-                r = self.compat_pairs[(q.index, int(i))]
-                if r is PairOutcome.NO_PREDICTION:
-                    prev = table[(q.index, int(i))] = (0.0, 0.0)
-                elif r is not PairOutcome.FAILED:
-                    prev = table[(q.index, int(i))] = r
-                medium.append(prev)
-                hard.append(prev)
-            for i in q.easy:
-                r = self.compat_pairs[(q.index, int(i))]
-                if r is PairOutcome.NO_PREDICTION:
-                    prev = (0.0, 0.0)  # set, then `continue`: skipped in the mean
-                    continue
-                if r is not PairOutcome.FAILED:
-                    prev = table[(q.index, int(i))] = r
-                medium.append(prev)
-            per_q.append(
-                {
-                    "medium_box": _mean([b for b, _ in medium]),
-                    "medium_mask": _mean([m for _, m in medium]),
-                    "hard_box": _mean([b for b, _ in hard]),
-                    "hard_mask": _mean([m for _, m in hard]),
-                }
-            )
-        return table, per_q
-
-    def _compat_pixel_map(
-        self, table: dict[tuple[int, int], tuple[float, float]], subset: str
-    ) -> tuple[list[float], np.ndarray]:
-        """``compute_maps`` of ``evaluate_pixel.py`` for one subset: mAP per threshold, and the
-        per-query AP (n_queries, n_thresholds; NaN where the release drops the query).
-
-        Box IoU (difference 4); a positive counts only above the threshold and otherwise leaves
-        the recall denominator; a query with none left is dropped from the mean (difference 2);
-        the ignored queries stay in its denominator (difference 3)."""
-        maps, zero_at = [], []
-        per_query_ap = np.full((len(self.bench.queries), len(THRESHOLDS)), math.nan)
-        if self.ranks is None:  # pixel mAP ranks images: without a ranking it is not measured
-            return [math.nan] * len(THRESHOLDS), per_query_ap
-        for n, t in enumerate(THRESHOLDS):
-            total, nempty = 0.0, 0
-            for q in self.bench.queries:
-                if q.index in self.bench.compat_ignored_queries:
-                    continue
-                ok, junk = q.protocol(subset)
-                keep = [j for j in ok if (q.index, int(j)) in table and table[(q.index, int(j))][0] > t]
-                if not keep:
-                    nempty += 1
-                    continue
-                ap = self._ap(q.index, np.array(keep), junk, len(keep))
-                per_query_ap[q.index, n] = ap
-                total += ap
-            denom = len(self.bench.queries) - nempty
-            if not denom:  # the release divides by zero here; nothing was found: 0
-                zero_at.append(f"{t:.2f}")
-            maps.append(total / denom if denom else 0.0)
-        if zero_at:
-            warnings.warn(
-                f"compat {subset}: no query keeps a positive above IoU {', '.join(zero_at)}; the "
-                "release crashes there (ZeroDivisionError), pixret scores those thresholds 0",
-                ResultsWarning,
-                stacklevel=4,
-            )
-        return maps, per_query_ap
-
-    def _ap(self, q: int, relevant: np.ndarray, junk: np.ndarray, n_relevant: int) -> float:
-        if self.ranks is None:  # pixel mAP ranks images: without a ranking it is not measured
+    def ap(self, q: int, relevant: np.ndarray, junk: np.ndarray, n_relevant: int) -> float:
+        """revisitop AP of query q's ``relevant`` images among ``n_relevant`` (junk removed);
+        NaN without a ranking (pixel mAP ranks images: without one it is not measured)."""
+        if self.ranks is None:
             return math.nan
         return average_precision(self.positions(q, relevant, junk), n_relevant)
-
-    def _accumulate_strict(self, image: dict) -> ProtocolResult:
-        per_q, skipped = [], []
-        for q in self.bench.queries:
-            vals = {}
-            for subset in ("medium", "hard"):
-                ok, _ = q.protocol(subset)
-                ious = [self.strict_pairs[(q.index, int(i))] for i in ok]
-                vals[f"{subset}_box"] = _mean([b for b, _ in ious])
-                vals[f"{subset}_mask"] = _mean([m for _, m in ious])
-                if not ious:
-                    skipped.append(f"{q.index}/{subset}")
-            per_q.append(vals)
-        miou = {key: _nanmean_row(np.array([v[key] for v in per_q])) for key in _MIOU_KEYS}
-        if skipped:
-            warnings.warn(
-                f"strict: {len(skipped)} query subset(s) without positives left out of the "
-                f"mIoU means: {', '.join(skipped[:8])}{' ...' if len(skipped) > 8 else ''}",
-                ResultsWarning,
-                stacklevel=2,
-            )
-        res: dict[str, dict] = {"mask": {}, "box": {}}
-        per_q_ap: dict[str, dict] = {"mask": {}, "box": {}}
-        for kind, col in (("box", 0), ("mask", 1)):
-            for subset in ("medium", "hard"):
-                ap = np.full((len(self.bench.queries), len(THRESHOLDS)), math.nan)
-                for q in self.bench.queries:
-                    ok, junk = q.protocol(subset)
-                    if not len(ok):
-                        continue
-                    ious = np.array([self.strict_pairs[(q.index, int(i))][col] for i in ok])
-                    for n, t in enumerate(THRESHOLDS):
-                        ap[q.index, n] = self._ap(q.index, ok[ious > t], junk, len(ok))
-                res[kind][subset] = [
-                    float(np.nanmean(ap[:, n])) if (~np.isnan(ap[:, n])).any() else math.nan
-                    for n in range(len(THRESHOLDS))
-                ]
-                per_q_ap[kind][subset] = ap
-        pixel_map = {s: float(np.mean(v)) for s, v in res["mask"].items()}
-        pixel_map_box = {s: float(np.mean(v)) for s, v in res["box"].items()}
-        per_query = self._per_query(per_q, per_q_ap["mask"], per_q_ap["box"], image, compat=False)
-        return ProtocolResult(
-            "strict", miou, pixel_map, pixel_map_box, res["mask"],
-            image["map"], image["mpk"], per_query,
-        )  # fmt: skip
-
-    def _per_query(
-        self, miou: list[dict[str, float]], ap_mask: dict, ap_box: dict, image: dict, compat: bool
-    ) -> list[dict]:
-        out = []
-        for q in self.bench.queries:
-            ignored = compat and q.index in self.bench.compat_ignored_queries
-            out.append(
-                {
-                    "query": q.index,
-                    "name": q.name,
-                    "n_easy": len(q.easy),
-                    "n_hard": len(q.hard),
-                    "ignored_in_pixel_mAP": ignored,
-                    "mIoU": miou[q.index],
-                    "pixel_AP": {s: _nanmean_row(ap_mask[s][q.index]) for s in ap_mask},
-                    "pixel_AP_box": {s: _nanmean_row(ap_box[s][q.index]) for s in ap_box},
-                    "image_AP": {s: image["ap"][s][q.index] for s in image["ap"]},
-                }
-            )
-        return out
 
     # ------------------------------------------------------------ summarize
     def summarize(self) -> dict[str, dict]:
@@ -439,15 +181,6 @@ class PixelEval:
         self.evaluate()
         self.accumulate()
         return self.summarize()
-
-
-_MIOU_KEYS = ("medium_box", "medium_mask", "hard_box", "hard_mask")
-
-
-def _nanmean_row(row: np.ndarray) -> float:
-    # compat: a threshold where the query had nothing above it counts as "dropped", not 0
-    row = np.asarray(row, dtype=np.float64)
-    return float(np.nanmean(row)) if (~np.isnan(row)).any() else math.nan
 
 
 def evaluate_files(

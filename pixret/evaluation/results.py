@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ from ..geometry import (
     rle_to_mask,
 )
 from ..imageio import load_mask
-from ..io import load_npy, read_json, save_npy, write_json
+from ..io import _npy_header, load_npy, read_json, save_npy, write_json
 from .ranking import ONE_BASED_HINT, check_ranks
 
 _RELEASE_KEY = re.compile(r"^qimlist_(\d+)_imlist_(\d+)$")
@@ -88,6 +89,73 @@ PixelResults = dict[tuple[int, int], PixelPrediction]
 # ---------------------------------------------------------------- image level
 
 
+def _check_ranks_shape(shape: tuple[int, ...], n_database: int, n_queries: int, path: object) -> None:
+    if len(shape) != 2:
+        raise PixretError(path, f"ranks must be 2-D (n_database, n_queries), got shape {shape}")
+    if shape[1] != n_queries:
+        hint = " (transposed? expected (n_database, n_queries))" if shape[0] == n_queries else ""
+        raise PixretError(path, f"ranks have {shape[1]} columns but the benchmark has {n_queries} queries{hint}")
+    if shape[0] > n_database:
+        raise PixretError(path, f"ranks have {shape[0]} rows, more than {n_database} images")
+
+
+MAX_PIXEL_FILE_BYTES = 2 << 30  # pixel results larger than this are refused before they are read
+_JSON_BYTES_PER_RANK = 24  # a pixret-ranks JSON file spends at most this on one index, with slack
+
+
+def gib(n: int) -> str:
+    """A byte count for people: "4.0 GiB", "12.3 MiB"."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def file_size(path: str | os.PathLike) -> int:
+    """The size of a result file; PixretError when it is missing or not a file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise PixretError(path, "file not found") from None
+    except OSError as exc:
+        raise PixretError(path, f"unreadable ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise PixretError(path, "is a folder, not a results file" if stat.S_ISDIR(st.st_mode) else "not a regular file")
+    return st.st_size
+
+
+def check_pixel_file(path: str | os.PathLike) -> int:
+    """A pixel-results file's size, refused above ``MAX_PIXEL_FILE_BYTES`` before any byte is read."""
+    size = file_size(path)
+    if size > MAX_PIXEL_FILE_BYTES:
+        raise PixretError(path, f"{gib(size)} is more than pixel results can hold here (at most "
+                          f"{gib(MAX_PIXEL_FILE_BYTES)}); not read")  # fmt: skip
+    return size
+
+
+def check_ranks_file(path: str | os.PathLike, n_database: int, n_queries: int) -> int:
+    """A ranking file's size, checked against what it can hold before any of it is read: a
+    ``.npy`` file's header must give a ranking of the benchmark's shape and its size be exactly
+    what the header promises; a JSON file may spend at most 24 bytes per rank."""
+    size = file_size(path)
+    if Path(path).suffix == ".json":
+        limit = _JSON_BYTES_PER_RANK * n_database * n_queries + (1 << 20)
+        if size > limit:
+            raise PixretError(path, f"{gib(size)} is more than a ranking of {n_queries} queries over "
+                              f"{n_database} images can hold ({gib(limit)}); not read")  # fmt: skip
+        return size
+    with open(path, "rb") as fh:
+        shape, _, dtype = _npy_header(fh, path)
+        offset = fh.tell()
+    if dtype.hasobject:
+        raise PixretError(path, f"ranks must be integers, got dtype {dtype}")
+    _check_ranks_shape(shape, n_database, n_queries, path)
+    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size != need:
+        raise PixretError(path, f"{gib(size)}, but its header promises {shape} {dtype} ({gib(need)}); not read")
+    return size
+
+
 def validate_ranks(
     ranks: np.ndarray, n_database: int, n_queries: int, path: object, one_based: bool = False
 ) -> np.ndarray:
@@ -98,15 +166,7 @@ def validate_ranks(
     A ranking out of range the way a 1-based one is gets the hint in its error."""
     if not isinstance(ranks, np.ndarray):
         ranks = np.asarray(ranks)
-    if ranks.ndim != 2:
-        raise PixretError(path, f"ranks must be 2-D (n_database, n_queries), got shape {ranks.shape}")
-    if ranks.shape[1] != n_queries:
-        hint = " (transposed? expected (n_database, n_queries))" if ranks.shape[0] == n_queries else ""
-        raise PixretError(
-            path, f"ranks have {ranks.shape[1]} columns but the benchmark has {n_queries} queries{hint}"
-        )
-    if ranks.shape[0] > n_database:
-        raise PixretError(path, f"ranks have {ranks.shape[0]} rows, more than {n_database} images")
+    _check_ranks_shape(ranks.shape, n_database, n_queries, path)
     if ranks.dtype.kind == "f":
         if not np.isfinite(ranks).all() or (ranks != np.round(ranks)).any():
             raise PixretError(path, "ranks hold non-integer values")
@@ -131,6 +191,7 @@ def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int, one_bas
     (``validate_ranks``; ``one_based``: the file holds indices 1..n)."""
     path = Path(path)
     if path.suffix == ".json":
+        check_ranks_file(path, n_database, n_queries)
         doc = read_json(path)
         if not isinstance(doc, dict) or not isinstance(doc.get("ranks"), list):
             raise PixretError(path, "expected {'format': 'pixret-ranks', 'ranks': [[...], ...]}")
@@ -311,6 +372,7 @@ def read_pixel_results(
     Predictions come back as (x, y) whatever the file's order.
     """
     path = Path(path)
+    check_pixel_file(path)
     if path.suffix == ".json":
         return _read_pixret_json(path, n_queries, n_database)
     _check_order(points)
@@ -488,6 +550,15 @@ class RunFolder:
                 if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
                     return doc[key]
         return self.path.name
+
+    def dataset(self) -> str | None:
+        """The benchmark this run was made on, as its scores.json names it (None without one)."""
+        try:
+            doc = read_json(self.scores) if self.scores.is_file() else None
+        except PixretError:
+            return None
+        name = doc.get("dataset") if isinstance(doc, dict) else None
+        return name if isinstance(name, str) and name else None
 
     def write_scores(self, doc: dict) -> None:
         write_json(self.scores, doc)

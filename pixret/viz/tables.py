@@ -1,35 +1,40 @@
 """A comparison as the paper's tables: rows are methods, columns dataset then Medium / Hard.
 
-One table per (protocol, metric); values in %. With a baseline, a dagger marks the cells where
-a method differs from it significantly (paired randomization test over queries, p < 0.05).
-Exports: rich (terminal), Markdown, LaTeX (booktabs; best per column bold, second underlined),
-CSV (one row per cell).
+Values in %. With a baseline, a dagger marks the cells where a method differs from it
+significantly (paired randomization test over queries, p < 0.05). The best value of a column
+is bold; the second best is underlined (LaTeX) only where three or more methods have a value
+(with two, "second" is only "the other one").
+
+Exports: rich (terminal; one table per protocol and metric), Markdown (the same), LaTeX (one
+``table`` per protocol in the paper's layout: methods as rows, dataset x (M, H) columns under
+``\\multicolumn``, one block per metric, the dagger explained in the caption), CSV (one row per
+cell with the test against the baseline). Every name a user gave (methods, datasets) goes
+through that format's escaper (``pixret.escape``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
+from collections.abc import Sequence
 
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
-from ..evaluation.compare import LABELS, METRICS, SUBSETS, Comparison
+from .. import escape
+from ..evaluation.compare import SUBSETS, Comparison, dataset_label
+from ..evaluation.metrics import COMPARED, METRICS, SUBSET_LETTERS
+from ..evaluation.significance import ALPHA
 
-METRIC_NAMES = {
-    "pixel_mAP": "pixel mAP@50:5:95",
-    "mIoU_box": "mIoU (box)",
-    "mIoU_mask": "mIoU (mask)",
-    "image_mAP": "image mAP",
-}
 DAGGER = "†"
+Cell = tuple[float | None, bool]  # (value in %, significantly different from the baseline)
 
 
 def _columns(cmp: Comparison) -> list[tuple[str, str]]:
     return [(d, s) for d in cmp.datasets for s in SUBSETS]
 
 
-def _cells(cmp: Comparison, protocol: str, metric: str, baseline: str | None):
+def cells(cmp: Comparison, protocol: str, metric: str, baseline: str | None) -> dict[str, list[Cell]]:
     """rows[method] = [(value in % or None, significant vs baseline), ...] per column."""
     rows = {}
     for m in cmp.methods:
@@ -40,18 +45,19 @@ def _cells(cmp: Comparison, protocol: str, metric: str, baseline: str | None):
             if baseline and m != baseline and v is not None:
                 t = cmp.test(m, baseline, d, protocol, metric, s)
                 sig = bool(t and t.significant())
-            row.append((None if v is None or math.isnan(v) else 100 * v, sig))
+            row.append((None if v is None else 100 * v, sig))
         rows[m] = row
     return rows
 
 
-def _ranks(rows: dict, n_cols: int) -> list[list[int]]:
-    """Per column, the best and second-best distinct values (higher is better)."""
-    out = []
-    for c in range(n_cols):
-        vals = sorted({round(r[c][0], 1) for r in rows.values() if r[c][0] is not None}, reverse=True)
-        out.append(vals[:2])
-    return out
+def ranks(rows: dict[str, list[Cell]], column: int) -> tuple[float | None, float | None]:
+    """(best, second best) distinct value of a column, as shown (one decimal); the second only
+    where three or more methods have a value, the best only where two or more do."""
+    shown = [round(r[column][0], 1) for r in rows.values() if r[column][0] is not None]
+    distinct = sorted(set(shown), reverse=True)
+    best = distinct[0] if len(shown) >= 2 else None
+    second = distinct[1] if len(shown) >= 3 and len(distinct) > 1 else None
+    return best, second
 
 
 def _fmt(v: float | None, sig: bool, mark: str = DAGGER) -> str:
@@ -59,101 +65,97 @@ def _fmt(v: float | None, sig: bool, mark: str = DAGGER) -> str:
 
 
 def title(cmp: Comparison, protocol: str, metric: str) -> str:
-    return f"{METRIC_NAMES[metric]} (%), {protocol} protocol"
+    return f"{METRICS[metric].label} (%), {protocol} protocol"
+
+
+def footnotes(cmp: Comparison, baseline: str | None) -> list[str]:
+    """Plain sentences under every table: the dagger's meaning, and what few queries allow."""
+    out = []
+    if baseline:
+        out.append(f"{DAGGER} differs from {baseline}: paired randomization test over queries, p < {ALPHA:g}")
+    return out + cmp.power_notes()
 
 
 def rich_table(cmp: Comparison, protocol: str, metric: str, baseline: str | None = None) -> Table:
+    """One (protocol, metric) table for the terminal; names shown, never interpreted."""
     t = Table(title=title(cmp, protocol, metric))
     t.add_column("method")
     for d, s in _columns(cmp):
-        t.add_column(f"{LABELS[d]}\n{s[0].upper()}", justify="right")
-    rows = _cells(cmp, protocol, metric, baseline)
-    best = _ranks(rows, len(_columns(cmp)))
+        t.add_column(f"{rich_escape(escape.terminal(dataset_label(d)))}\n{SUBSET_LETTERS[s]}", justify="right")
+    rows = cells(cmp, protocol, metric, baseline)
     for m, row in rows.items():
-        cells = []
+        out = []
         for c, (v, sig) in enumerate(row):
             txt = _fmt(v, sig)
-            if v is not None and best[c] and round(v, 1) == best[c][0]:
-                txt = f"[bold]{txt}[/bold]"
-            cells.append(txt)
-        t.add_row(m + (" (baseline)" if m == baseline else ""), *cells)
+            out.append(f"[bold]{txt}[/bold]" if v is not None and round(v, 1) == ranks(rows, c)[0] else txt)
+        name = rich_escape(escape.terminal(m)) + (" (baseline)" if m == baseline else "")
+        t.add_row(name, *out)
     return t
 
 
-def markdown(cmp: Comparison, baseline: str | None = None) -> str:
+def markdown(cmp: Comparison, baseline: str | None = None, metrics: Sequence[str] = COMPARED) -> str:
     """Every (protocol, metric) table as Markdown, best per column in bold."""
     cols = _columns(cmp)
     out = []
     for p in cmp.protocols:
-        for metric in METRICS:
-            rows = _cells(cmp, p, metric, baseline)
-            best = _ranks(rows, len(cols))
+        for metric in metrics:
+            rows = cells(cmp, p, metric, baseline)
             out.append(f"### {title(cmp, p, metric)}\n")
-            out.append("| method | " + " | ".join(f"{LABELS[d]} {s[0].upper()}" for d, s in cols) + " |")
+            head = " | ".join(f"{escape.markdown_cell(dataset_label(d))} {SUBSET_LETTERS[s]}" for d, s in cols)
+            out.append(f"| method | {head} |")
             out.append("|---|" + "---:|" * len(cols))
             for m, row in rows.items():
-                cells = []
+                shown = []
                 for c, (v, sig) in enumerate(row):
                     txt = _fmt(v, sig)
-                    cells.append(f"**{txt}**" if v is not None and round(v, 1) == best[c][0] else txt)
-                out.append(f"| {m} | " + " | ".join(cells) + " |")
+                    shown.append(f"**{txt}**" if v is not None and round(v, 1) == ranks(rows, c)[0] else txt)
+                out.append(f"| {escape.markdown_cell(m)} | " + " | ".join(shown) + " |")
             out.append("")
-    if baseline:
-        out.append(f"{DAGGER} differs from {baseline} (paired randomization test over queries, p < 0.05).\n")
-    return "\n".join(out)
+    out += [f"{escape.markdown_cell(n)}  " for n in footnotes(cmp, baseline)]
+    return "\n".join(out) + "\n"
 
 
-def _tex(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):  # fmt: skip
-        s = s.replace(a, b)
-    return s
-
-
-def latex(cmp: Comparison, baseline: str | None = None) -> str:
-    """Every (protocol, metric) table as a booktabs tabular: grouped dataset headers over M / H,
-    the best value per column in bold, the second underlined."""
-    cols = _columns(cmp)
+def latex(cmp: Comparison, baseline: str | None = None, metrics: Sequence[str] = COMPARED) -> str:
+    """One ``table`` per protocol in the paper's layout: methods as rows; dataset x (M, H)
+    columns under ``\\multicolumn``; one block per metric; best bold, second underlined (three
+    or more methods); a caption that explains the marks. Needs ``\\usepackage{booktabs}``."""
+    n = len(cmp.datasets)
+    width = 1 + 2 * n
     out = [r"% needs \usepackage{booktabs}"]
     for p in cmp.protocols:
-        for metric in METRICS:
-            rows = _cells(cmp, p, metric, baseline)
-            best = _ranks(rows, len(cols))
-            out.append(f"% {title(cmp, p, metric)}")
-            out.append(r"\begin{tabular}{l" + "rr" * len(cmp.datasets) + "}")
-            out.append(r"\toprule")
-            out.append(
-                "Method & "
-                + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex(LABELS[d])}}}" for d in cmp.datasets)
-                + r" \\"
-            )
-            out.append(
-                " ".join(rf"\cmidrule(lr){{{2 + 2 * n}-{3 + 2 * n}}}" for n in range(len(cmp.datasets)))
-            )
-            out.append(" & " + " & ".join("M & H" for _ in cmp.datasets) + r" \\")
-            out.append(r"\midrule")
+        caption = [f"Comparison, {escape.latex(p)} protocol, in \\%; M: Medium, H: Hard.",
+                   "Best per column in bold" + (", second best underlined." if len(cmp.methods) >= 3 else ".")]  # fmt: skip
+        if baseline:
+            caption.append(f"$^\\dagger$: differs from {escape.latex(baseline)} (paired randomization test over "
+                           f"queries, $p<{ALPHA:g}$).")  # fmt: skip
+        caption += [escape.latex(s) + "." for s in cmp.power_notes()]
+        out += [r"\begin{table}[t]", r"\centering", r"\caption{" + " ".join(caption) + "}",
+                r"\begin{tabular}{l" + "rr" * n + "}", r"\toprule",
+                " & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{escape.latex(dataset_label(d))}}}" for d in cmp.datasets)
+                + r" \\",
+                " ".join(rf"\cmidrule(lr){{{2 + 2 * k}-{3 + 2 * k}}}" for k in range(n)),
+                "Method & " + " & ".join("M & H" for _ in cmp.datasets) + r" \\"]  # fmt: skip
+        for metric in metrics:
+            rows = cells(cmp, p, metric, baseline)
+            out += [r"\midrule", rf"\multicolumn{{{width}}}{{l}}{{\textit{{{escape.latex(METRICS[metric].label)}}}}} \\"]
             for m, row in rows.items():
-                cells = []
+                shown = []
                 for c, (v, sig) in enumerate(row):
                     txt = _fmt(v, sig, r"$^\dagger$")
-                    if v is not None and best[c] and round(v, 1) == best[c][0]:
+                    best, second = ranks(rows, c)
+                    if v is not None and round(v, 1) == best:
                         txt = rf"\textbf{{{txt}}}"
-                    elif v is not None and len(best[c]) > 1 and round(v, 1) == best[c][1]:
+                    elif v is not None and round(v, 1) == second:
                         txt = rf"\underline{{{txt}}}"
-                    cells.append(txt)
-                out.append(f"{_tex(m)} & " + " & ".join(cells) + r" \\")
-            out.append(r"\bottomrule")
-            out.append(r"\end{tabular}")
-            if baseline:
-                out.append(
-                    rf"% $^\dagger$: differs from {_tex(baseline)} (paired randomization test over queries, $p<0.05$)"
-                )
-            out.append("")
+                    shown.append(txt)
+                out.append(f"{escape.latex(m)} & " + " & ".join(shown) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(out)
 
 
-def csv_text(cmp: Comparison, baseline: str | None = None) -> str:
-    """One row per (method, dataset, subset, protocol, metric), with the test against the baseline."""
+def csv_text(cmp: Comparison, baseline: str | None = None, metrics: Sequence[str] = COMPARED) -> str:
+    """One row per (method, dataset, subset, protocol, metric), with the test against the
+    baseline (interval ends empty where unbounded); text cells never run as formulas."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["method", "dataset", "subset", "protocol", "metric", "value", "diff_vs_baseline",
@@ -161,9 +163,13 @@ def csv_text(cmp: Comparison, baseline: str | None = None) -> str:
     for m in cmp.methods:
         for d, s in _columns(cmp):
             for p in cmp.protocols:
-                for metric in METRICS:
+                for metric in metrics:
                     v = cmp.value(m, d, p, metric, s)
                     t = cmp.test(m, baseline, d, p, metric, s) if baseline and m != baseline else None
-                    extra = [t.mean_diff, t.ci_low, t.ci_high, t.p_value] if t else ["", "", "", ""]
-                    w.writerow([m, d, s, p, metric, "" if v is None else v, *extra])
+                    extra = [t.mean_diff, _blank(t.ci_low), _blank(t.ci_high), t.p_value] if t else ["", "", "", ""]
+                    w.writerow([escape.csv_cell(m), escape.csv_cell(d), s, p, metric, "" if v is None else v, *extra])
     return buf.getvalue()
+
+
+def _blank(v: float | None) -> float | str:
+    return "" if v is None else v

@@ -39,3 +39,41 @@ class _Imgs(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag == "img":
             self.srcs.append(dict(attrs)["src"])
+
+
+def test_make_benchmark_refuses_reserved_names_before_writing(tmp_path):
+    import subprocess
+    import sys
+
+    reserved = {"proxford", "r1m-prparis", "oxford", "roxford5k", "paris", "revisitop1m"}
+    for name in ("proxford", "r1m-prparis", "oxford", "roxford5k", "Paris", "revisitop1m", "../up", "a b", ""):
+        out = tmp_path / f"out{abs(hash(name))}"
+        res = CliRunner().invoke(app, ["make-benchmark", str(out), "--name", name, "--queries", "1", "--workers", "1"])
+        assert res.exit_code != 0 and ("is reserved" in str(res.exception)) == (name.lower() in reserved), name
+        assert not out.exists(), f"{name}: something was written"
+    p = subprocess.run([sys.executable, "-c", "from pixret.cli import main; main()", "make-benchmark",
+                        str(tmp_path / "o"), "--name", "proxford"], capture_output=True, text=True)  # fmt: skip
+    assert p.returncode == 2 and "--name 'proxford' is reserved" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_report_and_evaluate_read_a_run_folder(tmp_path):
+    import json
+
+    from tests.helpers import SQ, write_release
+
+    queries = [{"easy": [0, 1], "hard": [2], "junk": [3]}, {"easy": [4], "hard": [5], "junk": []}]
+    labels = {(q, i): [SQ] for q, i in [(0, 0), (0, 1), (0, 2), (1, 4), (1, 5)]}
+    write_release(tmp_path, "tiny", queries, 6, labels, images=True)
+    r = CliRunner()
+    res = r.invoke(app, ["reference-results", "--root", str(tmp_path), "--dataset", "tiny", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    res = r.invoke(app, ["evaluate", "--root", str(tmp_path), "--dataset", "tiny", "--run", str(tmp_path / "run"),
+                         "--json", str(tmp_path / "s.json")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "s.json").read_text())["strict"]["pixel_mAP"]["medium"] == 1.0
+    out = tmp_path / "r.html"
+    res = r.invoke(app, ["report", str(out), "--root", str(tmp_path), "--dataset", "tiny", "--run", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "<h1>reference shift=0.0 drop=0.0 on tiny</h1>" in out.read_text()
+    res = r.invoke(app, ["report", str(out), "--root", str(tmp_path), "--dataset", "tiny"])
+    assert res.exit_code != 0 and "--run FOLDER" in str(res.exception)

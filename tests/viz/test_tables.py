@@ -49,21 +49,37 @@ def test_latex_compiles(tree, tmp_path):
 
 
 def test_latex_golden(tree):
-    """The exact LaTeX of a small comparison (stable: deterministic perturbations)."""
+    """The exact LaTeX of a small comparison (stable: deterministic perturbations): the paper's
+    layout, one block per metric, the marks explained in the caption."""
     root, results = tree
-    cmp = compare(
-        root, results, methods=["good", "fair", "poor"], datasets=["proxford"], protocols=("strict",)
-    )
-    lines = tables.latex(cmp).splitlines()
-    at = lines.index("% pixel mAP@50:5:95 (%), strict protocol")
-    got = lines[at : at + 11]
-    assert got[1:7] == [
-        r"\begin{tabular}{lrr}",
+    cmp = compare(root, results, methods=["good", "fair", "poor"], datasets=["proxford", "prparis"],
+                  protocols=("strict",))  # fmt: skip
+    lines = tables.latex(cmp, baseline="poor").splitlines()
+    assert lines[1:9] == [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\caption{Comparison, strict protocol, in \%; M: Medium, H: Hard. Best per column in bold, second best "
+        r"underlined. $^\dagger$: differs from poor (paired randomization test over queries, $p<0.05$).}",
+        r"\begin{tabular}{lrrrr}",
         r"\toprule",
-        r"Method & \multicolumn{2}{c}{PROxf} \\",
-        r"\cmidrule(lr){2-3}",
-        r" & M & H \\",
-        r"\midrule",
+        r" & \multicolumn{2}{c}{PROxf} & \multicolumn{2}{c}{PRPar} \\",
+        r"\cmidrule(lr){2-3} \cmidrule(lr){4-5}",
+        r"Method & M & H & M & H \\",
     ]
-    assert got[7].startswith("good & \\textbf{") and got[8].startswith("fair & \\underline{")
-    assert got[9].startswith("poor & ") and got[10] == r"\bottomrule"
+    at = lines.index(r"\multicolumn{5}{l}{\textit{pixel mAP@50:5:95}} \\")
+    assert lines[at - 1] == r"\midrule"
+    good, fair, poor = lines[at + 1 : at + 4]
+    assert good.startswith(r"good & \textbf{") and r"$^\dagger$" in good
+    assert fair.startswith(r"fair & \underline{") and poor.startswith("poor & ") and r"\textbf" not in poor
+    blocks = [ln for ln in lines if ln.startswith(r"\multicolumn{5}{l}")]
+    assert [b.split("textit{")[1].split("}")[0] for b in blocks] == [
+        "pixel mAP@50:5:95", "mIoU (box)", "mIoU (mask)", "image mAP"]
+    assert lines[-3:] == [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+
+
+def test_second_best_is_underlined_only_with_three_methods(tree):
+    root, results = tree
+    two = tables.latex(compare(root, results, methods=["good", "poor"], datasets=["proxford"]))
+    assert r"\textbf{" in two and r"\underline{" not in two and "second best" not in two
+    three = tables.latex(compare(root, results, methods=["good", "fair", "poor"], datasets=["proxford"]))
+    assert r"\underline{" in three and "second best underlined" in three
