@@ -27,19 +27,45 @@ from PIL import Image
 from .errors import PixretError
 from .io import atomic_open
 
-IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # ftyp brands
 ORIENTATION_TAG = 0x0112  # EXIF Orientation: 1 = upright; 5-8 swap width and height
 MAX_PIXELS = 400_000_000  # a header promising more is not a photograph (decompression bomb)
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Every image file under ``folder`` (recursively, by extension), sorted.
-
-    Raises PixretError when ``folder`` is not a folder."""
+def list_images(folder: str | os.PathLike, ignored: list[Path] | None = None) -> list[Path]:
+    """Every image file under ``folder`` (recursively, by extension: IMAGE_EXT), sorted; the
+    other files are appended to ``ignored`` when given (hidden ones aside), so a caller can say
+    what it left out. Raises PixretError when ``folder`` is not a folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise PixretError(folder, "not a folder")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT and p.is_file())
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if ignored is not None:
+        ignored += [p for p in files if p.suffix.lower() not in IMAGE_EXT and not p.name.startswith(".")]
+    return [p for p in files if p.suffix.lower() in IMAGE_EXT]
+
+
+def _heif_registered() -> bool:
+    """Let Pillow open HEIC/HEIF (pillow-heif, when installed); whether it can."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _open(fp) -> Image.Image:
+    """Pillow's open, HEIC/HEIF included where pillow-heif is installed."""
+    try:
+        return Image.open(fp)
+    except Image.UnidentifiedImageError:
+        if not _heif_registered():
+            raise
+        if hasattr(fp, "seek"):
+            fp.seek(0)
+        return Image.open(fp)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -75,7 +101,7 @@ def probe(data: bytes, source: str | os.PathLike = "<bytes>") -> tuple[str, int,
     Raises PixretError for data that is not an image or whose header promises more than
     MAX_PIXELS pixels (nothing is decoded)."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with _open(io.BytesIO(data)) as im:
             w, h, fmt, orientation = im.width, im.height, str(im.format), _orientation(im)
     except Image.DecompressionBombError:
         raise PixretError(source, "image larger than any image pixret reads (decompression bomb?)") from None
@@ -91,7 +117,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
     Raises PixretError when the file is missing or not an image."""
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             w, h, orientation = im.width, im.height, _orientation(im)
     except FileNotFoundError:
         raise PixretError(path, "image not found") from None
@@ -116,6 +142,8 @@ def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarr
     arr = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     img = cv2.imdecode(arr, flags) if len(arr) else None
+    if img is None and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        return _decode_heif(data, source)
     if img is None:
         raise PixretError(source, "unreadable image")
     try:
@@ -124,6 +152,21 @@ def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarr
     except Exception:  # noqa: BLE001 - OpenCV read it; Pillow cannot say more: no orientation
         orientation = 1
     return orient(img, orientation)
+
+
+def _decode_heif(data: bytes, source: str | os.PathLike) -> np.ndarray:
+    """A HEIC/HEIF photo (phones' default format), through pillow-heif when it is installed
+    (OpenCV reads none): upright BGR."""
+    if not _heif_registered():
+        raise PixretError(source, "a HEIC/HEIF photo: pip install pillow-heif to read it, or convert it to JPEG")
+    from PIL import ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except Exception:  # noqa: BLE001 - libheif raises its own kinds on damaged files
+        raise PixretError(source, "unreadable HEIC/HEIF photo") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def _jpeg_complete(data: bytes) -> bool:

@@ -16,7 +16,7 @@ from ..evaluation.compare import compare
 from ..evaluation.metrics import COMPARED, METRICS
 from ..io import write_bytes, write_json
 from . import app, console
-from .options import PointOrder, PointsOpt, Protocol, RootOpt
+from .options import OneBasedOpt, PointOrder, PointsOpt, Protocol, RootOpt
 
 
 def parse_run(spec: str) -> tuple[str | None, Path]:
@@ -76,6 +76,7 @@ def compare_cmd(
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Score every file again.")] = False,
     points: PointsOpt = PointOrder.xy,
+    one_based: OneBasedOpt = False,
 ) -> None:
     """Score several methods on several benchmarks, in the paper's table layout, with significance."""
     from ..viz import tables
@@ -87,7 +88,7 @@ def compare_cmd(
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     runs = [parse_run(r) for r in run or ()]
     store = False if no_cache else (cache or True)
-    cmp = compare(root, results, method, dataset, protos, points.value, cache=store, runs=runs)
+    cmp = compare(root, results, method, dataset, protos, points.value, cache=store, runs=runs, one_based=one_based)
     if baseline and baseline not in cmp.methods:
         raise PixretError(None, f"baseline {baseline!r} is not among the methods: {', '.join(cmp.methods)}")
     for p in protos:

@@ -44,7 +44,12 @@ def index(
 ) -> None:
     """Index a folder of images (features are cached: an interrupted run resumes)."""
     t0 = time.perf_counter()
-    paths = list_images(images)
+    ignored: list[Path] = []
+    paths = list_images(images, ignored)
+    if ignored:
+        kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in ignored})[:6])
+        console.print(f"ignored {len(ignored)} file(s) that are not images pixret reads ({kinds}; first: "
+                      f"{ignored[0]}); it reads {', '.join(sorted(IMAGE_EXT))}", markup=False, highlight=False)  # fmt: skip
     if not paths:
         raise PixretError(
             images, f"no images found (looked for {', '.join(sorted(IMAGE_EXT))}, in subfolders too)"

@@ -123,9 +123,10 @@ def benchmark_digest(bench: Benchmark) -> str:
     return h.hexdigest()
 
 
-def entry_key(bench_digest: str, dataset: str, image: str, pixel: str, protocols: tuple[str, ...], points: str) -> str:
+def entry_key(bench_digest: str, dataset: str, image: str, pixel: str, protocols: tuple[str, ...], points: str,
+              one_based: bool = False) -> str:  # fmt: skip
     """The cache key of one (method, dataset) score: everything it depends on."""
-    parts = [FORMAT, VERSION, code_digest(), dataset, bench_digest, image, pixel, list(protocols), points]
+    parts = [FORMAT, VERSION, code_digest(), dataset, bench_digest, image, pixel, list(protocols), points, one_based]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

@@ -125,6 +125,7 @@ class Comparison:
     files: dict[tuple[str, str], MethodFiles] = field(default_factory=dict)
     benches: dict[str, Benchmark] = field(default_factory=dict)
     points: str = "xy"
+    one_based: bool = False  # the rankings hold indices 1..n (MATLAB)
     _tests: dict = field(default_factory=dict, repr=False)
 
     def value(self, method: str, dataset: str, protocol: str, metric: str, subset: str) -> float | None:
@@ -205,22 +206,23 @@ class Comparison:
 
 
 def _score(bench: Benchmark, bench_digest: str, files: MethodFiles, protocols: tuple[str, ...], points: str,
-           store: _cache.ScoreCache) -> tuple[dict, bool, list[str]]:  # fmt: skip
+           store: _cache.ScoreCache, one_based: bool = False) -> tuple[dict, bool, list[str]]:  # fmt: skip
     """evaluate_files' summary for one (method, dataset), through the cache: (summary, from the
     cache, warnings seen). The files' sizes are checked before they are hashed or read."""
     if files.image is not None:
         check_ranks_file(files.image, bench.n_database, bench.n_queries)
     check_pixel_file(files.pixel)
     key = _cache.entry_key(bench_digest, files.dataset, _cache.file_digest(files.image),
-                           _cache.file_digest(files.pixel), protocols, points)  # fmt: skip
+                           _cache.file_digest(files.pixel), protocols, points, one_based)  # fmt: skip
     hit = store.get(key, protocols, bench.n_queries, f"{files.method} on {dataset_label(files.dataset)}")
     if hit is not None:
         return hit[0], True, hit[1]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ev = evaluate_files(bench, files.image, files.pixel, protocols, points)
+        ev = evaluate_files(bench, files.image, files.pixel, protocols, points, one_based)
     summary = ev.summarize()
-    seen = list(dict.fromkeys(str(w.message) for w in caught))
+    # what was not scored (the input report) travels with the warnings, into the notes and the cache
+    seen = list(dict.fromkeys([*(str(w.message) for w in caught), *ev.input_report()["notes"]]))
     store.put(key, summary, seen)
     return summary, False, seen
 
@@ -256,6 +258,7 @@ def compare(
     points: str = "xy",
     cache: bool | str | Path = True,
     runs: Sequence[tuple[str | None, str | Path]] = (),
+    one_based: bool = False,
 ) -> Comparison:
     """Score every method (of the results tree ``results``, and the run folders ``runs``: (name
     or None, folder)) on every dataset it has files for, whose benchmark is under ``root``.
@@ -295,7 +298,7 @@ def compare(
     else:
         folder = Path(cache) if cache else None
     store = _cache.ScoreCache(folder)
-    cmp = Comparison(chosen, [], tuple(protocols), notes=notes, points=points)
+    cmp = Comparison(chosen, [], tuple(protocols), notes=notes, points=points, one_based=one_based)
     for d in targets:
         files = [method_files(tree, m, d) for m in tree_methods if m in chosen] if tree is not None else []
         for name, rf, rd in run_list:
@@ -338,7 +341,7 @@ def _score_one(cmp: Comparison, bench: Benchmark, digest: str, f: MethodFiles, s
     if f.image is None:
         cmp.notes.append(f"{f.method} on {label}: no image-level ranks; pixel and image mAP shown as -")
     try:
-        summary, cached, seen = _score(bench, digest, f, cmp.protocols, cmp.points, store)
+        summary, cached, seen = _score(bench, digest, f, cmp.protocols, cmp.points, store, cmp.one_based)
     except PixretError as exc:
         cmp.notes.append(f"{f.method} on {label}: {exc}; shown as -")
         return

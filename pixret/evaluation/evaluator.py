@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.model import Benchmark
-from ..errors import ResultsWarning
+from ..errors import PixretWarning, ResultsWarning
 from ..parallel import default_workers, fork_map
 from . import protocols as _protocols
 from .ap import average_precision, precision_at
@@ -48,7 +48,8 @@ class PixelEval:
         # protocol -> (query, image) -> that protocol's value for the pair
         self.pair_values: dict[str, dict[tuple[int, int], object]] = {}
         self.results: dict[str, ProtocolResult] = {}
-        self._sizes_guessed = 0
+        self.sizes_guessed: list[tuple[int, int]] = []  # pairs whose image size strict had to guess
+        self.read_notes: list[str] = []  # what reading and scoring the files warned about (evaluate_files)
 
     @property
     def compat_pairs(self) -> dict[tuple[int, int], CompatPair]:
@@ -67,10 +68,10 @@ class PixelEval:
         out = fork_map(self._pair, pairs, self.workers)
         for k, scorer in enumerate(self.scorers):
             self.pair_values[scorer.name] = {p: r[k][0] for p, r in zip(pairs, out, strict=True)}
-        self._sizes_guessed = sum(any(g for _, g in r) for r in out)
-        if self._sizes_guessed:
+        self.sizes_guessed = [p for p, r in zip(pairs, out, strict=True) if any(g for _, g in r)]
+        if self.sizes_guessed:
             warnings.warn(
-                f"{self._sizes_guessed} pair(s) without a known image size: strict used the "
+                f"{len(self.sizes_guessed)} pair(s) without a known image size: strict used the "
                 "largest ground-truth coordinate as the canvas",
                 ResultsWarning,
                 stacklevel=2,
@@ -146,13 +147,18 @@ class PixelEval:
         unscored = sorted(set(given) - positives)
         missing = sorted(positives - set(given))
         unlabelled = sorted(p for p in positives if p not in self.bench.pair_labels)
+        empty = sorted(p for p in positives if p in self.bench.pair_labels and not self.bench.gt(*p).polygons)
         failed = sorted(p for p, r in self.compat_pairs.items() if r is PairOutcome.FAILED)
-        report = {
-            "predictions": len(given), "positive_pairs": len(positives),
-            "predictions_not_for_a_positive": len(unscored), "positives_without_prediction": len(missing),
-            "positives_without_label": len(unlabelled), "compat_failed_pairs": len(failed),
-            "sizes_guessed": self._sizes_guessed, "ranking": self.ranks is not None,
+        given_empty = sorted(p for p, pred in self.pixels.items() if pred.empty)
+        named = {
+            "predictions_not_for_a_positive": unscored, "positives_without_prediction": missing,
+            "positives_without_label": unlabelled, "positives_with_an_empty_label": empty,
+            "compat_failed_pairs": failed, "sizes_guessed": sorted(self.sizes_guessed),
+            "empty_predictions": given_empty,
         }  # fmt: skip
+        report: dict = {"predictions": len(given), "positive_pairs": len(positives), "ranking": self.ranks is not None}
+        report |= {k: len(v) for k, v in named.items()}
+        report["pairs"] = {k: [list(p) for p in v] for k, v in named.items()}  # every one named: [query, image]
         notes = []
 
         def first(pairs: list[tuple[int, int]]) -> str:
@@ -166,14 +172,20 @@ class PixelEval:
                          f"easy ones) ({first(missing)})")  # fmt: skip
         if unlabelled:
             notes.append(f"{len(unlabelled)} positives have no label file and score 0 ({first(unlabelled)})")
+        if empty:
+            notes.append(f"{len(empty)} positives have a label file without shapes and score 0 ({first(empty)})")
+        if given_empty:
+            notes.append(f"{len(given_empty)} predictions hold no polygon and no mask: they count as none "
+                         f"({first(given_empty)})")  # fmt: skip
         if failed:
             notes.append(f"compat: the release's IoU fails on {len(failed)} pair(s), which reuse the previous pair's "
                          f"IoU as its scripts do ({first(failed)})")  # fmt: skip
-        if self._sizes_guessed:
-            notes.append(f"{self._sizes_guessed} pair(s) without a known image size: strict used the largest "
-                         "ground-truth coordinate as the canvas")  # fmt: skip
+        if self.sizes_guessed:
+            notes.append(f"{len(self.sizes_guessed)} pair(s) without a known image size: strict used the largest "
+                         f"ground-truth coordinate as the canvas ({first(sorted(self.sizes_guessed))})")  # fmt: skip
         if self.ranks is None:
             notes.append("no ranking given: pixel and image mAP are not measured")
+        notes += [n for n in self.read_notes if n not in notes]
         report["notes"] = notes
         return report
 
@@ -196,8 +208,15 @@ def evaluate_files(
     ``points``: column order of a release ``.npy`` pixel file ("xy", the current release's);
     ``one_based``: the ranking holds indices 1..n (MATLAB's revisitop code writes them so).
     """
-    ranks = load_ranks(bench, image_results, one_based) if image_results else None
-    pixels = load_pixel_results(bench, pixel_results, points)
-    ev = PixelEval(bench, ranks, pixels, protocols)
-    ev.run()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ranks = load_ranks(bench, image_results, one_based) if image_results else None
+        pixels = load_pixel_results(bench, pixel_results, points)
+        ev = PixelEval(bench, ranks, pixels, protocols)
+        ev.run()
+    for w in caught:  # shown as they would have been, and kept for the input report
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    said = f"{len(ev.sizes_guessed)} pair(s) without a known image size"  # a note of its own already
+    ev.read_notes = list(dict.fromkeys(str(w.message) for w in caught
+                                       if issubclass(w.category, PixretWarning) and not str(w.message).startswith(said)))  # fmt: skip
     return ev

@@ -105,8 +105,10 @@ def strict_iou(
 
     Masks use OpenCV's scan conversion (the rule of the release and of labelme's tools: a
     pixel centred on the boundary is in) at 1/16-pixel precision instead of truncated integers;
-    pycocotools' encoder was 10x slower here. Boxes are continuous boxes around the points
-    (or the mask), clipped to the image. No prediction, or no ground truth, scores 0.
+    pycocotools' encoder was 10x slower here. Boxes are continuous boxes around the points,
+    clipped to the image; a mask's box runs through its outermost pixels' centres, as a polygon
+    traced around those pixels does (so a mask of exactly a label's pixels has the label's box).
+    No prediction, or no ground truth, scores 0.
     """
     if pred is None or pred.empty or not gt_polys:
         return 0.0, 0.0
@@ -115,7 +117,7 @@ def strict_iou(
         full = _decode(pred.rle, h, w)
         ys, xs = np.nonzero(full)
         pbox = (
-            (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+            (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
             if len(xs)
             else (0.0, 0.0, 0.0, 0.0)
         )

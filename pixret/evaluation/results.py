@@ -48,7 +48,6 @@ from ..geometry import (
     mask_to_polygon,
     mask_to_rle,
     points_box,
-    polygons_as_lists,
     rle_to_mask,
 )
 from ..imageio import load_mask
@@ -175,6 +174,9 @@ def validate_ranks(
         raise PixretError(path, f"ranks must be integers, got dtype {ranks.dtype}")
     if one_based:
         ranks = np.asarray(ranks, dtype=np.int64) - 1
+        if ranks.size and int(ranks.min()) < 0:
+            raise PixretError(path, "--one-based was given, but the ranking holds index 0: it is 0-based "
+                              "already; drop --one-based")  # fmt: skip
     check_ranks(ranks, n_database, path)
     if ranks.shape[0] < n_database:
         warnings.warn(
@@ -197,10 +199,11 @@ def read_ranks(path: str | os.PathLike, n_database: int, n_queries: int, one_bas
             raise PixretError(path, "expected {'format': 'pixret-ranks', 'ranks': [[...], ...]}")
         lists = doc["ranks"]
         if not all(
-            isinstance(r, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in r)
+            isinstance(r, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r)
             for r in lists
         ):
             raise PixretError(path, "'ranks' must be a list of lists of integers, one list per query")
+        # whole floats (MATLAB writes doubles) are checked and read as integers by validate_ranks
         k = min((len(r) for r in lists), default=0)
         if any(len(r) != k for r in lists):
             warnings.warn(f"{path}: rankings of unequal length; cut to {k}", ResultsWarning, stacklevel=2)
@@ -455,7 +458,9 @@ def write_pixel_results(
         pairs = []
         for (q, i), pred in sorted(results.items()):
             entry: dict = {"query": q, "image": i}
-            entry["polygons"] = polygons_as_lists(pred.polygons, 2)
+            # every coordinate exactly (compat truncates to whole pixels: a rounded 12.999 -> 13.0
+            # would move a point by a pixel and the release's scores with it)
+            entry["polygons"] = [np.asarray(p, np.float64).tolist() for p in pred.polygons]
             if pred.rle is not None:
                 entry["rle"] = pred.rle
             pairs.append(entry)
@@ -532,8 +537,8 @@ class RunFolder:
         if cut:
             self._notes.append(
                 f"{self.RELEASE_PIXELS} (the release's format, one polygon per pair) keeps the first polygon of "
-                f"{len(cut)} of {len(pixels)} predictions; {self.PIXELS} keeps every polygon and is what "
-                "pixret evaluate, compare, report and serve read in a run folder"
+                f"{len(cut)} of {len(pixels)} predictions; {self.PIXELS} keeps every polygon, and is what "
+                "pixret reads when given the run folder (evaluate/report/compare --run, serve --results)"
             )
 
     def notes(self) -> list[str]:

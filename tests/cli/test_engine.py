@@ -1,5 +1,6 @@
 """`pixret index / search / run / serve` as people use them: from any folder, output for scripts."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -180,3 +181,26 @@ def test_index_add_appends_new_images_only(bench, tmp_path):
     assert hits and all(h.index < len(after) for h in hits)
     r = _run(["index", "photos", "--index", "nothing-here", "--add"], cwd=tmp_path)
     assert r.returncode == 2 and "no index.json" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_index_names_every_file_it_does_not_take(bench, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        shutil.copy(bench.database_image(i), photos / f"p{i}.jpg")
+    (photos / "notes.txt").write_text("not a photo")
+    (photos / "anim.gif").write_bytes(b"GIF89a")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    from PIL import Image
+
+    if importlib.util.find_spec("pillow_heif"):  # a phone's HEIC photo is read (pixret[heic])
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        Image.open(bench.database_image(3)).save(photos / "IMG_0001.HEIC")
+    r = _run(["index", str(photos), "--index", str(tmp_path / "idx")])
+    assert r.returncode == 0, r.stderr
+    assert "ignored 2 file(s) that are not images pixret reads (.gif, .txt" in r.stderr
+    assert "skipped 1 file(s) the indexer could not take (first: " in r.stderr and "broken.jpg" in r.stderr
+    heic = importlib.util.find_spec("pillow_heif") is not None
+    assert f"indexed {4 if heic else 3} images" in r.stderr

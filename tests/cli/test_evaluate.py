@@ -146,7 +146,13 @@ def test_rankings_from_matlab_get_the_one_based_hint(tmp_path):
     assert code == 0 and "1-based" not in err, err
     assert doc["strict"]["image_mAP"] == {"easy": 1.0, "medium": 1.0, "hard": 1.0}
     assert doc["strict"]["pixel_mAP"] == {"medium": 1.0, "hard": 1.0}
-    # a 0-based ranking is never told it might be 1-based
+    # the same from a JSON file of doubles, as MATLAB's jsonencode writes them
+    (tmp_path / "top.json").write_text(json.dumps({"format": "pixret-ranks", "ranks": (perfect[:3].T + 1.0).tolist()}))
+    code, err, doc = _evaluate([*common, "--image-results", str(tmp_path / "top.json"), "--one-based"], tmp_path)
+    assert code == 0 and doc["strict"]["image_mAP"]["medium"] == 1.0, err
+    # a 0-based ranking is never told it might be 1-based, and --one-based on it is one line
     np.save(tmp_path / "ok.npy", perfect[:3])
     code, err, _ = _evaluate([*common, "--image-results", str(tmp_path / "ok.npy")], tmp_path)
     assert code == 0 and "1-based" not in err
+    code, err, _ = _evaluate([*common, "--image-results", str(tmp_path / "ok.npy"), "--one-based"], tmp_path)
+    assert code == 2 and "the ranking holds index 0: it is 0-based already; drop --one-based" in err

@@ -19,11 +19,12 @@ from pixret.evaluation import (
     order_evidence,
     read_pixel_results,
     read_ranks,
+    strict_iou,
     write_pixel_results,
     write_ranks,
 )
 from pixret.evaluation.results import RunFolder
-from pixret.geometry import mask_to_rle
+from pixret.geometry import fill_polygons, mask_to_rle
 from pixret.io import load_npy
 from tests.helpers import SQ, square, write_release
 from tests.reference.release_scripts import release_pair_iou
@@ -314,3 +315,37 @@ def test_the_input_report_names_what_was_not_scored(tiny_release):
     assert any(n.startswith("2 of 3 predictions are for images that are not their query's positives") and
                "(first: query 0, image 3 (db_0003))" in n for n in report["notes"])  # fmt: skip
     assert "no ranking given: pixel and image mAP are not measured" in report["notes"]
+
+
+def test_pixret_json_keeps_every_coordinate_exactly(tmp_path):
+    odd = np.array([[12.999999, 5.0000001], [40.123456789, 5.5], [30.25, 33.333333333]])
+    write_pixel_results(tmp_path / "p.json", {(0, 0): PixelPrediction([odd])})
+    back = read_pixel_results(tmp_path / "p.json", 1, 1)[(0, 0)].polygons[0]
+    assert (back == odd).all()  # compat truncates to whole pixels: a rounded 12.999999 would be 13
+
+
+def test_a_mask_of_exactly_the_labelled_pixels_scores_one(tiny_release):
+    bench, _ = tiny_release
+    gt = bench.gt(0, 0)
+    mask = fill_polygons(gt.polygons, gt.height, gt.width)
+    assert strict_iou(PixelPrediction(rle=mask_to_rle(mask)), gt.polygons, gt.height, gt.width) == (1.0, 1.0)
+
+
+def test_the_input_report_names_every_pair_and_what_reading_said(tiny_release, tmp_path):
+    bench, root = tiny_release
+    label = bench.pair_labels[(1, 5)]
+    doc = json.loads(label.read_text())
+    doc["shapes"] = []
+    label.write_text(json.dumps(doc))
+    bench = load_benchmark(root, "tiny")
+    pairs = [{"query": 0, "image": 0, "polygons": [SQ]}, {"query": 0, "image": 2, "polygons": [[[1, 1], [5, 5]]]},
+             {"query": 1, "image": 5, "polygons": [SQ]}, {"query": 1, "image": 4, "polygons": []}]  # fmt: skip
+    (tmp_path / "p.json").write_text(json.dumps({"format": "pixret-pixel-results", "pairs": pairs}))
+    with pytest.warns(PixretWarning):
+        ev = evaluate_files(bench, None, tmp_path / "p.json", ("strict",))
+    report = ev.input_report()
+    assert report["pairs"]["positives_with_an_empty_label"] == [[1, 5]]
+    assert report["pairs"]["positives_without_prediction"] == [[0, 1], [1, 4]]
+    assert report["pairs"]["empty_predictions"] == [[1, 4]]
+    assert any("label file without shapes" in n for n in report["notes"])  # said under strict alone too
+    assert any("polygon(s) with fewer than 3 points" in n for n in report["notes"])  # what reading warned
