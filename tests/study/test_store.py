@@ -3,8 +3,8 @@ refused untouched, readable without write access."""
 
 import hashlib
 import os
-import sqlite3
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -106,12 +106,11 @@ def test_a_version_1_file_is_read_as_it_is_and_upgraded_when_served(study_file):
 def _report_in_a_child(path: Path, out: Path) -> int:
     """`pixret study report` in a forked child that may not write the study file: as root (CI),
     the child becomes user nobody first (root ignores file modes); its exit status."""
+    import matplotlib.pyplot  # noqa: F401  # imported before the child drops its rights
     from typer.testing import CliRunner
 
-    from pixret.cli import app
-
-    import matplotlib.pyplot  # noqa: F401  # imported before the child drops its rights
     import pixret.viz.plots  # noqa: F401
+    from pixret.cli import app
 
     pid = os.fork()
     if pid == 0:  # the child
