@@ -14,7 +14,7 @@ from ..errors import PixretError
 from . import app, say
 
 HostOpt = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")]
-PortOpt = Annotated[int, typer.Option(help="Port.")]
+PortOpt = Annotated[int, typer.Option(help="Port (0: any free one, printed at start).")]
 AllowHostOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -54,10 +54,12 @@ def run_server(make_app, host: str, port: int, allow_host: list[str] | None, stu
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))  # bound before the address is announced
+        sock.bind((host, port))  # bound and listening before the address is announced: a client
+        sock.listen(128)  # that connects at once waits in the backlog until uvicorn accepts
     except OSError as exc:
         sock.close()
         raise PixretError(None, f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    port = sock.getsockname()[1]  # the port the system chose, for --port 0
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(f"serving on {host}: anyone who can reach it can use the page", "warning:", "yellow")
     shown = f"[{host}]" if ":" in host else host
