@@ -1,5 +1,6 @@
 """The search page in a real browser (Playwright + Chromium): drawing a box by mouse, touch and keyboard."""
 
+import contextlib
 import shutil
 
 import cv2
@@ -8,18 +9,32 @@ import pytest
 
 from pixret.server import create_app
 from tests.conftest import ARTIFACTS
-from tests.helpers import ARGS, CHROMIUM, desktop_page, needs_chromium, serve_app
+from tests.helpers import needs_chromium, serve_app
 
 pytestmark = pytest.mark.browser
 
 
-@needs_chromium
-def test_page_search_by_drawing_a_box(live_server, bench):
-    from playwright.sync_api import sync_playwright
+@contextlib.contextmanager
+def _context(browser, **kw):
+    """A browser context of the module's Chromium, closed after (bypass_csp only lets the
+    tests poll with wait_for_function: the CSP forbids the eval it uses)."""
+    ctx = browser.new_context(**{"bypass_csp": True, **kw})
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
+
+@contextlib.contextmanager
+def _page(browser, width: int, height: int):
+    with _context(browser, viewport={"width": width, "height": height}) as ctx:
+        yield ctx.new_page()
+
+
+@needs_chromium
+def test_page_search_by_drawing_a_box(live_server, bench, browser):
     q = bench.queries[0]
-    with sync_playwright() as p:
-        browser, page = desktop_page(p, 1400, 1100)
+    with _page(browser, 1400, 1100) as page:
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         page.set_input_files("#upload", str(bench.query_image(0)))
@@ -57,14 +72,11 @@ def test_page_search_by_drawing_a_box(live_server, bench):
         page.wait_for_selector("#bench-results .tile.true")
         assert not page.is_visible("#search-view") and page.is_visible("#bench-view")
         page.screenshot(path=str(ARTIFACTS / "benchmark-page.png"))
-        browser.close()
 
 
 @needs_chromium
-def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
+def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path, browser):
     import pickle
-
-    from playwright.sync_api import sync_playwright
 
     root = tmp_path / "b"
     shutil.copytree(bench.root, root)
@@ -73,9 +85,7 @@ def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
     evil = '<img src=x onerror="window.__xss=1">'
     gnd["qimlist"] = [evil + n for n in gnd["qimlist"]]
     gnd_path.write_bytes(pickle.dumps(gnd))
-    with serve_app(create_app(index.root, root, "eng")) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
+    with serve_app(create_app(index.root, root, "eng")) as url, _page(browser, 1280, 800) as page:
         page.goto(url + "/")
         page.wait_for_selector("#bench-query option", state="attached")
         text = page.eval_on_selector("#bench-query option", "o => o.textContent")
@@ -83,7 +93,6 @@ def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
         page.wait_for_timeout(500)
         assert page.evaluate("window.__xss") is None
         assert page.locator("#bench-query img").count() == 0
-        browser.close()
 
 
 def _drag_box_by_touch(page, canvas_sel, box, img_w):
@@ -101,15 +110,10 @@ def _drag_box_by_touch(page, canvas_sel, box, img_w):
 
 
 @needs_chromium
-def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench):
-    from playwright.sync_api import sync_playwright
-
+def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench, browser):
     q = bench.queries[0]
     img_w = cv2.imread(str(bench.query_image(0))).shape[1]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True,
-                                  device_scale_factor=2)  # fmt: skip
+    with _context(browser, **PHONE) as ctx:
         page = ctx.new_page()
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
@@ -133,13 +137,10 @@ def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench):
         assert page.evaluate("document.documentElement.scrollWidth") <= 391
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "phone-page.png"))
-        browser.close()
 
 
 @needs_chromium
-def test_page_by_keyboard_alone(live_server, bench):
-    from playwright.sync_api import sync_playwright
-
+def test_page_by_keyboard_alone(live_server, bench, browser):
     def tab_to(page, selector, limit=80):
         for _ in range(limit):
             page.keyboard.press("Tab")
@@ -151,8 +152,7 @@ def test_page_by_keyboard_alone(live_server, bench):
     i = int(q.easy[0])
     gt = bench.gt(1, i).all_points
     box = [int(gt[:, 0].min()), int(gt[:, 1].min()), int(gt[:, 0].max()), int(gt[:, 1].max())]
-    with sync_playwright() as p:
-        browser, page = desktop_page(p, 1366, 900)
+    with _page(browser, 1366, 900) as page:
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         assert page.get_attribute("#thumbs .thumb img", "alt").startswith("use ")
@@ -176,19 +176,15 @@ def test_page_by_keyboard_alone(live_server, bench):
         page.keyboard.press("Escape")
         assert page.is_hidden("#detail")
         assert page.evaluate("document.activeElement.matches('.tile')")  # back on the tile it opened
-        browser.close()
 
 
 @needs_chromium
 def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_once(
-    live_server, bench, tmp_path
+    live_server, bench, tmp_path, browser
 ):
-    from playwright.sync_api import sync_playwright
-
     noise = tmp_path / "noise.png"
     cv2.imwrite(str(noise), np.random.default_rng(5).integers(0, 255, (300, 400, 3), dtype=np.uint8))
-    with sync_playwright() as p:
-        browser, page = desktop_page(p, 1366, 900)
+    with _page(browser, 1366, 900) as page:
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         # feedback: a file that is no image says so, visibly
@@ -222,21 +218,9 @@ def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_o
         page.wait_for_timeout(1500)
         ranks = page.eval_on_selector_all("#results .tile", "ts => ts.map(t => t.dataset.rank)")
         assert ranks and len(ranks) == len(set(ranks)) and ranks[0] == "0"
-        browser.close()
 
 
-# ---------------------------------------------------------------- one browser for what follows
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    p = sync_playwright().start()
-    b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    yield b
-    b.close()
-    p.stop()
-
-
+# ---------------------------------------------------------------- the newer page: camera photos, waiting, benchmark tiles, the picker
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 

@@ -12,7 +12,7 @@ from pixret.server import create_app
 from pixret.study.report import write_report
 from pixret.study.service import Study, create_study
 from tests.conftest import ARTIFACTS
-from tests.helpers import ARGS, CHROMIUM, needs_chromium, serve_app
+from tests.helpers import needs_chromium, serve_app
 from tests.reference.study_participant import ScriptedParticipant
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -26,17 +26,6 @@ def study(bench, tmp_path_factory):
                         mix=(0.5, 0.17, 0.33), seed=3, label="oracle masks")  # fmt: skip
     with serve_app(create_app(None, study=path, study_token=TOKEN)) as url:
         yield path, url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    p = sync_playwright().start()
-    b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    yield b
-    b.close()
-    p.stop()
 
 
 def _shot(page, name: str) -> None:
