@@ -88,13 +88,14 @@ def _pr_curve(ev: PixelEval, relevant_of, subset: str) -> np.ndarray:
     return np.mean(curves, axis=0) if curves else np.zeros_like(RECALL)
 
 
-def pr_curves(
-    ev: PixelEval, path: str | os.PathLike | None = None, subsets: tuple[str, ...] = ("medium", "hard")
-) -> bytes:
-    """Image-level and pixel-level (strict, mask IoU > t) PR curves, one panel per subset
-    (one subset: a figure half as wide, for pages that must also read on a phone)."""
-    fig, axes = plt.subplots(1, len(subsets), figsize=(5 * len(subsets), 4), squeeze=False, layout="constrained")
-    for ax, subset in zip(axes[0], subsets, strict=True):
+def pr_curves(ev: PixelEval, path: str | os.PathLike | None = None, stacked: bool = False) -> bytes:
+    """Image-level and pixel-level (strict, mask IoU > t) PR curves, medium and hard: side by
+    side, or ``stacked`` one above the other (a figure half as wide, for pages that must also
+    read on a phone)."""
+    subsets = ("medium", "hard")
+    fig, axes = plt.subplots(2 if stacked else 1, 1 if stacked else 2, figsize=(5, 8) if stacked else (10, 4),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    for ax, subset in zip(axes.ravel(), subsets, strict=True):
         ax.plot(RECALL, _pr_curve(ev, lambda q, ok: ok, subset), label="image level", lw=2)
         if ev.strict_pairs:
             for t in (0.5, 0.75):

@@ -130,8 +130,7 @@ def write_report(
         "<h2>Contents: queries (strict protocol, %)</h2>",
         contents_html(ev, list(queries) if queries is not None else list(range(bench.n_queries))),
         "<h2>Curves</h2><div class='row charts'>",
-        img_tag(pr_curves(ev, subsets=("medium",)), "image/png", "precision-recall curves, Medium"),
-        img_tag(pr_curves(ev, subsets=("hard",)), "image/png", "precision-recall curves, Hard"),
+        img_tag(pr_curves(ev, stacked=True), "image/png", "precision-recall curves, Medium and Hard"),
         # one bar pair per query: as wide as the queries need, scrolled sideways on a narrow screen
         "</div><div class='wide'>",
         img_tag(per_query_bars(ev), "image/png", "per-query bars"),

@@ -31,12 +31,12 @@ def test_per_query_panels_and_legend_do_not_overlap(tree):
     assert all(b.overlaps(fig.bbox) for b in (legend, *(ax.get_window_extent(r) for ax in axes)))
 
 
-def test_pr_curves_one_subset_is_half_as_wide(tree):
+def test_pr_curves_stacked_are_half_as_wide(tree):
     import io
 
     from PIL import Image
 
     ev = _ev(tree)
     both = Image.open(io.BytesIO(pr_curves(ev)))
-    one = Image.open(io.BytesIO(pr_curves(ev, subsets=("hard",))))
-    assert one.width < 0.6 * both.width and one.height == both.height
+    one = Image.open(io.BytesIO(pr_curves(ev, stacked=True)))
+    assert one.width < 0.6 * both.width and one.height > 1.5 * both.height
