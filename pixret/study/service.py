@@ -149,8 +149,9 @@ def _locked(method):
         with self.lock:
             try:
                 return method(self, *args, **kwargs)
-            except sqlite3.DatabaseError as exc:
-                raise PixretError(self.path, f"study file damaged or unreadable ({exc})") from None
+            except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: text not UTF-8, JSON damaged
+                raise PixretError(self.path, f"study file damaged or unreadable ({type(exc).__name__}: "
+                                  f"{str(exc)[:120]})") from None
 
     return call
 
@@ -163,7 +164,15 @@ class Study:
         file or disk will do). Raises PixretError for anything but a sound study file."""
         self.path = Path(path)
         self.db = store.connect(self.path, readonly=readonly)
-        self.meta = store.meta(self.db)
+        try:  # as the connection sees it (a running server's WAL included): checked again
+            self.meta = store.meta(self.db)
+            store.check_meta(self.path, self.meta)
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            self.db.close()
+            raise PixretError(self.path, f"study file damaged ({type(exc).__name__}: {str(exc)[:120]})") from None
+        except PixretError:
+            self.db.close()
+            raise
         self.conditions = tuple(self.meta["conditions"].split(","))
         self.seed = int(self.meta["seed"])
         self.pairs = int(self.meta["pairs"])

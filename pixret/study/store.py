@@ -155,8 +155,8 @@ def check(path: Path) -> int:
             if not cols <= tables[name]:
                 raise PixretError(path, f"damaged study file: table {name} lacks {', '.join(sorted(cols - tables[name]))}")
         info = meta(db)
-    except sqlite3.DatabaseError as exc:
-        raise PixretError(path, f"not a pixret study file ({exc})") from None
+    except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: text that is not UTF-8
+        raise PixretError(path, f"not a pixret study file ({type(exc).__name__}: {str(exc)[:120]})") from None
     finally:
         db.close()
     raw = info.get("schema_version")

@@ -267,7 +267,7 @@ def test_a_50_mp_camera_photo_is_scaled_down_and_the_box_stays_in_its_pixels(liv
 
 
 class _Slow:
-    """The app with every search held back 3 s (a slow index), to watch the page wait."""
+    """The app with every search held back 1.5 s (a slow index), to watch the page wait."""
 
     def __init__(self, app):
         self.app = app
@@ -276,7 +276,7 @@ class _Slow:
         import asyncio
 
         if scope["type"] == "http" and scope["path"] == "/api/search":
-            await asyncio.sleep(3)
+            await asyncio.sleep(1.5)
         await self.app(scope, receive, send)
 
 
@@ -301,7 +301,7 @@ def test_a_slow_search_shows_its_stage_and_time_and_can_be_cancelled(bench, inde
         assert page.is_visible("#cancel-btn")
         page.click("#cancel-btn")
         assert page.inner_text("#status") == "cancelled" and page.is_enabled("#search-btn")
-        page.wait_for_timeout(3500)  # the server's answer comes, and is dropped
+        page.wait_for_timeout(2000)  # the server's answer comes, and is dropped
         assert page.locator("#results .tile").count() == 0 and page.inner_text("#status") == "cancelled"
         page.click("#search-btn")
         page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=30000)
