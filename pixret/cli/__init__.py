@@ -50,9 +50,11 @@ def say(text: object, prefix: str = "", style: str = "", out: Console | None = N
 def _plain_help() -> None:
     """Typer 0.29 renders help with its own copy of click (``typer._click``) and labels every
     parameter with its Python type, so each flag shows ``<bool>`` (``--help`` included), and it
-    writes required arguments as ``{FOLDER}`` in the usage line. click, and typer before its
-    own copy of it, print neither. Here, once for every command: flags get no type label, and
-    arguments are written the click way (``FOLDER``, ``[FOLDER]`` when optional)."""
+    writes required arguments as ``{FOLDER}`` in the usage line (typer/core.py:
+    ``display_type``, ``_usage_display_name``); click's own help prints neither. Here, once for
+    every command: flags get no type label, and arguments are written the click way (``FOLDER``,
+    ``[FOLDER]`` when optional). Where typer lacks these hooks (another version), nothing is
+    patched."""
     from typer import core
 
     option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
