@@ -260,3 +260,102 @@ def test_compare_cache_entries(cache_entry, data):
     if hit is not None:  # used only when it is the entry written for this key: never a changed score
         assert json.loads(body) == doc and hit[0] == truth
     entry.write_text(json.dumps(doc))
+
+
+# ---------------------------------------------------------------- the study database (study/store.py)
+STUDY_TABLES = ["meta", "trials", "participants", "assignments", "responses"]
+study_text = st.text(max_size=30) | st.sampled_from(["", "x", "-1", "1e9", "99999999999999999999", "image,box",
+                                                     "image,image", "0", "2", " 3", "nan"])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def study_template(bench, tmp_path_factory):
+    from pixret.study.service import create_study
+
+    return create_study(tmp_path_factory.mktemp("fzs") / "s.db", bench.root, "eng", pairs=4, seed=2)
+
+
+def _side_files(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def _study_opens_or_refuses_untouched(path: Path) -> None:
+    from pixret.study.service import Study
+
+    before, beside = _digest(path.parent), _side_files(path)
+    for readonly in (True, False):
+        with bounded():
+            try:
+                s = Study(path, readonly=readonly)
+            except PixretError as exc:
+                assert str(exc) and "\n" not in str(exc)
+                assert _digest(path.parent) == before and _side_files(path) == beside  # refused: untouched
+                return
+            try:
+                s.rows(), s.progress(), s.settings()
+            except PixretError as exc:  # a table that reads, then fails: one line too
+                assert "\n" not in str(exc)
+            finally:
+                s.close()
+
+
+@FUZZ
+@given(cut=st.integers(0, 60000), junk=st.binary(max_size=300), at=st.integers(0, 60000))
+def test_study_file_bytes(study_template, tmp_path_factory, cut, junk, at):
+    path = tmp_path_factory.mktemp("fzb") / "s.db"
+    data = study_template.read_bytes()
+    path.write_bytes(data[:at] + junk + data[at + len(junk) :] if at < len(data) else data[:cut] + junk)
+    _study_opens_or_refuses_untouched(path)
+
+
+@FUZZ
+@given(
+    key=st.sampled_from(["schema_version", "conditions", "seed", "pairs", "dataset", "root", "cap", "open", "mix",
+                         "label", "zzz"]),  # fmt: skip
+    value=study_text | st.none(),
+    drop=st.sampled_from([None, *STUDY_TABLES]),
+)
+def test_study_file_settings_and_tables(study_template, tmp_path_factory, key, value, drop):
+    import sqlite3
+
+    path = tmp_path_factory.mktemp("fzm") / "s.db"
+    shutil.copy(study_template, path)
+    db = sqlite3.connect(path)
+    if value is None:
+        db.execute("DELETE FROM meta WHERE key = ?", (key,))
+    else:
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+    if drop:
+        db.execute(f"DROP TABLE {drop}")
+    db.commit()
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.close()
+    _study_opens_or_refuses_untouched(path)
+
+
+answer_values = json_values | st.integers(-(2**70), 2**70) | st.just(10**400)
+
+
+@FUZZ
+@given(bodies=st.lists(st.fixed_dictionaries({}, optional={
+    "position": answer_values, "answer": answer_values, "click": answer_values | st.lists(answer_values, max_size=3),
+    "rt_ms": answer_values, "viewport": answer_values | st.lists(answer_values, max_size=3),
+    "pointer": answer_values | st.sampled_from(["mouse", "touch", "pen", ""])}), min_size=1, max_size=6))  # fmt: skip
+def test_study_answers(study_template, tmp_path_factory, bodies):
+    from pixret.study.service import Study, StudyError
+
+    path = tmp_path_factory.mktemp("fza") / "s.db"
+    shutil.copy(study_template, path)
+    s = Study(path)
+    pid = s.new_participant()
+    recorded = 0
+    for body in bodies:
+        with bounded():
+            try:
+                s.record(pid, *(body.get(k) for k in ("position", "answer", "click", "rt_ms", "viewport", "pointer")))
+                recorded += 1
+            except StudyError as exc:  # Invalid, NotFound or Conflict: a 4xx, one line
+                assert str(exc) and "\n" not in str(exc)
+    rows = s.rows()
+    assert len(rows) == recorded and [r["position"] for r in rows] == list(range(recorded))
+    s.close()

@@ -1,12 +1,19 @@
-"""The `pixret` command line (typer). Each submodule registers one group of commands."""
+"""The `pixret` command line (typer). Each submodule registers one group of commands.
+
+Everything the commands print about the user's input (paths, names, messages) goes through
+``say``: plain text, never rich markup (a path such as ``m/[/x].db`` is not a tag), with the
+characters a terminal would act on neutralised (``terminal_text``).
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import PixretError
 
@@ -17,6 +24,60 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True, soft_wrap=True)
+
+# C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line), DEL, and the
+# Unicode bidirectional controls (U+202E turns "gpj.exe" into what looks like another name):
+# Unicode's "Trojan Source" list, CVE-2021-42574, plus the line and paragraph separators
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: object) -> str:
+    """``text`` safe to print on a terminal: every control character (ANSI escapes, carriage
+    returns, bidi overrides) shown as its code point, e.g. ``<U+202E>``; tabs and newlines kept."""
+    return _CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
+
+
+def say(text: object, prefix: str = "", style: str = "", out: Console | None = None) -> None:
+    """Print ``text`` as plain text (no markup), terminal-escaped, after an optional styled
+    ``prefix`` such as ``error:`` (on stderr unless ``out`` is given)."""
+    line = Text()
+    if prefix:
+        line.append(prefix + " ", style=style)
+    line.append(terminal_text(text))
+    (out or console).print(line, highlight=False)
+
+
+def _plain_help() -> None:
+    """Typer 0.29 renders help with its own copy of click (``typer._click``) and labels every
+    parameter with its Python type, so each flag shows ``<bool>`` (``--help`` included), and it
+    writes required arguments as ``{FOLDER}`` in the usage line (typer/core.py:
+    ``display_type``, ``_usage_display_name``); click's own help prints neither. Here, once for
+    every command: flags get no type label, and arguments are written the click way (``FOLDER``,
+    ``[FOLDER]`` when optional). Where typer lacks these hooks (another version), nothing is
+    patched."""
+    from typer import core
+
+    option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
+    if option is not None and hasattr(option, "display_type_rich"):
+        typed = option.display_type_rich
+
+        def display_type_rich(self, ctx):
+            if getattr(self, "is_flag", False) and not getattr(self, "count", False) and self.metavar is None:
+                return None
+            return typed(self, ctx)
+
+        option.display_type_rich = display_type_rich
+    if argument is not None and hasattr(argument, "_usage_display_name"):
+
+        def usage_name(self) -> str:
+            name = self.metavar or (self.name or "").upper()
+            name = name if self.required else f"[{name}]"
+            return name + ("..." if self.nargs != 1 else "")
+
+        argument._usage_display_name = usage_name
+
+
+_plain_help()
 
 
 def _version(value: bool) -> None:
@@ -37,7 +98,7 @@ def _root(
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    say(message, "warning:", "yellow")
 
 
 def main() -> None:
@@ -46,7 +107,7 @@ def main() -> None:
     try:
         app()
     except PixretError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        say(exc, "error:", "red")
         sys.exit(2)
 
 

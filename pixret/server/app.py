@@ -11,6 +11,11 @@ JSON API (all under /api; its OpenAPI schema at /openapi.json):
   GET  /api/benchmark/queries             benchmark queries (benchmark mode)
   GET  /api/benchmark/queries/{q}         a query's ranked results with GT and predicted polygons
   GET  /api/benchmark/queries/{q}/image   the query image
+  /study, /study/admin, /api/study/...    a user study (routes_study)
+
+With a study loaded, every route but the participant's (the study page, its API and the static
+files) needs the admin token: the search page and the benchmark views (ground truth included)
+are the study's admin's alone, whatever else the server was started with.
 
 Routes live in ``routes_search`` and ``routes_bench`` (APIRouters); ``security.Guard`` checks
 hosts, cross-origin writes and body sizes and adds the security headers (docs/security.md).
@@ -25,7 +30,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -59,7 +64,7 @@ def create_app(
     ``hosts``: names besides the loopback ones that requests may address (``--host``)."""
     if index_dir is None and study is None:
         raise PixretError(None, "give an index (--index) or a study (--study)")
-    index = Index.open(index_dir, device) if index_dir is not None else None
+    index = Index.open(index_dir, device) if index_dir is not None else None  # reopened by State.refresh
     bench = ranks = pixels = None
     if root and dataset:
         bench = load_benchmark(root, dataset)
@@ -76,12 +81,14 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.pixret = State(index, bench, ranks, pixels)
+    app.state.pixret = State(index, bench, ranks, pixels, device=device)
     app.add_middleware(Guard, hosts=(*LOOPBACK, *hosts), max_body=MAX_UPLOAD_BYTES + 64 * 1024)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # a study's participants must never reach the ground truth: with a study, the rest is admin-only
+    gate = [Depends(routes_study.need_admin)] if study is not None else []
     if index is not None:
-        app.include_router(routes_search.router)
-        app.include_router(routes_bench.router)
+        app.include_router(routes_search.router, dependencies=gate)
+        app.include_router(routes_bench.router, dependencies=gate)
     if study is not None:
         app.state.study = Study(study, root)
         app.state.study_token = study_token or secrets.token_urlsafe(24)
@@ -93,8 +100,8 @@ def create_app(
         return JSONResponse({"detail": exc.problem if isinstance(exc, StudyError) else str(exc)}, status_code=status)
 
     @app.get("/", include_in_schema=False)
-    def page() -> Response:
-        if index is None:
+    def page(request: Request) -> Response:
+        if index is None or (study is not None and not routes_study.is_admin(request)):
             return RedirectResponse("/study")
         return FileResponse(STATIC / "index.html")
 

@@ -6,8 +6,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from ..datasets.model import Benchmark
+from ..evaluation.evaluator import THRESHOLDS
+from ..evaluation.iou import strict_iou
 from ..geometry import polygons_as_lists as polys
-from ..imageio import load_image
+from ..imageio import image_size, load_image
 from ..viz.show import status_of
 from .state import State, get_state, jpeg
 
@@ -41,9 +43,26 @@ def bench_query(
     for rank, i in enumerate(items):
         gt = b.gt(q, int(i))
         pred = (st.pixels or {}).get((q, int(i)))
-        out.append({"rank": rank, "id": int(i), "name": b.database[int(i)], "status": status_of(query, int(i)),
-                    "gt": polys(gt.polygons) if gt else [], "pred": polys(pred.polygons) if pred else []})  # fmt: skip
-    return {"query": {"index": q, "name": query.name, "box": list(query.box)}, "results": out}
+        status = status_of(query, int(i))
+        out.append({"rank": rank, "id": int(i), "name": b.database[int(i)], "status": status,
+                    "gt": polys(gt.polygons) if gt else [], "pred": polys(pred.polygons) if pred else [],
+                    **_counts(b, int(i), status, gt, pred, st.pixels is not None)})  # fmt: skip
+    return {"query": {"index": q, "name": query.name, "box": list(query.box)}, "results": out,
+            "thresholds": [round(100 * t) for t in THRESHOLDS]}  # fmt: skip
+
+
+def _counts(b: Benchmark, i: int, status: str, gt, pred, has_pixels: bool) -> dict:
+    """A result's mask IoU with the ground truth (strict protocol, the report's "IoU") and the
+    pixel mAP thresholds (50, 55, ..., 95) at which it counts as found: IoU above the threshold.
+    Only true positives have an IoU; junk is ignored, a false result never counts."""
+    if status != "true" or gt is None or not has_pixels:
+        return {"iou": None, "counts_at": []}
+    path = b.database_image(i)  # its size is the canvas the strict protocol scores on
+    w, h = image_size(path) if path is not None else (gt.width, gt.height)
+    if not (w and h):
+        return {"iou": None, "counts_at": []}
+    iou = strict_iou(pred, gt.polygons, h, w)[1]
+    return {"iou": round(iou, 4), "counts_at": [round(100 * t) for t in THRESHOLDS if iou > t]}
 
 
 def _bench_jpeg(path_of, n: int, k: int, size: int | None) -> Response:

@@ -3,7 +3,8 @@
 - Host: only the names it was started for (DNS rebinding: a page on evil.example that
   resolves to 127.0.0.1 sends ``Host: evil.example``).
 - Cross-origin writes: a POST whose Origin is not one of those hosts, or that the browser marks
-  ``Sec-Fetch-Site: cross-site``, is refused (CSRF from any web page the user has open).
+  ``Sec-Fetch-Site: cross-site`` (or same-site: another port or subdomain), is refused (CSRF
+  from any web page the user has open); ``Origin: null`` only with ``Sec-Fetch-Site: same-origin``.
 - Request bodies: refused from the Content-Length alone when over the limit, and cut off
   while streaming when a chunked body passes it; nothing over the limit is spooled to disk.
 - Every page gets a Content-Security-Policy that allows only this server's own scripts,
@@ -30,6 +31,14 @@ class _TooLarge(BaseException):
     the framework's handlers of ordinary errors (which would answer 400 or 500) let it through."""
 
 
+def _origin_host(origin: str) -> str | None:
+    """The host name of an Origin header; None when it cannot be parsed ('http://[::1')."""
+    try:
+        return _host_name(urlsplit(origin).netloc)
+    except ValueError:
+        return None
+
+
 def _host_name(value: str) -> str:
     """'example.org:8000' -> 'example.org'; '[::1]:8000' -> '::1'."""
     value = value.strip().lower()
@@ -53,6 +62,17 @@ class Guard:
         self.hosts = {h.lower().strip("[]") for h in hosts}
         self.max_body = max_body
 
+    def _same_origin(self, headers: dict[str, str]) -> bool:
+        """Whether a write may be answered. A browser sends ``Origin: null`` with a form's POST
+        when the page's Referrer-Policy is no-referrer (this server's): such a write is let
+        through only when the browser also says ``Sec-Fetch-Site: same-origin``."""
+        origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+        if site in ("cross-site", "same-site"):
+            return False
+        if origin == "null":
+            return site == "same-origin"
+        return not origin or _origin_host(origin) in self.hosts
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -61,13 +81,9 @@ class Guard:
         if _host_name(headers.get("host", "")) not in self.hosts:
             await _answer(send, 400, "unknown host: this server answers only to the names it was started for")
             return
-        if scope["method"] in _WRITES:
-            origin = headers.get("origin")
-            if (origin and _host_name(urlsplit(origin).netloc) not in self.hosts) or headers.get(
-                "sec-fetch-site"
-            ) == "cross-site":
-                await _answer(send, 403, "cross-origin request refused")
-                return
+        if scope["method"] in _WRITES and not self._same_origin(headers):
+            await _answer(send, 403, "cross-origin request refused")
+            return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _answer(send, 413, f"request body over the {self.max_body // (1024 * 1024)} MB limit")
@@ -88,9 +104,14 @@ class Guard:
             nonlocal started
             if msg["type"] == "http.response.start":
                 started = True
+                headers = list(msg.get("headers", []))
                 extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                         (b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY")]  # fmt: skip
-                msg = {**msg, "headers": list(msg.get("headers", [])) + extra}
+                         (b"x-frame-options", b"DENY")]  # fmt: skip
+                # a route may set a policy of its own (the live study report: inline styles, no
+                # script at all); every other response gets the page's
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):
+                    extra.append((b"content-security-policy", CSP.encode()))
+                msg = {**msg, "headers": headers + extra}
             await send(msg)
 
         try:

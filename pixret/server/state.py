@@ -1,9 +1,18 @@
-"""What the app serves from: the index, an optional benchmark, and recent searches."""
+"""What the app serves from: the index, an optional benchmark, and recent searches.
+
+The index is reopened when ``pixret index --add`` (or a rebuild) publishes a new generation:
+before a request, at most once a second, index.json is looked at (one stat); when it changed,
+the index is opened again and swapped in. Searches already running finish on the index they
+started with (its files stay readable: the writer never deletes what a reader maps).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -20,17 +29,53 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SEARCHES = 64
 MAX_STORE_BYTES = 512 * 1024 * 1024  # decoded query images kept for recent searches, all together
+POLL_SECONDS = 1.0  # how often index.json is looked at (a stat; it is read only when it changed)
+log = logging.getLogger("pixret.server")
 
 
 class State:
     """The index, the benchmark (optional), and a locked store of recent searches, bounded by
     count and by bytes (a 40 MP upload is ~113 MB decoded: 64 of them would be 7 GB)."""
 
-    def __init__(self, index: Index, bench=None, ranks=None, pixels=None):
+    def __init__(self, index: Index | None, bench=None, ranks=None, pixels=None, device: str | None = None):
         self.index, self.bench, self.ranks, self.pixels = index, bench, ranks, pixels
         self.searches: OrderedDict[str, tuple[np.ndarray, SearchResult]] = OrderedDict()
         self.store_bytes = 0
         self.lock = threading.Lock()
+        self.device = device
+        self.reload_lock = threading.Lock()
+        self.checked = time.monotonic()
+        self.stamp = self._stamp()
+        self.reload_problem: str | None = None  # why the last reopening failed (the old index is kept)
+
+    def _stamp(self) -> tuple | None:
+        if self.index is None:
+            return None
+        try:
+            st = os.stat(Path(self.index.root) / "index.json")
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def refresh(self) -> None:
+        """Swap in the index again if index.json changed since it was opened (at most one stat
+        per POLL_SECONDS); a failure keeps the index being served and is remembered."""
+        if self.index is None or time.monotonic() - self.checked < POLL_SECONDS:
+            return
+        with self.reload_lock:
+            if time.monotonic() - self.checked < POLL_SECONDS:
+                return
+            self.checked = time.monotonic()
+            stamp = self._stamp()
+            if stamp is None or stamp == self.stamp:
+                return
+            try:
+                fresh = Index.open(self.index.root, self.device)
+            except PixretError as exc:
+                self.reload_problem = str(exc)
+                log.warning("keeping the index being served: %s", exc)
+                return
+            self.index, self.stamp, self.reload_problem = fresh, stamp, None
 
     def remember(self, img: np.ndarray, res: SearchResult) -> str:
         sid = secrets.token_urlsafe(12)
@@ -52,7 +97,9 @@ class State:
 
 
 def get_state(request: Request) -> State:
-    return request.app.state.pixret
+    st = request.app.state.pixret
+    st.refresh()
+    return st
 
 
 def check_upload(data: bytes) -> np.ndarray:

@@ -15,6 +15,7 @@ participant meets the trials is shuffled with a seed of their own.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from dataclasses import dataclass
 
@@ -37,11 +38,23 @@ class Trial:
     kind: str
 
 
+def parse_mix(text: str) -> tuple[float, float, float]:
+    """'0.4,0.3,0.3' -> (0.4, 0.3, 0.3): three finite, non-negative shares, not all zero."""
+    try:
+        shares = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        shares = ()
+    if len(shares) != 3 or not all(math.isfinite(m) and m >= 0 for m in shares) or not sum(shares):
+        raise PixretError(None, f"mix {text[:60]!r}: three non-negative numbers (easy, hard, negative), not all 0, "
+                          "e.g. 0.4,0.3,0.3")
+    return shares  # type: ignore[return-value]
+
+
 def parse_conditions(text: str) -> tuple[str, ...]:
     conds = tuple(c.strip() for c in text.split(",") if c.strip())
     bad = [c for c in conds if c not in CONDITIONS]
     if bad or not conds or len(set(conds)) != len(conds):
-        raise PixretError(None, f"conditions {text!r}: choose distinct ones from {', '.join(CONDITIONS)}")
+        raise PixretError(None, f"conditions {text[:60]!r}: choose distinct ones from {', '.join(CONDITIONS)}")
     return conds
 
 
@@ -49,8 +62,8 @@ def sample_trials(bench: Benchmark, n: int, mix: tuple[float, float, float], see
     """``n`` pairs in the proportions ``mix`` (easy, hard, negative), drawn with ``seed``."""
     if n < 1:
         raise PixretError(None, "a study needs at least one trial (--pairs)")
-    if len(mix) != 3 or min(mix) < 0 or not sum(mix):
-        raise PixretError(None, f"mix {mix}: three non-negative shares (easy, hard, negative)")
+    if len(mix) != 3 or not all(math.isfinite(m) and m >= 0 for m in mix) or not sum(mix):
+        raise PixretError(None, f"mix {mix}: three non-negative shares (easy, hard, negative), not all 0")
     rng = np.random.default_rng([seed, 7])
     pools: dict[str, list[tuple[int, int]]] = {k: [] for k in KINDS}
     for q in bench.queries:

@@ -127,18 +127,22 @@ def sentence(a: str, b: str, d: dict) -> str:
 
 
 def _plots(rows: list[dict], result: dict, conditions: tuple[str, ...]) -> str:
+    """Two charts, each its own figure (they sit side by side on a wide screen and one under
+    the other on a phone, each at most the page's width)."""
     import matplotlib.pyplot as plt
 
     from ..viz.plots import figure_png  # sets the Agg backend
     from ..viz.report import img_tag
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, a1 = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
     times = [[r["rt_ms"] / 1000 for r in rows if r["condition"] == c] for c in conditions]
     a1.boxplot([t or [np.nan] for t in times], showfliers=True)
     a1.set_xticks(range(1, len(conditions) + 1), conditions)
     a1.set_xlabel("condition")
     a1.set_ylabel("response time (s)")
     a1.set_title("response times")
+    first = img_tag(figure_png(fig), "image/png", "response times per condition")
+    fig, a2 = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
     per = result["per_condition"]
     acc = [per[c]["accuracy"] for c in conditions]
     x = np.arange(len(conditions))
@@ -151,38 +155,119 @@ def _plots(rows: list[dict], result: dict, conditions: tuple[str, ...]) -> str:
     a2.set_xlabel("condition")
     a2.set_ylabel("accuracy (%), 95% CI")
     a2.set_title("accuracy")
-    return img_tag(figure_png(fig), "image/png", "response times and accuracy per condition")
+    return first + img_tag(figure_png(fig), "image/png", "accuracy per condition")
 
 
-def write_report(rows: list[dict], meta: dict, out: str | Path, csv_out: str | Path | None = None) -> dict:
-    """The HTML report (self-contained) and, optionally, the rows as CSV; returns the analysis."""
+CSV_FIELDS = ["participant", "position", "trial", "query", "image", "kind", "condition", "answer", "click_x",
+              "click_y", "hit", "rt_ms", "viewport_w", "viewport_h", "pointer", "correct"]  # fmt: skip
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: a string starting with =, +, -, @, a tab or a
+    carriage return is a formula to Excel, LibreOffice and Google Sheets (OWASP, "CSV
+    injection"), so it gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def write_csv(rows: list[dict], fh) -> None:
+    """Every answer as CSV, one row per answer (the columns of Study.rows, header always)."""
+    w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: csv_cell(r.get(k)) for k in CSV_FIELDS})
+
+
+def select(rows: list[dict], trials: int, complete_only: bool = True, pointer: str | None = None) -> tuple[list[dict], dict]:
+    """The answers the report counts: only participants who answered all ``trials`` (unless
+    ``complete_only`` is False), only answers given with ``pointer`` (mouse, touch, pen) when
+    given. Returns them and what was left out: {"participants": n, "answers": n, "pointer": n}."""
+    dropped = {"participants": 0, "answers": 0, "pointer": 0}
+    if pointer:
+        kept = [r for r in rows if r.get("pointer") == pointer]
+        dropped["pointer"] = len(rows) - len(kept)
+        rows = kept
+    if complete_only:
+        count: dict[int, int] = {}
+        for r in rows:
+            count[r["participant"]] = count.get(r["participant"], 0) + 1
+        short = {p for p, n in count.items() if n < trials}
+        dropped["participants"] = len(short)
+        dropped["answers"] = sum(count[p] for p in short)
+        rows = [r for r in rows if r["participant"] not in short]
+    return rows, dropped
+
+
+def method_label(meta: dict) -> str:
+    """The method's name as the report shows it: the label given at create time, else the
+    results file's name (never its whole path)."""
+    label = meta.get("label")
+    if label:
+        return label
+    method = meta.get("method", "")
+    return method if method.startswith("oracle") else Path(method).name
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:24px;max-width:1000px;color:#222}"
+    "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}"
+    "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right} td:first-child{text-align:left}"
+    ".ci{color:#666;font-size:12px} li{margin:6px 0} .plots{display:flex;flex-wrap:wrap;gap:12px}"
+    ".plots img{max-width:100%;height:auto} .note{background:#fff6db;border:1px solid #e0b84a;padding:8px 12px}"
+    "@media (max-width:700px){body{margin:10px} td,th{padding:3px 5px}}"
+)
+
+
+def render_report(
+    rows: list[dict], meta: dict, complete_only: bool = True, pointer: str | None = None
+) -> tuple[str, dict]:
+    """The HTML report (self-contained, every string from the study file escaped) and its
+    analysis. ``complete_only``: count only participants who answered every trial (the report
+    says how many it left out); ``pointer``: only answers given with that pointer."""
+    e = html.escape
     conditions = tuple(meta["conditions"].split(","))
+    trials = int(meta.get("pairs") or 0)
+    all_people = len({r["participant"] for r in rows})
+    rows, dropped = select(rows, trials, complete_only, pointer)
     result = analyse(rows, conditions, seed=int(meta.get("seed", 0)))
+    result["dropped"] = dropped
     per = result["per_condition"]
 
-    def cell(e: Estimate, pct: bool) -> str:
-        if math.isnan(e.value):
+    def cell(est: Estimate, pct: bool) -> str:
+        if math.isnan(est.value):
             return "-"
         f = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.2f} s")
-        return f"{f(e.value)} <span class='ci'>({f(e.low)} to {f(e.high)})</span>"
+        return f"{f(est.value)} <span class='ci'>({f(est.low)} to {f(est.high)})</span>"
 
     rows_html = "".join(
-        f"<tr><td>{html.escape(c)}</td><td>{per[c]['n']}</td><td>{cell(per[c]['accuracy'], True)}</td>"
+        f"<tr><td>{e(c)}</td><td>{per[c]['n']}</td><td>{cell(per[c]['accuracy'], True)}</td>"
         f"<td>{cell(per[c]['hit_rate'], True)}</td><td>{cell(per[c]['median_rt'], False)}</td></tr>"
         for c in conditions
     )
-    sentences = "".join(
-        f"<li>{html.escape(sentence(a, b, d))}</li>" for (a, b), d in result["differences"].items()
-    )
+    sentences = "".join(f"<li>{e(sentence(a, b, d))}</li>" for (a, b), d in result["differences"].items())
+    left_out = []
+    if dropped["participants"]:
+        n = dropped["participants"]
+        left_out.append(f"{n} participant{'s' if n != 1 else ''} who answered fewer than all {trials} trials "
+                        f"({dropped['answers']} answers) left out")  # fmt: skip
+    if dropped["pointer"]:
+        left_out.append(f"{dropped['pointer']} answers given with another pointer than {e(pointer or '')} left out")
+    devices: dict[str, int] = {}
+    for r in rows:
+        key = r.get("pointer") or "not recorded"
+        devices[key] = devices.get(key, 0) + 1
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'><title>pixret study report</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:24px;max-width:1000px} table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right} td:first-child{text-align:left}"
-        ".ci{color:#666;font-size:12px} li{margin:6px 0}</style></head><body>",
-        f"<h1>User study: {html.escape(meta.get('dataset', ''))}, method {html.escape(meta.get('method', ''))}</h1>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>User study: {e(meta.get('dataset', ''))}, method {e(method_label(meta))}</h1>",
         f"<p>{result['participants']} participants, {result['responses']} answers; conditions "
-        f"{', '.join(conditions)}; trials {meta.get('pairs')} (mix easy, hard, negative = {meta.get('mix')}).</p>",
+        f"{e(', '.join(conditions))}; trials {e(str(meta.get('pairs', '')))} (mix easy, hard, negative = "
+        f"{e(str(meta.get('mix', '')))}); answers by pointer: "
+        f"{e(', '.join(f'{k} {v}' for k, v in sorted(devices.items())) or 'none')}.</p>",
+        (f"<p class='note'>Counted: {result['participants']} of {all_people} participants. "
+         f"{'; '.join(left_out)}.</p>") if left_out else "",
         "<h2>Result</h2><ul>" + (sentences or "<li>Only one condition: nothing to compare.</li>") + "</ul>",
         "<h2>Per condition (95% intervals: bootstrap over participants, then their trials)</h2>",
         "<table><tr><th>condition</th><th>answers</th><th>accuracy</th><th>clicks on the object</th>"
@@ -190,15 +275,26 @@ def write_report(rows: list[dict], meta: dict, out: str | Path, csv_out: str | P
         "<p class='ci'>accuracy: positives answered yes and negatives answered no; clicks on the object: of the "
         "positives answered yes, the share clicked inside the true object.</p>",
         "<h2>Plots</h2>",
-        _plots(rows, result, conditions) if rows else "<p>No answers yet.</p>",
+        f"<div class='plots'>{_plots(rows, result, conditions)}</div>" if rows else "<p>No answers yet.</p>",
         "</body></html>",
-    ]
+    ]  # fmt: skip
+    return "\n".join(parts), result
+
+
+def write_report(
+    rows: list[dict],
+    meta: dict,
+    out: str | Path,
+    csv_out: str | Path | None = None,
+    complete_only: bool = True,
+    pointer: str | None = None,
+) -> dict:
+    """The HTML report (self-contained) and, optionally, every answer as CSV (all of them,
+    whatever the report counts); returns the analysis (with "dropped": what it left out)."""
+    text, result = render_report(rows, meta, complete_only, pointer)
     with atomic_open(out, "w") as fh:
-        fh.write("\n".join(parts))
+        fh.write(text)
     if csv_out is not None:
         with atomic_open(csv_out, "w") as fh:
-            if rows:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(rows)
+            write_csv(rows, fh)
     return result

@@ -31,30 +31,41 @@ def figure_png(fig, path: str | os.PathLike | None = None) -> bytes:
     return data
 
 
-def per_query_bars(ev: PixelEval, path: str | os.PathLike | None = None) -> bytes:
-    """Per-query pixel AP (medium) and mask mIoU, one panel per protocol."""
+def per_query_figure(ev: PixelEval):
+    """The per-query figure: pixel AP (Medium) and mask mIoU per query, one panel per protocol.
+
+    Laid out by matplotlib's constrained layout (no axis label runs into the next panel's
+    title) with one legend above the panels, outside every axes (it never covers a bar)."""
     protos = list(ev.results)
     fig, axes = plt.subplots(
-        len(protos), 1, figsize=(max(8, ev.bench.n_queries * 0.18), 3.2 * len(protos)), squeeze=False
+        len(protos), 1, figsize=(max(8, ev.bench.n_queries * 0.18), 3.0 * len(protos) + 0.6), squeeze=False,
+        layout="constrained",
     )
     for ax, proto in zip(axes[:, 0], protos, strict=True):
         pq = ev.results[proto].per_query
         x = np.arange(len(pq))
         ap = [np.nan_to_num(r["pixel_AP"]["medium"] or 0.0) for r in pq]
         miou = [np.nan_to_num(r["mIoU"]["medium_mask"] or 0.0) for r in pq]
-        ax.bar(x - 0.2, ap, 0.4, label="pixel AP (medium)", color="#3b7dd8")
-        ax.bar(x + 0.2, miou, 0.4, label="mask mIoU (medium)", color="#e3873b")
+        ax.bar(x - 0.2, ap, 0.4, label="pixel AP (Medium)", color="#3b7dd8")
+        ax.bar(x + 0.2, miou, 0.4, label="mask mIoU (Medium)", color="#e3873b")
         for n, r in enumerate(pq):
             if r["ignored_in_pixel_mAP"]:
                 ax.text(n, 0.02, "ign", rotation=90, fontsize=7, ha="center")
         ax.set_ylim(0, 1)
+        ax.set_xlim(-0.6, len(pq) - 0.4)
         ax.set_xticks(x)
         ax.set_xticklabels([str(r["query"]) for r in pq], fontsize=6)
         ax.set_title(f"{ev.bench.name}: per query ({proto})")
         ax.set_xlabel("query")
-        ax.set_ylabel("Medium: pixel AP / mask mIoU")
-        ax.legend(fontsize=8, loc="upper right")
-    return figure_png(fig, path)
+        ax.set_ylabel("Medium")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=2, fontsize=8, frameon=False)
+    return fig
+
+
+def per_query_bars(ev: PixelEval, path: str | os.PathLike | None = None) -> bytes:
+    """Per-query pixel AP (medium) and mask mIoU, one panel per protocol (PNG bytes)."""
+    return figure_png(per_query_figure(ev), path)
 
 
 def _pr_curve(ev: PixelEval, relevant_of, subset: str) -> np.ndarray:
@@ -77,10 +88,14 @@ def _pr_curve(ev: PixelEval, relevant_of, subset: str) -> np.ndarray:
     return np.mean(curves, axis=0) if curves else np.zeros_like(RECALL)
 
 
-def pr_curves(ev: PixelEval, path: str | os.PathLike | None = None) -> bytes:
-    """Image-level and pixel-level (strict, mask IoU > t) PR curves, medium and hard."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, subset in zip(axes, ("medium", "hard"), strict=True):
+def pr_curves(ev: PixelEval, path: str | os.PathLike | None = None, stacked: bool = False) -> bytes:
+    """Image-level and pixel-level (strict, mask IoU > t) PR curves, medium and hard: side by
+    side, or ``stacked`` one above the other (a figure half as wide, for pages that must also
+    read on a phone)."""
+    subsets = ("medium", "hard")
+    fig, axes = plt.subplots(2 if stacked else 1, 1 if stacked else 2, figsize=(5, 8) if stacked else (10, 4),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    for ax, subset in zip(axes.ravel(), subsets, strict=True):
         ax.plot(RECALL, _pr_curve(ev, lambda q, ok: ok, subset), label="image level", lw=2)
         if ev.strict_pairs:
             for t in (0.5, 0.75):

@@ -26,7 +26,9 @@ table.sum{border-collapse:collapse;font-size:13px} .sum td,.sum th{border:1px so
 figure{margin:0;font-size:11px;text-align:center;width:256px;overflow-wrap:anywhere} figure img{display:block;max-width:256px;height:auto}
 .key{font-size:12px;color:#444;max-width:900px} .key dt{font-weight:600;float:left;clear:left;width:150px} .key dd{margin:0 0 4px 160px}
 table.toc{border-collapse:collapse;font-size:12px} .toc td,.toc th{border:1px solid #ddd;padding:2px 8px;text-align:right} .toc td:nth-child(2){text-align:left}
-@media (max-width:700px){body{margin:10px} table.sum,table.toc{display:block;overflow-x:auto} figure{width:46vw} figure img{max-width:100%}}
+.charts img{max-width:100%;height:auto} .wide{overflow-x:auto;max-width:100%} .wide img{max-width:none}
+@media (max-width:700px){body{margin:10px} table.sum,table.toc{display:block;overflow-x:auto} figure{width:46vw} figure img{max-width:100%}
+ .key dt{float:none;width:auto} .key dd{margin:0 0 6px 0}}
 .query figure img{outline:3px solid #3b7dd8} .meta{color:#666;font-size:12px}
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:3px;color:#fff;font-size:12px}
 """
@@ -127,9 +129,10 @@ def write_report(
         summary_html(summary),
         "<h2>Contents: queries (strict protocol, %)</h2>",
         contents_html(ev, list(queries) if queries is not None else list(range(bench.n_queries))),
-        "<h2>Curves</h2><div class='row'>",
-        img_tag(pr_curves(ev), "image/png", "precision-recall curves"),
-        "</div><div class='row'>",
+        "<h2>Curves</h2><div class='row charts'>",
+        img_tag(pr_curves(ev, stacked=True), "image/png", "precision-recall curves, Medium and Hard"),
+        # one bar pair per query: as wide as the queries need, scrolled sideways on a narrow screen
+        "</div><div class='wide'>",
         img_tag(per_query_bars(ev), "image/png", "per-query bars"),
         "</div>",
     ]

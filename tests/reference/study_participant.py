@@ -23,14 +23,18 @@ from pixret.imageio import image_size
 class ScriptedParticipant:
     """One participant's browser page, driven step by step."""
 
-    def __init__(self, page, study_file: str | Path, bench: Benchmark):
-        self.page, self.bench = page, bench
+    def __init__(self, page, study_file: str | Path, bench: Benchmark, touch: bool = False):
+        """``touch``: answer by tapping (the page's context needs has_touch), as on a phone."""
+        self.page, self.bench, self.touch = page, bench, touch
         self.truth = sqlite3.connect(study_file)
         self.pid: str | None = None
 
+    def press(self, selector: str) -> None:
+        (self.page.tap if self.touch else self.page.click)(selector)
+
     def start(self, url: str) -> None:
         self.page.goto(url)
-        self.page.click("#start")
+        self.press("#start")
         self.page.wait_for_selector("#i-canvas[data-position]")
         self.pid = self.page.evaluate("new URLSearchParams(location.search).get('p')")
 
@@ -54,16 +58,17 @@ class ScriptedParticipant:
         w, h = image_size(self.bench.database_image(image))
         positive = kind != "negative"
         if positive == right:  # say yes: click on the object (right) or in a corner (wrong)
-            self.page.click("#yes")
+            self.press("#yes")
             if reload_midway:
                 self.page.reload()
                 self.page.wait_for_selector(f"#i-canvas[data-position='{pos}']")
-                self.page.click("#yes")
+                self.press("#yes")
             x, y = inside_point(gt, w, h) if positive else (3.0, 3.0)
             bb = self.page.locator("#i-canvas").bounding_box()
-            self.page.mouse.click(bb["x"] + x * bb["width"] / w, bb["y"] + y * bb["height"] / h)
+            at = (bb["x"] + x * bb["width"] / w, bb["y"] + y * bb["height"] / h)
+            (self.page.touchscreen.tap if self.touch else self.page.mouse.click)(*at)
         else:
-            self.page.click("#no")
+            self.press("#no")
         # the next trial, or the end (polling needs the page's CSP bypassed: it evaluates a string)
         self.page.wait_for_function(
             "document.getElementById('done').hidden === false || "

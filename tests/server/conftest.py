@@ -1,12 +1,12 @@
 """Fixtures of the server tests: a run's results on the session index, an in-process client and a
-live server on 127.0.0.1 (module-scoped: each test module starts its own)."""
+live server on 127.0.0.1 and a Chromium (module-scoped: each test module starts its own)."""
 
 import pytest
 from fastapi.testclient import TestClient
 
 from pixret.pipelines.benchmark import search_queries, write_run
 from pixret.server import create_app
-from tests.helpers import serve_app
+from tests.helpers import ARGS, CHROMIUM, serve_app
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +26,15 @@ def client(bench, index, results):
 def live_server(bench, index, results):
     with serve_app(create_app(index.root, bench.root, "eng", results)) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for a test module's pages (each test opens its own contexts)."""
+    from playwright.sync_api import sync_playwright
+
+    p = sync_playwright().start()
+    b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    yield b
+    b.close()
+    p.stop()

@@ -1,5 +1,6 @@
 """The search page in a real browser (Playwright + Chromium): drawing a box by mouse, touch and keyboard."""
 
+import contextlib
 import shutil
 
 import cv2
@@ -8,22 +9,36 @@ import pytest
 
 from pixret.server import create_app
 from tests.conftest import ARTIFACTS
-from tests.helpers import ARGS, CHROMIUM, desktop_page, needs_chromium, serve_app
+from tests.helpers import needs_chromium, serve_app
 
 pytestmark = pytest.mark.browser
 
 
-@needs_chromium
-def test_page_search_by_drawing_a_box(live_server, bench):
-    from playwright.sync_api import sync_playwright
+@contextlib.contextmanager
+def _context(browser, **kw):
+    """A browser context of the module's Chromium, closed after (bypass_csp only lets the
+    tests poll with wait_for_function: the CSP forbids the eval it uses)."""
+    ctx = browser.new_context(**{"bypass_csp": True, **kw})
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
+
+@contextlib.contextmanager
+def _page(browser, width: int, height: int):
+    with _context(browser, viewport={"width": width, "height": height}) as ctx:
+        yield ctx.new_page()
+
+
+@needs_chromium
+def test_page_search_by_drawing_a_box(live_server, bench, browser):
     q = bench.queries[0]
-    with sync_playwright() as p:
-        browser, page = desktop_page(p, 1400, 1100)
+    with _page(browser, 1400, 1100) as page:
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         page.set_input_files("#upload", str(bench.query_image(0)))
-        page.wait_for_function("document.getElementById('query-canvas').width > 300")
+        page.wait_for_selector("#box-fields:not([disabled])")
         canvas = page.locator("#query-canvas")
         bb = canvas.bounding_box()
         cw = page.evaluate("document.getElementById('query-canvas').width")
@@ -57,14 +72,11 @@ def test_page_search_by_drawing_a_box(live_server, bench):
         page.wait_for_selector("#bench-results .tile.true")
         assert not page.is_visible("#search-view") and page.is_visible("#bench-view")
         page.screenshot(path=str(ARTIFACTS / "benchmark-page.png"))
-        browser.close()
 
 
 @needs_chromium
-def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
+def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path, browser):
     import pickle
-
-    from playwright.sync_api import sync_playwright
 
     root = tmp_path / "b"
     shutil.copytree(bench.root, root)
@@ -73,9 +85,7 @@ def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
     evil = '<img src=x onerror="window.__xss=1">'
     gnd["qimlist"] = [evil + n for n in gnd["qimlist"]]
     gnd_path.write_bytes(pickle.dumps(gnd))
-    with serve_app(create_app(index.root, root, "eng")) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
+    with serve_app(create_app(index.root, root, "eng")) as url, _page(browser, 1280, 800) as page:
         page.goto(url + "/")
         page.wait_for_selector("#bench-query option", state="attached")
         text = page.eval_on_selector("#bench-query option", "o => o.textContent")
@@ -83,7 +93,6 @@ def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path):
         page.wait_for_timeout(500)
         assert page.evaluate("window.__xss") is None
         assert page.locator("#bench-query img").count() == 0
-        browser.close()
 
 
 def _drag_box_by_touch(page, canvas_sel, box, img_w):
@@ -101,15 +110,10 @@ def _drag_box_by_touch(page, canvas_sel, box, img_w):
 
 
 @needs_chromium
-def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench):
-    from playwright.sync_api import sync_playwright
-
+def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench, browser):
     q = bench.queries[0]
     img_w = cv2.imread(str(bench.query_image(0))).shape[1]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True,
-                                  device_scale_factor=2)  # fmt: skip
+    with _context(browser, **PHONE) as ctx:
         page = ctx.new_page()
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
@@ -122,7 +126,7 @@ def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench):
         )
         assert page.evaluate("document.documentElement.scrollWidth") <= 391
         page.set_input_files("#upload", str(bench.query_image(0)))
-        page.wait_for_function("document.getElementById('query-canvas').width > 200")
+        page.wait_for_selector("#box-fields:not([disabled])")
         _drag_box_by_touch(page, "#query-canvas", q.box, img_w)
         assert page.is_enabled("#search-btn")
         got = [float(page.input_value(f"#{k}")) for k in ("bx1", "by1", "bx2", "by2")]
@@ -133,13 +137,10 @@ def test_page_on_a_phone_draws_the_box_by_touch(live_server, bench):
         assert page.evaluate("document.documentElement.scrollWidth") <= 391
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "phone-page.png"))
-        browser.close()
 
 
 @needs_chromium
-def test_page_by_keyboard_alone(live_server, bench):
-    from playwright.sync_api import sync_playwright
-
+def test_page_by_keyboard_alone(live_server, bench, browser):
     def tab_to(page, selector, limit=80):
         for _ in range(limit):
             page.keyboard.press("Tab")
@@ -151,14 +152,13 @@ def test_page_by_keyboard_alone(live_server, bench):
     i = int(q.easy[0])
     gt = bench.gt(1, i).all_points
     box = [int(gt[:, 0].min()), int(gt[:, 1].min()), int(gt[:, 0].max()), int(gt[:, 1].max())]
-    with sync_playwright() as p:
-        browser, page = desktop_page(p, 1366, 900)
+    with _page(browser, 1366, 900) as page:
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         assert page.get_attribute("#thumbs .thumb img", "alt").startswith("use ")
         tab_to(page, f"#thumbs .thumb[data-id='{i}']")
         page.keyboard.press("Enter")
-        page.wait_for_function("document.getElementById('query-canvas').width > 200")
+        page.wait_for_selector("#box-fields:not([disabled])")
         tab_to(page, "#bx1")
         for k, v in enumerate(box):
             page.keyboard.type(str(v))
@@ -176,19 +176,15 @@ def test_page_by_keyboard_alone(live_server, bench):
         page.keyboard.press("Escape")
         assert page.is_hidden("#detail")
         assert page.evaluate("document.activeElement.matches('.tile')")  # back on the tile it opened
-        browser.close()
 
 
 @needs_chromium
 def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_once(
-    live_server, bench, tmp_path
+    live_server, bench, tmp_path, browser
 ):
-    from playwright.sync_api import sync_playwright
-
     noise = tmp_path / "noise.png"
     cv2.imwrite(str(noise), np.random.default_rng(5).integers(0, 255, (300, 400, 3), dtype=np.uint8))
-    with sync_playwright() as p:
-        browser, page = desktop_page(p, 1366, 900)
+    with _page(browser, 1366, 900) as page:
         page.goto(live_server)
         page.wait_for_selector("#thumbs .thumb img")
         # feedback: a file that is no image says so, visibly
@@ -199,7 +195,7 @@ def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_o
         assert "notes.jpg could not be read as an image" in page.inner_text("#error")
         # a query of noise: nothing verified -> "No match found", candidates folded away
         page.set_input_files("#upload", str(noise))
-        page.wait_for_function("document.getElementById('query-canvas').width > 200")
+        page.wait_for_selector("#box-fields:not([disabled])")
         page.fill("#bx1", "20"), page.fill("#by1", "20"), page.fill("#bx2", "380"), page.fill("#by2", "280")
         page.click("#search-btn")
         page.wait_for_selector("#no-match:not([hidden])", timeout=20000)
@@ -213,7 +209,7 @@ def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_o
         assert page.input_value("#upload") == ""
         # a double click searches once: no repeated tiles
         page.set_input_files("#upload", str(bench.query_image(0)))
-        page.wait_for_function("document.getElementById('query-canvas').width > 200")
+        page.wait_for_selector("#box-fields:not([disabled])")
         box = bench.queries[0].box
         for k, v in zip(("bx1", "by1", "bx2", "by2"), box, strict=True):
             page.fill(f"#{k}", str(round(v)))
@@ -222,4 +218,150 @@ def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_o
         page.wait_for_timeout(1500)
         ranks = page.eval_on_selector_all("#results .tile", "ts => ts.map(t => t.dataset.rank)")
         assert ranks and len(ranks) == len(set(ranks)) and ranks[0] == "0"
-        browser.close()
+
+
+# ---------------------------------------------------------------- the newer page: camera photos, waiting, benchmark tiles, the picker
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+
+
+def _camera_photo(bench, path) -> tuple[float, ...]:
+    """A 50 MP JPEG (8160x6120) holding query 0's photo scaled 7.5 times, as a phone camera
+    would take it; returns the query's box in its pixels."""
+    img = cv2.imread(str(bench.query_image(0)))
+    k, (ox, oy) = 7.5, (300, 60)
+    big = np.full((6120, 8160, 3), 90, np.uint8)
+    up = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR)
+    big[oy : oy + up.shape[0], ox : ox + up.shape[1]] = up[: 6120 - oy, : 8160 - ox]
+    assert cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    b = bench.queries[0].box
+    return (b[0] * k + ox, b[1] * k + oy, b[2] * k + ox, b[3] * k + oy)
+
+
+@needs_chromium
+def test_a_50_mp_camera_photo_is_scaled_down_and_the_box_stays_in_its_pixels(live_server, bench, browser, tmp_path):
+    photo = tmp_path / "IMG_0001.jpg"
+    box = _camera_photo(bench, photo)
+    assert 8160 * 6120 > 40_000_000  # over the server's limit: the page must not send it as it is
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    sent = []
+    page.on("request", lambda r: sent.append(len(r.post_data_buffer or b"")) if r.url.endswith("/api/search") else None)
+    page.goto(live_server)
+    page.wait_for_selector("#thumbs .thumb img")
+    page.set_input_files("#upload", str(photo))
+    page.wait_for_selector("#box-fields:not([disabled])", timeout=60000)
+    note = page.inner_text("#photo-note")
+    assert "8160 × 6120 pixels (50 MP), sent at 3072 × 2304" in note
+    for k, v in zip(("bx1", "by1", "bx2", "by2"), box, strict=True):
+        page.fill(f"#{k}", str(round(v)))
+    assert page.inner_text("#box-text") == "box " + ", ".join(str(round(v)) for v in box)  # the photo's pixels
+    page.click("#search-btn")
+    page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=60000)
+    d = page.evaluate("state.search")
+    assert (d["query"]["w"], d["query"]["h"]) == (3072, 2304) and sent and max(sent) < 20 * 1024 * 1024
+    k = 3072 / 8160
+    assert np.allclose(d["query"]["box"], [round(v * k) for v in box], atol=1)  # sent scaled, shown as given
+    assert [float(page.input_value(f"#{f}")) for f in ("bx1", "by1", "bx2", "by2")] == [round(v) for v in box]
+    found = {h["id"] for h in d["hits"] if h["verified"]}
+    assert found & set(bench.queries[0].positives.tolist())
+    page.close()
+
+
+class _Slow:
+    """The app with every search held back 1.5 s (a slow index), to watch the page wait."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        import asyncio
+
+        if scope["type"] == "http" and scope["path"] == "/api/search":
+            await asyncio.sleep(1.5)
+        await self.app(scope, receive, send)
+
+
+@needs_chromium
+def test_a_slow_search_shows_its_stage_and_time_and_can_be_cancelled(bench, index, browser):
+    with serve_app(_Slow(create_app(index.root))) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+        page.goto(url)
+        page.wait_for_selector("#thumbs .thumb img")
+        page.set_input_files("#upload", str(bench.query_image(0)))
+        page.wait_for_selector("#box-fields:not([disabled])")
+        for k, v in zip(("bx1", "by1", "bx2", "by2"), bench.queries[0].box, strict=True):
+            page.fill(f"#{k}", str(round(v)))
+        page.click("#search-btn")
+        page.wait_for_selector("#status[data-stage='searching']")
+        first = page.inner_text("#status")
+        page.wait_for_timeout(600)
+        later = page.inner_text("#status")
+        assert first.startswith("searching: features, shortlist, verification, masks · ")
+        assert float(later.split("· ")[1].rstrip(" s")) > float(first.split("· ")[1].rstrip(" s"))  # the clock runs
+        _shot(page, "search-waiting.png")
+        assert page.is_visible("#cancel-btn")
+        page.click("#cancel-btn")
+        assert page.inner_text("#status") == "cancelled" and page.is_enabled("#search-btn")
+        page.wait_for_timeout(2000)  # the server's answer comes, and is dropped
+        assert page.locator("#results .tile").count() == 0 and page.inner_text("#status") == "cancelled"
+        page.click("#search-btn")
+        page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=30000)
+        status = page.inner_text("#status")
+        assert status.startswith("found in ") and "verification" in status and not page.is_visible("#cancel-btn")
+        text = page.inner_text("body")
+        assert "matching points" not in text and "inliers" in page.get_attribute(".tile[data-verified='true']", "aria-label")
+        page.close()
+
+
+def _shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+@needs_chromium
+def test_benchmark_tiles_show_iou_and_whether_they_count_and_open_the_detail_view(live_server, bench, browser):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(live_server + "/api/benchmark/queries/0?top=24", timeout=30) as r:
+        truth = json.loads(r.read())
+    true = [r for r in truth["results"] if r["status"] == "true" and r["iou"] is not None]
+    assert true and all(0 <= r["iou"] <= 1 for r in true)
+    assert all(r["counts_at"] == [t for t in range(50, 100, 5) if r["iou"] > t / 100] for r in true)
+    for name, kw in (("desktop", {"viewport": {"width": 1280, "height": 800}}), ("phone", PHONE)):
+        ctx = browser.new_context(bypass_csp=True, **kw)
+        page = ctx.new_page()
+        page.goto(live_server)
+        page.click("#tab-bench")
+        page.wait_for_selector("#bench-results .tile.true[data-drawn='1']")
+        tile = page.locator("#bench-results .tile.true").first
+        r = next(x for x in truth["results"] if x["status"] == "true")
+        assert f"IoU {round(100 * r['iou'])}" in tile.inner_text() and "counts at" in tile.inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= kw["viewport"]["width"]
+        _shot(page, f"bench-{name}.png")
+        tile.click()
+        page.wait_for_selector("#detail-canvas[data-drawn='1']")
+        layout = page.get_attribute("#detail-canvas", "data-layout")
+        assert layout == ("stacked" if name == "phone" else "side")
+        assert page.is_hidden("#matches-toggle")  # no inliers for a benchmark's method
+        bb = page.locator("#detail-canvas").bounding_box()
+        assert bb["width"] <= kw["viewport"]["width"]
+        _shot(page, f"bench-detail-{name}.png")
+        page.keyboard.press("Escape")
+        assert page.is_hidden("#detail")
+        ctx.close()
+
+
+@needs_chromium
+def test_the_collection_picker_filters_by_name(live_server, bench, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    page.goto(live_server)
+    page.wait_for_selector("#thumbs .thumb img")
+    assert page.locator("#thumbs .thumb-name").first.inner_text() == bench.database[0]
+    name = bench.database[7]
+    page.fill("#filter", name[-3:].upper())  # any case
+    page.wait_for_function("document.getElementById('thumbs-count').textContent.startsWith('1 image')")
+    assert page.locator("#thumbs .thumb").count() == 1 and page.inner_text("#thumbs .thumb-name") == name
+    page.fill("#filter", "no-such-name")
+    page.wait_for_function("document.getElementById('thumbs-count').textContent.startsWith('0 images')")
+    assert page.locator("#thumbs .thumb").count() == 0
+    page.close()

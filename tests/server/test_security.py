@@ -47,3 +47,14 @@ def test_a_chunked_body_is_cut_off_at_the_limit(client):
         "/api/search", content=body(), headers={"Content-Type": "multipart/form-data; boundary=x"}
     )
     assert r.status_code == 413
+
+
+def test_a_form_post_with_origin_null_passes_only_as_same_origin(client):
+    # Chromium sends "Origin: null" with a form's POST under Referrer-Policy: no-referrer
+    form = {"box": "0,0,5000,5000", "image_id": "0"}
+    same = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/api/search", data=form, headers=same).status_code == 200
+    assert client.post("/api/search", data=form, headers={"Origin": "null"}).status_code == 403
+    r = client.post("/api/search", data=form, headers={"Origin": "http://127.0.0.1:8001", "Sec-Fetch-Site": "same-site"})
+    assert r.status_code == 403
+    assert client.post("/api/search", data=form, headers={"Origin": "http://[::1"}).status_code == 403  # a 500 before

@@ -35,3 +35,42 @@ def test_the_search_store_is_bounded_by_bytes(monkeypatch):
     assert st.store_bytes <= 3_000_000 and len(st.searches) == 3 and ids[-1] in st.searches
     st.remember(np.zeros((3000, 2000), np.uint8), None)  # one larger than the cap: kept alone
     assert len(st.searches) == 1
+
+
+def test_the_server_shows_images_added_by_index_add_without_a_restart(bench, tmp_path, monkeypatch):
+    import shutil
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from pixret.cli import app as cli
+    from pixret.server import create_app
+    from pixret.server import state as st_mod
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    q = bench.queries[0]
+    later = [int(i) for i in q.easy[:2]]  # two images of query 0's object, added later
+    first = [i for i in range(bench.n_database) if i not in later][:5]
+    for i in first:
+        shutil.copy(bench.database_image(i), photos / f"p{i}.jpg")
+    idx = tmp_path / "idx"
+    r = CliRunner().invoke(cli, ["index", str(photos), "--index", str(idx), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    c = TestClient(create_app(idx), base_url="http://127.0.0.1:8000")
+    assert c.get("/api/info").json()["images"] == 5
+    for i in later:
+        shutil.copy(bench.database_image(i), photos / f"p{i}.jpg")
+    r = CliRunner().invoke(cli, ["index", str(photos), "--index", str(idx), "--add", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setattr(st_mod, "POLL_SECONDS", 0.0)  # the next request looks at index.json
+    assert c.get("/api/info").json()["images"] == 7
+    names = {im["name"] for im in c.get("/api/images?limit=50").json()["images"]}
+    assert {f"p{i}" for i in later} <= names
+    data = {"box": ",".join(f"{v:.1f}" for v in q.box), "top": "10"}
+    files = {"file": ("q.jpg", bench.query_image(0).read_bytes(), "image/jpeg")}
+    hits = c.post("/api/search", data=data, files=files).json()["hits"]
+    assert {f"p{i}" for i in later} & {h["name"] for h in hits if h["verified"]}  # the new images are found
+    # a damaged index.json keeps the index being served (and says why, in the log)
+    (idx / "index.json").write_text("{")
+    assert c.get("/api/info").json()["images"] == 7

@@ -1,9 +1,14 @@
 """Study reports (study/report.py): estimates that match a hand computation."""
 
+import csv
+import html
+import io
+import sqlite3
+
 import numpy as np
 import pytest
 
-from pixret.study.report import analyse
+from pixret.study.report import analyse, method_label, render_report, write_csv, write_report
 from pixret.study.service import Study
 
 
@@ -37,3 +42,57 @@ def test_the_report_matches_a_hand_computation(study_file):
     assert d.value == pytest.approx(
         res["per_condition"]["box"]["accuracy"].value - res["per_condition"]["image"]["accuracy"].value
     )
+
+
+def _take(s, n_people, stop_at=None, rng=None):
+    rng = rng or np.random.default_rng(1)
+    for k in range(n_people):
+        pid = s.new_participant()
+        answered = 0
+        while not (t := s.next_trial(pid))["done"] and (stop_at is None or k != 0 or answered < stop_at):
+            s.record(pid, t["position"], 0, None, float(rng.uniform(500, 4000)) + 0.1999999999534)
+            answered += 1
+
+
+def test_incomplete_participants_are_left_out_and_counted(study_file, tmp_path):
+    s = Study(study_file)
+    _take(s, 3, stop_at=2)  # participant 0 stops after 2 of 6 trials
+    rows = s.rows()
+    assert len(rows) == 2 + 6 + 6
+    res = write_report(rows, s.meta, tmp_path / "r.html", tmp_path / "r.csv")
+    assert res["participants"] == 2 and res["responses"] == 12
+    assert res["dropped"] == {"participants": 1, "answers": 2, "pointer": 0}
+    text = (tmp_path / "r.html").read_text()
+    assert "Counted: 2 of 3 participants. 1 participant who answered fewer than all 6 trials (2 answers) left out" in text
+    every = write_report(rows, s.meta, tmp_path / "all.html", complete_only=False)
+    assert every["participants"] == 3 and every["dropped"]["participants"] == 0
+    # times rounded, as measured (0.1 ms), in the CSV and the rows
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    assert len(lines) == 15 and all(len(r["rt_ms"].split(".")[-1]) <= 1 for r in csv.DictReader(lines))
+    assert "99999" not in (tmp_path / "r.csv").read_text()
+
+
+def test_the_method_is_named_by_its_label_and_every_string_from_the_file_is_escaped(study_file, tmp_path):
+    evil = '<img src=x onerror="alert(1)">'
+    _take(Study(study_file), 1)
+    db = sqlite3.connect(study_file)
+    for key, value in (("label", evil), ("mix", evil), ("dataset", "eng" + evil)):
+        db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    db.commit()
+    db.close()
+    s = Study(study_file, readonly=True)
+    text, _ = render_report(s.rows(), s.meta)
+    assert evil not in text and html.escape(evil) in text and "<img src=x" not in text
+    assert text.count("<img") == 2  # the two plots, nothing else
+    assert method_label({"method": "/home/me/results/ssp/pixels.npy"}) == "pixels.npy"  # never the whole path
+    assert method_label({"method": "/x/p.npy", "label": "SSP masks"}) == "SSP masks"
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_text():
+    buf = io.StringIO()
+    row = {"participant": 0, "condition": "=HYPERLINK(\"http://x\")", "pointer": "+1", "kind": "@SUM(A1)",
+           "rt_ms": -5.0, "click_x": None}  # fmt: skip
+    write_csv([row], buf)
+    got = next(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert got["condition"].startswith("'=") and got["pointer"] == "'+1" and got["kind"] == "'@SUM(A1)"
+    assert got["rt_ms"] == "-5.0"  # a number stays a number

@@ -4,10 +4,11 @@ people taking a study at once in Chromium."""
 import hashlib
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from pixret.server import create_app
-from pixret.study.service import Study
+from pixret.study.service import Conflict, Invalid, Study
 
 
 def _digest(path: Path) -> str:
@@ -48,7 +49,9 @@ def test_the_page_api_shows_no_ground_truth_and_refuses_what_it_must(study_file)
     assert c.get("/api/study/admin/progress").status_code == 401
     assert c.get("/api/study/admin/export.csv", headers={"Authorization": "Bearer nope"}).status_code == 401
     prog = c.get("/api/study/admin/progress", headers={"Authorization": "Bearer tok"}).json()
-    assert prog["participants"] == [{"participant": 0, "trials": 6, "answered": 1}]
+    assert [{k: p[k] for k in ("participant", "trials", "answered")} for p in prog["participants"]] == [
+        {"participant": 0, "trials": 6, "answered": 1}
+    ]
     csv_text = c.get("/api/study/admin/export.csv", headers={"Authorization": "Bearer tok"}).text
     assert csv_text.startswith("participant,position,trial") and pid not in csv_text  # tokens never exported
     del before
@@ -73,3 +76,69 @@ def test_many_participants_at_once_lose_nothing(study_file):
     assert len(set(pids)) == 12 and len(rows) == 12 * 6
     assert len({(r["participant"], r["position"]) for r in rows}) == 72
     assert sorted({r["participant"] for r in rows}) == list(range(12))
+
+
+def test_numbers_a_database_cannot_hold_and_odd_tokens_are_4xx_not_500(study_file):
+    c = TestClient(create_app(None, study=study_file, study_token="tok"), base_url="http://127.0.0.1:8000")
+    pid = c.post("/api/study/participants").json()["id"]
+    post = lambda body: c.post(f"/api/study/p/{pid}/responses", json=body)  # noqa: E731
+    ok = {"position": 0, "answer": 0, "click": None, "rt_ms": 900}
+    for body in (
+        {**ok, "position": 2**63},  # past SQLite's integers: OverflowError before the fix
+        {**ok, "position": 2**64 + 5},
+        {**ok, "position": -(2**63) - 1},
+        {**ok, "answer": 1, "click": [10**400, 5]},  # float(10**400): OverflowError before the fix
+        {**ok, "answer": 1, "click": [5, -(10**400)]},
+        {**ok, "rt_ms": 10**400},
+        {**ok, "viewport": [10**400, 800]},
+        {**ok, "viewport": "390x844"},
+        {**ok, "pointer": "<script>"},
+    ):
+        r = post(body)
+        assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
+        assert "\n" not in r.json()["detail"]
+    for position in (2**63, 2**64, 10**30):
+        r = c.get(f"/api/study/p/{pid}/trials/{position}/query.jpg")
+        assert 400 <= r.status_code < 500, (position, r.text)
+    # a bearer token with characters outside ASCII: hmac.compare_digest raised TypeError (a 500)
+    for token in ("tök", "\u202etok", "t" * 5000):
+        r = c.get("/api/study/admin/progress", headers={"Authorization": f"Bearer {token}".encode()})
+        assert r.status_code == 401
+    r = c.get("/api/study/admin/progress", headers={"Cookie": "pixret_admin=\u00e9t\u00e9".encode()})
+    assert r.status_code == 401
+    assert len(Study(study_file).rows()) == 0  # none of it was recorded
+    assert post(ok).status_code == 200
+
+
+def test_device_and_pointer_are_recorded_per_answer_and_exported(study_file):
+    c = TestClient(create_app(None, study=study_file, study_token="tok"), base_url="http://127.0.0.1:8000")
+    pid = c.post("/api/study/participants").json()["id"]
+    body = {"position": 0, "answer": 0, "click": None, "rt_ms": 2682.1999999999534, "viewport": [390, 844],
+            "pointer": "touch"}  # fmt: skip
+    assert c.post(f"/api/study/p/{pid}/responses", json=body).status_code == 200
+    row = Study(study_file).rows()[0]
+    assert (row["viewport_w"], row["viewport_h"], row["pointer"], row["rt_ms"]) == (390, 844, "touch", 2682.2)
+    text = c.get("/api/study/admin/export.csv", headers={"Authorization": "Bearer tok"}).text
+    header, line = text.splitlines()[:2]
+    assert header.split(",")[-4:] == ["viewport_w", "viewport_h", "pointer", "correct"]
+    assert ",2682.2,390,844,touch," in line
+
+
+def test_a_closed_or_full_study_takes_no_one_new_but_lets_people_finish(study_file):
+    s = Study(study_file)
+    first = s.new_participant()
+    assert s.configure(False) == {"open": False, "cap": 100}
+    with pytest.raises(Conflict, match="closed"):
+        s.new_participant()
+    t = s.next_trial(first)  # someone already in may finish
+    assert s.record(first, t["position"], 0, None, 800)["recorded"]
+    s.configure(True, 2)
+    s.new_participant()
+    with pytest.raises(Conflict, match=r"all the participants it needs \(2\)"):
+        s.new_participant()
+    assert s.configure(cap=None)["cap"] is None
+    s.new_participant()
+    for bad in ({"open_": "yes"}, {"cap": 0}, {"cap": 10**400}, {"cap": True}, {"cap": "5"}):
+        with pytest.raises(Invalid):
+            s.configure(**bad)
+    assert s.participants() == 3

@@ -2,7 +2,13 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { page: 0, perPage: 30, total: 0, query: null, box: null, search: null, drag: null, busy: false, seq: 0, opener: null };
+const phone = window.matchMedia("(max-width: 700px)").matches;
+const state = { page: 0, perPage: phone ? 12 : 30, total: 0, filter: "", query: null, box: null, search: null, drag: null, busy: false,
+                seq: 0, opener: null, request: null, timer: null };
+// Photos straight from a camera (48-50 MP) are scaled down here before they are sent: the engine
+// describes at most 1024 px of the box anyway, and 3072 px keeps a box of a third of the photo
+// at full detail. The box stays in the photo's own pixels; only what is sent is scaled.
+const MAX_SEND_SIDE = 3072, MAX_SEND_BYTES = 15 * 1024 * 1024;
 
 function loadImage(url) {
   return new Promise((resolve, reject) => {
@@ -40,8 +46,10 @@ function showError(msg) {
 
 // ---------------------------------------------------------------- query picking
 async function showThumbs() {
-  const d = await api(`/api/images?offset=${state.page * state.perPage}&limit=${state.perPage}`);
+  const name = state.filter ? `&name=${encodeURIComponent(state.filter)}` : "";
+  const d = await api(`/api/images?offset=${state.page * state.perPage}&limit=${state.perPage}${name}`);
   state.total = d.total;
+  $("thumbs-count").textContent = state.filter ? `${d.total} image${d.total === 1 ? "" : "s"} named like "${state.filter}"` : `${d.total} images`;
   const items = d.images.map((im) => {
     const b = document.createElement("button");  // a button: reachable and usable by keyboard
     b.className = "thumb";
@@ -50,12 +58,15 @@ async function showThumbs() {
     const t = document.createElement("img");
     t.src = `/api/images/${im.id}?size=160`;
     t.alt = `use ${im.name} as the query`;
-    b.append(t);
+    const cap = document.createElement("span");
+    cap.className = "thumb-name";
+    cap.textContent = im.name;  // names come from the collection: text, never markup
+    b.append(t, cap);
     b.onclick = () => {
       document.querySelectorAll("#thumbs .thumb").forEach((x) => x.classList.remove("sel"));
       b.classList.add("sel");
       $("upload").value = "";  // the file field no longer names the query
-      setQuery({ imageId: im.id, url: `/api/images/${im.id}` });
+      setQuery({ imageId: im.id, url: `/api/images/${im.id}`, name: im.name });
     };
     return b;
   });
@@ -66,17 +77,53 @@ async function showThumbs() {
 
 async function setQuery(q) {
   showError("");
+  $("box-fields").disabled = true;  // until the new query is shown
+  $("photo-note").hidden = true;
   try {
     q.img = await loadImage(q.url);
   } catch (e) {
     showError(`${q.file ? q.file.name : "this image"} could not be read as an image (JPEG, PNG, WebP, BMP or TIFF)`);
     return;
   }
+  // w, h: the photo's own pixels (the box's); scale: pixels sent per photo pixel
+  q.w = q.w || q.img.naturalWidth; q.h = q.h || q.img.naturalHeight; q.scale = q.scale || 1;
   state.query = q;
   setBox(null);
   $("box-fields").disabled = false;
   $("box-text").textContent = "drag on the image (or type the box) to mark the object";
+  if (q.scale < 1) {
+    $("photo-note").textContent = `${q.name}: ${q.w} × ${q.h} pixels (${(q.w * q.h / 1e6).toFixed(0)} MP), sent at ` +
+      `${q.sentW} × ${q.sentH}; the box stays in the photo's own pixels.`;
+    $("photo-note").hidden = false;
+  }
   drawQuery();
+}
+
+// An uploaded file as the query: scaled down first when it is larger than the engine can use.
+async function useFile(f) {
+  showError("");
+  $("box-fields").disabled = true;
+  const url = URL.createObjectURL(f);
+  let img;
+  try { img = await loadImage(url); } catch (e) {
+    showError(`${f.name} could not be read as an image (JPEG, PNG, WebP, BMP or TIFF)`);
+    return;
+  }
+  const w = img.naturalWidth, h = img.naturalHeight, side = Math.max(w, h);
+  if (side <= MAX_SEND_SIDE && f.size <= MAX_SEND_BYTES) return setQuery({ file: f, url, name: f.name, img });
+  $("status").textContent = `scaling ${f.name} (${w} × ${h}) down to send it ...`;
+  const k = Math.min(1, MAX_SEND_SIDE / side);
+  const sw = Math.max(1, Math.round(w * k)), sh = Math.max(1, Math.round(h * k));
+  const c = document.createElement("canvas");
+  c.width = sw; c.height = sh;
+  const ctx = c.getContext("2d");
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(img, 0, 0, sw, sh);  // the browser's own scaling (upright: EXIF applied on decode)
+  URL.revokeObjectURL(url);
+  const blob = await new Promise((resolve) => c.toBlob(resolve, "image/jpeg", 0.92));
+  const sent = new File([blob], f.name.replace(/\.[^.]*$/, "") + ".jpg", { type: "image/jpeg" });
+  $("status").textContent = "";
+  await setQuery({ file: sent, url: URL.createObjectURL(blob), name: f.name, w, h, scale: sw / w, sentW: sw, sentH: sh });
 }
 
 // The box, in image pixels: drawn on the canvas, mirrored in the x1..y2 fields.
@@ -92,28 +139,30 @@ function setBox(b, fromFields = false) {
 function boxFromFields() {
   const v = ["bx1", "by1", "bx2", "by2"].map((id) => parseFloat($(id).value));
   if (v.some((x) => !isFinite(x)) || !state.query) return setBox(null, true);
-  const img = state.query.img, W = img.naturalWidth, H = img.naturalHeight;
+  const W = state.query.w, H = state.query.h;
   const c = (x, m) => Math.max(0, Math.min(m, x));
   setBox([c(Math.min(v[0], v[2]), W), c(Math.min(v[1], v[3]), H), c(Math.max(v[0], v[2]), W), c(Math.max(v[1], v[3]), H)], true);
 }
 
+// canvas pixels per pixel of the photo
 function queryScale() {
-  const img = state.query.img, avail = Math.min(640, $("query-wrap").parentElement.clientWidth || 640);
-  return Math.min(1, avail / img.naturalWidth, 520 / img.naturalHeight);
+  const q = state.query, avail = Math.min(640, $("query-wrap").parentElement.clientWidth || 640);
+  return Math.min(1, avail / q.w, 520 / q.h);
 }
 
+// support: the object's outline the search found in the query, in pixels sent
 function drawQuery(support) {
   const c = $("query-canvas"), ctx = c.getContext("2d");
   if (!state.query) return;
-  const img = state.query.img, s = queryScale();
-  c.width = Math.round(img.naturalWidth * s); c.height = Math.round(img.naturalHeight * s);
-  ctx.drawImage(img, 0, 0, c.width, c.height);
+  const q = state.query, s = queryScale();
+  c.width = Math.round(q.w * s); c.height = Math.round(q.h * s);
+  ctx.drawImage(q.img, 0, 0, c.width, c.height);
   const b = state.box;
   if (b) {
     ctx.strokeStyle = "#3b7dd8"; ctx.lineWidth = 3;
     ctx.strokeRect(b[0] * s, b[1] * s, (b[2] - b[0]) * s, (b[3] - b[1]) * s);
   }
-  if (support) drawPolys(ctx, support, s, "#f03c3c", "rgba(240,60,60,0.25)");
+  if (support) drawPolys(ctx, support, s / q.scale, "#f03c3c", "rgba(240,60,60,0.25)");
 }
 
 function canvasPoint(ev) {
@@ -131,12 +180,14 @@ function setupDrawing() {
     state.drag = canvasPoint(ev);
     ev.preventDefault();
   });
-  c.addEventListener("pointermove", (ev) => {
+  const follow = (ev) => {
     if (!state.drag) return;
     const p = canvasPoint(ev), a = state.drag;
     setBox([Math.min(a[0], p[0]), Math.min(a[1], p[1]), Math.max(a[0], p[0]), Math.max(a[1], p[1])]);
-  });
-  const end = () => { state.drag = null; };
+  };
+  c.addEventListener("pointermove", follow);
+  // the finger's last position too: browsers coalesce moves, and a quick drag may end between two
+  const end = (ev) => { if (ev.type === "pointerup") follow(ev); state.drag = null; };
   c.addEventListener("pointerup", end);
   c.addEventListener("pointercancel", end);
   ["bx1", "by1", "bx2", "by2"].forEach((id) => $(id).addEventListener("input", boxFromFields));
@@ -146,32 +197,89 @@ function setupDrawing() {
 }
 
 // ---------------------------------------------------------------- search
+// One POST; what the page can tell: sending the photo (with its share sent), then the server
+// searching (features, shortlist, verification, masks: their times come with the answer), then
+// drawing. Cancel drops the answer; the server finishes that search on its own.
+function post(url, body, onSent) {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise((resolve, reject) => {
+    xhr.open("POST", url);
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) onSent(ev.loaded / ev.total); };
+    xhr.upload.onload = () => onSent(1);
+    xhr.onload = () => {
+      const d = xhr.response || {};
+      if (xhr.status >= 200 && xhr.status < 300) resolve(d);
+      else reject(new Error(d.detail || xhr.statusText || `HTTP ${xhr.status}`));
+    };
+    xhr.onerror = () => reject(new Error("the server could not be reached"));
+    xhr.onabort = () => { const e = new Error("cancelled"); e.cancelled = true; reject(e); };
+  });
+  xhr.send(body);
+  return { done, abort: () => xhr.abort() };
+}
+
+function setStage(stage) {
+  state.stage = stage;
+  const t = ((performance.now() - state.started) / 1000).toFixed(1);
+  $("status").textContent = `${stage} · ${t} s`;
+  $("status").dataset.stage = stage.split(":")[0].split(" ")[0];
+}
+
+function finish() {
+  clearInterval(state.timer);
+  state.busy = false; state.request = null;
+  $("cancel-btn").hidden = true;
+  $("search-btn").disabled = !state.box;
+}
+
 async function doSearch() {
   if (state.busy || !state.box) return;
   const seq = ++state.seq;  // a later search makes this one's answer out of date
   state.busy = true;
   $("search-btn").disabled = true;
+  $("cancel-btn").hidden = false;
   showError("");
+  const q = state.query, k = q.scale;
   const fd = new FormData();
-  fd.append("box", state.box.map((v) => Math.round(v)).join(","));  // the numbers the page shows
+  fd.append("box", state.box.map((v) => Math.round(v * k)).join(","));  // in the pixels sent
   fd.append("top", "24");
-  if (state.query.file) fd.append("file", state.query.file); else fd.append("image_id", state.query.imageId);
-  $("status").textContent = "searching ...";
+  if (q.file) fd.append("file", q.file); else fd.append("image_id", q.imageId);
+  state.started = performance.now();
+  const searching = "searching: features, shortlist, verification, masks";
+  setStage(q.file ? "sending the photo 0%" : searching);
+  state.timer = setInterval(() => setStage(state.stage), 100);
+  state.request = post("/api/search", fd, (share) => {
+    if (seq === state.seq) setStage(share < 1 ? `sending the photo ${Math.round(share * 100)}%` : searching);
+  });
   try {
-    const d = await api("/api/search", { method: "POST", body: fd });
+    const d = await state.request.done;
     if (seq !== state.seq) return;
+    setStage("drawing the results");
+    d.query.scale = k;
     state.search = d;
-    showResults(d);
+    const all = (performance.now() - state.started) / 1000;
+    finish();
+    showResults(d, all);
   } catch (e) {
-    if (seq === state.seq) { showError("Search failed: " + e.message); $("status").textContent = ""; }
-  } finally {
-    if (seq === state.seq) { state.busy = false; $("search-btn").disabled = !state.box; }
+    if (seq !== state.seq) return;
+    finish();
+    if (e.cancelled) { $("status").textContent = "cancelled"; $("status").dataset.stage = "cancelled"; }
+    else { showError("Search failed: " + e.message); $("status").textContent = ""; }
   }
 }
 
-function showResults(d) {
+function cancelSearch() {
+  if (state.request) state.request.abort();
+}
+
+function showResults(d, all) {
   const found = d.hits.filter((h) => h.verified), others = d.hits.filter((h) => !h.verified);
-  $("status").textContent = `found in ${found.length} image${found.length === 1 ? "" : "s"}, ${Math.round(d.timings.total * 1000)} ms`;
+  const tm = d.timings, ms = (v) => Math.round((v || 0) * 1000);
+  $("status").textContent = `found in ${found.length} image${found.length === 1 ? "" : "s"} · ${all.toFixed(1)} s in all, ` +
+    `${ms(tm.total)} ms searching (features ${ms(tm.features)}, shortlist ${ms(tm.shortlist)}, ` +
+    `verification ${ms(tm.verify)}, masks ${ms(tm.masks)} ms)`;
+  $("status").dataset.stage = "done";
   drawQuery(d.support);
   $("results").replaceChildren(...found.map((h) => resultTile(h, d.search_id)));
   $("no-match").hidden = found.length > 0;
@@ -198,7 +306,7 @@ function resultTile(h, sid) {
   div.className = "tile" + (h.verified ? " verified" : "");
   div.dataset.verified = h.verified;
   div.dataset.rank = h.rank;
-  const what = h.verified ? `object found, ${h.inliers} matching points` : "object not found";
+  const what = h.verified ? `object found, ${h.inliers} inliers` : "object not found";
   div.setAttribute("aria-label", `result ${h.rank + 1}: ${h.name}, ${what}`);
   const c = document.createElement("canvas");
   const cap = document.createElement("div");
@@ -209,7 +317,12 @@ function resultTile(h, sid) {
     [h.box_polygons, "#3b7dd8", null],
     [h.polygons, "#f03c3c", "rgba(240,60,60,0.40)"],
   ]).then(() => (div.dataset.drawn = "1"));
-  div.onclick = () => openDetail(h, sid, div);
+  div.onclick = () => openDetail({
+    title: `#${h.rank + 1} ${h.name}: ${h.verified ? h.inliers + " inliers" : "object not found"}`,
+    query: `/api/searches/${sid}/query`, box: state.search.query.box, image: `/api/images/${h.id}`,
+    layers: [[h.polygons, "#f03c3c", "rgba(240,60,60,0.35)"]],
+    matches: h.verified ? () => api(`/api/searches/${sid}/hits/${h.rank}/matches`).then((r) => r.matches) : null,
+  }, div);
   return div;
 }
 
@@ -218,32 +331,50 @@ function closeDetail() {
   if (state.opener) state.opener.focus();  // back where the user was
 }
 
-async function openDetail(h, sid, opener) {
+// The detail view: the query (its box) and a result (polygon layers [polys, color, fill] in its
+// pixels), side by side on a wide screen, one above the other on a phone; the inliers on demand.
+async function openDetail(v, opener) {
   state.opener = opener;
   $("detail").hidden = false;
   $("close-detail").focus();
-  $("detail-title").textContent = `#${h.rank + 1} ${h.name}: ${h.verified ? h.inliers + " matching points" : "object not found"}`;
-  const [qimg, rimg] = await Promise.all([loadImage(`/api/searches/${sid}/query`), loadImage(`/api/images/${h.id}`)]);
-  const m = h.verified ? (await api(`/api/searches/${sid}/hits/${h.rank}/matches`)).matches : [];
+  $("detail-title").textContent = v.title;
+  $("matches-toggle").hidden = !v.matches;
+  $("detail-canvas").dataset.drawn = "";
+  const [qimg, rimg] = await Promise.all([loadImage(v.query), loadImage(v.image)]);
+  const m = v.matches ? await v.matches() : [];
   const draw = () => {
     const c = $("detail-canvas"), ctx = c.getContext("2d");
-    const H = 540, sq = H / qimg.naturalHeight, sr = H / rimg.naturalHeight;
-    const wq = qimg.naturalWidth * sq, wr = rimg.naturalWidth * sr;
-    c.width = Math.round(wq + wr + 20); c.height = H;
+    const stacked = window.innerWidth < 700 || window.innerWidth < window.innerHeight;
+    let sq, sr, ox, oy;  // scales, and the result's offset
+    if (stacked) {
+      const W = Math.min(900, window.innerWidth - 40);
+      sq = W / qimg.naturalWidth; sr = W / rimg.naturalWidth;
+      const hq = qimg.naturalHeight * sq;
+      c.width = Math.round(W); c.height = Math.round(hq + 12 + rimg.naturalHeight * sr);
+      ox = 0; oy = hq + 12;
+    } else {
+      const H = Math.min(540, window.innerHeight - 140);
+      sq = H / qimg.naturalHeight; sr = H / rimg.naturalHeight;
+      const wq = qimg.naturalWidth * sq;
+      c.width = Math.round(wq + rimg.naturalWidth * sr + 20); c.height = Math.round(H);
+      ox = wq + 20; oy = 0;
+    }
+    c.dataset.layout = stacked ? "stacked" : "side";
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, c.width, c.height);
-    ctx.drawImage(qimg, 0, 0, wq, H);
-    ctx.drawImage(rimg, wq + 20, 0, wr, H);
-    const b = state.search.query.box;
+    ctx.drawImage(qimg, 0, 0, qimg.naturalWidth * sq, qimg.naturalHeight * sq);
+    ctx.drawImage(rimg, ox, oy, rimg.naturalWidth * sr, rimg.naturalHeight * sr);
+    const b = v.box;
     ctx.strokeStyle = "#3b7dd8"; ctx.lineWidth = 3; ctx.strokeRect(b[0] * sq, b[1] * sq, (b[2] - b[0]) * sq, (b[3] - b[1]) * sq);
-    drawPolys(ctx, h.polygons, sr, "#f03c3c", "rgba(240,60,60,0.35)", wq + 20, 0);
+    for (const [polys, color, fill] of v.layers) drawPolys(ctx, polys, sr, color, fill, ox, oy);
     if ($("show-matches").checked) {
       ctx.lineWidth = 1;
       for (const [qx, qy, x, y] of m) {
         ctx.strokeStyle = "rgba(255,210,0,0.8)";
-        ctx.beginPath(); ctx.moveTo(qx * sq, qy * sq); ctx.lineTo(wq + 20 + x * sr, y * sr); ctx.stroke();
+        ctx.beginPath(); ctx.moveTo(qx * sq, qy * sq); ctx.lineTo(ox + x * sr, oy + y * sr); ctx.stroke();
       }
     }
-    $("detail-canvas").dataset.matches = $("show-matches").checked ? m.length : 0;
+    c.dataset.matches = $("show-matches").checked ? m.length : 0;
+    c.dataset.drawn = "1";
   };
   $("show-matches").onchange = draw;
   draw();
@@ -278,6 +409,18 @@ async function setupBench(b) {
   showBenchQuery(0);
 }
 
+// What a benchmark result is worth: its mask IoU with the ground truth and the pixel mAP
+// thresholds (50, 55, ..., 95) at which it counts as found (IoU above the threshold).
+function worth(r, thresholds) {
+  if (r.status === "junk") return "junk: ignored by the benchmark";
+  if (r.status === "false") return "not the object: counts against";
+  if (r.iou === null || r.iou === undefined) return "the object (no prediction scored)";
+  const iou = Math.round(r.iou * 100), n = r.counts_at.length;
+  if (!n) return `IoU ${iou} · counts at no threshold`;
+  const span = n === 1 ? `${r.counts_at[0]}` : `${r.counts_at[0]}–${r.counts_at[n - 1]}`;
+  return `IoU ${iou} · counts at ${span} (${n} of ${thresholds.length})`;
+}
+
 async function showBenchQuery(q) {
   const d = await api(`/api/benchmark/queries/${q}?top=24`);
   const grid = $("bench-results");
@@ -289,7 +432,7 @@ async function showBenchQuery(q) {
   const s = 240 / qimg.naturalWidth;
   c.width = 240; c.height = Math.round(qimg.naturalHeight * s);
   c.getContext("2d").drawImage(qimg, 0, 0, c.width, c.height);
-  qc.append(c, Object.assign(document.createElement("div"), { textContent: "query " + d.query.name }));
+  qc.append(c, Object.assign(document.createElement("div"), { className: "cap", textContent: "query " + d.query.name }));
   grid.appendChild(qc);
   loadImage(`/api/benchmark/queries/${q}/image`).then((big) => {
     const k = 240 / big.naturalWidth, b = d.query.box, ctx = c.getContext("2d");
@@ -297,16 +440,26 @@ async function showBenchQuery(q) {
     ctx.strokeRect(b[0] * k, b[1] * k, (b[2] - b[0]) * k, (b[3] - b[1]) * k);
   });
   for (const r of d.results) {
-    const div = document.createElement("div");
+    const div = document.createElement("button");  // focusable; Enter or a click opens the detail view
     div.className = "tile " + r.status;
     div.dataset.status = r.status;
+    div.dataset.iou = r.iou ?? "";
     const cv = document.createElement("canvas");
-    div.append(cv, Object.assign(document.createElement("div"), { textContent: `#${r.rank + 1} ${r.status} ${r.name}` }));
+    const value = worth(r, d.thresholds);
+    const cap = document.createElement("div");
+    cap.className = "cap";
+    cap.append(Object.assign(document.createElement("div"), { textContent: `#${r.rank + 1} ${r.status} ${r.name}` }),
+               Object.assign(document.createElement("div"), { className: "worth", textContent: value }));
+    div.append(cv, cap);
+    div.setAttribute("aria-label", `result ${r.rank + 1}: ${r.name}, ${r.status}; ${value}`);
     grid.appendChild(div);
-    paintTile(cv, `/api/benchmark/images/${r.id}`, null, [
-      [r.gt, "#3cc850", null],
-      [r.pred, "#f03c3c", "rgba(240,60,60,0.35)"],
-    ]);
+    const layers = [[r.gt, "#3cc850", null], [r.pred, "#f03c3c", "rgba(240,60,60,0.35)"]];
+    paintTile(cv, `/api/benchmark/images/${r.id}`, null, layers).then(() => (div.dataset.drawn = "1"));
+    div.onclick = () => openDetail({
+      title: `query ${d.query.name}, #${r.rank + 1} ${r.name} (${r.status}): ${value}`,
+      query: `/api/benchmark/queries/${q}/image`, box: d.query.box, image: `/api/benchmark/images/${r.id}`,
+      layers, matches: null,
+    }, div);
   }
 }
 
@@ -325,8 +478,14 @@ async function main() {
     const f = ev.target.files[0];
     if (!f) return;
     document.querySelectorAll("#thumbs .thumb").forEach((x) => x.classList.remove("sel"));
-    setQuery({ file: f, url: URL.createObjectURL(f) });
+    useFile(f);
   };
+  let typing = null;
+  $("filter").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { state.filter = $("filter").value.trim(); state.page = 0; showThumbs(); }, 250);
+  });
+  $("cancel-btn").onclick = cancelSearch;
   $("prev").onclick = () => { if (state.page > 0) { state.page--; showThumbs(); } };
   $("next").onclick = () => { if ((state.page + 1) * state.perPage < state.total) { state.page++; showThumbs(); } };
   $("search-btn").onclick = doSearch;
