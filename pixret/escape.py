@@ -11,8 +11,10 @@ returns text that the format shows as the same characters and never runs or inte
   re-escaped), and ``[`` ``]`` braced so a cell after ``\\`` is never read as its optional argument;
 - ``csv_cell``: a cell that a spreadsheet would run as a formula (``= + - @``, tab, carriage
   return first: OWASP's CSV injection) gets a leading apostrophe; quoting is the csv module's;
-- ``terminal``: control characters (ANSI escape sequences included) and the Unicode bidi
-  controls (U+202A..U+202E, U+2066..U+2069, which reorder what follows) shown as ``\\uXXXX``.
+- ``terminal``: C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line),
+  DEL, the Unicode bidi controls (U+202E turns "gpj.exe" into what looks like another name:
+  "Trojan Source", CVE-2021-42574) and the line and paragraph separators, shown as ``<U+XXXX>``;
+  tabs and newlines kept.
 """
 
 from __future__ import annotations
@@ -20,27 +22,28 @@ from __future__ import annotations
 import html as _html
 import re
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "[": "{[}", "]": "{]}",
+    "<": r"\textless{}", ">": r"\textgreater{}",
 }  # fmt: skip
 _MARKDOWN = re.compile(r"([\\|*_`\[\]#<>~&])")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _visible(m: re.Match) -> str:
-    return f"\\u{ord(m.group()):04x}"
+    return f"<U+{ord(m.group()):04X}>"
 
 
 def terminal(text: object) -> str:
-    """``text`` safe to print: control and bidi characters shown as \\uXXXX (newlines kept)."""
+    """``text`` safe to print: control and bidi characters shown as <U+XXXX> (tabs, newlines kept)."""
     return _CONTROL.sub(_visible, str(text))
 
 
 def html(text: object) -> str:
     """``text`` for HTML element content or a quoted attribute (control and bidi characters
-    shown as \\uXXXX, as in the terminal)."""
+    shown as <U+XXXX>, as in the terminal)."""
     return _html.escape(terminal(text), quote=True)
 
 

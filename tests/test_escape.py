@@ -24,7 +24,7 @@ def test_markdown_cell():
 
 def test_latex_in_one_pass():
     assert escape.latex(r"\textbf{x}_1 & 50%") == r"\textbackslash{}textbf\{x\}\_1 \& 50\%"
-    assert escape.latex("[opt] ~^$#") == r"{[}opt{]} \textasciitilde{}\textasciicircum{}\$\#"
+    assert escape.latex("[opt] ~^$#<>") == r"{[}opt{]} \textasciitilde{}\textasciicircum{}\$\#\textless{}\textgreater{}"
 
 
 def test_csv_cells_never_run_as_formulas():
@@ -36,8 +36,8 @@ def test_csv_cells_never_run_as_formulas():
 
 
 def test_terminal_shows_control_and_bidi_characters():
-    assert escape.terminal("\x1b[31mred\x1b[0m") == "\\u001b[31mred\\u001b[0m"
-    assert escape.terminal("abc\u202edcba") == "abc\\u202edcba"
+    assert escape.terminal("\x1b[31mred\x1b[0m") == "<U+001B>[31mred<U+001B>[0m"
+    assert escape.terminal("abc\u202edcba") == "abc<U+202E>dcba"
     assert escape.terminal("two\nlines") == "two\nlines"
 
 

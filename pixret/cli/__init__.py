@@ -2,12 +2,11 @@
 
 Everything the commands print about the user's input (paths, names, messages) goes through
 ``say``: plain text, never rich markup (a path such as ``m/[/x].db`` is not a tag), with the
-characters a terminal would act on neutralised (``terminal_text``).
+characters a terminal would act on neutralised (``pixret.escape.terminal``).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import warnings
 
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import PixretError
+from ..escape import terminal
 
 app = typer.Typer(
     add_completion=False,
@@ -25,25 +25,13 @@ app = typer.Typer(
 )
 console = Console(stderr=True, soft_wrap=True)
 
-# C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line), DEL, and the
-# Unicode bidirectional controls (U+202E turns "gpj.exe" into what looks like another name):
-# Unicode's "Trojan Source" list, CVE-2021-42574, plus the line and paragraph separators
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def terminal_text(text: object) -> str:
-    """``text`` safe to print on a terminal: every control character (ANSI escapes, carriage
-    returns, bidi overrides) shown as its code point, e.g. ``<U+202E>``; tabs and newlines kept."""
-    return _CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
-
-
 def say(text: object, prefix: str = "", style: str = "", out: Console | None = None) -> None:
     """Print ``text`` as plain text (no markup), terminal-escaped, after an optional styled
     ``prefix`` such as ``error:`` (on stderr unless ``out`` is given)."""
     line = Text()
     if prefix:
         line.append(prefix + " ", style=style)
-    line.append(terminal_text(text))
+    line.append(terminal(text))
     (out or console).print(line, highlight=False)
 
 

@@ -14,7 +14,7 @@ from ..datasets.release import check_new_name
 from ..errors import PixretError
 from ..evaluation import evaluate_files, write_pixel_results, write_ranks
 from ..evaluation.perturbed import perturbed_results
-from . import app, console
+from . import app, console, say
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -52,10 +52,8 @@ def make_benchmark_cmd(
     else:
         base = make_benchmark(out, SyntheticConfig(name, queries, positives, distractors, seed), workers)
     bench = load_benchmark(out, name)
-    console.print(
-        f"wrote {bench.n_queries} queries, {bench.n_database} images, {len(bench.pairs())} labelled pairs "
-        f"to {base} in {time.perf_counter() - t0:.1f} s"
-    )
+    say(f"wrote {bench.n_queries} queries, {bench.n_database} images, {len(bench.pairs())} labelled pairs "
+        f"to {base} in {time.perf_counter() - t0:.1f} s")
 
 
 @app.command("reference-results")
@@ -76,7 +74,7 @@ def reference_results(
     write_ranks(out / "ranks.npy", ranks)
     write_pixel_results(out / "pixels.npy", pixels)
     write_pixel_results(out / "pixels.json", pixels, method=f"reference shift={shift} drop={drop}")
-    console.print(f"wrote {out}/ranks.npy, pixels.npy, pixels.json")
+    say(f"wrote {out}/ranks.npy, pixels.npy, pixels.json")
 
 
 @app.command()
@@ -103,4 +101,4 @@ def report(
     ev = evaluate_files(bench, image_results, pixel_results, points=points.value, one_based=one_based)
     console.print(summary_table(ev.summarize(), f"{method} on {dataset}"))
     write_report(ev, out, method, top)
-    console.print(f"wrote {out}")
+    say(f"wrote {out}")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..datasets.download import install
 from ..datasets.sources import GROUPS, load_sources, resolve
-from . import app, console
+from . import app, console, say
 
 
 @app.command()
@@ -44,12 +44,12 @@ def download(
         groups = "; ".join(
             f"{k} = {' + '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in GROUPS.items()
         )
-        console.print(f"groups: {groups}")
+        say(f"groups: {groups}")
         return
     chosen = resolve(what, table)
     if from_file is not None and len(chosen) != 1:
         raise typer.BadParameter("--from-file goes with exactly one resource name")
     for src in chosen:
-        console.print(f"[bold]{src.name}[/] -> {root / src.dest}")
+        say(f"{src.name} -> {root / src.dest}")
         placed = install(src, root, from_file=from_file, keep_archive=keep_archive)
-        console.print(f"  {len(placed)} file(s) in place")
+        say(f"  {len(placed)} file(s) in place")

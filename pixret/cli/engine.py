@@ -10,7 +10,6 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ..datasets import load_benchmark
@@ -20,7 +19,7 @@ from ..evaluation.results import RunFolder
 from ..geometry import Box, polygons_as_lists
 from ..imageio import IMAGE_EXT, list_images, load_image, write_image
 from ..pipelines import benchmark as pipeline
-from . import app, console
+from . import app, console, say
 from .options import ConfigOpt, DatasetOpt, DeviceOpt, RootOpt, SchedulerOpt, WorkersOpt, summary_table
 
 stdout = Console(soft_wrap=True)  # results go to stdout (progress and notes to stderr)
@@ -48,8 +47,8 @@ def index(
     paths = list_images(images, ignored)
     if ignored:
         kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in ignored})[:6])
-        console.print(f"ignored {len(ignored)} file(s) that are not images pixret reads ({kinds}; first: "
-                      f"{ignored[0]}); it reads {', '.join(sorted(IMAGE_EXT))}", markup=False, highlight=False)  # fmt: skip
+        say(f"ignored {len(ignored)} file(s) that are not images pixret reads ({kinds}; first: {ignored[0]}); "
+            f"it reads {', '.join(sorted(IMAGE_EXT))}")
     if not paths:
         raise PixretError(
             images, f"no images found (looked for {', '.join(sorted(IMAGE_EXT))}, in subfolders too)"
@@ -57,18 +56,16 @@ def index(
     if add:
         old = Index.open(index_dir, device=device)
         idx = old.add(paths, workers=workers, progress=True, scheduler=scheduler)
-        console.print(f"added {len(idx) - len(old)} new images ({len(paths)} in the folder)")
+        say(f"added {len(idx) - len(old)} new images ({len(paths)} in the folder)")
     else:
         idx = Index.build(paths, get_config(config), index_dir, workers=workers, device=device, scheduler=scheduler)
-    console.print(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
-                  f"({idx.memory_bytes() / max(1, len(idx)):.0f} B per image in memory, "
-                  f"{idx.shortlist_bytes() / max(1, len(idx)) / 1024:.1f} KB of postings), "
-                  f"{len(idx.skipped)} skipped -> {index_dir}", markup=False, highlight=False)  # fmt: skip
+    say(f"indexed {len(idx)} images in {time.perf_counter() - t0:.1f} s "
+        f"({idx.memory_bytes() / max(1, len(idx)):.0f} B per image in memory, "
+        f"{idx.shortlist_bytes() / max(1, len(idx)) / 1024:.1f} KB of postings), {len(idx.skipped)} skipped -> {index_dir}")
     if idx.skipped:
         first = idx.skipped[0]
-        console.print(f"skipped {len(idx.skipped)} file(s) the indexer could not take (first: {first['path']}: "
-                      f"{first['reason']}); every one is listed in {index_dir / 'index.json'}", markup=False,
-                      highlight=False)  # fmt: skip
+        say(f"skipped {len(idx.skipped)} file(s) the indexer could not take (first: {first['path']}: "
+            f"{first['reason']}); every one is listed in {index_dir / 'index.json'}")
 
 
 @app.command()
@@ -94,7 +91,7 @@ def search(
         typer.echo(json.dumps(doc))
     else:
         t = Table(title=f"{query.name}: {r.timings['total'] * 1000:.0f} ms")
-        for col in ("rank", "image", "matching points", "tf-idf", "verified"):
+        for col in ("rank", "image", "inliers", "tf-idf", "verified"):
             t.add_column(col)
         for k, h in enumerate(hits):
             t.add_row(str(k + 1), h.name, str(h.inliers), f"{h.bow_score:.3f}", "yes" if h.verified else "")
@@ -120,7 +117,7 @@ def search(
                     draw_polygons(img, h.box_polygons, BOX_COLOR, fill=False), h.polygons, PRED_COLOR
                 )
             write_image(out / f"{k + 1:03d}_{h.name}.png", label(img, f"#{k + 1} {h.inliers} inliers"))
-        console.print(f"wrote overlays to {out}")
+        say(f"wrote overlays to {out}")
 
 
 def _hit_json(k: int, h) -> dict:
@@ -143,9 +140,9 @@ def _print_run(folder, title: str) -> None:
     """The run's scores table, timings and notes (from its scores.json)."""
     scores = folder.read_scores()
     console.print(summary_table({p: scores[p] for p in ("compat", "strict") if p in scores}, title))
-    console.print(f"{_timing(scores['timing'])}; results in {folder.path}")
+    say(f"{_timing(scores['timing'])}; results in {folder.path}")
     for note in scores.get("notes", []):
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        say(note, "note:", "yellow")
 
 
 @app.command()
@@ -196,4 +193,4 @@ def demo(
     report = write_report(ev, out / "report.html", f"pixret {config}")
     _print_run(folder, f"pixret {config} on the demo benchmark")
     console.print(f"{bench.n_queries} queries, {bench.n_database} images; total {time.perf_counter() - t0:.0f} s")
-    console.print(f"report: {report}   results: {out / 'results'}")
+    say(f"report: {report}   results: {out / 'results'}")

@@ -11,7 +11,7 @@ from ..datasets import load_benchmark
 from ..errors import PixretError
 from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, load_ranks
 from ..io import write_json
-from . import app, console
+from . import app, console, say
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -56,12 +56,12 @@ def evaluate(
         console.print(f"note: {note}", markup=False, highlight=False)
     if json_out:
         write_json(json_out, {"dataset": dataset, **summary, "input": report})
-        console.print(f"wrote {json_out}")
+        say(f"wrote {json_out}")
     if plots:
         from ..viz.plots import write_plots
 
         for p in write_plots(ev, plots):
-            console.print(f"wrote {p}")
+            say(f"wrote {p}")
 
 
 @app.command()
@@ -92,4 +92,4 @@ def show(
     n = 0
     for q in query if query else range(bench.n_queries):
         n += len(show_query(bench, q, pixels, out, ranks, top))
-    console.print(f"wrote {n} PNG file(s) to {out}")
+    say(f"wrote {n} PNG file(s) to {out}")

@@ -12,6 +12,7 @@ import typer
 
 from ..errors import PixretError
 from . import app, say
+from .options import OneBasedOpt
 
 HostOpt = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")]
 PortOpt = Annotated[int, typer.Option(help="Port (0: any free one, printed at start).")]
@@ -91,6 +92,7 @@ def serve(
         typer.Option(help="A study file (`pixret study create`): serve its participant page; everything "
                      "else then needs the admin token."),
     ] = None,  # fmt: skip
+    one_based: OneBasedOpt = False,
 ) -> None:
     """Serve the search page: pick or upload a photo, draw a box, see the object in every result.
 
@@ -99,6 +101,7 @@ def serve(
     from ..server import create_app
 
     def make(hosts, token):
-        return create_app(index_dir, root, dataset, results, device, hosts=hosts, study=study, study_token=token)
+        return create_app(index_dir, root, dataset, results, device, hosts=hosts, study=study, study_token=token,
+                          one_based=one_based)  # fmt: skip
 
     run_server(make, host, port, allow_host, study)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..engine.learned.weights import WEIGHTS, cache_dir, download_weight, get_weight, locations
 from ..fetch import sha256_of
-from . import app, console
+from . import app, console, say
 
 weights_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
                           help="Learned models' weights: list where they are found, or fetch them.")  # fmt: skip
@@ -52,4 +52,4 @@ def weights_fetch(
         found = next((p for _, p in locations(w) if p is not None), None)
         if found and not names:
             continue
-        console.print(f"{name}: {download_weight(w)}")
+        say(f"{name}: {download_weight(w)}")

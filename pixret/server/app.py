@@ -37,7 +37,8 @@ from fastapi.staticfiles import StaticFiles
 from ..datasets import load_benchmark
 from ..engine import Index
 from ..errors import PixretError
-from ..evaluation import load_pixel_results, read_ranks
+from ..evaluation import load_pixel_results, load_ranks
+from ..evaluation.results import RunFolder
 from ..study.service import Conflict, Invalid, NotFound, Study, StudyError
 from . import routes_bench, routes_search, routes_study
 from .security import LOOPBACK, Guard
@@ -57,11 +58,13 @@ def create_app(
     hosts: tuple[str, ...] = (),
     study: str | Path | None = None,
     study_token: str | None = None,
+    one_based: bool = False,
 ) -> FastAPI:
     """The app for an index (and, optionally, a benchmark and a method's result folder), and/or
     a user study (``study``: its file; the admin views need ``study_token``, made up if None).
 
-    ``hosts``: names besides the loopback ones that requests may address (``--host``)."""
+    ``hosts``: names besides the loopback ones that requests may address (``--host``);
+    ``one_based``: the results' ranking holds indices 1..n (MATLAB)."""
     if index_dir is None and study is None:
         raise PixretError(None, "give an index (--index) or a study (--study)")
     index = Index.open(index_dir, device) if index_dir is not None else None  # reopened by State.refresh
@@ -70,9 +73,9 @@ def create_app(
         bench = load_benchmark(root, dataset)
         if results:
             results = Path(results)
-            ranks = read_ranks(results / "ranks.npy", bench.n_database, bench.n_queries)
-            pix = results / "pixels.json" if (results / "pixels.json").exists() else results / "pixels.npy"
-            pixels = load_pixel_results(bench, pix)
+            folder = RunFolder(results).check()  # ranks.npy + pixels.json (else pixels.npy), as every tool reads a run
+            ranks = load_ranks(bench, folder.ranks, one_based)
+            pixels = load_pixel_results(bench, folder.pixels)
     # no /docs or /redoc: both load their scripts from a CDN, blank offline and against the CSP;
     # the schema itself is served at /openapi.json
     app = FastAPI(

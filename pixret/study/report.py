@@ -11,13 +11,13 @@ so it is a paired difference: every participant saw every condition (design.py).
 from __future__ import annotations
 
 import csv
-import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import escape
 from ..io import atomic_open
 
 DRAWS = 2000
@@ -162,21 +162,13 @@ CSV_FIELDS = ["participant", "position", "trial", "query", "image", "kind", "con
               "click_y", "hit", "rt_ms", "viewport_w", "viewport_h", "pointer", "correct"]  # fmt: skip
 
 
-def csv_cell(value: object) -> object:
-    """A CSV cell that a spreadsheet shows as text: a string starting with =, +, -, @, a tab or a
-    carriage return is a formula to Excel, LibreOffice and Google Sheets (OWASP, "CSV
-    injection"), so it gets a leading apostrophe. Numbers stay numbers."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def write_csv(rows: list[dict], fh) -> None:
     """Every answer as CSV, one row per answer (the columns of Study.rows, header always)."""
     w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({k: csv_cell(r.get(k)) for k in CSV_FIELDS})
+        # text cells that a spreadsheet would run as formulas get an apostrophe; numbers stay numbers
+        w.writerow({k: escape.csv_cell(v) if isinstance(v := r.get(k), str) else v for k in CSV_FIELDS})
 
 
 def select(rows: list[dict], trials: int, complete_only: bool = True, pointer: str | None = None) -> tuple[list[dict], dict]:
@@ -225,7 +217,7 @@ def render_report(
     """The HTML report (self-contained, every string from the study file escaped) and its
     analysis. ``complete_only``: count only participants who answered every trial (the report
     says how many it left out); ``pointer``: only answers given with that pointer."""
-    e = html.escape
+    e = escape.html
     conditions = tuple(meta["conditions"].split(","))
     trials = int(meta.get("pairs") or 0)
     all_people = len({r["participant"] for r in rows})

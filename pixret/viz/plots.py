@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 
 from ..errors import PixretError  # noqa: E402
 from ..evaluation.evaluator import PixelEval  # noqa: E402
+from ..evaluation.metrics import METRICS  # noqa: E402
 from ..io import atomic_open
 
 RECALL = np.linspace(0, 1, 101)
@@ -44,8 +45,8 @@ def per_query_figure(ev: PixelEval):
     for ax, proto in zip(axes[:, 0], protos, strict=True):
         pq = ev.results[proto].per_query
         x = np.arange(len(pq))
-        ap = [np.nan_to_num(r["pixel_AP"]["medium"] or 0.0) for r in pq]
-        miou = [np.nan_to_num(r["mIoU"]["medium_mask"] or 0.0) for r in pq]
+        ap = [METRICS["pixel_mAP"].query_value(r, "medium") or 0.0 for r in pq]
+        miou = [METRICS["mIoU_mask"].query_value(r, "medium") or 0.0 for r in pq]
         ax.bar(x - 0.2, ap, 0.4, label="pixel AP (Medium)", color="#3b7dd8")
         ax.bar(x + 0.2, miou, 0.4, label="mask mIoU (Medium)", color="#e3873b")
         for n, r in enumerate(pq):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import os
 from pathlib import Path
 
-import numpy as np
-
+from .. import escape
 from ..evaluation.evaluator import PixelEval
+from ..evaluation.metrics import METRICS, percent
 from ..imageio import encode, thumbnail
 from ..io import atomic_open
 from .overlay import STATUS_COLORS, frame
@@ -33,15 +32,6 @@ table.toc{border-collapse:collapse;font-size:12px} .toc td,.toc th{border:1px so
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:3px;color:#fff;font-size:12px}
 """
 
-# (group, column, key, subkey): the summary table's columns under grouped headers
-_COLS = [
-    ("mIoU, box", "M", "mIoU", "medium_box"), ("mIoU, box", "H", "mIoU", "hard_box"),
-    ("mIoU, mask", "M", "mIoU", "medium_mask"), ("mIoU, mask", "H", "mIoU", "hard_mask"),
-    ("pixel mAP@50:5:95", "M", "pixel_mAP", "medium"), ("pixel mAP@50:5:95", "H", "pixel_mAP", "hard"),
-    ("pixel mAP, box IoU", "M", "pixel_mAP_box", "medium"), ("pixel mAP, box IoU", "H", "pixel_mAP_box", "hard"),
-    ("image mAP", "E", "image_mAP", "easy"), ("image mAP", "M", "image_mAP", "medium"), ("image mAP", "H", "image_mAP", "hard"),
-]  # fmt: skip
-
 _KEY = """<dl class="key">
 <dt>E, M, H</dt><dd>Easy, Medium, Hard (revisitop protocols): Easy counts the easy positives (hard ones
 ignored); Medium counts easy and hard; Hard counts the hard ones only (easy ones ignored).</dd>
@@ -59,11 +49,7 @@ strict is the corrected protocol (every positive counts, mask IoU, the image's o
 
 def img_tag(data: bytes, mime: str, alt: str) -> str:
     """An <img> holding ``data`` inline (reports open without a server)."""
-    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
-
-
-def _pct(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}"
+    return f'<img alt="{escape.html(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
 
 
 def _hex(bgr: tuple[int, int, int]) -> str:
@@ -71,17 +57,15 @@ def _hex(bgr: tuple[int, int, int]) -> str:
 
 
 def summary_html(summary: dict[str, dict]) -> str:
-    """The headline numbers: grouped headers (metric over E/M/H), one row per protocol, a key."""
-    groups: list[tuple[str, int]] = []
-    for g, *_ in _COLS:
-        if groups and groups[-1][0] == g:
-            groups[-1] = (g, groups[-1][1] + 1)
-        else:
-            groups.append((g, 1))
-    top = "".join(f"<th colspan='{n}'>{g}</th>" for g, n in groups)
-    sub = "".join(f"<th>{c}</th>" for _, c, _, _ in _COLS)
+    """The headline numbers: grouped headers (each metric of the registry over its subsets), one
+    row per protocol, a key."""
+    metrics = list(METRICS.values())
+    top = "".join(f"<th colspan='{len(m.subsets)}'>{escape.html(m.label)}</th>" for m in metrics)
+    sub = "".join(f"<th>{letter}</th>" for m in metrics for _, letter in m.columns())
     rows = "".join(
-        f"<tr><td>{p}</td>" + "".join(f"<td>{_pct(r[a][b])}</td>" for _, _, a, b in _COLS) + "</tr>"
+        f"<tr><td>{escape.html(p)}</td>"
+        + "".join(f"<td>{percent(m.value(r, s))}</td>" for m in metrics for s in m.subsets)
+        + "</tr>"
         for p, r in summary.items()
     )
     return (
@@ -97,9 +81,9 @@ def contents_html(ev: PixelEval, queries: list[int]) -> str:
     for q in queries:
         query, pq = ev.bench.queries[q], strict.per_query[q]
         rows.append(
-            f"<tr><td><a href='#q{q}'>{q}</a></td><td>{html.escape(query.name)}</td><td>{len(query.easy)}</td>"
-            f"<td>{len(query.hard)}</td><td>{_pct(pq['pixel_AP']['medium'])}</td><td>{_pct(pq['pixel_AP']['hard'])}</td>"
-            f"<td>{_pct(pq['mIoU']['medium_mask'])}</td><td>{_pct(pq['image_AP']['medium'])}</td></tr>"
+            f"<tr><td><a href='#q{q}'>{q}</a></td><td>{escape.html(query.name)}</td><td>{len(query.easy)}</td>"
+            f"<td>{len(query.hard)}</td><td>{percent(pq['pixel_AP']['medium'])}</td><td>{percent(pq['pixel_AP']['hard'])}</td>"
+            f"<td>{percent(pq['mIoU']['medium_mask'])}</td><td>{percent(pq['image_AP']['medium'])}</td></tr>"
         )
     head = ("<tr><th>#</th><th>query</th><th>easy</th><th>hard</th><th>pixel AP M</th><th>pixel AP H</th>"
             "<th>mask mIoU M</th><th>image AP M</th></tr>")  # fmt: skip
@@ -118,9 +102,9 @@ def write_report(
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>pixret: {html.escape(method)} on "
-        f"{html.escape(bench.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(method)} on {html.escape(bench.name)}</h1>",
+        f"<title>pixret: {escape.html(method)} on "
+        f"{escape.html(bench.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape.html(method)} on {escape.html(bench.name)}</h1>",
         f"<div class='meta'>{bench.n_queries} queries, {bench.n_database} database images, "
         f"{len(bench.pairs())} labelled pairs; pixret report {dt.date.today().isoformat()}. "
         "Values in %. compat = the release's scripts; strict = corrected protocol "
@@ -146,10 +130,10 @@ def write_report(
         query = bench.queries[q]
         pq = strict.per_query[q]
         parts.append(
-            f"<h3 id='q{q}'>query {q}: {html.escape(query.name)}</h3><div class='meta'>"
+            f"<h3 id='q{q}'>query {q}: {escape.html(query.name)}</h3><div class='meta'>"
             f"{len(query.easy)} easy, {len(query.hard)} hard, {len(query.junk)} junk; "
-            f"pixel AP M {_pct(pq['pixel_AP']['medium'])}, image AP M {_pct(pq['image_AP']['medium'])}, "
-            f"mask mIoU M {_pct(pq['mIoU']['medium_mask'])}</div><div class='row'>"
+            f"pixel AP M {percent(pq['pixel_AP']['medium'])}, image AP M {percent(pq['image_AP']['medium'])}, "
+            f"mask mIoU M {percent(pq['mIoU']['medium_mask'])}</div><div class='row'>"
         )
         qimg = render_query(bench, query)
         if qimg is not None:
@@ -162,7 +146,7 @@ def write_report(
             iou = ev.strict_pairs.get((q, int(i)))
             cap = f"#{rank + 1} {st}" + (f", IoU {100 * iou[1]:.0f}" if iou is not None else "")
             if img is None:
-                parts.append(f"<figure>{html.escape(bench.database[int(i)])}<br>{cap}</figure>")
+                parts.append(f"<figure>{escape.html(bench.database[int(i)])}<br>{cap}</figure>")
                 continue
             tile = frame(thumbnail(img, 248), STATUS_COLORS[st], 4)
             parts.append(

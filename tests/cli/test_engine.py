@@ -97,7 +97,7 @@ def test_search_from_another_folder_prints_to_stdout_and_json(photos, bench, tmp
         ["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--out", "overlays"], cwd=tmp_path
     )
     assert r.returncode == 0, r.stderr
-    assert "matching points" in r.stdout and "rank" in r.stdout  # the table is on stdout
+    assert "inliers" in r.stdout and "rank" in r.stdout  # the table is on stdout
     assert len(list((tmp_path / "overlays").glob("*.png"))) >= 2  # images found from another folder
     r = _run(
         ["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--json", "--top", "3"],
