@@ -49,7 +49,8 @@ from pixret.engine.distributed import Runner  # noqa: E402
 from pixret.engine.features import extract_in_box  # noqa: E402
 from pixret.engine.index import writer_lock  # noqa: E402
 from pixret.engine.shards import shard_name, write_shard  # noqa: E402
-from pixret.engine.shortlist import auto_top_k, split_words  # noqa: E402
+from pixret.engine.shortlist import auto_top_k  # noqa: E402
+from pixret.engine.vocabulary import split_words  # noqa: E402
 from pixret.evaluation import PixelPrediction  # noqa: E402
 from pixret.imageio import load_image  # noqa: E402
 from pixret.io import save_npy  # noqa: E402
