@@ -5,7 +5,7 @@ on tiny hand-made arrays, scores exactly as the reference tf-idf matrix
 import numpy as np
 import pytest
 
-from pixret.engine.postings import global_idf, idf, postings
+from pixret.engine.postings import global_idf, postings
 from pixret.engine.shards import Shard, ShardSet, write_shard
 from tests.reference.tfidf import InvertedFile
 
