@@ -144,6 +144,9 @@ class ExpansionConfig:
     # result's features that lie on the object (inside the query box mapped into it) take part
     chain_min_inliers: int = 12
     chain_sources: int = 3  # verified results a still unverified image is matched against
+    # guard: the query's own tentative matches with the image that agree with the chained
+    # homography (no fitting) must be at least this many
+    confirm_inliers: int = 4
     chain_candidates: int = 30  # the best of the expanded shortlist tried through chains
 
 

@@ -11,10 +11,14 @@ result -> image maps the query's outlines into it, and its score is the weaker l
 
 Guards against drift (an expansion must never verify an unrelated image):
 - only results verified directly by the query, with at least ``min_inliers`` inliers, expand it;
-- only their features on the object take part (never the background they show besides);
+- only their features on the object take part: mapped back into the query, inside the hull of
+  the consensus keypoints (never the box, never the background the results show besides);
 - a chain link needs ``chain_min_inliers`` inliers that pass weak geometric consistency (more
   than a direct match, since each image gets several tries), one hop only;
-- the composed homography must be plausible and map the query box onto the image.
+- the composed homography must be plausible, map the query box onto the image, and be confirmed
+  by ``confirm_inliers`` of the query's own tentative matches with the image (nothing fitted:
+  measured, a composite reached through the background its scene photo shares with a verified
+  result has none).
 
 How this differs from the release's hypergraph propagation (DELG + HP, and the 2024 follow-up's
 hypergraph diffusion): those re-rank by propagating similarity over a graph of all database
@@ -30,14 +34,16 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+import shapely
 
+from .masks import evidence, support_polygons
 from .matchers import ImageSide, QuerySide, match_shortlist, match_words
 from .shortlist import cut
-from .verify import Verification, _plausible, fit_pairs, wgc_mode
+from .verify import Verification, _plausible, fit_pairs, weak_geometric_consistency, wgc_mode
 from .vocabulary import split_words
 
 if TYPE_CHECKING:
-    from .search import Found, Query
+    from .search import Found, Match, Query
     from .shortlist import Shortlist
 
 
@@ -47,16 +53,45 @@ def _warp(xy: np.ndarray, h: np.ndarray) -> np.ndarray:
     return cv2.perspectiveTransform(xy.reshape(-1, 1, 2).astype(np.float64), h).reshape(-1, 2)
 
 
-def on_object(side: ImageSide, h: np.ndarray, box) -> np.ndarray:
+def on_object(side: ImageSide, h: np.ndarray, region: list[np.ndarray]) -> np.ndarray:
     """Rows of a verified result's features that lie on the object: mapped back into the query
-    frame by the inverse of its homography ``h``, inside the query ``box``."""
+    frame by the inverse of its homography ``h``, inside the object ``region`` (query polygons)."""
     try:
         back = _warp(side.kpts[:, :2], np.linalg.inv(h))
     except np.linalg.LinAlgError:
         return np.zeros(0, np.int64)
-    x1, y1, x2, y2 = box
-    ok = (back[:, 0] >= x1) & (back[:, 0] <= x2) & (back[:, 1] >= y1) & (back[:, 1] <= y2)
-    return np.flatnonzero(ok & np.isfinite(back).all(1))
+    ok = np.isfinite(back).all(1)
+    geom = shapely.union_all([shapely.make_valid(shapely.Polygon(p)) for p in region if len(p) >= 3])
+    ok[ok] = shapely.contains_xy(geom, back[ok, 0], back[ok, 1])
+    return np.flatnonzero(ok)
+
+
+def object_region(query: Query, found: Found, m: Match, cfg) -> list[np.ndarray]:
+    """Where the object is in the query, as far as verification knows: the hull of the consensus
+    keypoints of every direct match (masks.support_polygons), else the hull of this match's own
+    inliers. Never the box: its background would carry the expansion to other images that show
+    the same background (measured: composites pasted into one scene photo chained to each other)."""
+    direct = [x.v for x in found.matches.values() if x.via is None]
+    support = support_polygons(evidence(query.feats.kpts, direct, tuple(query.box)), cfg.mask)
+    if support:
+        return support
+    hull = cv2.convexHull(m.q_xy.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    return [hull] if len(hull) >= 3 else []
+
+
+def confirmed(h: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, cfg, longest_side: int, check: str) -> int:
+    """How many of the query's own tentative matches with the image (rows q_kpts -> d_kpts) agree
+    with the chained homography ``h``: within the inlier threshold and, where the features allow,
+    weakly geometrically consistent. Nothing is fitted, so chance agreement is rare: an image
+    reached through a result's background has none, a true one the few the query could not
+    verify alone."""
+    if not len(q_kpts):
+        return 0
+    err = np.linalg.norm(_warp(q_kpts[:, :2], h) - d_kpts[:, :2], axis=1)
+    ok = err <= max(2.0, cfg.verify.reproj_threshold * longest_side)
+    if check != "none":
+        ok &= weak_geometric_consistency(h, q_kpts, d_kpts, check, cfg.verify)
+    return int(ok.sum())
 
 
 def _maps_box_onto(h: np.ndarray, box, w: int, hh: int) -> bool:
@@ -91,7 +126,8 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
     sources = []  # (index, Match, the result's object features as a query side)
     for i, m in strong:
         side = index.side(i)
-        rows = on_object(side, m.v.homography, box)
+        region = object_region(query, found, m, cfg)
+        rows = on_object(side, m.v.homography, region) if region else np.zeros(0, np.int64)
         if len(rows) < cfg.verify.min_inliers:
             continue
         words = side.words[rows].astype(np.int64)
@@ -126,6 +162,7 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
     if not todo:
         return found
     link_cfg = replace(cfg.verify, min_inliers=ec.chain_min_inliers)
+    direct_pairs = dict(zip(todo, match_shortlist(query.side, [sides[i] for i in todo], cfg, index.device), strict=True))
     best: dict[int, Match] = {}
     for r, m_r, qs in sources[: ec.chain_sources]:
         pairs = match_words(qs, [sides[i] for i in todo], cfg, index.device)
@@ -139,6 +176,9 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
             h = h / h[2, 2]
             w, hh = side.size
             if not (_plausible(h) and _maps_box_onto(h, box, w, hh)):
+                continue
+            qi0, di0 = direct_pairs[c]
+            if confirmed(h, kp[qi0], side.kpts[di0], cfg, max(w, hh), check) < ec.confirm_inliers:
                 continue
             inliers = min(v.inliers, m_r.v.inliers)
             if c in best and best[c].v.inliers >= inliers:

@@ -125,6 +125,7 @@ class SearchResult:
     fills_box: bool | None = None
     excluded: list[int] = field(default_factory=list)
     query_size: tuple[int, int] | None = None  # (w, h) of the query image
+    mask_stats: dict = field(default_factory=dict)  # the evidence the mask decision used (masks.MaskOutput)
 
     def to_json(self, top: int | None = None, matches: bool = False, rle: bool = True) -> dict:
         """The search as JSON-ready values: the query box, the decision on the mask, timings and

@@ -221,4 +221,5 @@ def run(index, image, box, query_features: Features | None = None, exclude=None)
     done("results")
     timings["total"] = t[-1] - t[0]
     return SearchResult(hits, ranking, timings, masks.outline, short.ids, tuple(query.box), masks.fills_box,
-                        [] if ex is None else ex.tolist(), (query.img.shape[1], query.img.shape[0]))  # fmt: skip
+                        [] if ex is None else ex.tolist(), (query.img.shape[1], query.img.shape[0]),
+                        masks.stats)  # fmt: skip
