@@ -136,9 +136,9 @@ class ExpansionConfig:
     CVPR 2011) and masks along chains of verified images (engine/expansion.py)."""
 
     enabled: bool = True  # off for the exhaustive baseline (it verifies everything already)
-    min_inliers: int = 20  # a verified result expands the query only with this many inliers
-    max_sources: int = 5  # the strongest verified results that expand it
-    top_k: int = 50  # images the expanded query shortlists beyond those already verified
+    min_inliers: int = 12  # a verified result expands the query only with this many inliers
+    max_sources: int = 8  # the strongest verified results that expand it
+    top_k: int = 50  # images the expanded query shortlists beyond those the first shortlist held
     # guard against drift: a link from a verified result to a new image needs this many inliers
     # (more than a direct match's min_inliers: each image gets several tries), and only the
     # result's features that lie on the object (inside the query box mapped into it) take part
@@ -147,7 +147,7 @@ class ExpansionConfig:
     # guard: the query's own tentative matches with the image that agree with the chained
     # homography (no fitting) must be at least this many
     confirm_inliers: int = 4
-    chain_candidates: int = 30  # the best of the expanded shortlist tried through chains
+    chain_candidates: int = 30  # the expanded query's best unverified images tried through chains
 
 
 @dataclass(frozen=True)

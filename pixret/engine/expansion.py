@@ -143,12 +143,14 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
     scores = index.shards.scores(np.concatenate(fine))
     known = np.fromiter(found.matches, np.int64, len(found.matches))
     skip = known if exclude is None else np.union1d(known, exclude)
-    ids = cut(scores, ec.top_k, skip)
-    # each new image against the query first
-    new = [int(i) for i in ids if int(i) not in found.tried]
+    tried = np.union1d(skip, np.fromiter(found.tried, np.int64, len(found.tried)))
+    # images neither shortlist verified: the expanded query's best untried ones against the query,
+    # and its best unverified ones (tried or not) through the verified results
+    new = cut(scores, ec.top_k, tried).tolist()
+    ids = cut(scores, ec.chain_candidates, skip)
     check = wgc_mode(cfg)
     kp = query.feats.kpts
-    sides = {i: index.side(i) for i in ids.tolist()}
+    sides = {i: index.side(i) for i in set(new) | set(ids.tolist())}
     if new:
         pairs = match_shortlist(query.side, [sides[i] for i in new], cfg, index.device)
         for i, (qi, di) in zip(new, pairs, strict=True):
@@ -158,7 +160,7 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
                 found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
         found.tried.update(new)
     # then what the query cannot verify, through the verified results (one hop)
-    todo = [int(i) for i in ids if int(i) not in found.matches][: ec.chain_candidates]
+    todo = [int(i) for i in ids if int(i) not in found.matches]
     if not todo:
         return found
     link_cfg = replace(cfg.verify, min_inliers=ec.chain_min_inliers)
