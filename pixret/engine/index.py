@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import PixretError
 from ..imageio import as_image
@@ -259,12 +260,8 @@ class Index:
             p = self._locate(h.index)
             if p is None:
                 continue
-            if p.resolve() in paths or Path(self.images[h.index]["path"]) in paths:
+            if p.resolve() in paths or Path(self.images[h.index]["path"]) in paths or tuple(h.size) == r.query_size and query_hash() is not None and _content_hash(p, image) == query_hash():
                 drop.add(h.index)
-            elif tuple(h.size) == r.query_size and query_hash() is not None:
-                mine = _content_hash(p if isinstance(image, str | os.PathLike) else as_image(p))
-                if mine == query_hash():
-                    drop.add(h.index)
         return drop
 
     def pairs(self, query_name: str, result: SearchResult, top: int | None = None,
@@ -282,21 +279,26 @@ class Index:
         return out
 
 
-def _content_hash(image) -> str | None:
-    """sha1 of a file's bytes (a path), or of an array's pixels in BGR (an array, bytes decoded,
-    a PIL image); None when it cannot be read."""
-    if isinstance(image, str | os.PathLike):
-        try:
-            return hashlib.sha1(Path(image).read_bytes()).hexdigest()
-        except OSError:
-            return None
-    if isinstance(image, bytes | bytearray):
-        return hashlib.sha1(bytes(image)).hexdigest()
+def _content_hash(image, like=None) -> str | None:
+    """sha1 of an image's content, the way a query ``like`` is compared (``like`` defaults to the
+    image itself): file bytes for a path, bytes, or a PIL image opened from a file; decoded
+    pixels (by PIL for a PIL image, else by pixret.imageio) for an in-memory image. None when
+    it cannot be read."""
+    like = image if like is None else like
+    if isinstance(like, Image.Image) and getattr(like, "filename", ""):
+        like = like.filename
+    if isinstance(image, Image.Image) and getattr(image, "filename", ""):
+        image = image.filename
     try:
-        arr = np.ascontiguousarray(as_image(image))
-    except PixretError:
+        if isinstance(like, str | os.PathLike | bytes | bytearray):
+            data = image if isinstance(image, bytes | bytearray) else Path(image).read_bytes()
+            return hashlib.sha1(bytes(data)).hexdigest()
+        if isinstance(like, Image.Image):
+            pil = image if isinstance(image, Image.Image) else Image.open(image)
+            return "pil-" + hashlib.sha1(np.ascontiguousarray(as_image(pil)).tobytes()).hexdigest()
+        return "px-" + hashlib.sha1(np.ascontiguousarray(as_image(image)).tobytes()).hexdigest()
+    except (OSError, PixretError, ValueError):
         return None
-    return "px-" + hashlib.sha1(arr.tobytes()).hexdigest()
 
 
 def engine_device(cfg: EngineConfig, device: str | None) -> str:
