@@ -269,6 +269,17 @@ def _nan_norms(d, r):
     np.save(d / "norms.npy", np.full_like(n, np.nan))
 
 
+@pytest.fixture(scope="module")
+def two_shards(bench, feature_cache, tmp_path_factory):
+    """An index of 8 images in two shards, built once; tests damage copies."""
+    cfg = get_config("fast")
+    cfg = replace(cfg, shortlist=replace(cfg.shortlist, shard_size=4))
+    root = tmp_path_factory.mktemp("two") / "idx"
+    Index.build([bench.database_image(i) for i in range(8)], cfg, root, workers=1, progress=False,
+                features_dir=feature_cache)  # fmt: skip
+    return root
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -279,13 +290,10 @@ def _nan_norms(d, r):
     ids=["shards-swapped", "shard-twice", "post_words-zeroed", "norms-nan", "kpts", "sigs", "desc", "post_df",
          "post_ids-0xff", "catalog-size-text"],
 )  # fmt: skip
-def test_same_size_damage_is_one_line_never_another_answer(bench, feature_cache, tmp_path, damage):
+def test_same_size_damage_is_one_line_never_another_answer(two_shards, bench, tmp_path, damage):
     # issue 26: each of these gave a different answer with exit 0, or a traceback
-    cfg = get_config("fast")
-    cfg = replace(cfg, shortlist=replace(cfg.shortlist, shard_size=4))
-    paths = [bench.database_image(i) for i in range(8)]
     root = tmp_path / "idx"
-    Index.build(paths, cfg, root, workers=1, progress=False, features_dir=feature_cache)
+    shutil.copytree(two_shards, root)
     data = root / json.loads((root / "index.json").read_text())["generation"]
     damage(data, root)
     q = bench.queries[0]
