@@ -133,12 +133,8 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     if sel is None:
         return []
     q_kpts, box = ev.kpts, ev.box
-    h, w = img.shape[:2]
     x1, y1, x2, y2 = box
-    bw, bh = x2 - x1, y2 - y1
-    m = cfg.grabcut_margin
-    cx1, cy1 = max(0, int(x1 - m * bw)), max(0, int(y1 - m * bh))
-    cx2, cy2 = min(w, int(np.ceil(x2 + m * bw))), min(h, int(np.ceil(y2 + m * bh)))
+    cx1, cy1, cx2, cy2 = _grabcut_window(img, box, cfg)
     s = min(1.0, GRABCUT_SIDE / max(cx2 - cx1, cy2 - cy1))
     crop = cv2.resize(img[cy1:cy2, cx1:cx2], None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     if crop.ndim == 2:
@@ -251,17 +247,22 @@ def query_masks(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> MaskOutput:
     return MaskOutput(support, outline, fills, output, {"kept": kept, "reach": reach, "grabcut": grabcut})
 
 
-def _background_around(img: np.ndarray, box, cfg: MaskConfig) -> bool:
-    """Whether the ring around the box (``grabcut_margin``) holds at least 5% of the crop
-    GrabCut would see (object_polygons' own test)."""
+def _grabcut_window(img: np.ndarray, box, cfg: MaskConfig) -> tuple[int, int, int, int]:
+    """The crop GrabCut sees: the box and a ring of ``grabcut_margin`` box sides, in the image."""
     h, w = img.shape[:2]
     x1, y1, x2, y2 = box
     bw, bh = x2 - x1, y2 - y1
     m = cfg.grabcut_margin
     cx1, cy1 = max(0, int(x1 - m * bw)), max(0, int(y1 - m * bh))
-    cx2, cy2 = min(w, int(np.ceil(x2 + m * bw))), min(h, int(np.ceil(y2 + m * bh)))
+    return cx1, cy1, min(w, int(np.ceil(x2 + m * bw))), min(h, int(np.ceil(y2 + m * bh)))
+
+
+def _background_around(img: np.ndarray, box, cfg: MaskConfig) -> bool:
+    """Whether the ring around the box holds at least 5% of the crop GrabCut would see
+    (object_polygons' own test)."""
+    cx1, cy1, cx2, cy2 = _grabcut_window(img, box, cfg)
     crop = (cx2 - cx1) * (cy2 - cy1)
-    return crop - bw * bh >= 0.05 * crop
+    return crop - (box[2] - box[0]) * (box[3] - box[1]) >= 0.05 * crop
 
 
 def project_outlines(masks: MaskOutput, box: list[np.ndarray], h: np.ndarray, w: int, hh: int) -> dict:
