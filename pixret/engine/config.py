@@ -138,7 +138,9 @@ class ExpansionConfig:
     enabled: bool = True  # off for the exhaustive baseline (it verifies everything already)
     min_inliers: int = 12  # a verified result expands the query only with this many inliers
     max_sources: int = 8  # the strongest verified results that expand it
-    top_k: int = 50  # images the expanded query shortlists beyond those the first shortlist held
+    # images the expanded query shortlists beyond those the first shortlist held; 0 = chosen from
+    # the collection size (expansion.auto_expansion_k: 50 up to 100k images, 600 at a million)
+    top_k: int = 0
     # guard against drift: a link from a verified result to a new image needs this many inliers
     # (more than a direct match's min_inliers: each image gets several tries), and only the
     # result's features that lie on the object (inside the query box mapped into it) take part
@@ -147,7 +149,9 @@ class ExpansionConfig:
     # guard: the query's own tentative matches with the image that agree with the chained
     # homography (no fitting) must be at least this many
     confirm_inliers: int = 4
-    chain_candidates: int = 30  # the expanded query's best unverified images tried through chains
+    # the expanded query's best unverified images tried through chains; 0 = chosen from the
+    # collection size (30 up to 100k images, 200 at a million)
+    chain_candidates: int = 0
 
 
 @dataclass(frozen=True)

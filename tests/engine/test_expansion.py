@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from pixret.engine import get_config
-from pixret.engine.expansion import confirmed
+from pixret.engine.expansion import auto_expansion_k, confirmed
 from pixret.evaluation import PixelPrediction, strict_iou
 
 
@@ -51,3 +51,7 @@ def test_chains_find_what_the_query_cannot_and_nothing_unrelated(bench, index):
         assert chained >= 1 and np.median(ious) > 0.4
     finally:
         index.cfg = fast
+
+
+def test_the_expanded_shortlist_grows_with_the_collection():
+    assert [auto_expansion_k(n) for n in (5_000, 100_000, 1_000_000)] == [(50, 30), (50, 30), (600, 200)]
