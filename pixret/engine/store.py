@@ -163,11 +163,20 @@ def open_index(root: Path) -> Loaded:
     except Exception as exc:  # noqa: BLE001 - zip, numpy, json and faiss each fail their own way on damaged files
         raise PixretError(root, f"damaged index ({type(exc).__name__}: {exc}): build it again") from None
     n_fine = quantizer.size << cfg.shortlist.split_bits
-    problem = inconsistent(images, n_images, shards, idf, norms, n_fine, quantizer.size)
+    try:
+        problem = inconsistent(images, n_images, shards, idf, norms, n_fine, quantizer.size)
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:  # values a damaged header made up
+        problem = f"{type(exc).__name__}: {exc}"
     if problem:
         raise PixretError(root, f"damaged index ({problem}): build it again")
     return Loaded(cfg, images, quantizer, ShardSet(shards, idf, norms, cfg.shortlist.split_bits),
                   meta.get("skipped", []), data, gen)  # fmt: skip
+
+
+# each shard array's kind of number, sizes in bytes and dimensions (shards.py's data contract)
+DTYPES = {"offsets": ("i", (8,), 1), "kpts": ("f", (2, 4), 2), "words": ("ui", (2, 4), 1), "sigs": ("u", (8,), 1),
+          "desc": ("ui", (1,), 2), "post_words": ("u", (4,), 1), "post_ptr": ("u", (4,), 1), "post_ids": ("u", (2,), 1),
+          "post_df": ("u", (2,), 1), "rows": ("u", (4,), 1)}  # fmt: skip
 
 
 def inconsistent(images: Catalog, n_images: int, shards: list[Shard], idf: np.ndarray, norms: np.ndarray,
@@ -182,6 +191,10 @@ def inconsistent(images: Catalog, n_images: int, shards: list[Shard], idf: np.nd
     if not (np.isfinite(idf).all() and np.isfinite(norms).all()):
         return "idf or norms hold NaN or infinity"
     for s in shards:
+        for name, kinds in DTYPES.items():
+            arr = getattr(s, name)
+            if arr.dtype.kind not in kinds[0] or arr.dtype.itemsize not in kinds[1] or arr.ndim != kinds[2]:
+                return f"shard {s.folder.name}: {name}.npy holds {arr.dtype} x {arr.ndim} dimensions"
         o = s.offsets
         if o.ndim != 1 or not len(o) or o[0] != 0 or (np.diff(o) < 0).any():
             return f"shard {s.folder.name}: per-image offsets are not increasing from 0"
