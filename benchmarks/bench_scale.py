@@ -49,7 +49,8 @@ from pixret.engine.distributed import Runner  # noqa: E402
 from pixret.engine.features import extract_in_box  # noqa: E402
 from pixret.engine.index import writer_lock  # noqa: E402
 from pixret.engine.shards import shard_name, write_shard  # noqa: E402
-from pixret.engine.shortlist import auto_top_k, split_words  # noqa: E402
+from pixret.engine.shortlist import auto_top_k  # noqa: E402
+from pixret.engine.vocabulary import split_words  # noqa: E402
 from pixret.evaluation import PixelPrediction  # noqa: E402
 from pixret.imageio import load_image  # noqa: E402
 from pixret.io import save_npy  # noqa: E402
@@ -248,7 +249,8 @@ def main() -> None:
     ap.add_argument("--positives", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--exact-up-to", type=int, default=100_000, help="exact tf-idf reference up to this scale")
-    ap.add_argument("--wider", type=int, nargs="*", default=[100], help="also measure these shortlist lengths")
+    ap.add_argument("--wider", type=int, nargs="*", default=[], help="also measure these shortlist lengths")
+    ap.add_argument("--baseline-queries", type=int, default=2, help="sift-sp on this many queries of the base")
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
     args = ap.parse_args()
     name = f"b{args.base_images}"
@@ -270,10 +272,19 @@ def main() -> None:
         for n in args.scales:
             root = args.work / f"scale-{n}"
             index, build = build_scale(n, base, pool, root, runner)
+            del index
             rss0 = rss_anon_mb()
-            index = Index.open(root)
+            t0 = time.perf_counter()
+            index = Index.open(root)  # checks index.json, the generation's files, each shard's small files
+            build["open_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            index.shards.map(lambda sh: sh.check_postings(), index.shards.shards)  # what the first query checks
+            build["postings_check_s"] = time.perf_counter() - t0
             m = measure(index, bench)
             rss1 = rss_anon_mb()
+            index.cfg = replace(base.cfg, expansion=replace(base.cfg.expansion, enabled=False))
+            m["without_expansion"] = measure(index, bench)
+            index.cfg = base.cfg
             wider = {}
             auto = cfg.shortlist.top_k or auto_top_k(n)
             for k in [k for k in args.wider if k != auto]:  # the same index, another shortlist length
@@ -293,8 +304,39 @@ def main() -> None:
             }  # fmt: skip
             print(json.dumps(row), flush=True)
             rows[n] = row
-            print(json.dumps(row))
+        sp = None
+        if args.baseline_queries:  # the exhaustive baseline at the base size, in this run
+            from pixret.pipelines.benchmark import run_engine
+
+            sp = run_engine(bench, get_config("sift-sp"), args.work / f"index-{name}-sp", progress=False,
+                            queries=list(range(args.baseline_queries)),
+                            features_dir=args.work / f"index-{name}" / "features")  # fmt: skip
+    report(rows, None if sp is None else float(np.median(sp.query_seconds)))
     print(json.dumps({"bench_scale": rows}))
+
+
+def report(rows: dict, sp50: float | None) -> None:
+    """The table and the targets: at the largest scale, Hard pixel mAP and image mAP within 1
+    point of the base (5k) and p50 <= 1 s, p95 <= 2 s; expansion on and off side by side."""
+    print("\n   images   open s  postings check s  p50 s  p95 s  verified  unrelated  pixel mAP M/H   image mAP M/H"
+          "   (without expansion: verified, pixel mAP H, image mAP H, p50)")
+    for n, r in rows.items():
+        w = r["without_expansion"]
+        print(f"   {n:8d} {r['open_s']:7.2f} {r['postings_check_s']:17.2f} {r['p50_s']:6.3f} {r['p95_s']:6.3f} "
+              f"{r['positives_verified']:9d} {r['unrelated_verified']:10d}  {100 * r['pixel_mAP_M']:5.1f} / "
+              f"{100 * r['pixel_mAP_H']:4.1f}   {100 * r['image_mAP_M']:5.1f} / {100 * r['image_mAP_H']:4.1f}"
+              f"   ({w['positives_verified']}, {100 * w['pixel_mAP_H']:.1f}, {100 * w['image_mAP_H']:.1f}, "
+              f"{w['p50_s']:.3f})")  # fmt: skip
+    if len(rows) < 2:
+        return
+    lo, hi = rows[min(rows)], rows[max(rows)]
+    for key, label in (("pixel_mAP_H", "Hard pixel mAP"), ("image_mAP_H", "Hard image mAP")):
+        gap = 100 * (lo[key] - hi[key])
+        print(f"   target {label} at {max(rows):,} within 1 point of {min(rows):,}: {100 * hi[key]:.1f} vs "
+              f"{100 * lo[key]:.1f} ({'met' if gap <= 1 else 'NOT met'}, {gap:+.1f})")
+    print(f"   target p50 <= 1 s, p95 <= 2 s at {max(rows):,}: {hi['p50_s']:.3f} / {hi['p95_s']:.3f} s "
+          f"({'met' if hi['p50_s'] <= 1 and hi['p95_s'] <= 2 else 'NOT met'}); {hi['p50_s'] / lo['p50_s']:.2f}x the "
+          f"p50 at {min(rows):,}" + (f"; sift-sp at {min(rows):,}: p50 {sp50:.1f} s" if sp50 else ""))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi import HTTPException
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -163,8 +163,10 @@ def test_uploads(data, cut):
                 assert 400 <= exc.status_code < 500
 
 
+SHARD_FILES = ["offsets.npy", "kpts.npy", "words.npy", "sigs.npy", "desc.npy", "post_words.npy", "post_ptr.npy",
+               "post_ids.npy", "post_df.npy", "rows.npy", "sums.json"]  # fmt: skip
 INDEX_FILES = ["index.json", "images.jsonl", "images-offsets.npy", "quantizer.npz", "idf.npy", "norms.npy",
-               "shards.json", "shard/offsets.npy", "shard/post_ptr.npy", "shard/post_words.npy", "shard/kpts.npy"]  # fmt: skip
+               "shards.json", *(f"shard/{f}" for f in SHARD_FILES)]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +188,43 @@ def test_index_files(small_index, tmp_path_factory, which, cut, junk):
     before = _digest(copy)
     _accepts_or_refuses(Index.open, copy)
     assert _digest(copy) == before  # opening never writes
+
+
+def _target(index, copy, which):
+    if which.startswith("shard/"):
+        return copy / "shards" / index.shards.shards[0].folder.name / which[len("shard/") :]
+    return copy / which if which == "index.json" else copy / index.data.name / which
+
+
+def _answer(root, image, box):
+    """What a search reads and returns: every image's features, then the hits."""
+    idx = Index.open(root)
+    for i in range(len(idx)):
+        idx.side(i)
+    return [(h.index, h.inliers, h.mask_kind) for h in idx.search(image, box)]
+
+
+@pytest.fixture(scope="module")
+def small_answer(small_index, bench):
+    return _answer(small_index.root, bench.query_image(0), bench.queries[0].box)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(INDEX_FILES), at=st.floats(0, 1), junk=st.binary(min_size=1, max_size=64))
+@example(which="shard/post_words.npy", at=0.001, junk=b"a")  # a header's dtype made bytes: one line
+def test_index_same_size_overwrites(small_index, small_answer, bench, tmp_path_factory, which, at, junk):
+    # issue 26: any overwrite that keeps every file's size gives the same answer or one line
+    q = bench.queries[0]
+    want = small_answer
+    copy = tmp_path_factory.mktemp("fz") / "i"
+    shutil.copytree(small_index.root, copy)
+    target = _target(small_index, copy, which)
+    data = bytearray(target.read_bytes())
+    k = min(int(at * len(data)), max(0, len(data) - len(junk)))
+    data[k : k + len(junk)] = junk[: len(data) - k]
+    target.write_bytes(bytes(data))
+    got = _accepts_or_refuses(_answer, copy, bench.query_image(0), q.box)
+    assert got is None or got == want
 
 
 # ---------------------------------------------------------------- compare's cache (issue 26)

@@ -28,8 +28,9 @@ from ..io import atomic_open
 from .config import EngineConfig
 from .distributed import Runner
 from .features import extract
-from .shards import postings, shard_name, write_shard
-from .shortlist import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words, train_vocabulary
+from .postings import postings
+from .shards import shard_name, write_shard
+from .vocabulary import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words, train_vocabulary
 
 MIN_VOCAB_FEATURES = 64
 SEED = 1234
@@ -118,7 +119,12 @@ def extract_all(paths: list[Path], cfg: EngineConfig, cache: Path, runner: Runne
             warnings.warn(f"{p}: skipped ({res})", IndexWarning, stacklevel=3)
             continue
         w, h, n = res
-        images.append({"path": str(p.resolve()), "name": p.stem, "size": [w, h], "cache": out, "n": n})
+        try:
+            nbytes = p.stat().st_size  # image_path serves only a file of this size
+        except OSError:
+            nbytes = None
+        images.append({"path": str(p.resolve()), "name": p.stem, "size": [w, h], "cache": out, "n": n,
+                       "bytes": nbytes})  # fmt: skip
     return images, skipped
 
 
@@ -241,7 +247,7 @@ def build_shards(images: list[dict], quantizer: Quantizer, cfg: EngineConfig, sh
     names, assign, shards = [], [], []
     for a in range(0, len(images), size):
         caches = [im["cache"] for im in images[a : a + size]]
-        name = shard_name("shard-v1", *settings, *[Path(c).name for c in caches])
+        name = shard_name("shard-v2", *settings, *[Path(c).name for c in caches])
         names.append(name)
         if (shard_dir / name).exists():
             continue

@@ -56,7 +56,7 @@ class Catalog(Sequence):
             rec = json.loads(self._buf[a:b])
         except (ValueError, RecursionError):
             rec = None
-        if not isinstance(rec, dict) or not {"path", "name", "size"} <= set(rec):
+        if not _valid(rec):
             raise PixretError(self.path, f"damaged index (record {i} is not an image): build it again")
         return rec
 
@@ -76,10 +76,24 @@ class Catalog(Sequence):
         return int(self.offsets.nbytes)
 
 
+def _valid(rec) -> bool:
+    """A record of the right shape: text path and name, a size of two positive integers (a
+    damaged line must be refused here, not fail later as a TypeError in the middle of a search)."""
+    if not isinstance(rec, dict) or not {"path", "name", "size"} <= set(rec):
+        return False
+    size = rec["size"]
+    return (isinstance(rec["path"], str) and isinstance(rec["name"], str) and isinstance(size, list)
+            and len(size) == 2 and all(type(v) is int and 0 < v < 1 << 31 for v in size)
+            and all(isinstance(rec.get(k, ""), str) for k in ("rel", "cache"))
+            and type(rec.get("bytes", 0)) is int)  # fmt: skip
+
+
 def as_records(images: Sequence[dict], root: Path) -> Iterator[dict]:
     """Records to write, with ``rel`` recomputed for the index folder ``root``."""
     for im in images:
         rec = {k: im[k] for k in ("path", "name", "size", "cache")}
         rec["rel"] = os.path.relpath(im["path"], root.resolve())
+        if im.get("bytes") is not None:
+            rec["bytes"] = int(im["bytes"])
         yield rec
 

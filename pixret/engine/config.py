@@ -53,7 +53,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "matching": ("words", "ratio", "mnn", "lightglue"),
     "keypoint_check": KEYPOINT_CHECKS,
     "match_distance": ("descriptor", "signature"),
-    "output": ("object", "tight", "box"),
+    "output": ("adaptive", "object", "tight", "box"),
     "shape": ("hull", "discs"),
 }
 
@@ -110,9 +110,10 @@ class VerifyConfig:
 class MaskConfig:
     """Pixel output: the projected box, the object segmented in the query, a hull of inliers."""
 
-    # which outline results export: "object" (GrabCut in the query seeded by consensus inliers
+    # which outline results export: "adaptive" (the default: "box" when the object fills its box,
+    # else "object"; masks.decide), "object" (GrabCut in the query seeded by consensus inliers
     # and the box, masks.object_polygons), "tight" (hull of consensus inliers) or "box"
-    output: str = "object"
+    output: str = "adaptive"
     shape: str = "hull"  # object support in the query: "hull" of the inlier discs, or the "discs"
     disc: float = 1.0  # support disc radius, in keypoint sizes
     close: float = 0.08  # morphological closing, as a fraction of the box diagonal
@@ -122,9 +123,35 @@ class MaskConfig:
     hull_reach: float = 0.10  # "object": the box within this (x box diagonal) of the keypoints' hull
     # is probably object, the rest of it probably background
     seed_disc: float = 1.0  # "object": surely-object disc radius around a consensus keypoint, in sizes
+    # "adaptive": the object fills its box when GrabCut keeps at least this share of the box
+    fill_threshold: float = 0.85
 
     def __post_init__(self) -> None:
         _check_choices(self)
+
+
+@dataclass(frozen=True)
+class ExpansionConfig:
+    """Spatially verified query expansion (Chum et al., "Total Recall", ICCV 2007; Chum et al.
+    CVPR 2011) and masks along chains of verified images (engine/expansion.py)."""
+
+    enabled: bool = True  # off for the exhaustive baseline (it verifies everything already)
+    min_inliers: int = 12  # a verified result expands the query only with this many inliers
+    max_sources: int = 8  # the strongest verified results that expand it
+    # images the expanded query shortlists beyond those the first shortlist held; 0 = chosen from
+    # the collection size (expansion.auto_expansion_k: 50 up to 100k images, 600 at a million)
+    top_k: int = 0
+    # guard against drift: a link from a verified result to a new image needs this many inliers
+    # (more than a direct match's min_inliers: each image gets several tries), and only the
+    # result's features that lie on the object (inside the query box mapped into it) take part
+    chain_min_inliers: int = 12
+    chain_sources: int = 3  # verified results a still unverified image is matched against
+    # guard: the query's own tentative matches with the image that agree with the chained
+    # homography (no fitting) must be at least this many
+    confirm_inliers: int = 4
+    # the expanded query's best unverified images tried through chains; 0 = chosen from the
+    # collection size (30 up to 100k images, 200 at a million)
+    chain_candidates: int = 0
 
 
 @dataclass(frozen=True)
@@ -138,6 +165,7 @@ class EngineConfig:
     shortlist: ShortlistConfig = field(default_factory=ShortlistConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
+    expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
 
     def __post_init__(self) -> None:
         v = self.verify
@@ -163,6 +191,7 @@ class EngineConfig:
                 }
             ),
             mask=MaskConfig(**d["mask"]),
+            expansion=ExpansionConfig(**d.get("expansion", {})),
         )
 
 
@@ -186,6 +215,7 @@ CONFIGS: dict[str, EngineConfig] = {
         # position-only inlier counting, as the paper's baseline does
         verify=VerifyConfig(matching="ratio", method="ransac", ratio=0.8, keypoint_check="none"),
         mask=MaskConfig(output="box"),
+        expansion=ExpansionConfig(enabled=False),
     ),
     # the default with a compact index (R1M scale): no descriptors on disk, float16 keypoints,
     # Lowe's ratio over signature distances (README "Scaling out")

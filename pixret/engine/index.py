@@ -1,97 +1,43 @@
-"""The on-disk index and the search pipeline: features -> shortlist -> verification -> masks.
+"""``Index``: a thin facade over the index's modules.
 
-Layout of an index folder::
+    build, add        engine/build.py (the indexing stages, on Dask or in one process), then
+                      store.publish (a new generation, swapped in atomically)
+    open              store.open_index (every file checked against its checksum)
+    search            engine/search.py (the query as a chain of stages)
+    side, features    a database image as the matchers see it (its features checked lazily)
+    image_path        where a database image is now, served only if it is the indexed file
 
-    index.json          format, version, config, image count, skipped files, and the
-                        generation folder that holds the data (written last, atomically)
-    .lock               held by the one process writing the index (build, add)
-    features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file and
-                        feature config; another folder can be shared between indexes)
-    shards/s-*/         immutable shards of consecutive images: features, words, signatures and
-                        a compact inverted file (engine/shards.py; named by their inputs)
-    work/               a build's vocabulary while it runs (a resumed build reuses it)
-    gen-*/              one generation of the index:
-      images.jsonl      path, name, (w, h) per image, with images-offsets.npy (catalog.py)
-      quantizer.npz     visual words (k x 128), the signatures' projection (128 x 64) and the
-                        word-assignment index as trained (workers and readers share it)
-      shards.json       the shards, in image order
-      idf.npy, norms.npy  idf per fine word, tf-idf norm per image (they change with the collection)
-
-A build or an add writes new shards and a new generation beside the current one and swaps
-``index.json`` to it at the end: until then the old index stays whole and searchable, and a
-build that fails or is killed changes nothing a reader sees. The build stages (engine/build.py)
-run on Dask or in one process and give the same bytes either way.
+The layout of an index folder is in store.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
+import hashlib
 import os
-import re
-import shutil
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from .._version import __version__
 from ..errors import PixretError
-from ..geometry import Box, box_polygon, fill_polygons
 from ..imageio import as_image
-from ..io import save_npy, write_json
-from .build import build_shards, extract_all, save_quantizer, vocabulary
-from .catalog import Catalog, as_records, write_catalog
+from . import search as S
+from . import store
+from .build import build_shards, extract_all, vocabulary
+from .catalog import Catalog
 from .config import EngineConfig
 from .distributed import Runner
-from .features import Features, extract_in_box
-from .masks import Evidence, object_polygons, project, support_polygons, union
-from .matchers import ImageSide, QuerySide, get_matcher
-from .shards import Shard, ShardSet, global_idf
-from .shortlist import Quantizer, auto_top_k, split_words
-from .verify import fit_pairs, shape_check
+from .features import Features
+from .hits import Hit, SearchResult
+from .matchers import ImageSide
+from .shards import ShardSet
+from .vocabulary import Quantizer
 
-FORMAT, VERSION = "pixret-index", 2
-SHARD_NAME = re.compile(r"s-[0-9a-f]{20}")
+FORMAT, VERSION = store.FORMAT, store.VERSION
+writer_lock = store.writer_lock  # benchmarks/bench_scale.py takes the lock to publish
+check_box = S.check_box
 
-
-@dataclass
-class Hit:
-    """One result: a database image, its score and, when verified, where the object is."""
-
-    index: int
-    name: str
-    path: str
-    score: float
-    inliers: int
-    bow_score: float
-    size: tuple[int, int]  # (w, h)
-    homography: np.ndarray | None = None
-    polygons: list[np.ndarray] = field(default_factory=list)  # the configured output (MaskConfig.output)
-    box_polygons: list[np.ndarray] = field(default_factory=list)  # the query box, mapped
-    tight_polygons: list[np.ndarray] = field(default_factory=list)  # hull of consensus inliers, mapped
-    object_polygons: list[np.ndarray] = field(default_factory=list)  # the query's segmented object, mapped
-    matches: np.ndarray | None = None  # (m, 4): query x, y -> result x, y of the inliers
-
-    @property
-    def verified(self) -> bool:
-        return self.homography is not None
-
-    @property
-    def mask(self) -> np.ndarray:
-        """Binary mask (h, w) of the default pixel output."""
-        return fill_polygons(self.polygons, self.size[1], self.size[0], min_points=3)
-
-
-@dataclass
-class SearchResult:
-    hits: list[Hit]  # verified (by inliers), then the rest of the shortlist (by tf-idf)
-    ranking: np.ndarray  # every database index, best first
-    timings: dict[str, float]
-    query_support: list[np.ndarray]  # object outline in the query (source of the exported masks)
+__all__ = ["FORMAT", "VERSION", "Hit", "Index", "SearchResult", "check_box", "writer_lock"]
 
 
 class Index:
@@ -120,10 +66,12 @@ class Index:
         The stages run on Dask (engine/build.py): the cluster at ``scheduler`` (or
         $PIXRET_DASK_SCHEDULER), else a local one with ``workers`` processes on 127.0.0.1;
         ``workers=1`` without a scheduler runs them in this process."""
+        import time
+
         device = engine_device(cfg, device)
         root = Path(root)
         fdir = Path(features_dir) if features_dir else root / "features"
-        with Runner(scheduler, workers, progress, size=len(paths)) as runner, writer_lock(root):
+        with Runner(scheduler, workers, progress, size=len(paths)) as runner, store.writer_lock(root):
             images, skipped = extract_all([Path(p) for p in paths], cfg, fdir, runner, device)
             if not images:
                 where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
@@ -132,43 +80,16 @@ class Index:
             quantizer = vocabulary(images, cfg, root / "work", runner, root)
             if progress:
                 print(f"vocabulary: {quantizer.size} words in {time.perf_counter() - t0:.1f} s", flush=True)
-            return cls._assemble(root, cfg, images, skipped, quantizer, runner, device)
+            names = build_shards(images, quantizer, cfg, root / "shards", root / "work", runner)
+            return cls.publish(root, cfg, images, quantizer, names, skipped, device)
 
     @classmethod
-    def _assemble(cls, root: Path, cfg: EngineConfig, images: list[dict], skipped: list[dict],
-                  quantizer: Quantizer, runner: Runner, device: str) -> Index:  # fmt: skip
-        """Build the missing shards, then publish a new generation over them."""
-        names = build_shards(images, quantizer, cfg, root / "shards", root / "work", runner)
-        return cls.publish(root, cfg, images, quantizer, names, skipped, device)
-
-    @classmethod
-    def publish(cls, root: Path, cfg: EngineConfig, images: Iterable[dict], quantizer: Quantizer,
-                names: list[str], skipped: list[dict] | None = None, device: str | None = None) -> Index:  # fmt: skip
-        """Write a generation over shards already in ROOT/shards (the idf and norms of the whole
-        collection, the catalog), swap index.json to it and drop what it no longer names. The
-        caller holds the writer lock. For tools that write shards themselves
+    def publish(cls, root: Path, cfg: EngineConfig, images, quantizer: Quantizer, names: list[str],
+                skipped: list[dict] | None = None, device: str | None = None) -> Index:  # fmt: skip
+        """Write a generation over shards already in ROOT/shards and open it (store.publish; the
+        caller holds the writer lock). For tools that write shards themselves
         (benchmarks/bench_scale.py); ``images`` are records {path, name, size, cache}."""
-        gen = f"gen-{time.time_ns():x}"
-        data = root / gen
-        try:
-            shards = [Shard(root / "shards" / n) for n in names]
-            idf = global_idf(shards, quantizer.size << cfg.shortlist.split_bits)
-            norms = np.concatenate([s.norms(idf) for s in shards])
-            write_catalog(data, as_records(images, root))
-            save_quantizer(quantizer, data / "quantizer.npz")
-            save_npy(data / "idf.npy", idf)
-            save_npy(data / "norms.npy", norms)
-            write_json(data / "shards.json", names, indent=None)
-            write_json(
-                root / "index.json",
-                {"format": FORMAT, "version": VERSION, "pixret": __version__, "config": cfg.as_dict(),
-                 "n_images": len(norms), "vocab_size": quantizer.size,
-                 "n_features": int(sum(s.n_features for s in shards)), "skipped": skipped or [], "generation": gen},
-            )  # fmt: skip
-        except BaseException:
-            shutil.rmtree(data, ignore_errors=True)
-            raise
-        _remove_old_data(root, keep=gen, shards=set(names))
+        store.publish(root, cfg, images, quantizer, names, skipped)
         return cls.open(root, device)
 
     def add(
@@ -180,8 +101,8 @@ class Index:
 
         Refused when another process changed the index since this one was opened (its images
         would be lost): open it again and add then."""
-        with Runner(scheduler, workers, progress, size=len(paths)) as runner, writer_lock(self.root):
-            if _generation(self.root) != self.generation:
+        with Runner(scheduler, workers, progress, size=len(paths)) as runner, store.writer_lock(self.root):
+            if store.generation(self.root) != self.generation:
                 raise PixretError(
                     self.root, "the index changed since it was opened (another writer): open it again"
                 )
@@ -190,91 +111,72 @@ class Index:
             new, skipped = extract_all([Path(p) for p in paths], self.cfg, fdir, runner, self.device)
             known = {im["cache"] for im in old}
             images = old + [im for im in new if im["cache"] not in known]
-            return self._assemble(self.root, self.cfg, images, self.skipped + skipped, self.quantizer, runner,
-                                  self.device)  # fmt: skip
+            names = build_shards(images, self.quantizer, self.cfg, self.root / "shards", self.root / "work", runner)
+            return self.publish(self.root, self.cfg, images, self.quantizer, names, self.skipped + skipped,
+                                self.device)  # fmt: skip
 
     # ------------------------------------------------------------ opening
     @classmethod
     def open(cls, root: str | os.PathLike, device: str | None = None) -> Index:
-        """Load an index; ``device`` (learned features only): auto (CUDA when present), cpu, cuda."""
+        """Load an index (every file checked: store.open_index); ``device`` (learned features
+        only): auto (CUDA when present), cpu, cuda. PixretError (one line) when it is missing,
+        of another format, or damaged."""
         root = Path(root)
-        meta_path = root / "index.json"
-        if not meta_path.exists():
-            hint = (
-                "half-written (interrupted?): build it again"
-                if (root / "features").exists()
-                else "not an index"
-            )
-            raise PixretError(root, f"no index.json: {hint}")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError, RecursionError):  # JSON, or not even text
-            raise PixretError(meta_path, "unreadable index metadata") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            meta = meta if isinstance(meta, dict) else {}
-            raise PixretError(
-                root, f"index format {meta.get('format')} v{meta.get('version')} (pixret {meta.get('pixret')}); "
-                f"this pixret reads {FORMAT} v{VERSION}: build the index again",
-            )  # fmt: skip
-        gen = meta.get("generation")
-        if not (isinstance(gen, str) and gen.startswith("gen-") and "/" not in gen):
-            raise PixretError(root, "damaged index (index.json names no generation): build it again")
-        data = root / gen
-        try:
-            cfg = EngineConfig.from_dict(meta["config"])
-            images = Catalog(data)
-            with np.load(data / "quantizer.npz") as z:
-                quantizer = Quantizer.from_arrays(z)
-            names = json.loads((data / "shards.json").read_text())
-            if not isinstance(names, list) or not all(isinstance(n, str) and SHARD_NAME.fullmatch(n) for n in names):
-                raise ValueError("shards.json is not a list of shard names")
-            shards = [Shard(root / "shards" / n) for n in names]
-            idf, norms = np.load(data / "idf.npy"), np.load(data / "norms.npy")
-            n_images = int(meta["n_images"])
-        except Exception as exc:  # noqa: BLE001 - zip, numpy, json and faiss each fail their own way on damaged files
-            raise PixretError(root, f"damaged index ({type(exc).__name__}: {exc}): build it again") from None
-        n_fine = quantizer.size << cfg.shortlist.split_bits
-        problem = _inconsistent(images, n_images, shards, idf, norms, n_fine, quantizer.size)
-        if problem:
-            raise PixretError(root, f"damaged index ({problem}): build it again")
-        index = cls(root, cfg, images, quantizer, ShardSet(shards, idf, norms, cfg.shortlist.split_bits),
-                    meta.get("skipped", []), device)  # fmt: skip
-        index.data, index.generation = data, gen
+        d = store.open_index(root)
+        index = cls(root, d.cfg, d.images, d.quantizer, d.shards, d.skipped, device)
+        index.data, index.generation = d.data, d.generation
         return index
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def _locate(self, i: int) -> Path | None:
+    # ------------------------------------------------------------ images
+    def _candidates(self, i: int) -> list[Path]:
         im = self.images[i]
-        p = Path(im["path"])
-        if p.is_file():
-            return p
-        rel = im.get("rel")
-        if rel and (self.root / rel).is_file():
-            return self.root / rel
+        out = [Path(im["path"])]
+        if im.get("rel"):
+            out.append(self.root / im["rel"])
+        return out
+
+    def _locate(self, i: int) -> Path | None:
+        """The indexed file of image ``i``: its absolute path from indexing, else the same place
+        relative to the index folder; only a file of the indexed size (when it was recorded)."""
+        want = self.images[i].get("bytes")
+        for p in self._candidates(i):
+            try:
+                if p.is_file() and (want is None or p.stat().st_size == want):
+                    return p
+            except OSError:
+                continue
         return None
 
     def image_path(self, i: int) -> Path:
         """Where database image ``i`` is now: its absolute path from indexing, else the same place
-        relative to the index folder (both moved together); a clear error when neither exists."""
+        relative to the index folder (both moved together). PixretError when neither holds the
+        indexed file (missing, or another file of another size: never served)."""
         p = self._locate(i)
         if p is None:
             im = self.images[i]
-            raise PixretError(
-                im["path"], f"image {i} ({im['name']}) is missing: moved or deleted since indexing. If the "
-                "collection moved, keep the index in the same place beside it, or index the folder again",
-            )  # fmt: skip
+            there = [c for c in self._candidates(i) if c.is_file()]
+            why = ("not the file indexed: replaced by another file since indexing (its size differs); index the "
+                   "folder again" if there else "missing: moved or deleted since indexing. If the collection moved, "
+                   "keep the index in the same place beside it, or index the folder again")  # fmt: skip
+            raise PixretError(im["path"], f"image {i} ({im['name']}) is {why}")
         return p
+
+    def display_path(self, i: int) -> str:
+        """The path a hit names (the file found now, or the indexed path)."""
+        return str(self._locate(i) or self.images[i]["path"])
 
     @property
     def n_features(self) -> int:
         return sum(s.n_features for s in self.shards.shards)
 
     def memory_bytes(self) -> int:
-        """Bytes the loaded index keeps in RAM: idf, norms, per-image offsets, the vocabulary and
-        the catalog's offsets (features and postings stay memory-mapped on disk)."""
-        small = [s.offsets for s in self.shards.shards] + [self.shards.idf, self.shards.norms, self.shards.starts]
+        """Bytes the loaded index keeps in RAM: idf, norms, per-image offsets and checked flags,
+        the vocabulary and the catalog's offsets (features and postings stay memory-mapped)."""
+        small = [s.offsets for s in self.shards.shards] + [s._checked for s in self.shards.shards]
+        small += [self.shards.idf, self.shards.norms, self.shards.starts]
         return int(sum(a.nbytes for a in small) + self.quantizer.centroids.nbytes + self.images.nbytes())
 
     def disk_bytes(self) -> int:
@@ -292,8 +194,10 @@ class Index:
         return side.kpts, side.words, side.desc
 
     def side(self, i: int) -> ImageSide:
-        """Image i as a matcher sees it (matchers.py); its words are checked against the vocabulary."""
+        """Image i as a matcher sees it (matchers.py); its features are checked against their
+        checksum on first read, its words against the vocabulary."""
         shard, j = self.shards.locate(i)
+        shard.check_image(j)
         a, b = shard.offsets[j], shard.offsets[j + 1]
         words = np.asarray(shard.words[a:b], np.int32)
         if len(words) and (words.min() < 0 or words.max() >= self.quantizer.size):
@@ -311,101 +215,90 @@ class Index:
         qwords = qwords if qwords.ndim == 2 else qwords[:, None]
         return qwords, self.quantizer.signatures(desc, qwords)
 
-    def search(self, image: np.ndarray | str | os.PathLike, box, top: int = 20) -> list[Hit]:
-        """The best ``top`` hits for the object in ``box`` (x1, y1, x2, y2) of ``image``."""
-        return self.search_full(image, box).hits[:top]
+    def search(self, image, box, top: int = 20, exclude_query: bool | str | os.PathLike = False) -> list[Hit]:
+        """The best ``top`` hits for the object in ``box`` (x1, y1, x2, y2) of ``image`` (a path,
+        bytes, a PIL image or a BGR array); ``exclude_query`` as in ``search_full``."""
+        if top < 1:
+            raise PixretError(None, f"top must be at least 1, got {top}")
+        return self.search_full(image, box, exclude_query=exclude_query).hits[:top]
 
-    def search_full(
-        self, image: np.ndarray | str | os.PathLike, box, query_features: Features | None = None
-    ) -> SearchResult:
-        """Search and return hits, the full ranking, timings and the query-side object outline."""
-        t = {"start": time.perf_counter()}
-        img = as_image(image)
-        box = check_box(box, img.shape[1], img.shape[0])
-        feats = query_features or extract_in_box(img, box, self.cfg, device=self.device)
-        qf = feats.select(feats.in_box(box))
-        if len(qf) < 4:
-            raise PixretError(
-                None,
-                f"only {len(qf)} features inside the box {box.format()}: draw a larger box on a textured object",
-            )
-        t["features"] = time.perf_counter()
-        cfg = self.cfg
-        qwords = qsigs = None
-        if cfg.verify.matching != "ratio" or not cfg.exhaustive:
-            qwords, qsigs = self.query_words(qf.desc)
-        if cfg.exhaustive:
-            bow = np.zeros(len(self))
-            cand = np.arange(len(self))
-        else:
-            bow = self.shards.scores(split_words(qwords[:, 0], qsigs[:, 0], self.shards.split_bits))
-            k = min(cfg.shortlist.top_k or auto_top_k(len(self)), len(self))
-            cand = np.argpartition(-bow, k - 1)[:k] if k < len(self) else np.arange(len(self))
-            cand = cand[np.argsort(-bow[cand], kind="stable")]
-            cand = cand[bow[cand] > 0]
-        t["shortlist"] = time.perf_counter()
-        checks = {}
-        check = shape_check(cfg)
-        # the configured matcher on the first shortlisted images (all of them for words and
-        # ratio); the learned matchers hand the rest of the shortlist to words
-        primary = cfg.verify.matching
-        fallback = "ratio" if primary == "ratio" else "words"
-        n_first = cfg.verify.matcher_top_k if primary in ("mnn", "lightglue") else len(cand)
-        query = QuerySide(qf.kpts, qf.desc, qwords, qf.view, box, qsigs)
-        sides = [self.side(int(i)) for i in cand]
-        pairs = get_matcher(primary)(query, sides[:n_first], cfg, self.device)
-        if len(cand) > n_first:
-            pairs += get_matcher(fallback)(query, sides[n_first:], cfg, self.device)
-        for i, side, (qi, di) in zip(cand.tolist(), sides, pairs, strict=True):
-            v = fit_pairs(qi, di, qf.kpts, side.kpts, cfg.verify, max(side.size), check)
-            if v is not None:
-                checks[i] = (v, side.kpts[v.db_idx, :2])
-        t["verify"] = time.perf_counter()
-        votes = np.zeros(len(qf), np.int32)
-        for v, _ in checks.values():
-            votes[np.unique(v.query_idx)] += 1
-        evidence = Evidence(qf.kpts, votes, box, len(checks))
-        support = support_polygons(evidence, cfg.mask)
-        outline = support
-        if cfg.mask.output == "object" and checks:
-            outline = union(object_polygons(img, evidence, cfg.mask), support)
-        hits = []
-        for i, (v, db_xy) in sorted(checks.items(), key=lambda kv: (-kv[1][0].inliers, -bow[kv[0]], kv[0])):
-            im = self.images[i]
-            w, h = im["size"]
-            box_poly = project([box_polygon(box)], v.homography, w, h)
-            tight = project(support, v.homography, w, h) if support else box_poly
-            if outline is support:  # no segmentation: the object outline is the hull
-                obj = tight
-            else:
-                obj = project(outline, v.homography, w, h) if outline else box_poly
-            matches = np.hstack([qf.kpts[v.query_idx, :2], db_xy])
-            hits.append(
-                Hit(
-                    index=i, name=im["name"], path=str(self._locate(i) or im["path"]), score=float(v.inliers),
-                    inliers=v.inliers, bow_score=float(bow[i]), size=(w, h), homography=v.homography,
-                    polygons={"object": obj, "tight": tight, "box": box_poly}[cfg.mask.output],
-                    box_polygons=box_poly, tight_polygons=tight, object_polygons=obj, matches=matches,
-                )
-            )  # fmt: skip
-        verified = np.array([hit.index for hit in hits], np.int64)
-        unverified = np.ones(len(self), bool)  # a mask, not setdiff1d: that hashes a million ids
-        unverified[verified] = False
-        rest = np.flatnonzero(unverified)
-        rest = rest[np.argsort(-bow[rest], kind="stable")]
-        for i in rest[: max(0, len(cand) - len(hits))]:
-            im = self.images[int(i)]
-            hits.append(
-                Hit(
-                    index=int(i), name=im["name"], path=str(self._locate(int(i)) or im["path"]),
-                    score=float(bow[i]), inliers=0, bow_score=float(bow[i]), size=tuple(im["size"]),
-                )
-            )  # fmt: skip
-        t["masks"] = time.perf_counter()
-        timings = {k: t[k] - t[p] for p, k in zip(["start", "features", "shortlist", "verify"],
-                                                  ["features", "shortlist", "verify", "masks"], strict=True)}  # fmt: skip
-        timings["total"] = t["masks"] - t["start"]
-        return SearchResult(hits, np.concatenate([verified, rest]), timings, outline)
+    def search_full(self, image, box, query_features: Features | None = None,
+                    exclude_query: bool | str | os.PathLike = False) -> SearchResult:  # fmt: skip
+        """Search (engine/search.py) and return hits, the full ranking, timings per stage, the
+        query-side object outline and the shortlist.
+
+        ``exclude_query``: leave the query image itself out of the results (so a query does not
+        find itself). True: any result that is the query's file (same path) or holds the same
+        image (same size, then the same sha1 of the file's bytes, or of the decoded pixels when
+        the query is an array, bytes or a PIL image); a path: the database image indexed from that
+        path too. They are listed in ``SearchResult.excluded``."""
+        r = S.run(self, image, box, query_features)
+        if exclude_query is not False:
+            drop = self._query_copies(image, exclude_query, r)
+            if drop:
+                r.hits = [h for h in r.hits if h.index not in drop]
+                r.ranking = r.ranking[~np.isin(r.ranking, sorted(drop))]
+                r.excluded = sorted(drop)
+        return r
+
+    def _query_copies(self, image, by: bool | str | os.PathLike, r: SearchResult) -> set[int]:
+        """The results that are the query image itself (``search_full``'s ``exclude_query``)."""
+        paths = set()
+        if isinstance(image, str | os.PathLike):
+            paths.add(Path(image).resolve())
+        if not isinstance(by, bool):
+            paths.add(Path(by).resolve())
+        want: list[str | None] = [None]  # the query's hash, computed once when a size matches
+
+        def query_hash() -> str | None:
+            if want[0] is None:
+                want[0] = _content_hash(image)
+            return want[0]
+
+        drop = set()
+        for h in r.hits:
+            p = self._locate(h.index)
+            if p is None:
+                continue
+            if p.resolve() in paths or Path(self.images[h.index]["path"]) in paths or tuple(h.size) == r.query_size and query_hash() is not None and _content_hash(p, image) == query_hash():
+                drop.add(h.index)
+        return drop
+
+    def pairs(self, query_name: str, result: SearchResult, top: int | None = None,
+              relative_to: str | os.PathLike | None = None) -> list[str]:  # fmt: skip
+        """hloc's retrieval pairs for one query: lines "QUERY DB" with the shortlisted images in
+        shortlist (tf-idf) order, the first ``top`` (all by default); database names are their
+        paths relative to ``relative_to`` (the image folder hloc reads), else their names."""
+        ids = result.shortlist if top is None else result.shortlist[:top]
+        out = []
+        for i in ids.tolist():
+            name = self.images[i]["name"]
+            if relative_to is not None:
+                name = os.path.relpath(self.images[i]["path"], Path(relative_to).resolve())
+            out.append(f"{query_name} {name}")
+        return out
+
+
+def _content_hash(image, like=None) -> str | None:
+    """sha1 of an image's content, the way a query ``like`` is compared (``like`` defaults to the
+    image itself): file bytes for a path, bytes, or a PIL image opened from a file; decoded
+    pixels (by PIL for a PIL image, else by pixret.imageio) for an in-memory image. None when
+    it cannot be read."""
+    like = image if like is None else like
+    if isinstance(like, Image.Image) and getattr(like, "filename", ""):
+        like = like.filename
+    if isinstance(image, Image.Image) and getattr(image, "filename", ""):
+        image = image.filename
+    try:
+        if isinstance(like, str | os.PathLike | bytes | bytearray):
+            data = image if isinstance(image, bytes | bytearray) else Path(image).read_bytes()
+            return hashlib.sha1(bytes(data)).hexdigest()
+        if isinstance(like, Image.Image):
+            pil = image if isinstance(image, Image.Image) else Image.open(image)
+            return "pil-" + hashlib.sha1(np.ascontiguousarray(as_image(pil)).tobytes()).hexdigest()
+        return "px-" + hashlib.sha1(np.ascontiguousarray(as_image(image)).tobytes()).hexdigest()
+    except (OSError, PixretError, ValueError):
+        return None
 
 
 def engine_device(cfg: EngineConfig, device: str | None) -> str:
@@ -415,103 +308,3 @@ def engine_device(cfg: EngineConfig, device: str | None) -> str:
     from .learned.models import resolve_device
 
     return resolve_device(device)
-
-
-MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
-
-
-def check_box(box, w: int, h: int) -> Box:
-    """Validate a query box and clip it to the image; clear errors for a too small image, an
-    empty box or one outside the image."""
-    if min(w, h) < MIN_QUERY_SIDE:
-        raise PixretError(
-            None, f"the {w}x{h} query image is too small to search (at least {MIN_QUERY_SIDE} px a side)"
-        )
-    return Box.parse(box).check(w, h)
-
-
-def _inconsistent(images: Catalog, n_images: int, shards: list[Shard], idf: np.ndarray, norms: np.ndarray,
-                  n_fine: int, vocab_size: int) -> str:  # fmt: skip
-    """What is wrong with an index's arrays ('' when they agree). Checked on open from shapes and
-    the small arrays (a damaged file would otherwise give wrong results or an IndexError in the
-    middle of a search); per-feature values are checked when an image is read (``Index.side``)."""
-    if len(images) != n_images or len(norms) != n_images or sum(len(s) for s in shards) != n_images:
-        return "the files disagree on the image count"
-    if idf.shape != (n_fine,):
-        return "the idf and the vocabulary differ in size"
-    for s in shards:
-        o = s.offsets
-        if o.ndim != 1 or not len(o) or o[0] != 0 or (np.diff(o) < 0).any():
-            return f"shard {s.folder.name}: per-image offsets are not increasing from 0"
-        n = int(o[-1])
-        if not (len(s.kpts) == len(s.words) == len(s.sigs) == len(s.desc) == len(s.post_ids) == n):
-            return f"shard {s.folder.name}: keypoints, words, signatures and postings differ in number"
-        if s.sigs.dtype != np.uint64 or len(s.post_ptr) != len(s.post_words) + 1 or len(s.post_df) != len(s.post_words):
-            return f"shard {s.folder.name}: the inverted file's arrays disagree"
-        if len(s.post_ptr) and int(s.post_ptr[-1]) != n:
-            return f"shard {s.folder.name}: the inverted file does not cover every feature"
-        if len(s.post_words) and int(s.post_words[-1]) >= n_fine:
-            return f"shard {s.folder.name}: a word id outside 0..{vocab_size - 1}"
-    return ""
-
-
-@contextlib.contextmanager
-def writer_lock(root: Path):
-    """Hold ROOT/.lock while writing the index; a second writer is refused with a message
-    (two builds into one folder would each report success, and the last one would win)."""
-    made = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        with _held(root):
-            yield
-    finally:
-        if made and {p.name for p in root.iterdir()} <= {".lock"}:  # a refused first build: no trace
-            shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _held(root: Path):
-    try:
-        fh = open(root / ".lock", "a+")  # noqa: SIM115 (closed by the `with` below)
-    except OSError as exc:  # a folder named .lock, or no right to write here
-        raise PixretError(root / ".lock", f"cannot hold the index's lock file ({exc.strerror or exc})") from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            who = fh.read().strip() or "another process"
-            raise PixretError(
-                root, f"{who} is writing this index: wait for it to finish, or use another folder"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pixret process {os.getpid()}")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _generation(root: Path) -> str | None:
-    """The generation index.json names (None: no index, or the first layout)."""
-    try:
-        meta = json.loads((root / "index.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return meta.get("generation") if isinstance(meta, dict) else None
-
-
-def _remove_old_data(root: Path, keep: str, shards: set[str]) -> None:
-    """After the swap: drop earlier generations, the shards no generation names any more and the
-    build's work files; readers that still map them keep their open files."""
-    for p in root.glob("gen-*"):
-        if p.name != keep and p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-    for p in (root / "shards").glob("*"):
-        if p.name not in shards:
-            shutil.rmtree(p, ignore_errors=True)
-    shutil.rmtree(root / "work", ignore_errors=True)

@@ -1,4 +1,16 @@
-"""Pixel output: the query box mapped into each result, and a mask that follows the object.
+"""Pixel output: the query box mapped into each result, and a mask that follows the object;
+which of them a search returns is decided per query from the evidence (``fills_box``).
+
+Outlines (all computed in the query, then carried into each result by its homography):
+
+    box      the query box itself
+    tight    the hull of the consensus keypoints (below)
+    object   GrabCut's object in the box united with ``tight``
+    adaptive (the default) ``box`` when the object fills its box, else ``object``
+
+Why decide: on real photos neither rule is right alone. The mapped box keeps the background an
+object leaves in its box; the segmented object loses the corners and plain parts of an object
+that fills it (a packet, a poster, a facade drawn edge to edge).
 
 The default mask ("object") segments the object in the query once, with GrabCut (OpenCV):
 colour models of object and background, and a graph cut that follows image edges. It is seeded
@@ -20,6 +32,7 @@ image, clipped to the image.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import cv2
@@ -70,6 +83,15 @@ class Evidence(NamedTuple):
     n_verified: int  # verified results
 
 
+def evidence(kpts: np.ndarray, verifications, box: tuple[float, float, float, float]) -> Evidence:
+    """The query's evidence from its direct verifications (objects with ``query_idx``): per
+    query keypoint, in how many verified results it is an inlier."""
+    votes = np.zeros(len(kpts), np.int32)
+    for v in verifications:
+        votes[np.unique(v.query_idx)] += 1
+    return Evidence(kpts, votes, box, len(verifications))
+
+
 def consensus(ev: Evidence, cfg: MaskConfig) -> np.ndarray | None:
     """Which query keypoints are inliers in enough results (``min_votes`` of them once three are
     verified, else one); None when fewer than 6 are."""
@@ -111,12 +133,8 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     if sel is None:
         return []
     q_kpts, box = ev.kpts, ev.box
-    h, w = img.shape[:2]
     x1, y1, x2, y2 = box
-    bw, bh = x2 - x1, y2 - y1
-    m = cfg.grabcut_margin
-    cx1, cy1 = max(0, int(x1 - m * bw)), max(0, int(y1 - m * bh))
-    cx2, cy2 = min(w, int(np.ceil(x2 + m * bw))), min(h, int(np.ceil(y2 + m * bh)))
+    cx1, cy1, cx2, cy2 = _grabcut_window(img, box, cfg)
     s = min(1.0, GRABCUT_SIDE / max(cx2 - cx1, cy2 - cy1))
     crop = cv2.resize(img[cy1:cy2, cx1:cx2], None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     if crop.ndim == 2:
@@ -166,3 +184,91 @@ def project(polys: list[np.ndarray], h: np.ndarray, w: int, hh: int) -> list[np.
     for p in polys:
         out += clip_polygon(warp_points(p, h), w, hh)
     return out
+
+
+def _area(polys: list[np.ndarray]) -> float:
+    """Area of the union of polygons (pixels)."""
+    geoms = [shapely.make_valid(Polygon(p)) for p in polys if len(p) >= 3]
+    return float(shapely.union_all(geoms).area) if geoms else 0.0
+
+
+@dataclass
+class MaskOutput:
+    """The mask stage's result for one query.
+
+    ``support``: the hull of consensus keypoints (the ``tight`` outline) in query pixels;
+    ``outline``: the ``object`` outline (GrabCut united with the support; the support alone when
+    GrabCut had nothing to work with); ``fills_box``: the decision (``decide``); ``output``: the
+    outline results export ("box", "object" or "tight"); ``stats``: the evidence the decision
+    used (fractions of the box area: ``kept`` by the object outline, ``reach`` of the support;
+    ``grabcut``: whether there was background around the box to segment against)."""
+
+    support: list[np.ndarray]
+    outline: list[np.ndarray]
+    fills_box: bool | None
+    output: str
+    stats: dict = field(default_factory=dict)
+
+
+def decide(kept: float | None, reach: float, cfg: MaskConfig) -> bool:
+    """Does the object fill its box? Yes when GrabCut, seeded by the consensus keypoints, keeps at
+    least ``fill_threshold`` of the box as object, or could not run because the box leaves no
+    background around it (``kept`` None: the box is the image); a box whose consensus hull
+    already covers ``fill_threshold`` of it fills it too. Measured on the real-photo benchmark
+    (benchmarks/bench_engine.py prints these values per query beside the labelled truth)."""
+    if kept is None:
+        return True
+    return max(kept, reach) >= cfg.fill_threshold
+
+
+def query_masks(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> MaskOutput:
+    """The object in the query and the outline results export (``MaskOutput``)."""
+    support = support_polygons(ev, cfg)
+    if not ev.n_verified:
+        return MaskOutput(support, support, None, "box" if cfg.output == "adaptive" else cfg.output)
+    x1, y1, x2, y2 = ev.box
+    box_area = max(1.0, (x2 - x1) * (y2 - y1))
+    reach = _area(support) / box_area
+    outline, kept, grabcut = support, None, False
+    if cfg.output in ("object", "adaptive") and support:
+        obj = object_polygons(img, ev, cfg)
+        grabcut = bool(obj) or not _background_around(img, ev.box, cfg)
+        if obj:
+            outline = union(obj, support)
+            kept = _area(outline) / box_area
+        elif grabcut:  # no background to learn from: the box is (almost) the image
+            kept = None
+        else:
+            kept = reach
+    elif support:
+        kept = reach
+    fills = decide(kept, reach, cfg) if support else True
+    output = ("box" if fills else "object") if cfg.output == "adaptive" else cfg.output
+    return MaskOutput(support, outline, fills, output, {"kept": kept, "reach": reach, "grabcut": grabcut})
+
+
+def _grabcut_window(img: np.ndarray, box, cfg: MaskConfig) -> tuple[int, int, int, int]:
+    """The crop GrabCut sees: the box and a ring of ``grabcut_margin`` box sides, in the image."""
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = box
+    bw, bh = x2 - x1, y2 - y1
+    m = cfg.grabcut_margin
+    cx1, cy1 = max(0, int(x1 - m * bw)), max(0, int(y1 - m * bh))
+    return cx1, cy1, min(w, int(np.ceil(x2 + m * bw))), min(h, int(np.ceil(y2 + m * bh)))
+
+
+def _background_around(img: np.ndarray, box, cfg: MaskConfig) -> bool:
+    """Whether the ring around the box holds at least 5% of the crop GrabCut would see
+    (object_polygons' own test)."""
+    cx1, cy1, cx2, cy2 = _grabcut_window(img, box, cfg)
+    crop = (cx2 - cx1) * (cy2 - cy1)
+    return crop - (box[2] - box[0]) * (box[3] - box[1]) >= 0.05 * crop
+
+
+def project_outlines(masks: MaskOutput, box: list[np.ndarray], h: np.ndarray, w: int, hh: int) -> dict:
+    """Every outline kind ("box", "tight", "object") of the query mapped into a result image of
+    w x hh pixels by homography ``h`` and clipped to it; an empty support falls back to the box."""
+    box_poly = project(box, h, w, hh)
+    tight = project(masks.support, h, w, hh) if masks.support else box_poly
+    obj = tight if masks.outline is masks.support else (project(masks.outline, h, w, hh) if masks.outline else box_poly)
+    return {"box": box_poly, "tight": tight, "object": obj}

@@ -229,3 +229,17 @@ def get_matcher(name: str) -> Matcher:
     if name not in MATCHERS:
         raise PixretError(None, f"unknown matcher {name!r}; choose from {', '.join(MATCHERS)}")
     return MATCHERS[name]
+
+
+def match_shortlist(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str) -> list[Pairs]:
+    """Tentative matches with every shortlisted image: the configured matcher on the first
+    ``verify.matcher_top_k`` images for the costly learned ones (mnn, lightglue), on all of them
+    for words and ratio; the rest of the shortlist goes through the fallback (ratio for the
+    exhaustive baseline, else words)."""
+    primary = cfg.verify.matching
+    fallback = "ratio" if primary == "ratio" else "words"
+    n_first = cfg.verify.matcher_top_k if primary in ("mnn", "lightglue") else len(images)
+    pairs = get_matcher(primary)(query, images[:n_first], cfg, device)
+    if len(images) > n_first:
+        pairs += get_matcher(fallback)(query, images[n_first:], cfg, device)
+    return pairs

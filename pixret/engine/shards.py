@@ -1,4 +1,5 @@
-"""Index shards: immutable folders of per-image features and a compact inverted file.
+"""Index shards: immutable folders of per-image features and a compact inverted file, each file
+checked against the checksums written beside it.
 
 An index is a list of shards, each holding up to 65,535 consecutive images. A shard is
 written once, by one task (on Dask or in-process), into a temporary folder renamed into place,
@@ -6,39 +7,48 @@ and never changed: a build that is killed reuses the shards already written, and
 rewrites only the last, partial one. Its name is a hash of everything its bytes depend on (the
 images' feature files, the vocabulary, the settings), so a rebuild finds it again.
 
-Data contract of a shard folder (F features of n images, W distinct fine words)::
+Data contract of a shard folder (F features of n images; the inverted file: postings.py)::
 
     offsets.npy  (n + 1,) int64   features of local image j: rows offsets[j] .. offsets[j + 1]
     kpts.npy     (F, 4)   float32 (float16 in a compact index): x, y, size, angle
     words.npy    (F,)     uint16 (int32 beyond 65,536 words): visual word of each feature
     sigs.npy     (F,)     uint64: Hamming-embedding signature in that word
     desc.npy     (F, D)   uint8 RootSIFT / int8 learned; (F, 0) in a compact index
-    post_words.npy (W,)   uint32 sorted fine words (shortlist.split_words) present in the shard
-    post_ptr.npy (W + 1,) uint32: postings of post_words[k] are rows post_ptr[k] .. post_ptr[k + 1]
-    post_ids.npy (F,)     uint16 local image id of each posting, sorted within a word
-    post_df.npy  (W,)     uint16 number of distinct images per word
+    post_words.npy, post_ptr.npy, post_ids.npy, post_df.npy   the inverted file (postings.py)
+    rows.npy     (n,)     uint32 CRC-32 of each image's rows of kpts, words, sigs and desc
+    sums.json    CRC-32 of the whole of offsets, the inverted file and rows.npy, and of every
+                 array file's header; the generation (store.py) holds the CRC of sums.json
 
-One posting per feature, not per (image, word): a word that fires t times in an image is t
-equal ids side by side, and the search turns each run into sqrt(t) (burstiness). That is 2 bytes
-per feature plus 10 per distinct word, where a CSR matrix of (image, word) weights costs 8:
-the shortlist of a million images fits in a few GB of RAM (README "Scaling out").
+Why CRC-32 (zlib): it catches the damage a disk, a copy or a stray write does (any same-size
+overwrite of a byte run) at 4-5 GB/s, where a cryptographic hash runs at 0.5-1 GB/s; the
+checksums guard against bad luck, not against someone forging them. They are checked lazily:
+a shard's inverted file on its first scoring (2 KB an image), an image's features when a
+search first reads them (``Shard.check_image``), so opening an index of a million images reads
+only its small files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import mmap
 import os
 import shutil
+import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from ..io import save_npy
+from ..errors import PixretError
+from ..io import save_npy, write_json
+from . import postings as P
 
-MAX_SHARD = (1 << 16) - 1  # local image ids and per-shard df are uint16
 ARRAYS = ("offsets", "kpts", "words", "sigs", "desc", "post_words", "post_ptr", "post_ids", "post_df")
+FEATURES = ("kpts", "words", "sigs", "desc")  # checked an image at a time (rows.npy)
+WHOLE = ("offsets", "post_words", "post_ptr", "post_ids", "post_df", "rows")  # checked whole
+SUMS = "sums.json"
 
 
 def shard_name(*parts: bytes | str) -> str:
@@ -50,42 +60,45 @@ def shard_name(*parts: bytes | str) -> str:
     return f"s-{h.hexdigest()[:20]}"
 
 
-def postings(fine: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
-    """The compact inverted file of one shard from each feature's fine word (module docstring)."""
-    n = len(offsets) - 1
-    if n > MAX_SHARD:
-        raise ValueError(f"a shard holds at most {MAX_SHARD} images, got {n}")
-    if len(fine) and int(fine.max()) >= 1 << 32:
-        raise ValueError("fine word ids beyond 2**32: fewer words or split bits")
-    ids = np.repeat(np.arange(n, dtype=np.uint16), np.diff(offsets))
-    order = np.lexsort((ids, fine))  # by word, then image
-    fw, fi = fine[order], ids[order]
-    if len(fw):
-        new_word = np.r_[True, fw[1:] != fw[:-1]]
-        starts = np.flatnonzero(new_word)
-        new_image = new_word | np.r_[True, fi[1:] != fi[:-1]]
-        df = np.add.reduceat(new_image.astype(np.int64), starts)
-    else:
-        starts = df = np.zeros(0, np.int64)
-    return {
-        "post_words": fw[starts].astype(np.uint32),
-        "post_ptr": np.r_[starts, len(fw)].astype(np.uint32),
-        "post_ids": fi,
-        "post_df": df.astype(np.uint16),
-    }
+def crc_file(path: Path, start: int = 0, stop: int | None = None) -> int:
+    """CRC-32 of bytes start..stop of a file (all of it by default), read through a mapping."""
+    size = os.path.getsize(path)
+    stop = size if stop is None else min(stop, size)
+    if stop <= start:
+        return 0
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return zlib.crc32(memoryview(mm)[start:stop])
+
+
+def image_crc(offsets: np.ndarray, arrays, j: int) -> int:
+    """CRC-32 of local image ``j``'s rows of kpts, words, sigs and desc, in that order."""
+    a, b = int(offsets[j]), int(offsets[j + 1])
+    crc = 0
+    for arr in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(arr[a:b]).data, crc)
+    return crc
 
 
 def write_shard(folder: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write a shard's arrays into a temporary folder beside ``folder``, then rename it into place
-    (a shard folder that exists is complete). A shard already there is kept: same name, same bytes."""
+    """Write a shard's arrays and checksums into a temporary folder beside ``folder``, then rename
+    it into place (a shard folder that exists is complete). A shard already there is kept: same
+    name, same bytes."""
     if folder.exists():
         return
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        offsets = np.asarray(arrays["offsets"])
+        feats = [np.asarray(arrays[k]) for k in FEATURES]
+        rows = np.array([image_crc(offsets, feats, j) for j in range(len(offsets) - 1)], np.uint32)
         for name in ARRAYS:
             save_npy(tmp / f"{name}.npy", arrays[name])
+        save_npy(tmp / "rows.npy", rows)
+        files = {name: crc_file(tmp / f"{name}.npy") for name in WHOLE}
+        heads = {name: crc_file(tmp / f"{name}.npy", 0, _header_len(tmp / f"{name}.npy", arrays[name]))
+                 for name in FEATURES}  # fmt: skip
+        write_json(tmp / SUMS, {"files": files, "heads": heads}, indent=None)
         os.rename(tmp, folder)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -93,13 +106,48 @@ def write_shard(folder: Path, arrays: dict[str, np.ndarray]) -> None:
             raise
 
 
-class Shard:
-    """One shard's arrays, memory-mapped (read at search time, a slice at a time)."""
+def _header_len(path: Path, arr) -> int:
+    """Bytes of the .npy header before the array's data."""
+    return os.path.getsize(path) - int(np.asarray(arr).nbytes)
 
-    def __init__(self, folder: Path):
+
+def _map(path: Path) -> mmap.mmap | bytes:
+    """A read-only mapping of a whole file (b"" for an empty one)."""
+    with open(path, "rb") as fh:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(fh.fileno()).st_size else b""
+
+
+def sums_crc(folder: Path) -> int:
+    """CRC-32 of a shard's sums.json (what the generation records for it)."""
+    return crc_file(folder / SUMS)
+
+
+class Shard:
+    """One shard's arrays, memory-mapped (read at search time, a slice at a time), with the
+    checks of its checksums. ``expected``: the CRC-32 of sums.json the generation recorded.
+
+    Raises PixretError (one line naming the file) when a checksum fails: on open for sums.json,
+    offsets and the array headers, later for the inverted file and an image's features."""
+
+    def __init__(self, folder: Path, expected: int | None = None):
         self.folder = folder
+        if expected is not None and sums_crc(folder) != expected:
+            self._damaged(SUMS)
+        try:
+            sums = json.loads((folder / SUMS).read_text())
+            self._files, heads = dict(sums["files"]), dict(sums["heads"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self._damaged(SUMS)
+        # the files checked whole, mapped now: a reader keeps checking the files it opened even
+        # after a rebuild removed them (their pages stay until it closes them)
+        self._maps = {name: _map(folder / f"{name}.npy") for name in WHOLE}
         for name in ARRAYS:
             setattr(self, name, np.load(folder / f"{name}.npy", mmap_mode="r"))
+        self.rows = np.load(folder / "rows.npy", mmap_mode="r")
+        for name in FEATURES:
+            if crc_file(folder / f"{name}.npy", 0, _header_len(folder / f"{name}.npy", getattr(self, name))) != heads.get(name):
+                self._damaged(f"{name}.npy")
+        self._check_file("offsets")
         self.offsets = np.array(self.offsets)  # small, read per image: in RAM
         for name in ("post_words", "post_ptr", "post_ids", "kpts", "words", "sigs", "desc"):
             # a query reads scattered bits of these: no read-ahead (it would page in 32x what
@@ -107,6 +155,9 @@ class Shard:
             mm = getattr(getattr(self, name), "_mmap", None)
             if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
                 mm.madvise(mmap.MADV_RANDOM)
+        self._postings_checked = False
+        self._checked = np.zeros(len(self), bool)  # images whose features passed their CRC
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -115,49 +166,50 @@ class Shard:
     def n_features(self) -> int:
         return int(self.offsets[-1])
 
+    def _damaged(self, what: str) -> None:
+        raise PixretError(self.folder / what, "damaged index (the file fails its checksum): build the index again")
+
+    def _check_file(self, name: str) -> None:
+        if zlib.crc32(self._maps[name]) != self._files.get(name):
+            self._damaged(f"{name}.npy")
+
+    def check_postings(self) -> None:
+        """Check the inverted file and rows.npy against their checksums, once per process."""
+        if self._postings_checked:
+            return
+        with self._lock:
+            if not self._postings_checked:
+                for name in ("post_words", "post_ptr", "post_ids", "post_df", "rows"):
+                    self._check_file(name)
+                self._postings_checked = True
+
+    def check_image(self, j: int) -> None:
+        """Check local image ``j``'s features against its CRC-32, once per process."""
+        if self._checked[j]:
+            return
+        self.check_postings()  # rows.npy itself
+        if image_crc(self.offsets, [getattr(self, k) for k in FEATURES], j) != int(self.rows[j]):
+            raise PixretError(self.folder, f"damaged index (the features of image {j} of this shard fail their "
+                              "checksum): build the index again")  # fmt: skip
+        self._checked[j] = True
+
     def postings_nbytes(self) -> int:
         return sum(getattr(self, f"post_{k}").nbytes for k in ("words", "ptr", "ids", "df"))
 
-    def add_df(self, df: np.ndarray) -> None:
-        """Add this shard's document frequencies into the global ``df`` (indexed by fine word)."""
-        df[np.asarray(self.post_words, np.int64)] += self.post_df  # the words of a shard are distinct
-
     def norms(self, idf: np.ndarray) -> np.ndarray:
-        """L2 norm of each image's tf-idf vector, sqrt(tf) weighted: sum of idf**2 over its features."""
-        per_word = idf[np.asarray(self.post_words, np.int64)].astype(np.float64) ** 2
-        w = np.repeat(per_word, np.diff(np.asarray(self.post_ptr, np.int64)))
-        return np.sqrt(np.bincount(np.asarray(self.post_ids), weights=w, minlength=len(self))).astype(np.float32)
+        """Each image's tf-idf norm (postings.image_norms)."""
+        return P.image_norms(self.post_words, self.post_ptr, self.post_ids, len(self), idf)
 
     def scores(self, words: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Dot product of the query's (sorted, unique fine ``words``, ``weights``) with every image's
-        un-normalised tf-idf vector, sqrt(tf) x idf (the caller folds the idf into ``weights``)."""
-        pw = self.post_words
-        pos = np.searchsorted(pw, words)
-        ok = pos < len(pw)
-        ok[ok] = pw[pos[ok]] == words[ok]
-        pos, qw = pos[ok], weights[ok]
-        ptr = self.post_ptr
-        a, b = np.asarray(ptr[pos], np.int64), np.asarray(ptr[pos + 1], np.int64)
-        lens = b - a
-        total = int(lens.sum())
-        out = np.zeros(len(self))
-        if not total:
-            return out
-        # every posting row of the matched words, as one gather (no Python loop over words)
-        first = np.cumsum(lens) - lens
-        rows = np.arange(total) + np.repeat(a - first, lens)
-        ids = np.asarray(self.post_ids[rows])
-        slot = np.repeat(np.arange(len(pos)), lens)
-        # runs of one image within one word: t features of that word in the image -> sqrt(t)
-        start = np.flatnonzero(np.r_[True, (ids[1:] != ids[:-1]) | (slot[1:] != slot[:-1])])
-        t = np.diff(np.r_[start, total])
-        out += np.bincount(ids[start], weights=qw[slot[start]] * np.sqrt(t), minlength=len(self))
-        return out
+        """The query's dot product with every image of the shard (postings.shard_scores), after
+        checking the inverted file."""
+        self.check_postings()
+        return P.shard_scores(self.post_words, self.post_ptr, self.post_ids, len(self), words, weights)
 
 
 class ShardSet:
-    """The shards of an index, searched in parallel threads (numpy releases the GIL in the
-    gathers); global image ``i`` lives in shard ``s`` with ``starts[s] <= i < starts[s + 1]``."""
+    """The shards of an index, searched in parallel threads (numpy and zlib release the GIL);
+    global image ``i`` lives in shard ``s`` with ``starts[s] <= i < starts[s + 1]``."""
 
     def __init__(self, shards: list[Shard], idf: np.ndarray, norms: np.ndarray, split_bits: int,
                  threads: int | None = None):  # fmt: skip
@@ -174,27 +226,13 @@ class ShardSet:
         """Bytes of everything the shortlist reads: postings (memory-mapped), idf and norms."""
         return sum(s.postings_nbytes() for s in self.shards) + self.idf.nbytes + self.norms.nbytes
 
+    def map(self, fn, items) -> list:
+        """``fn`` over ``items`` in the shards' thread pool (in order)."""
+        return list(self._pool.map(fn, items)) if self._pool else [fn(x) for x in items]
+
     def scores(self, fine: np.ndarray) -> np.ndarray:
-        """Cosine similarity of the query's fine words (one per feature) to every image."""
-        u, tf = np.unique(np.asarray(fine, np.int64), return_counts=True)
-        keep = u < len(self.idf)
-        u, tf = u[keep], tf[keep]
-        q = np.sqrt(tf) * self.idf[u]
-        q /= max(float(np.linalg.norm(q)), 1e-12)
-        w = q * self.idf[u]  # the images' side of the product: sqrt(tf) x idf, idf applied here
-        parts = (
-            list(self._pool.map(lambda s: s.scores(u, w), self.shards))
-            if self._pool
-            else [s.scores(u, w) for s in self.shards]
-        )
+        """Cosine similarity (n_images,) of the query's fine words (one per feature) to every image."""
+        u, w = P.query_vector(fine, self.idf)
+        parts = self.map(lambda s: s.scores(u, w), self.shards)
         raw = np.concatenate(parts) if parts else np.zeros(0)
         return raw / np.maximum(self.norms, 1e-12)
-
-
-def global_idf(shards: list[Shard], n_fine: int) -> np.ndarray:
-    """idf of every fine word over all shards: log((n + 1) / (df + 1)), as shortlist.InvertedFile."""
-    df = np.zeros(n_fine, np.int64)
-    for s in shards:
-        s.add_df(df)
-    n = sum(len(s) for s in shards)
-    return np.log((n + 1) / (df + 1)).astype(np.float32) + 1e-3

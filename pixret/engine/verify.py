@@ -1,5 +1,6 @@
 """Spatial verification: a robust homography (OpenCV USAC) from tentative correspondences, and
-the keypoint check that chance inliers fail. The correspondences come from matchers.py."""
+weak geometric consistency, the check of each inlier's scale and orientation that chance
+inliers fail. The correspondences come from matchers.py."""
 
 from __future__ import annotations
 
@@ -66,17 +67,19 @@ def local_similarity(h: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndar
     return scale, angle
 
 
-def consistent(
+def weak_geometric_consistency(
     h: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, check: str, cfg: VerifyConfig
 ) -> np.ndarray:
-    """Which matches (rows of q_kpts, d_kpts: x, y, size, angle) agree with ``h`` in scale and,
-    with ``check`` "scale+orientation", in orientation too.
+    """Weak geometric consistency (Jegou et al., ECCV 2008), per inlier: which matches (rows of
+    q_kpts, d_kpts: x, y, size, angle) agree with ``h`` in scale and, with ``check``
+    "scale+orientation", in orientation too.
 
     Why: a homography fitted to hundreds of tentative matches between unrelated images finds
     6-11 chance inliers (measured on generated collections whose scenes share textures), as
     many as a weak true match. Chance inliers agree in position only; a true match also
-    carries the keypoint's scale and orientation through the transform (the idea of Jegou et
-    al.'s weak geometric consistency, applied per inlier). Measured: true inliers keep 97-100%,
+    carries the keypoint's scale and orientation through the transform (Jegou et al. vote for
+    one scale change and rotation per image; here each inlier is checked against the local
+    scale and rotation of the fitted homography). Measured: true inliers keep 97-100%,
     chance inliers 0-1 of 6-11. OpenCV's SIFT angle turns against the image rotation, so the
     orientation change of a true match is d_angle - q_angle = the local rotation of ``h``.
     """
@@ -90,6 +93,9 @@ def consistent(
     return ok & np.isfinite(ratio)
 
 
+consistent = weak_geometric_consistency  # the earlier name
+
+
 def fit_pairs(
     qi: np.ndarray,
     di: np.ndarray,
@@ -101,26 +107,32 @@ def fit_pairs(
 ) -> Verification | None:
     """Fit the geometric model to tentative matches (from any matcher); None when it fails.
 
-    ``check`` ("scale+orientation", "scale" or "none"; see ``shape_check``): inliers must also
-    agree with the model in keypoint scale (and orientation), and at least ``min_inliers`` of
-    them must, for the image to count as verified.
+    ``check`` ("scale+orientation", "scale" or "none"; see ``wgc_mode``): inliers must also
+    pass weak geometric consistency (keypoint scale, and orientation), and at least
+    ``min_inliers`` of them must, for the image to count as verified. ``qi``, ``di`` (m,) int
+    index rows of ``q_kpts`` / ``d_kpts`` (n, 4: x, y, size, angle); ``longest_side`` in pixels
+    of the database image sets the inlier threshold (``reproj_threshold``).
     """
     fit = estimate(q_kpts[qi, :2], d_kpts[di, :2], cfg, longest_side)
     if fit is None:
         return None
     h, inl = fit
     if check != "none":
-        inl &= consistent(h, q_kpts[qi], d_kpts[di], check, cfg)
+        inl &= weak_geometric_consistency(h, q_kpts[qi], d_kpts[di], check, cfg)
     if inl.sum() < cfg.min_inliers:
         return None
     return Verification(h, int(inl.sum()), qi[inl], di[inl])
 
 
-def shape_check(cfg: EngineConfig) -> str:
-    """The keypoint consistency check the features allow: SIFT carries scale and orientation
-    (upright SIFT: scale only); learned keypoints carry neither."""
+def wgc_mode(cfg: EngineConfig) -> str:
+    """The weak geometric consistency the features allow: "scale+orientation" for SIFT, "scale"
+    for upright SIFT, "none" for learned keypoints (they carry neither) or when the config turns
+    it off (``VerifyConfig.keypoint_check``)."""
     if cfg.verify.keypoint_check == "none" or cfg.features.kind != "sift":
         return "none"
     if cfg.features.upright:
         return "scale"
     return cfg.verify.keypoint_check
+
+
+shape_check = wgc_mode  # the earlier name (pixret import-hloc calls it)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,8 @@ class RunOutput:
     query_seconds: list[float]
     index_seconds: float
     index: Index
+    # per query searched: seconds per stage, the mask decision and its evidence, chained hits
+    searches: dict[int, dict] = field(default_factory=dict)
 
 
 def database_paths(bench: Benchmark) -> list[Path]:
@@ -75,6 +77,7 @@ def search_queries(
     ranks = np.zeros((bench.n_database, bench.n_queries), np.int64)
     pixels: dict[tuple[int, int], PixelPrediction] = {}
     seconds = []
+    searches: dict[int, dict] = {}
     # queries run in this process: faiss's OpenMP runtime is not safe to use in forked children
     for q in tqdm(qlist, desc="queries", unit="q", disable=not progress):
         query = bench.queries[q]
@@ -89,9 +92,11 @@ def search_queries(
                 if h.verified:
                     pixels[(q, int(to_db[h.index]))] = PixelPrediction([np.asarray(p) for p in h.polygons])
             seconds.append(r.timings["total"])
+            searches[q] = {"timings": r.timings, "fills_box": r.fills_box, "mask_stats": r.mask_stats,
+                           "chained": [int(to_db[h.index]) for h in r.hits if h.via is not None]}  # fmt: skip
         missing = np.setdiff1d(np.arange(bench.n_database), ranking)
         ranks[:, q] = np.concatenate([ranking, missing])
-    return RunOutput(ranks, pixels, seconds, index_seconds, index)
+    return RunOutput(ranks, pixels, seconds, index_seconds, index, searches)
 
 
 def run_engine(

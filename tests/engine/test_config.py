@@ -22,7 +22,7 @@ def test_a_compact_config_needs_signature_matching():
         (lambda: replace(get_config("fast").verify, matching="word"), "matching 'word' is not one of: words, ratio"),
         (lambda: replace(get_config("fast").verify, method="lmeds"), "method 'lmeds' is not one of: magsac, ransac"),
         (lambda: replace(get_config("fast").features, kind="orb"), "kind 'orb' is not one of: sift, xfeat"),
-        (lambda: replace(get_config("fast").mask, output="tigth"), "output 'tigth' is not one of: object, tight, box"),
+        (lambda: replace(get_config("fast").mask, output="tigth"), "output 'tigth' is not one of: adaptive, object, tight, box"),
     ],
 )
 def test_a_config_typo_lists_the_valid_values(make, message):

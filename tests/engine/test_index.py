@@ -4,11 +4,12 @@ import fcntl
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-import pixret.engine.index as index_module
+import pixret.engine.store as store_module
 from pixret.engine import Index, get_config
 from pixret.errors import IndexWarning, PixretError
 from pixret.evaluation import PixelPrediction, strict_iou
@@ -120,7 +121,7 @@ def test_a_crash_while_writing_leaves_the_old_index_whole(small, bench, monkeypa
     def boom(*args, **kwargs):
         raise RuntimeError("killed while writing")
 
-    monkeypatch.setattr(index_module, "global_idf", boom)
+    monkeypatch.setattr(store_module, "global_idf", boom)
     with pytest.raises(RuntimeError):
         Index.build(paths[:3], get_config("fast"), idx.root, progress=False)
     again = Index.open(idx.root)
@@ -167,7 +168,7 @@ def test_an_index_of_an_older_format_is_one_line(small, tmp_path):
     shutil.copytree(idx.root, old)
     meta = json.loads((old / "index.json").read_text())
     (old / "index.json").write_text(json.dumps({**meta, "version": 1}))
-    with pytest.raises(PixretError, match="v1 .* this pixret reads pixret-index v2: build the index again"):
+    with pytest.raises(PixretError, match="v1 .* this pixret reads pixret-index v3: build the index again"):
         Index.open(old)
 
 
@@ -206,7 +207,7 @@ OFFSETS, WORDS, PTR = _shard_file("offsets"), _shard_file("words"), _shard_file(
     [
         (lambda d, r: (d / "quantizer.npz").write_bytes((d / "quantizer.npz").read_bytes()[:200]), "damaged index"),
         (lambda d, r: (r / "index.json").write_text("[1, 2]"), "index format None"),
-        (lambda d, r: (r / "index.json").write_text('{"format": "pixret-index", "version": 2}'), "damaged index"),
+        (lambda d, r: (r / "index.json").write_text('{"format": "pixret-index", "version": 3}'), "damaged index"),
         (lambda d, r: np.save(OFFSETS(d, r), np.load(OFFSETS(d, r))[::-1]), "offsets"),
         (lambda d, r: np.save(PTR(d, r), np.load(PTR(d, r))[:-1]), "inverted file"),
         (lambda d, r: (d / "images.jsonl").write_text('{"a": 1}'), "images"),
@@ -227,8 +228,96 @@ def test_a_damaged_word_is_one_line_when_its_image_is_read(small, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(idx.root, copy)
     np.save(WORDS(copy / idx.data.name, copy), np.load(WORDS(copy / idx.data.name, copy)) + 60000)
-    with pytest.raises(PixretError, match="word id outside"):
+    with pytest.raises(PixretError, match="features of image 0 of this shard fail their checksum"):
         Index.open(copy).side(0)
+
+
+def _overwrite(name: str, fill=None):
+    """Overwrite a shard array's data in place, same size (the header kept): with ``fill`` bytes,
+    or each byte's complement."""
+
+    def damage(d, r):
+        path = _shard_file(name)(d, r)
+        arr = np.load(path, mmap_mode="r")
+        head = path.stat().st_size - arr.nbytes
+        data = bytearray(path.read_bytes())
+        body = data[head:]
+        data[head:] = bytes([fill] * len(body)) if fill is not None else bytes(255 - b for b in body)
+        path.write_bytes(bytes(data))
+
+    return damage
+
+
+def _shards_json(change):
+    def damage(d, r):
+        names = json.loads((d / "shards.json").read_text())
+        (d / "shards.json").write_text(json.dumps(change(names)))
+
+    return damage
+
+
+def _catalog_size(d, r):
+    """The first catalog line's width written as a word of the same length: "640" -> "abc"."""
+    text = (d / "images.jsonl").read_text()
+    a = text.index('"size":[') + len('"size":[')
+    b = text.index(",", a)
+    (d / "images.jsonl").write_text(text[:a] + '"' + "x" * (b - a - 2) + '"' + text[b:])
+
+
+def _nan_norms(d, r):
+    n = np.load(d / "norms.npy")
+    np.save(d / "norms.npy", np.full_like(n, np.nan))
+
+
+@pytest.fixture(scope="module")
+def two_shards(bench, feature_cache, tmp_path_factory):
+    """An index of 8 images in two shards, built once; tests damage copies."""
+    cfg = get_config("fast")
+    cfg = replace(cfg, shortlist=replace(cfg.shortlist, shard_size=4))
+    root = tmp_path_factory.mktemp("two") / "idx"
+    Index.build([bench.database_image(i) for i in range(8)], cfg, root, workers=1, progress=False,
+                features_dir=feature_cache)  # fmt: skip
+    return root
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _shards_json(lambda n: n[::-1]), _shards_json(lambda n: [n[0], n[0]]), _overwrite("post_words", 0),
+        _nan_norms, _overwrite("kpts"), _overwrite("sigs"), _overwrite("desc"), _overwrite("post_df"),
+        _overwrite("post_ids", 0xFF), _catalog_size,
+    ],
+    ids=["shards-swapped", "shard-twice", "post_words-zeroed", "norms-nan", "kpts", "sigs", "desc", "post_df",
+         "post_ids-0xff", "catalog-size-text"],
+)  # fmt: skip
+def test_same_size_damage_is_one_line_never_another_answer(two_shards, bench, tmp_path, damage):
+    # issue 26: each of these gave a different answer with exit 0, or a traceback
+    root = tmp_path / "idx"
+    shutil.copytree(two_shards, root)
+    data = root / json.loads((root / "index.json").read_text())["generation"]
+    damage(data, root)
+    q = bench.queries[0]
+    with pytest.raises(PixretError, match="damaged index") as err:
+        idx = Index.open(root)
+        for i in range(len(idx)):  # what a search reads of every image and shard
+            idx.side(i)
+        idx.search(bench.query_image(0), q.box)
+    assert "\n" not in str(err.value)
+
+
+def test_an_image_replaced_after_indexing_is_not_served(bench, tmp_path):
+    # issue 26: a file named in the catalog but not the one indexed was served
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    paths = [Path(shutil.copy(bench.database_image(i), photos)) for i in range(2)]
+    idx = Index.build(paths, get_config("fast"), tmp_path / "idx", workers=1, progress=False)
+    assert idx.image_path(0) == paths[0].resolve()
+    paths[0].write_bytes(paths[1].read_bytes() + b"another file now")
+    with pytest.raises(PixretError, match="replaced by another file since indexing"):
+        idx.image_path(0)
+    paths[0].unlink()
+    with pytest.raises(PixretError, match="moved or deleted"):
+        idx.image_path(0)
 
 
 def test_compact_index_finds_the_objects_without_descriptors(bench, index, feature_cache, tmp_path):

@@ -98,3 +98,31 @@ def test_the_mask_does_not_depend_on_opencvs_random_state():
         cv2.randu(np.zeros((10, 10), np.float32), 0, 1)  # the generator moved on, as a search moves it
         masks.append([p.round(3).tolist() for p in object_polygons(img, ev, MaskConfig())])
     assert masks[0] and masks[0] == masks[1] == masks[2]
+
+
+def test_the_adaptive_mask_decides_from_the_evidence():
+    from pixret.engine.masks import decide, query_masks
+
+    cfg = MaskConfig()
+    assert cfg.output == "adaptive"
+    assert decide(None, 0.3, cfg) and decide(0.9, 0.5, cfg) and not decide(0.6, 0.5, cfg)
+    rng = np.random.default_rng(1)
+    # a panel that fills its box: the mapped box
+    img = _scene(rng, (300, 400))
+    img[80:220, 120:300] = (200, 180, 60)
+    mid = np.zeros((300, 400), np.uint8)
+    mid[100:200, 140:280] = 1
+    ev = Evidence(_kpts_in(mid, rng), np.full(40, 3), (120.0, 80.0, 300.0, 220.0), 5)
+    out = query_masks(img, ev, cfg)
+    assert out.fills_box and out.output == "box" and out.stats["kept"] >= 0.85
+    # a disc with background in its box: the segmented object
+    img = _scene(rng, (300, 400))
+    truth = np.zeros((300, 400), np.uint8)
+    cv2.circle(truth, (200, 150), 60, 1, -1)
+    img[truth > 0] = (30, 30, 200)
+    ev = Evidence(_kpts_in(cv2.erode(truth, np.ones((41, 41), np.uint8)), rng), np.full(40, 3),
+                  (110.0, 60.0, 290.0, 240.0), 5)  # fmt: skip
+    out = query_masks(img, ev, cfg)
+    assert not out.fills_box and out.output == "object" and _iou(out.outline, truth) > 0.85
+    # a fixed output is kept whatever the evidence
+    assert query_masks(img, ev, MaskConfig(output="box")).output == "box"

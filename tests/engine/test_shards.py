@@ -1,10 +1,12 @@
-"""Index shards (engine/shards.py): the compact inverted file, on tiny hand-made arrays, scores
-exactly as the reference tf-idf matrix (shortlist.InvertedFile)."""
+"""Index shards and postings (engine/shards.py, engine/postings.py): the compact inverted file,
+on tiny hand-made arrays, scores exactly as the reference tf-idf matrix
+(tests/reference/tfidf.InvertedFile); every file is checked against its checksum."""
 
 import numpy as np
 import pytest
 
-from pixret.engine.shards import Shard, ShardSet, global_idf, postings, write_shard
+from pixret.engine.postings import global_idf, postings
+from pixret.engine.shards import Shard, ShardSet, write_shard
 from tests.reference.tfidf import InvertedFile
 
 

@@ -13,7 +13,8 @@ from pixret.engine import Index, get_config
 from pixret.engine.config import VerifyConfig
 from pixret.engine.features import desc_float, extract
 from pixret.engine.matchers import ratio_pairs
-from pixret.engine.verify import consistent, local_similarity, shape_check
+from pixret.engine.verify import local_similarity, shape_check, wgc_mode
+from pixret.engine.verify import weak_geometric_consistency as consistent
 from pixret.errors import PixretError
 
 
@@ -73,7 +74,7 @@ def test_the_orientation_convention_on_real_sift():
 
 def test_which_check_the_features_allow():
     fast = get_config("fast")
-    assert shape_check(fast) == "scale+orientation"
+    assert shape_check is wgc_mode and wgc_mode(fast) == "scale+orientation"
     assert shape_check(get_config("fast-upright")) == "scale"
     assert shape_check(get_config("xfeat")) == "none"  # learned keypoints carry no scale or angle
     assert shape_check(get_config("sift-sp")) == "none"  # the paper's baseline counts positions

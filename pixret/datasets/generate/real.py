@@ -7,12 +7,18 @@ Photographs that ship inside installed packages (nothing is committed but the la
   close/far, Grand Central close/far, a fresco and its altered copy, Notre-Dame (with Chartres
   as the hard negative), a pavilion;
 - scikit-image's stereo pair (the motorcycle, left/right) and its other samples as scenes;
-- matplotlib's sample photo.
+- matplotlib's sample photo;
+- OpenCV's sample photos (Debian/Ubuntu ``apt-get install opencv-doc``, or any folder named by
+  ``$OPENCV_SAMPLES_DATA_PATH``, the variable ``cv2.samples`` reads): a cookie packet photographed
+  head-on and again among other packets (rotated, a third of the size, partly covered), the
+  Graffiti wall of Mikolajczyk's affine-covariant set from 40 degrees apart, a gable of
+  Leuven's beguinage from two places in the street, and a photo of a painting (Starry Night).
 
 Every object was outlined by hand in labelme JSON (``real_labels/OBJECT__PHOTO.json``, in
 that photo's own pixels), in its query photo and in every other real photo that shows it.
 Queries are the objects in their photos with the outline's bounding box as the query box:
-some objects fill their box (a facade, a window wall), others leave background in it (a
+some objects fill their box (a cookie packet, a painted wall, a gable, a painting, a window
+wall), others leave background in it (a
 motorcycle, a figure, a dome against the sky). Positives are the other real views (real
 viewpoint, lighting and scale change) plus composites: the object, cut by its outline from
 one of its real views, pasted into another real photograph under a random homography with
@@ -68,7 +74,16 @@ LABELLED_SHA256 = {
     "skimage:motorcycle_left.png": "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179",
     "skimage:motorcycle_right.png": "5fc913ae870e42a4b662314bc904d1786bcad8e2f0b9b67dba5a229406357797",
     "imm:thermal/visible.jpg": "b020d5de0dde6434f116c03b5903a9e04d5612ed6a98fb935f45288ab7f0edd0",
+    "opencv:box.png": "1094629c1e2ebbc8a9ae2c9c63e18c1dff0f5f1481146e02f3b11a3d30feb20a",
+    "opencv:box_in_scene.png": "8b0225ff76244a42bd1400c0904f8b7afea7d97b7d8115495e42e98ad347bd51",
+    "opencv:graf1.png": "1504b769303c7bde00fa578eeaad3c68e02aceabeb1242e556f1f8d19e4bdea5",
+    "opencv:graf3.png": "492e0e96f21748d093e1a29f4dbfd46528bd75966937e85ce7c8abc0f361fc15",
+    "opencv:leuvenA.jpg": "b2977cdbd9fb3f94dadd6f76cf586d145676deb8a22b5f0f42149d21c058c09f",
+    "opencv:leuvenB.jpg": "5bb41a60038a2baa5d8ea0eaba55e6e3050d721b254cf79d8d8998d7e49d664a",
+    "opencv:starry_night.jpg": "accda7a19a90f22a4a922fdc8c230167d7abf5f80882171e2cee125c5f12481d",
 }
+OPENCV_DEBIAN = Path("/usr/share/doc/opencv-doc/examples/data")  # Debian/Ubuntu package opencv-doc
+OPENCV_HINT = "apt-get install opencv-doc (Debian/Ubuntu), or set OPENCV_SAMPLES_DATA_PATH to OpenCV's samples/data"
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,12 @@ OBJECTS: tuple[RealObject, ...] = (
     RealObject("notre_dame", "imm:false_positive/notre_dame.jpg"),
     RealObject("spaghetti_monster", "imm:fresco/fsm.jpg"),
     RealObject("pavilion", "imm:thermal/visible.jpg"),
+    # planar objects that fill their box, each seen again under a real viewpoint change (the
+    # packet's outline in the scene leaves out the box that covers its right side)
+    RealObject("cookie_packet", "opencv:box.png", (("opencv:box_in_scene.png", "hard"),)),
+    RealObject("graffiti", "opencv:graf1.png", (("opencv:graf3.png", "hard"),)),
+    RealObject("gable", "opencv:leuvenA.jpg", (("opencv:leuvenB.jpg", "easy"),)),
+    RealObject("starry_night", "opencv:starry_night.jpg"),
 )
 HARD_NEGATIVES = ("imm:false_positive/chartres.jpg",)  # distractors only, never a scene
 SCENES = (  # real photographs that show none of the objects
@@ -129,8 +150,14 @@ def photo_path(ref: str) -> Path:
         import matplotlib
 
         path = Path(matplotlib.get_data_path()) / "sample_data" / rel
+    elif kind == "opencv":
+        folders = [Path(p) for p in os.environ.get("OPENCV_SAMPLES_DATA_PATH", "").split(os.pathsep) if p]
+        path = next((f / rel for f in [*folders, OPENCV_DEBIAN] if (f / rel).is_file()), OPENCV_DEBIAN / rel)
+        if not path.is_file():
+            raise PixretError(path, f"photo {ref} not found: the real-photo benchmark reads OpenCV's sample photos; "
+                              f"{OPENCV_HINT}")  # fmt: skip
     else:
-        raise PixretError(None, f"unknown photo source {kind!r} in {ref!r}; known: imm, skimage, matplotlib")
+        raise PixretError(None, f"unknown photo source {kind!r} in {ref!r}; known: imm, skimage, matplotlib, opencv")
     if not path.is_file():
         raise PixretError(path, f"photo {ref} not found (for {IMM_DIST} photos: {IMM_HINT})")
     return path
@@ -143,7 +170,8 @@ def real_photo(ref: str) -> np.ndarray:
     data = path.read_bytes()
     want = LABELLED_SHA256.get(ref)
     if want and hashlib.sha256(data).hexdigest() != want:
-        raise PixretError(path, f"is not the photo the labels were drawn on (sha256 differs); {IMM_HINT}")
+        hint = OPENCV_HINT if ref.startswith("opencv:") else IMM_HINT
+        raise PixretError(path, f"is not the photo the labels were drawn on (sha256 differs); {hint}")
     return decode_image(data, path)
 
 

@@ -26,6 +26,12 @@ except importlib.metadata.PackageNotFoundError:
     if os.environ.get("PIXRET_TEST_REAL"):
         raise
     pytest.skip(f"{R.IMM_DIST} is not installed ({R.IMM_HINT})", allow_module_level=True)
+try:  # OpenCV's sample photos (Debian: opencv-doc); CI installs them too
+    R.photo_path("opencv:box.png")
+except PixretError:
+    if os.environ.get("PIXRET_TEST_REAL"):
+        raise
+    pytest.skip(f"OpenCV's sample photos are missing ({R.OPENCV_HINT})", allow_module_level=True)
 
 SMALL = R.RealConfig(name="rt", composites=3, crops=1, seed=3)
 
@@ -88,6 +94,16 @@ def test_a_changed_photo_or_a_missing_wheel_is_one_line(monkeypatch, tmp_path):
     res = CliRunner().invoke(app, ["make-benchmark", "--real", str(tmp_path)])
     assert isinstance(res.exception, PixretError) and "image-matching-models" in str(res.exception)
     assert not any(tmp_path.iterdir())  # nothing half-built
+
+
+def test_missing_opencv_samples_are_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(R, "OPENCV_DEBIAN", tmp_path / "nowhere")
+    monkeypatch.setenv("OPENCV_SAMPLES_DATA_PATH", str(tmp_path))
+    with pytest.raises(PixretError, match="apt-get install opencv-doc"):
+        R.photo_path("opencv:graf1.png")
+    # a folder named by OpenCV's own variable is read first
+    (tmp_path / "graf1.png").write_bytes(b"x")
+    assert R.photo_path("opencv:graf1.png") == tmp_path / "graf1.png"
 
 
 @pytest.mark.slow

@@ -1,0 +1,57 @@
+"""Query expansion and chains (engine/expansion.py): what a chain finds gets a mask through the
+composed homography, ranks after the direct matches it stands on, and nothing unrelated is
+verified; the guard's confirmation counts on tiny exact arrays."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from pixret.engine import get_config
+from pixret.engine.expansion import auto_expansion_k, confirmed
+from pixret.evaluation import PixelPrediction, strict_iou
+
+
+def test_the_confirmation_counts_the_querys_own_matches_that_agree():
+    cfg = get_config("fast")
+    q = np.array([[10, 10, 4, 0], [50, 20, 4, 0], [30, 80, 4, 0], [70, 70, 4, 0]], np.float32)
+    h = np.array([[2.0, 0, 5], [0, 2.0, -3], [0, 0, 1]])
+    d = q.copy()
+    d[:, :2] = q[:, :2] * 2 + [5, -3]
+    d[:, 2] *= 2  # the keypoints' scale follows the homography
+    assert confirmed(h, q, d, cfg, 200, "scale+orientation") == 4
+    d[1, :2] += 30  # a match elsewhere
+    d[2, 3] = 90  # a keypoint turned against the homography's rotation
+    assert confirmed(h, q, d, cfg, 200, "scale+orientation") == 2
+    assert confirmed(h, q, d, cfg, 200, "none") == 3
+    assert confirmed(h, q[:0], d[:0], cfg, 200, "none") == 0
+
+
+def test_chains_find_what_the_query_cannot_and_nothing_unrelated(bench, index):
+    fast = get_config("fast")
+    # direct verification only for strong matches: weaker positives can only come through chains
+    cfg = replace(fast, verify=replace(fast.verify, min_inliers=40),
+                  expansion=replace(fast.expansion, min_inliers=40, chain_min_inliers=10, top_k=30))  # fmt: skip
+    index.cfg = cfg
+    try:
+        chained, ious = 0, []
+        for q in bench.queries:
+            r = index.search_full(bench.query_image(q.index), q.box)
+            related = set(q.positives.tolist()) | set(q.junk.tolist())
+            verified = [h for h in r.hits if h.verified]
+            assert all(h.index in related for h in verified)  # the guard: nothing unrelated
+            for h in verified:
+                if h.via is None:
+                    continue
+                chained += 1
+                assert h.via in {x.index for x in verified if x.via is None}  # one hop from a direct match
+                assert h.score <= next(x.score for x in verified if x.index == h.via)
+                gt = bench.gt(q.index, h.index)
+                if gt is not None:
+                    ious.append(strict_iou(PixelPrediction(h.polygons), gt.polygons, gt.height, gt.width)[1])
+        assert chained >= 1 and np.median(ious) > 0.4
+    finally:
+        index.cfg = fast
+
+
+def test_the_expanded_shortlist_grows_with_the_collection():
+    assert [auto_expansion_k(n) for n in (5_000, 100_000, 1_000_000)] == [(50, 30), (50, 30), (600, 200)]
