@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from ..datasets import load_benchmark
 from ..engine import Index, get_config
 from ..errors import PixretError
+from ..escape import terminal
 from ..evaluation.results import RunFolder
-from ..geometry import Box, polygons_as_lists
+from ..geometry import Box
 from ..imageio import IMAGE_EXT, list_images, load_image, write_image
+from ..io import write_bytes
 from ..pipelines import benchmark as pipeline
 from . import app, console, say
 from .options import ConfigOpt, DatasetOpt, DeviceOpt, RootOpt, SchedulerOpt, WorkersOpt, summary_table
@@ -68,66 +72,117 @@ def index(
             f"{first['reason']}); every one is listed in {index_dir / 'index.json'}")
 
 
+class OutFormat(str, Enum):
+    png = "png"
+    coco = "coco"
+    labelme = "labelme"
+
+
 @app.command()
 def search(
-    query: Annotated[Path, typer.Argument(metavar="IMAGE", help="Query image.")],
     index_dir: Annotated[Path, typer.Option("--index", help="An index built by `pixret index`.")],
-    box: Annotated[str, typer.Option(help="Object box x1,y1,x2,y2 in query pixels.")],
-    top: Annotated[int, typer.Option(help="Results to print and draw.")] = 10,
-    out: Annotated[Path | None, typer.Option(help="Folder for overlay PNGs.")] = None,
-    json_out: Annotated[
-        bool,
-        typer.Option("--json", help="Print the hits as JSON (scores, boxes, polygons) instead of a table."),
-    ] = False,
+    query: Annotated[Path | None, typer.Argument(metavar="IMAGE", help="Query image (or --queries for many).")] = None,
+    box: Annotated[str | None, typer.Option(help="Object box x1,y1,x2,y2 in query pixels.")] = None,
+    queries: Annotated[Path | None, typer.Option(
+        "--queries", help="A file of queries, one per line: IMAGE x1,y1,x2,y2 (paths relative to the file).")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Results to print, draw and write (at least 1).")] = 10,
+    out: Annotated[Path | None, typer.Option(help="Folder for the results (--format); with --queries, a "
+                                             "sub-folder per query.")] = None,
+    fmt: Annotated[list[OutFormat] | None, typer.Option(
+        "--format", help="What --out holds (repeatable): png (overlays), coco (one COCO JSON, RLE masks), "
+        "labelme (a label file per found image). Default png.")] = None,
+    unverified: Annotated[bool, typer.Option(
+        "--unverified", help="--out draws the shortlisted images where the object was not found too.")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print each search as JSON (Hit.to_json: homography, box, polygons, RLE mask) instead "
+        "of a table; one line per query.")] = False,
+    matches: Annotated[bool, typer.Option(
+        "--matches", help="--json also holds each hit's inlier correspondences [qx, qy, x, y].")] = False,
+    exclude_query: Annotated[bool, typer.Option(
+        "--exclude-query", help="Leave the query image itself out of the results (same file, or the same "
+        "image indexed elsewhere).")] = False,
+    pairs_out: Annotated[Path | None, typer.Option(
+        "--pairs-out", help="Write hloc's retrieval pairs (the --top first shortlisted images per query).")] = None,
+    image_dir: Annotated[Path | None, typer.Option(
+        "--image-dir", help="--pairs-out: the image folder hloc reads (names relative to it; default: the "
+        "folder that holds every indexed image).")] = None,
     device: DeviceOpt = "auto",
-) -> None:
-    """Search with an image and a box; print the ranking (to stdout), draw the object's pixels."""
+) -> None:  # fmt: skip
+    """Search with an image and a box (or a file of them); print the ranking (to stdout), draw the
+    object's pixels, write COCO / labelme / hloc files."""
+    from tqdm import tqdm
+
+    from ..pipelines.search import QueryLine, read_queries, write_coco, write_labelme
+
+    if (query is None) == (queries is None):
+        raise PixretError(None, "give a query IMAGE with --box, or --queries FILE (not both)")
+    if query is not None and box is None:
+        raise PixretError(None, "--box x1,y1,x2,y2 is needed with a query IMAGE")
+    todo = read_queries(queries) if queries else [QueryLine(query, Box.parse(box), 0)]
+    formats = set(fmt or [OutFormat.png])
     idx = Index.open(index_dir, device)
-    r = idx.search_full(query, Box.parse(box))
-    hits = r.hits[:top]
-    if json_out:
-        doc = {"query": str(query), "box": list(Box.parse(box)), "seconds": round(r.timings["total"], 4),
-               "hits": [_hit_json(k, h) for k, h in enumerate(hits)]}  # fmt: skip
-        typer.echo(json.dumps(doc))
-    else:
-        t = Table(title=f"{query.name}: {r.timings['total'] * 1000:.0f} ms")
-        for col in ("rank", "image", "inliers", "tf-idf", "verified"):
-            t.add_column(col)
-        for k, h in enumerate(hits):
-            t.add_row(str(k + 1), h.name, str(h.inliers), f"{h.bow_score:.3f}", "yes" if h.verified else "")
-        stdout.print(t)
-        if not any(h.verified for h in hits):
-            stdout.print(
-                "no match found: the object was not verified in any image (try a tighter box on a textured part)"
-            )
+    pairs: list[str] = []
+    root = image_dir or (_common_folder(idx) if pairs_out else None)
+    for k, q in enumerate(tqdm(todo, desc="queries", unit="q", disable=len(todo) == 1)):
+        r = idx.search_full(q.image, q.box, exclude_query=exclude_query)
+        if json_out:
+            doc = {"query": str(q.image), **r.to_json(top=top, matches=matches)}
+            typer.echo(json.dumps(doc))
+        else:
+            _print_hits(q.image, r, top)
+        if out:
+            folder = out if len(todo) == 1 else out / f"{k:03d}_{q.image.stem}"
+            if OutFormat.png in formats:
+                _draw(folder, idx, q, r, top, unverified)
+            if OutFormat.coco in formats:
+                write_coco(folder / "coco.json", r, top, str(q.image))
+            if OutFormat.labelme in formats:
+                write_labelme(folder, r, top)
+        if pairs_out:
+            name = _relative(q.image, root)
+            pairs += idx.pairs(name, r, top, relative_to=root)
     if out:
-        from ..viz.overlay import (
-            BOX_COLOR,
-            PRED_COLOR,
-            draw_box,
-            draw_polygons,
-            label,
-                        )
-
-        write_image(out / "query.png", draw_box(load_image(query), Box.parse(box)))
-        for k, h in enumerate(r.hits[:top]):
-            img = load_image(idx.image_path(h.index))
-            if h.verified:
-                img = draw_polygons(
-                    draw_polygons(img, h.box_polygons, BOX_COLOR, fill=False), h.polygons, PRED_COLOR
-                )
-            write_image(out / f"{k + 1:03d}_{h.name}.png", label(img, f"#{k + 1} {h.inliers} inliers"))
-        say(f"wrote overlays to {out}")
+        say(f"wrote {', '.join(sorted(f.value for f in formats))} results to {out}")
+    if pairs_out:
+        write_bytes(pairs_out, ("\n".join(pairs) + "\n").encode())
+        say(f"wrote {len(pairs)} hloc pairs to {pairs_out} (names relative to {root})")
 
 
-def _hit_json(k: int, h) -> dict:
-    box = None
-    if h.box_polygons:
-        pts = np.concatenate(h.box_polygons)
-        box = np.round([*pts.min(0), *pts.max(0)], 1).tolist()
-    return {"rank": k + 1, "name": h.name, "path": h.path, "verified": h.verified, "inliers": h.inliers,
-            "score": h.score, "tfidf": h.bow_score, "size": list(h.size), "box": box,
-            "polygons": polygons_as_lists(h.polygons)}  # fmt: skip
+def _common_folder(idx: Index) -> Path:
+    """The folder that holds every indexed image."""
+    return Path(os.path.commonpath([str(Path(im["path"]).parent) for im in idx.images]))
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    if root is not None and Path(path).resolve().is_relative_to(root.resolve()):
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    return Path(path).name
+
+
+def _print_hits(query: Path, r, top: int) -> None:
+    """The ranking as a table on stdout (names as plain text)."""
+    t = Table(title=rich_escape(terminal(f"{query.name}: {r.timings['total'] * 1000:.0f} ms")))
+    for col in ("rank", "image", "inliers", "tf-idf", "verified"):
+        t.add_column(col)
+    for k, h in enumerate(r.hits[:top]):
+        t.add_row(str(k + 1), rich_escape(terminal(h.name)), str(h.inliers), f"{h.bow_score:.3f}",
+                  "yes" if h.verified else "")  # fmt: skip
+    stdout.print(t)
+    if not any(h.verified for h in r.hits[:top]):
+        stdout.print("no match found: the object was not verified in any image (try a tighter box on a textured part)")
+
+
+def _draw(folder: Path, idx: Index, q, r, top: int, unverified: bool) -> None:
+    """Overlay PNGs: the query with its box, then each found image with the object's pixels."""
+    from ..pipelines.search import chosen
+    from ..viz.overlay import BOX_COLOR, PRED_COLOR, draw_box, draw_polygons, label
+
+    write_image(folder / "query.png", draw_box(load_image(q.image), q.box))
+    for rank, h in chosen(r, top, unverified):
+        img = load_image(idx.image_path(h.index))
+        if h.verified:
+            img = draw_polygons(draw_polygons(img, h.box_polygons, BOX_COLOR, fill=False), h.polygons, PRED_COLOR)
+        write_image(folder / f"{rank:03d}_{Path(h.name).name}.png", label(img, f"#{rank} {h.inliers} inliers"))
 
 
 def _timing(tm: dict) -> str:

@@ -84,7 +84,8 @@ class Hit:
                "verified": self.verified, "via": self.via, "score": float(self.score), "inliers": int(self.inliers),
                "tfidf": float(self.bow_score),
                "homography": None if self.homography is None else np.round(self.homography, 9).tolist(),
-               "box": box, "polygons": polygons_as_lists(self.polygons), "mask_kind": self.mask_kind or None}  # fmt: skip
+               "box": box, "box_polygons": polygons_as_lists(self.box_polygons), "polygons": polygons_as_lists(self.polygons),
+               "mask_kind": self.mask_kind or None}  # fmt: skip
         if rank is not None:
             doc = {"rank": int(rank), **doc}
         if rle:

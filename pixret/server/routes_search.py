@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Upload
 from fastapi.responses import Response
 
 from ..geometry import Box, fill_polygons
-from ..geometry import polygons_as_lists as polys
 from ..imageio import encode, load_image
 from .state import MAX_UPLOAD_BYTES, State, check_upload, get_state, jpeg
 
@@ -74,16 +73,10 @@ def search(
     vals = Box.parse(box)
     res = st.index.search_full(img, vals)
     sid = st.remember(img, res)
-    hits = [
-        {"rank": r, "id": h.index, "name": h.name, "score": h.score, "inliers": h.inliers,
-         "verified": h.verified, "w": h.size[0], "h": h.size[1], "polygons": polys(h.polygons),
-         "box_polygons": polys(h.box_polygons)}
-        for r, h in enumerate(res.hits[:top])
-    ]  # fmt: skip
+    # the one serialiser of a search (Hit.to_json), as `pixret search --json` prints it; ranks
+    # count from 1, and /api/searches/{sid}/hits/{rank - 1}/... addresses a hit
     return {"search_id": sid, "query": {"w": img.shape[1], "h": img.shape[0], "box": list(vals)},
-            "config": st.index.cfg.name,
-            "support": polys(res.query_support), "hits": hits,
-            "timings": {k: round(v, 4) for k, v in res.timings.items()}}  # fmt: skip
+            "config": st.index.cfg.name, **res.to_json(top=top, rle=False)}  # fmt: skip
 
 
 def _hit(st: State, sid: str, rank: int):

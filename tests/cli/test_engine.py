@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -204,3 +205,76 @@ def test_index_names_every_file_it_does_not_take(bench, tmp_path):
     assert "skipped 1 file(s) the indexer could not take (first: " in r.stderr and "broken.jpg" in r.stderr
     heic = importlib.util.find_spec("pillow_heif") is not None
     assert f"indexed {4 if heic else 3} images" in r.stderr
+
+
+def _positive_in(bench, q: int, photos_made: int = 8) -> int:
+    return next(int(i) for i in bench.queries[q].positives if int(i) < photos_made)
+
+
+def test_search_writes_what_other_tools_read(photos, bench, tmp_path):
+    from pycocotools.coco import COCO
+
+    from pixret.datasets import read_labelme
+    from pixret.geometry import rle_to_mask
+
+    q = bench.queries[0]
+    box = ",".join(str(round(v)) for v in q.box)
+    idx = str(photos / "my-index")
+    r = _run(["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--top", "5", "--json",
+              "--matches", "--out", str(tmp_path / "o"), "--format", "coco", "--format", "labelme",
+              "--format", "png"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    found = [h for h in doc["hits"] if h["verified"]]
+    assert found and len(doc["hits"]) == 5 and [h["rank"] for h in doc["hits"]] == [1, 2, 3, 4, 5]
+    h = found[0]
+    assert np.asarray(h["homography"]).shape == (3, 3) and len(h["matches"]) == h["inliers"]
+    assert rle_to_mask(h["mask"]).shape == (h["size"][1], h["size"][0]) and rle_to_mask(h["mask"]).any()
+    # COCO: pycocotools reads it, one annotation per found image, the RLE is the hit's mask
+    coco = COCO(str(tmp_path / "o" / "coco.json"))
+    assert len(coco.getAnnIds()) == len(found)
+    ann = coco.loadAnns(coco.getAnnIds())[0]
+    assert (coco.annToMask(ann) == rle_to_mask(found[0]["mask"])).all()
+    assert (tmp_path / "o" / coco.loadImgs(ann["image_id"])[0]["file_name"]).resolve() == Path(h["path"]).resolve()
+    # labelme: a label file per found image, read back by pixret with the same polygons
+    labels = sorted((tmp_path / "o").glob("*.json"))
+    labels.remove(tmp_path / "o" / "coco.json")
+    assert len(labels) == len(found)
+    back = read_labelme(labels[0])
+    assert (back.width, back.height) == tuple(h["size"]) and len(back.polygons) == len(h["polygons"])
+    # overlays of the found images only (--unverified draws the others too)
+    assert len(list((tmp_path / "o").glob("0*.png"))) == len(found)
+
+
+def test_search_many_queries_pairs_and_itself(photos, bench, tmp_path):
+    (tmp_path / "q").mkdir()
+    lines = []
+    for q in (0, 1):
+        shutil.copy(bench.query_image(q), tmp_path / "q" / f"query {q}.jpg")  # a space in the name
+        lines.append(f"q/query {q}.jpg " + ", ".join(str(round(v)) for v in bench.queries[q].box))
+    (tmp_path / "queries.txt").write_text("# image x1,y1,x2,y2\n\n" + "\n".join(lines) + "\n")
+    idx = str(photos / "my-index")
+    r = _run(["search", "--queries", str(tmp_path / "queries.txt"), "--index", idx, "--top", "3", "--json",
+              "--pairs-out", str(tmp_path / "pairs.txt"), "--out", str(tmp_path / "o")])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [Path(d["query"]).name for d in docs] == ["query 0.jpg", "query 1.jpg"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["000_query 0", "001_query 1"]
+    pairs = (tmp_path / "pairs.txt").read_text().splitlines()
+    assert len(pairs) == 6 and all(p.split(" ", 2)[-1].startswith("p") for p in pairs)  # db names relative to photos/
+    # a database image used as the query finds itself first, unless told not to
+    i = _positive_in(bench, 0)
+    me = str(photos / "photos" / f"p{i}.jpg")
+    box = ",".join(str(round(v)) for v in bench.queries[0].box)
+    gt = bench.gt(0, i)
+    box = ",".join(str(round(v)) for v in (*gt.all_points.min(0), *gt.all_points.max(0)))
+    first = json.loads(_run(["search", me, "--index", idx, "--box", box, "--json"]).stdout)["hits"][0]
+    assert first["name"] == f"p{i}"
+    doc = json.loads(_run(["search", me, "--index", idx, "--box", box, "--json", "--exclude-query"]).stdout)
+    assert all(h["name"] != f"p{i}" for h in doc["hits"]) and doc["excluded"] == [first["index"]]
+    bad = _run(["search", me, "--index", idx, "--box", box, "--top", "0"])
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "'--top': Input should be greater than or equal to 1" in bad.stderr
+    for args, message in ((["--queries", str(tmp_path / "none.txt")], "queries file not found"),
+                          ([me], "--box x1,y1,x2,y2 is needed")):  # fmt: skip
+        bad = _run(["search", *args, "--index", idx])
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr

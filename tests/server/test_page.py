@@ -261,7 +261,7 @@ def test_a_50_mp_camera_photo_is_scaled_down_and_the_box_stays_in_its_pixels(liv
     k = 3072 / 8160
     assert np.allclose(d["query"]["box"], [round(v * k) for v in box], atol=1)  # sent scaled, shown as given
     assert [float(page.input_value(f"#{f}")) for f in ("bx1", "by1", "bx2", "by2")] == [round(v) for v in box]
-    found = {h["id"] for h in d["hits"] if h["verified"]}
+    found = {h["index"] for h in d["hits"] if h["verified"]}
     assert found & set(bench.queries[0].positives.tolist())
     page.close()
 

@@ -25,11 +25,11 @@ def test_search_api_returns_ranked_hits_with_masks(client, bench):
     assert r.status_code == 200, r.text
     d = r.json()
     first = d["hits"][0]
-    assert first["verified"] and first["id"] in set(bench.queries[0].positives.tolist())
+    assert first["verified"] and first["index"] in set(bench.queries[0].positives.tolist())
     assert first["polygons"] and len(first["polygons"][0][0]) == 2
     m = client.get(f"/api/searches/{d['search_id']}/hits/0/mask.png")
     mask = cv2.imdecode(np.frombuffer(m.content, np.uint8), cv2.IMREAD_GRAYSCALE)
-    assert mask.shape == (first["h"], first["w"]) and mask.max() == 255
+    assert mask.shape == (first["size"][1], first["size"][0]) and mask.max() == 255
     assert client.get(f"/api/searches/{d['search_id']}/hits/0/matches").json()["matches"]
     assert client.get("/api/searches/nope/hits/0/mask.png").status_code == 404
 
@@ -40,7 +40,7 @@ def test_search_by_database_image_and_benchmark_mode(client, bench):
     gt = bench.gt(1, i).all_points
     box = f"{gt[:, 0].min():.0f},{gt[:, 1].min():.0f},{gt[:, 0].max():.0f},{gt[:, 1].max():.0f}"
     r = client.post("/api/search", data={"box": box, "image_id": str(i)})
-    assert r.status_code == 200 and r.json()["hits"][0]["id"] == i  # finds itself first
+    assert r.status_code == 200 and r.json()["hits"][0]["index"] == i  # finds itself first
     qs = client.get("/api/benchmark/queries").json()["queries"]
     assert len(qs) == 3
     d = client.get("/api/benchmark/queries/0").json()
@@ -53,7 +53,7 @@ def test_search_by_database_image_and_benchmark_mode(client, bench):
 def test_concurrent_searches_agree(client, bench):
     with ThreadPoolExecutor(4) as pool:
         out = list(pool.map(lambda _: _search(client, bench).json(), range(6)))
-    firsts = {tuple(h["id"] for h in o["hits"]) for o in out}
+    firsts = {tuple(h["index"] for h in o["hits"]) for o in out}
     assert len(firsts) == 1 and len({o["search_id"] for o in out}) == 6
 
 

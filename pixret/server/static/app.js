@@ -305,23 +305,23 @@ function resultTile(h, sid) {
   const div = document.createElement("button");  // focusable; Enter or a click opens the detail view
   div.className = "tile" + (h.verified ? " verified" : "");
   div.dataset.verified = h.verified;
-  div.dataset.rank = h.rank;
+  div.dataset.rank = h.rank;  // from 1, as in `pixret search --json`
   const what = h.verified ? `object found, ${h.inliers} inliers` : "object not found";
-  div.setAttribute("aria-label", `result ${h.rank + 1}: ${h.name}, ${what}`);
+  div.setAttribute("aria-label", `result ${h.rank}: ${h.name}, ${what}`);
   const c = document.createElement("canvas");
   const cap = document.createElement("div");
   cap.className = "cap";
-  cap.textContent = `#${h.rank + 1} ${h.name} · ${what}`;
+  cap.textContent = `#${h.rank} ${h.name} · ${what}`;
   div.append(c, cap);
-  paintTile(c, `/api/images/${h.id}?size=480`, h.w, [
+  paintTile(c, `/api/images/${h.index}?size=480`, h.size[0], [
     [h.box_polygons, "#3b7dd8", null],
     [h.polygons, "#f03c3c", "rgba(240,60,60,0.40)"],
   ]).then(() => (div.dataset.drawn = "1"));
   div.onclick = () => openDetail({
-    title: `#${h.rank + 1} ${h.name}: ${h.verified ? h.inliers + " inliers" : "object not found"}`,
-    query: `/api/searches/${sid}/query`, box: state.search.query.box, image: `/api/images/${h.id}`,
+    title: `#${h.rank} ${h.name}: ${h.verified ? h.inliers + " inliers" : "object not found"}`,
+    query: `/api/searches/${sid}/query`, box: state.search.query.box, image: `/api/images/${h.index}`,
     layers: [[h.polygons, "#f03c3c", "rgba(240,60,60,0.35)"]],
-    matches: h.verified ? () => api(`/api/searches/${sid}/hits/${h.rank}/matches`).then((r) => r.matches) : null,
+    matches: h.verified ? () => api(`/api/searches/${sid}/hits/${h.rank - 1}/matches`).then((r) => r.matches) : null,
   }, div);
   return div;
 }
