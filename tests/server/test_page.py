@@ -217,7 +217,7 @@ def test_page_says_no_match_keeps_candidates_apart_and_a_double_click_searches_o
         page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=20000)
         page.wait_for_timeout(1500)
         ranks = page.eval_on_selector_all("#results .tile", "ts => ts.map(t => t.dataset.rank)")
-        assert ranks and len(ranks) == len(set(ranks)) and ranks[0] == "0"
+        assert ranks and len(ranks) == len(set(ranks)) and ranks[0] == "1"  # ranks count from 1, as in `pixret search --json`
 
 
 # ---------------------------------------------------------------- the newer page: camera photos, waiting, benchmark tiles, the picker
