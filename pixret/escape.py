@@ -9,6 +9,8 @@ returns text that the format shows as the same characters and never runs or inte
   code and link characters backslash-escaped, line breaks as spaces;
 - ``latex``: LaTeX's ten special characters as commands, in one pass (``\\`` first, not
   re-escaped), and ``[`` ``]`` braced so a cell after ``\\`` is never read as its optional argument;
+- ``chart``: a label matplotlib draws: ``$`` escaped (a pair of them is read as mathtext, and
+  bad mathtext raises), and cut to ``MAX_CHART`` characters with an ellipsis;
 - ``csv_cell``: a cell that a spreadsheet would run as a formula (``= + - @``, tab, carriage
   return first: OWASP's CSV injection) gets a leading apostrophe; quoting is the csv module's;
 - ``terminal``: C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line),
@@ -26,8 +28,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u202
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "[": "{[}", "]": "{]}",
-    "<": r"\textless{}", ">": r"\textgreater{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "*": "{*}",  # a row starting with * after \\ is \\*
 }  # fmt: skip
+MAX_CHART = 60
 _MARKDOWN = re.compile(r"([\\|*_`\[\]#<>~&])")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,8 +58,22 @@ def markdown_cell(text: object) -> str:
 
 
 def latex(text: object) -> str:
-    """``text`` for LaTeX text mode (a table cell, a caption)."""
-    return "".join(_LATEX.get(c, c) for c in terminal(text))
+    """``text`` for LaTeX text mode (a table cell, a caption). Characters pdflatex's default
+    fonts lack (beyond Latin-1: CJK, emoji) are written as <U+XXXX>, as in the terminal."""
+
+    def one(c: str) -> str:
+        if c in _LATEX:
+            return _LATEX[c]
+        return c if ord(c) < 0x100 else f"\\textless{{}}U+{ord(c):04X}\\textgreater{{}}"
+
+    return "".join(one(c) for c in terminal(text))
+
+
+def chart(text: object) -> str:
+    """``text`` as a label matplotlib draws as it is (no mathtext), at most MAX_CHART characters."""
+    s = terminal(text)
+    s = s if len(s) <= MAX_CHART else s[: MAX_CHART - 1] + "\u2026"
+    return s.replace("$", r"\$")
 
 
 def csv_cell(text: object) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import PixretError
-from .io import atomic_open
+from .io import atomic_open, regular_file
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # ftyp brands
@@ -116,6 +116,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """Upright (w, h) of an image file, from its header (EXIF orientation applied).
 
     Raises PixretError when the file is missing or not an image."""
+    regular_file(path)
     try:
         with _open(path) as im:
             w, h, orientation = im.width, im.height, _orientation(im)
@@ -183,6 +184,7 @@ def _jpeg_complete(data: bytes) -> bool:
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as upright BGR (h, w, 3) uint8; PixretError when missing or unreadable."""
+    regular_file(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -207,6 +209,7 @@ def decode_mask(data: bytes, source: str | os.PathLike = "<mask>", max_pixels: i
 def load_mask(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A mask image file as upright (h, w) uint8 0/1 (``decode_mask``); PixretError when missing,
     unreadable or too large."""
+    regular_file(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

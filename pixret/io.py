@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +61,24 @@ def save_npy(path: str | os.PathLike, obj: Any) -> None:
         np.save(fh, obj, allow_pickle=True)
 
 
+def regular_file(path: str | os.PathLike) -> None:
+    """Refuse, before it is opened, a path that is not a regular file: reading a FIFO waits
+    forever for a writer, a device never ends. (Missing paths are left to the caller's open.)"""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise PixretError(path, "is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise PixretError(path, "is not a regular file (a FIFO, a device or a socket)")
+
+
 def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's value; PixretError naming the file for every way it can fail (missing, a
+    folder or other non-file, unreadable, not UTF-8, not JSON, nested too deeply, an integer of
+    more digits than Python converts)."""
+    regular_file(path)
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -68,10 +86,12 @@ def read_json(path: str | os.PathLike) -> Any:
         raise PixretError(path, "file not found") from None
     except IsADirectoryError:
         raise PixretError(path, "is a folder, not a JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PixretError(path, f"unreadable JSON ({exc})") from None
     except RecursionError:
         raise PixretError(path, "unreadable JSON (nested too deeply)") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, and ints beyond 4300 digits
+        raise PixretError(path, f"unreadable JSON ({exc})") from None
+    except OSError as exc:  # no permission, an I/O error
+        raise PixretError(path, f"cannot read ({exc.strerror or exc})") from None
 
 
 # The release ships pickles (gnd_*.pkl, dicts inside .npy). Unpickling runs code, so we
@@ -108,11 +128,14 @@ def _safe_unpickle(fh: IO[bytes], path: str | os.PathLike) -> Any:
 
 def load_pickle(path: str | os.PathLike) -> Any:
     """Load a pickle that may only hold builtins and numpy arrays."""
+    regular_file(path)
     try:
         with open(path, "rb") as fh:
             return _safe_unpickle(fh, path)
     except FileNotFoundError:
         raise PixretError(path, "file not found") from None
+    except OSError as exc:
+        raise PixretError(path, f"cannot read ({exc.strerror or exc})") from None
 
 
 _NPY_MAX_HEADER = 1 << 16  # bytes; numpy writes a few hundred
@@ -146,12 +169,15 @@ def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
     header says is refused before anything is mapped or allocated.
     """
     path = Path(path)
+    regular_file(path)
     try:
         fh = open(path, "rb")  # noqa: SIM115 (the `with` below closes it)
     except FileNotFoundError:
         raise PixretError(path, "file not found") from None
     except IsADirectoryError:
         raise PixretError(path, "is a folder, not a .npy file") from None
+    except OSError as exc:
+        raise PixretError(path, f"cannot read ({exc.strerror or exc})") from None
     with fh:
         shape, _fortran, dtype = _npy_header(fh, path)
         if not dtype.hasobject:

@@ -47,3 +47,15 @@ def test_no_format_lets_a_hostile_name_through_unchanged():
             out = f(s)
             assert "\x1b" not in out and "\u202e" not in out
         assert "<" not in escape.html(s) and "<" not in escape.markdown_cell(s)
+
+
+def test_latex_writes_what_its_fonts_lack_as_code_points_and_braces_a_leading_star():
+    assert escape.latex("日本 *x* café") == (
+        r"\textless{}U+65E5\textgreater{}\textless{}U+672C\textgreater{} {*}x{*} café"
+    )
+
+
+def test_chart_labels_never_become_math_and_stay_short():
+    assert escape.chart(r"$\undefinedcmd{x}$") == r"\$\undefinedcmd{x}\$"
+    long = escape.chart("m" * 1000)
+    assert len(long) == escape.MAX_CHART and long.endswith("\u2026")

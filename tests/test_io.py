@@ -43,3 +43,16 @@ def test_json_and_npy_errors_name_the_file(tmp_path):
     assert load_npy(tmp_path / "ok.npy", mmap=True).tolist() == [[0, 1, 2], [3, 4, 5]]
     save_npy(tmp_path / "d.npy", {"a": 1})
     assert load_npy(tmp_path / "d.npy") == {"a": 1}  # a dict, saved and read the release's way
+
+
+def test_what_is_not_a_regular_file_is_refused_before_it_is_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    for read in (read_json, load_npy):
+        with pytest.raises(PixretError, match="fifo.json: is not a regular file"):
+            read(fifo)
+    (tmp_path / "big.json").write_text("[" + "9" * 5000 + "]")  # beyond Python's int conversion limit
+    with pytest.raises(PixretError, match="big.json: unreadable JSON"):
+        read_json(tmp_path / "big.json")

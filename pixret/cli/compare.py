@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape as rich_escape
+from rich.text import Text
 
 from .. import escape
 from ..errors import PixretError
@@ -22,7 +22,11 @@ from .options import OneBasedOpt, PointOrder, PointsOpt, Protocol, RootOpt
 def parse_run(spec: str) -> tuple[str | None, Path]:
     """``NAME=FOLDER`` -> (NAME, FOLDER); a bare ``FOLDER`` (or one whose name holds '=') -> (None,
     FOLDER): the method is then the one the folder's files name."""
-    if Path(spec).is_dir() or "=" not in spec:
+    try:
+        is_folder = Path(spec).is_dir()
+    except OSError:  # a name too long for a path: it is NAME=FOLDER
+        is_folder = False
+    if is_folder or "=" not in spec:
         return None, Path(spec)
     name, folder = spec.split("=", 1)
     if not name:
@@ -32,8 +36,7 @@ def parse_run(spec: str) -> tuple[str | None, Path]:
 
 def say(text: str, style: str | None = None) -> None:
     """Print ``text`` (names included) as it is: no markup read in it, no control characters."""
-    body = rich_escape(escape.terminal(text))
-    console.print(f"[{style}]{body}[/]" if style else body, highlight=False)
+    console.print(Text(escape.terminal(text), style=style or ""), highlight=False)
 
 
 @app.command("compare")
@@ -99,7 +102,7 @@ def compare_cmd(
     fresh = len(cmp.evaluated)
     console.print(f"scored {fresh} (method, dataset) pair(s), {len(cmp.scores) - fresh} from the cache")
     for note in cmp.notes:
-        console.print(f"[yellow]note:[/] {rich_escape(escape.terminal(note))}", highlight=False)
+        say(f"note: {note}", "yellow")
     for path, text in ((markdown, tables.markdown), (latex, tables.latex), (csv, tables.csv_text)):
         if path:
             write_bytes(path, text(cmp, baseline, metrics).encode())

@@ -122,7 +122,10 @@ def build_beside(out: str | os.PathLike, sub: str, name: str, build, last: str) 
     """Run ``build(folder)`` into ``sub`` of a temporary folder inside ``out``, then merge it into
     ``out/sub`` (``last`` moved last): a failed or interrupted build leaves nothing half-made."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PixretError(out, f"cannot make the folder here ({exc.strerror or exc})") from None
     with tempfile.TemporaryDirectory(prefix=f".building-{name}-", dir=out) as tmp:
         build(Path(tmp) / sub)
         merge_tree(Path(tmp) / sub, out / sub, last=last)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BenchmarkWarning, PixretError
-from ..io import load_npy, load_pickle
+from ..io import load_npy, load_pickle, regular_file
 from .model import Benchmark, Query
 
 RELEASE_FOLDER = "pixel_retrieval_benchmarks"
@@ -217,6 +217,7 @@ def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
         txt = data / "revisitop1m.txt"
         if not txt.exists():
             raise PixretError(txt, "R1M distractor list not found (try `pixret download r1m-list`)")
+        regular_file(txt)
         names = [ln.strip() for ln in txt.read_text().splitlines() if ln.strip()]
         database += names
         image_dirs += [data / "revisitop1m" / "jpg", data / "datasets" / "revisitop1m" / "jpg"]

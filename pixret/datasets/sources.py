@@ -10,12 +10,12 @@ resource lists its known addresses in order and the downloader tries each in tur
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import PixretError
+from ..io import read_json
 
 _KAIST = "https://sgvr.kaist.ac.kr/~guoyuan/Segment_retrieval"
 _VGG = "https://www.robots.ox.ac.uk/~vgg/data"
@@ -89,12 +89,9 @@ def load_sources(override: str | os.PathLike | None = None) -> dict[str, Source]
     table = dict(SOURCES)
     if not path:
         return table
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise PixretError(path, "sources file not found") from None
-    except json.JSONDecodeError as exc:
-        raise PixretError(path, f"unreadable JSON ({exc})") from None
+    if not Path(path).exists():
+        raise PixretError(path, "sources file not found")
+    doc = read_json(path)
     if not isinstance(doc, dict):
         raise PixretError(path, "expected an object {name: {urls, sha256, ...}}")
     for name, fields in doc.items():

@@ -48,7 +48,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import PixretError
-from ..io import save_npy, write_json
+from ..io import regular_file, save_npy, write_json
 from .build import save_quantizer
 from .catalog import Catalog, as_records, write_catalog
 from .config import EngineConfig
@@ -116,6 +116,7 @@ def read_meta(root: Path) -> dict:
     if not meta_path.exists():
         hint = "half-written (interrupted?): build it again" if (root / "features").exists() else "not an index"
         raise PixretError(root, f"no index.json: {hint}")
+    regular_file(meta_path)  # a FIFO in its place would wait forever
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError, RecursionError):  # JSON, or not even text
@@ -147,6 +148,7 @@ def open_index(root: Path) -> Loaded:
         images = Catalog(data)
         with np.load(data / "quantizer.npz") as z:
             quantizer = Quantizer.from_arrays(z)
+        regular_file(data / "shards.json")
         names = json.loads((data / "shards.json").read_text())
         if not isinstance(names, list) or not all(isinstance(n, str) and SHARD_NAME.fullmatch(n) for n in names):
             raise ValueError("shards.json is not a list of shard names")
@@ -222,7 +224,8 @@ def writer_lock(root: Path):
         with _held(root):
             yield
     finally:
-        if made and {p.name for p in root.iterdir()} <= {".lock"}:  # a refused first build: no trace
+        # a first build refused before it wrote anything (an empty feature folder at most): no trace
+        if made and all(p.name == ".lock" for p in root.rglob("*") if not p.is_dir()):
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -256,8 +259,9 @@ def _held(root: Path):
 def generation(root: Path) -> str | None:
     """The generation index.json names (None: no index, or the first layout)."""
     try:
+        regular_file(root / "index.json")
         meta = json.loads((root / "index.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError, PixretError):
         return None
     return meta.get("generation") if isinstance(meta, dict) else None
 

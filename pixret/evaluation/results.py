@@ -30,6 +30,7 @@ changes the reading by itself (a guess would make scores depend on the data).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -51,7 +52,7 @@ from ..geometry import (
     rle_to_mask,
 )
 from ..imageio import load_mask
-from ..io import _npy_header, load_npy, read_json, save_npy, write_json
+from ..io import _npy_header, load_npy, read_json, regular_file, save_npy, write_json
 from .ranking import ONE_BASED_HINT, check_ranks
 
 _RELEASE_KEY = re.compile(r"^qimlist_(\d+)_imlist_(\d+)$")
@@ -486,6 +487,25 @@ def write_pixel_results(
     return cut
 
 
+_HEAD = 1 << 16  # bytes of a JSON file's head searched for a top-level string field
+
+
+def _head_string(path: Path, key: str) -> str | None:
+    """The string value of ``"key": "..."`` in the first _HEAD bytes of a JSON file, or None."""
+    try:
+        regular_file(path)
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD).decode("utf-8", "replace")
+    except (OSError, PixretError):
+        return None
+    m = re.search(rf'"{re.escape(key)}"\s*:\s*("(?:[^"\\]|\\.)*")', head)
+    try:
+        value = json.loads(m.group(1)) if m else None
+    except ValueError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 class RunFolder:
     """A method's run on one benchmark, as `pixret run` writes it and every tool reads it::
 
@@ -545,15 +565,13 @@ class RunFolder:
         return list(self._notes)
 
     def method(self) -> str:
-        """The method named in pixels.json (else in scores.json, else the folder's name)."""
-        for f, key in ((self.path / self.PIXELS, "method"), (self.scores, "method")):
-            if f.is_file():
-                try:
-                    doc = read_json(f)
-                except PixretError:
-                    continue
-                if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
-                    return doc[key]
+        """The method named in pixels.json (else in scores.json, else the folder's name). Only the
+        head of each file is read (pixret writes "method" before the pairs): a results file of
+        gigabytes is not read here, before its size is checked."""
+        for f in (self.path / self.PIXELS, self.scores):
+            name = _head_string(f, "method")
+            if name:
+                return name
         return self.path.name
 
     def dataset(self) -> str | None:

@@ -27,6 +27,7 @@ A PixretError (bad box, unreadable image, damaged label) is a 422 with its one l
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 
@@ -76,6 +77,14 @@ def create_app(
             folder = RunFolder(results).check()  # ranks.npy + pixels.json (else pixels.npy), as every tool reads a run
             ranks = load_ranks(bench, folder.ranks, one_based)
             pixels = load_pixel_results(bench, folder.pixels)
+    study_handle = Study(study, root) if study is not None else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        if study_handle is not None:  # closing the last connection moves the WAL's answers into the file
+            study_handle.close()
+
     # no /docs or /redoc: both load their scripts from a CDN, blank offline and against the CSP;
     # the schema itself is served at /openapi.json
     app = FastAPI(
@@ -83,6 +92,7 @@ def create_app(
         description="Pixel retrieval: search by image + box, see the object's pixels.",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.pixret = State(index, bench, ranks, pixels, device=device)
     app.add_middleware(Guard, hosts=(*LOOPBACK, *hosts), max_body=MAX_UPLOAD_BYTES + 64 * 1024)
@@ -93,7 +103,7 @@ def create_app(
         app.include_router(routes_search.router, dependencies=gate)
         app.include_router(routes_bench.router, dependencies=gate)
     if study is not None:
-        app.state.study = Study(study, root)
+        app.state.study = study_handle
         app.state.study_token = study_token or secrets.token_urlsafe(24)
         app.include_router(routes_study.router)
 

@@ -34,6 +34,7 @@ MAX_VIEWPORT = 100_000  # CSS pixels
 POINTERS = ("mouse", "touch", "pen")  # PointerEvent.pointerType; "" when the browser did not say
 DEFAULT_CAP = 100
 MAX_CAP = 100_000
+MAX_PAIRS = 100_000  # trials in one study: far beyond what a person answers
 
 
 class StudyError(PixretError):
@@ -107,6 +108,10 @@ def create_study(
         raise PixretError(path, "a file of that name exists: choose a new study file")
     if not path.parent.is_dir():
         raise PixretError(path.parent, "no such folder: make it first, or choose another place for the study file")
+    if not 1 <= pairs <= MAX_PAIRS:
+        raise PixretError(None, f"--pairs {pairs}: a study holds 1 to {MAX_PAIRS} trials")
+    if not 0 <= seed < 1 << 63:
+        raise PixretError(None, f"--seed {seed}: a whole number from 0 to 2**63 - 1")
     if cap is not None and not 1 <= cap <= MAX_CAP:
         raise PixretError(None, f"cap {cap}: between 1 and {MAX_CAP} participants")
     if label is not None and not 0 < len(label) <= 200:
@@ -185,8 +190,17 @@ class Study:
 
     @property
     def bench(self) -> Benchmark:
+        """The benchmark (for images); its trials are checked against it when it is loaded."""
         if self._bench is None:
-            self._bench = load_benchmark(self.root, self.meta["dataset"])
+            bench = load_benchmark(self.root, self.meta["dataset"])
+            q0, q1, i0, i1 = self.db.execute("SELECT MIN(query), MAX(query), MIN(image), MAX(image) FROM trials").fetchone()
+            bad = [f"{what} {v}" for what, v, n in (("query", q0, bench.n_queries), ("query", q1, bench.n_queries),
+                                                  ("image", i0, bench.n_database), ("image", i1, bench.n_database))
+                   if not (isinstance(v, int) and 0 <= v < n)]  # fmt: skip
+            if bad and q0 is not None:
+                raise PixretError(self.path, f"study file damaged: a trial names {bad[0]}, outside the benchmark "
+                                  f"({bench.n_queries} queries, {bench.n_database} images)")  # fmt: skip
+            self._bench = bench
         return self._bench
 
     def close(self) -> None:
@@ -246,7 +260,17 @@ class Study:
         return {"done": False, "position": pos, "total": total, "answered": pos,
                 "condition": cond, "query_box": list(q.box),
                 "query_size": _size(self.bench.query_image(query)), "image_size": _size(self.bench.database_image(image)),
-                "overlay": json.loads(pred) if cond != "image" else []}  # fmt: skip
+                "overlay": self._polygons(pred) if cond != "image" else []}  # fmt: skip
+
+    def _polygons(self, text: str) -> list:
+        """A trial's polygons (JSON in the file), or one line when the file holds something else."""
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError, TypeError):
+            value = None
+        if not isinstance(value, list):
+            raise PixretError(self.path, "study file damaged: a trial's polygons are not a JSON list")
+        return value
 
     @_locked
     def image_path(self, pid: str, position: int, which: str) -> Path:
@@ -279,7 +303,7 @@ class Study:
             raise Invalid("answer must be 1 (the object is here) or 0 (it is not)")
         rt = _number(rt_ms, "rt_ms (the response time in milliseconds)", 0, MAX_RT_MS)
         if rt <= 0:
-            raise Invalid("rt_ms must be the response time in milliseconds (0 to one hour)")
+            raise Invalid("rt_ms must be the response time in milliseconds: more than 0, at most one hour")
         xy = None
         if answer == 1:
             if not (isinstance(click, list) and len(click) == 2):
@@ -291,7 +315,10 @@ class Study:
         if viewport is not None:
             if not (isinstance(viewport, list) and len(viewport) == 2):
                 raise Invalid("viewport must be [width, height] in CSS pixels")
-            vw, vh = (int(_number(v, "viewport", 1, MAX_VIEWPORT)) for v in viewport)
+            vw, vh = (_number(v, "viewport", 1, MAX_VIEWPORT) for v in viewport)
+            if not (vw.is_integer() and vh.is_integer()):
+                raise Invalid("viewport must be [width, height] in whole CSS pixels")
+            vw, vh = int(vw), int(vh)
         if pointer is not None and pointer not in (*POINTERS, ""):
             raise Invalid(f"pointer must be one of {', '.join(POINTERS)}")
         with store.transaction(self.db):
@@ -307,7 +334,7 @@ class Study:
                 raise Conflict("this trial is already recorded")
             if position != self._next_position(pid):
                 raise Conflict("answer the trials in order: this is not the next one")
-            gt = json.loads(self.db.execute("SELECT gt FROM trials WHERE id = ?", (row[0],)).fetchone()[0])
+            gt = self._polygons(self.db.execute("SELECT gt FROM trials WHERE id = ?", (row[0],)).fetchone()[0])
             hit = None if xy is None or not gt else int(_inside(gt, xy))
             now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
             self.db.execute(

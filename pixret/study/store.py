@@ -29,6 +29,7 @@ byte: an empty file stays empty, another program's database keeps its journal mo
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,12 @@ def connect(path: str | Path, create: bool = False, readonly: bool = False) -> s
         raise PixretError(path, f"study file not found{where}: make one with `pixret study create`")
     version = check(path)
     if readonly:
+        wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+        if wal.is_file() and wal.stat().st_size and not shm.exists() and not os.access(path.parent, os.W_OK):
+            # SQLite needs the -shm file (or a folder it may make it in) to read the answers the
+            # -wal holds; without either it would read the file alone and count none of them
+            raise PixretError(path, f"{wal.name} beside it holds answers that SQLite can only read where it may "
+                              "write: copy the study file with its -wal file to a writable folder")  # fmt: skip
         return _read_only(path)
     try:
         db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -187,8 +194,8 @@ def check_meta(path: Path, info: dict[str, str]) -> None:
         v = info.get(key, "")
         if key == "cap" and v == "":
             continue
-        if not (v.isascii() and v.lstrip("-").isdigit() and len(v) < 19):
-            raise PixretError(path, f"damaged study file: {key} {v[:40]!r} is not a whole number")
+        if not (v.isascii() and v.isdigit() and len(v) < 19):
+            raise PixretError(path, f"damaged study file: {key} {v[:40]!r} is not a whole number of 0 or more")
     if info.get("open", "1") not in ("0", "1"):
         raise PixretError(path, "damaged study file: open must be 0 or 1")
 

@@ -102,7 +102,7 @@ def _chart(cmp: Comparison, dataset: str, protocol: str, ref: str, others: list[
         ax.axhline(0, color="#444", lw=0.8)
         ax.set_ylabel("points")
         ax.set_xticks([])
-        ax.set_title(f"{m} - {ref}: pixel AP Medium per query, sorted ({(d > 0).sum()} better, "
+        ax.set_title(f"{escape.chart(m)} - {escape.chart(ref)}: pixel AP Medium per query, sorted ({(d > 0).sum()} better, "
                      f"{(d < 0).sum()} worse, {(d == 0).sum()} equal)", fontsize=9)  # fmt: skip
     fig.tight_layout()
     return figure_png(fig)

@@ -77,3 +77,13 @@ def test_report_and_evaluate_read_a_run_folder(tmp_path):
     assert "<h1>reference shift=0.0 drop=0.0 on tiny</h1>" in out.read_text()
     res = r.invoke(app, ["report", str(out), "--root", str(tmp_path), "--dataset", "tiny"])
     assert res.exit_code != 0 and "--run FOLDER" in str(res.exception)
+
+
+def test_make_benchmark_where_no_folder_can_be_made_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", "from pixret.cli import main; main()", "make-benchmark",
+                        "/proc/pixret-cannot-be-here", "--queries", "2", "--positives", "2", "--distractors", "2"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert p.returncode == 2 and "cannot make the folder here" in p.stderr and "Traceback" not in p.stderr

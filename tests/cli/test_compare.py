@@ -370,3 +370,11 @@ def test_run_folder_errors_are_one_line(tmp_path):
     p = subprocess.run([*MAIN, "compare", "--root", str(tmp_path), "--run", str(tmp_path)], capture_output=True,
                        text=True)  # fmt: skip
     assert p.returncode == 2 and "not a run folder" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_a_run_named_longer_than_a_path_can_be(tmp_path):
+    from pixret.cli.compare import parse_run
+
+    name = "m" * 300  # a file name of this length makes is_dir() raise: read as NAME=FOLDER
+    assert parse_run(f"{name}={tmp_path}") == (name, tmp_path)
+    assert parse_run(str(tmp_path)) == (None, tmp_path)

@@ -338,3 +338,20 @@ def test_compact_index_finds_the_objects_without_descriptors(bench, index, featu
     assert found >= 0.6 * total
     reopened = Index.open(tmp_path)
     assert reopened.cfg.compact and len(reopened) == len(small)
+
+
+def test_an_index_json_that_is_not_a_file_is_one_line_not_a_hang(small, tmp_path):
+    import os
+
+    idx, _ = small
+    (idx.root / "index.json").unlink()
+    os.mkfifo(idx.root / "index.json")  # reading it would wait for a writer forever
+    with pytest.raises(PixretError, match="index.json: is not a regular file"):
+        Index.open(idx.root)
+
+
+def test_a_first_build_refused_by_its_scheduler_leaves_no_folder(bench, tmp_path):
+    with pytest.raises(PixretError, match="no Dask scheduler answers at tls://127.0.0.1:1"):
+        Index.build([bench.database_image(0)], get_config("fast"), tmp_path / "new", scheduler="tls://127.0.0.1:1",
+                    progress=False)  # fmt: skip
+    assert not (tmp_path / "new").exists()

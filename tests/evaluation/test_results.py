@@ -349,3 +349,13 @@ def test_the_input_report_names_every_pair_and_what_reading_said(tiny_release, t
     assert report["pairs"]["empty_predictions"] == [[1, 4]]
     assert any("label file without shapes" in n for n in report["notes"])  # said under strict alone too
     assert any("polygon(s) with fewer than 3 points" in n for n in report["notes"])  # what reading warned
+
+
+def test_a_run_folder_names_its_method_from_the_head_of_its_files(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    head = '{"format": "pixret-pixel-results", "version": 1, "method": "fast \\"v2\\"", "pairs": ['
+    (run / "pixels.json").write_text(head + "x" * 200_000)  # a damaged or huge tail is never read here
+    assert RunFolder(run).method() == 'fast "v2"'
+    (run / "pixels.json").write_text("{}")
+    assert RunFolder(run).method() == "run"  # nothing named: the folder's name

@@ -142,3 +142,43 @@ def test_a_closed_or_full_study_takes_no_one_new_but_lets_people_finish(study_fi
         with pytest.raises(Invalid):
             s.configure(**bad)
     assert s.participants() == 3
+
+
+def test_damaged_trials_and_odd_settings_are_one_line_or_4xx(study_file, bench, tmp_path):
+    import sqlite3
+
+    from pixret.errors import PixretError
+    from pixret.study.service import create_study
+
+    c = TestClient(create_app(None, study=study_file, study_token="tok"), base_url="http://127.0.0.1:8000")
+    pid = c.post("/api/study/participants").json()["id"]
+    r = c.post(f"/api/study/p/{pid}/responses", json={"position": 0, "answer": 0, "rt_ms": 900, "viewport": [1.5, 2.5]})
+    assert r.status_code == 422 and "whole CSS pixels" in r.json()["detail"]  # not stored as 1 x 2
+    for sql, message in (("UPDATE trials SET image = -5 WHERE id = 1", "a trial names image -5"),
+                         ("UPDATE trials SET query = 9999 WHERE id = 1", "a trial names query 9999"),
+                         ("UPDATE trials SET gt = '" + "[" * 100_000 + "'", "polygons are not a JSON list")):  # fmt: skip
+        copy = tmp_path / f"c{abs(hash(sql))}.db"
+        copy.write_bytes(study_file.read_bytes())
+        db = sqlite3.connect(copy)
+        db.execute(sql)
+        db.commit()
+        db.close()
+        app = TestClient(create_app(None, study=copy, study_token="tok"), base_url="http://127.0.0.1:8000")
+        p = app.post("/api/study/participants").json()["id"]
+        answers = [app.get(f"/api/study/p/{p}/next")]
+        if "polygons" in message:
+            pos = answers[0].json()["position"]
+            answers.append(app.post(f"/api/study/p/{p}/responses", json={"position": pos, "answer": 1, "click": [1, 1],
+                                                                        "rt_ms": 900}))  # fmt: skip
+        assert any(message in a.text for a in answers) and all(a.status_code < 500 for a in answers), [
+            a.text for a in answers]
+    for kwargs, message in (({"pairs": 10**20}, "a study holds 1 to"), ({"seed": -1}, "--seed -1")):
+        with pytest.raises(PixretError, match=message):
+            create_study(tmp_path / "new.db", bench.root, "eng", **kwargs)
+    assert not (tmp_path / "new.db").exists()
+    db = sqlite3.connect(study_file)
+    db.execute("UPDATE meta SET value = '-1' WHERE key = 'seed'")
+    db.commit()
+    db.close()
+    with pytest.raises(PixretError, match="seed '-1' is not a whole number of 0 or more"):
+        Study(study_file)
