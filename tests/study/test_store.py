@@ -103,13 +103,38 @@ def test_a_version_1_file_is_read_as_it_is_and_upgraded_when_served(study_file):
     assert s.rows()[0]["pointer"] == "mouse" and store.meta(s.db)["schema_version"] == "2"
 
 
+def _drop_file_mode_override() -> None:
+    """Clear CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER from this process (capset(2)).
+
+    By hand through ctypes: the standard library has no capset, and a library (python-prctl)
+    for one test call would be a build dependency with C code."""
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    keep = ~((1 << 1) | (1 << 2) | (1 << 3)) & 0xFFFFFFFF  # DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER
+    data[0].effective &= keep
+    data[0].permitted &= keep
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
 def _report_in_a_child(path: Path, out: Path) -> int:
-    """`pixret study report` in a forked child that may not write the study file: as root (CI),
-    the child becomes user nobody first (root ignores file modes); its exit status."""
-    import matplotlib.pyplot  # noqa: F401  # imported before the child drops its rights
+    """`pixret study report` in a forked child that may not write the study file; its exit status.
+
+    Root ignores file modes, so as root (CI) the child first gives up the capabilities that let
+    it: it stays uid 0, the owner of the checkout (which may sit in a private `mktemp -d`
+    folder), but its writes now obey the modes the test set."""
     from typer.testing import CliRunner
 
-    import pixret.viz.plots  # noqa: F401
     from pixret.cli import app
 
     pid = os.fork()
@@ -117,8 +142,7 @@ def _report_in_a_child(path: Path, out: Path) -> int:
         code = 1
         try:
             if os.geteuid() == 0:
-                os.setgid(65534)
-                os.setuid(65534)
+                _drop_file_mode_override()
             r = CliRunner().invoke(app, ["study", "report", str(path), str(out / "r.html"), "--csv", str(out / "r.csv")])
             (out / "log.txt").write_text(r.output + repr(r.exception))
             code = r.exit_code
