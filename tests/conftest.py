@@ -13,7 +13,7 @@ from pixret.datasets import load_benchmark
 from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
 from pixret.engine import Index, get_config
 from pixret.study.service import create_study
-from tests.helpers import METHODS, SQ, blob, write_method, write_release
+from tests.helpers import METHODS, MINI_CFG, SQ, blob, write_method, write_release
 
 ENG_CFG = SyntheticConfig(name="eng", queries=3, positives=5, distractors=8, seed=11)
 
@@ -24,6 +24,15 @@ def bench(tmp_path_factory):
     root = tmp_path_factory.mktemp("eng")
     make_benchmark(root, ENG_CFG, workers=2, progress=False)
     return load_benchmark(root, "eng")
+
+
+@pytest.fixture(scope="session")
+def mini(tmp_path_factory) -> Path:
+    """The root of the generated benchmark "mini" (MINI_CFG: 3 queries, built with 2 workers);
+    read-only, shared by the generator's and the perturbed results' tests."""
+    root = tmp_path_factory.mktemp("mini")
+    make_benchmark(root, MINI_CFG, workers=2, progress=False)
+    return root
 
 
 def database(bench) -> list[Path]:

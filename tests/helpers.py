@@ -15,10 +15,13 @@ import numpy as np
 import pytest
 
 from pixret.datasets import dataset_spec, write_labelme
+from pixret.datasets.generate.synthetic import SyntheticConfig
 from pixret.evaluation import write_pixel_results, write_ranks
 from pixret.evaluation.perturbed import perturbed_results
 
 RELEASE = "pixel_retrieval_benchmarks"
+
+MINI_CFG = SyntheticConfig(name="mini", queries=3, positives=5, distractors=6, seed=3)  # the "mini" fixture
 
 
 def write_release(
@@ -171,3 +174,12 @@ def exif_jpeg(path: Path, upright: np.ndarray, orientation: int = 6, quality: in
     exif[0x0112] = orientation
     Image.fromarray(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)).save(path, "JPEG", quality=quality, exif=exif.tobytes())
     return path
+
+
+def post_search(client, bench, q=0, **files):
+    """POST /api/search with query ``q``'s box (top 10): its image, or the upload ``files``."""
+    query = bench.queries[q]
+    data = {"box": ",".join(f"{v:.1f}" for v in query.box), "top": "10"}
+    if not files:
+        files = {"file": ("q.jpg", bench.query_image(q).read_bytes(), "image/jpeg")}
+    return client.post("/api/search", data=data, files=files)

@@ -3,18 +3,8 @@
 import pytest
 
 from pixret.datasets import load_benchmark
-from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
 from pixret.evaluation import PixelEval
 from pixret.evaluation.perturbed import perturbed_results
-
-CFG = SyntheticConfig(name="mini", queries=3, positives=5, distractors=6, seed=3)
-
-
-@pytest.fixture(scope="module")
-def mini(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mini")
-    make_benchmark(root, CFG, workers=2, progress=False)
-    return root
 
 
 def test_reference_results_give_known_scores(mini):

@@ -10,18 +10,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from pixret.server import create_app
-
-
-def _search(client, bench, q=0, **files):
-    query = bench.queries[q]
-    data = {"box": ",".join(f"{v:.1f}" for v in query.box), "top": "10"}
-    if not files:
-        files = {"file": ("q.jpg", bench.query_image(q).read_bytes(), "image/jpeg")}
-    return client.post("/api/search", data=data, files=files)
+from tests.helpers import post_search
 
 
 def test_search_api_returns_ranked_hits_with_masks(client, bench):
-    r = _search(client, bench)
+    r = post_search(client, bench)
     assert r.status_code == 200, r.text
     d = r.json()
     first = d["hits"][0]
@@ -52,7 +45,7 @@ def test_search_by_database_image_and_benchmark_mode(client, bench):
 
 def test_concurrent_searches_agree(client, bench):
     with ThreadPoolExecutor(4) as pool:
-        out = list(pool.map(lambda _: _search(client, bench).json(), range(6)))
+        out = list(pool.map(lambda _: post_search(client, bench).json(), range(6)))
     firsts = {tuple(h["index"] for h in o["hits"]) for o in out}
     assert len(firsts) == 1 and len({o["search_id"] for o in out}) == 6
 

@@ -5,20 +5,14 @@ import io
 import numpy as np
 from PIL import Image
 
-
-def _search(client, bench, q=0, **files):
-    query = bench.queries[q]
-    data = {"box": ",".join(f"{v:.1f}" for v in query.box), "top": "10"}
-    if not files:
-        files = {"file": ("q.jpg", bench.query_image(q).read_bytes(), "image/jpeg")}
-    return client.post("/api/search", data=data, files=files)
+from tests.helpers import post_search
 
 
 def test_uploads_are_checked(client, bench, monkeypatch):
-    assert _search(client, bench, file=("x.jpg", b"hello", "image/jpeg")).status_code == 415
+    assert post_search(client, bench, file=("x.jpg", b"hello", "image/jpeg")).status_code == 415
     big = io.BytesIO()
     Image.new("L", (9000, 9000)).save(big, "PNG")  # 81 MP of zeros: tiny file, huge decode
-    r = _search(client, bench, file=("../../etc/passwd.png", big.getvalue(), "image/png"))
+    r = post_search(client, bench, file=("../../etc/passwd.png", big.getvalue(), "image/png"))
     assert r.status_code == 413 and "MP limit" in r.json()["detail"]
     assert client.post("/api/search", data={"box": "1,2,3"}).status_code == 422
     r = client.post("/api/search", data={"box": "10.4,10.6,5,5", "image_id": "0"})

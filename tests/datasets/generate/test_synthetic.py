@@ -4,19 +4,10 @@ import hashlib
 
 import cv2
 import numpy as np
-import pytest
 
 from pixret.datasets import load_benchmark
-from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
-
-CFG = SyntheticConfig(name="mini", queries=3, positives=5, distractors=6, seed=3)
-
-
-@pytest.fixture(scope="module")
-def mini(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mini")
-    make_benchmark(root, CFG, workers=2, progress=False)
-    return root
+from pixret.datasets.generate.synthetic import make_benchmark
+from tests.helpers import MINI_CFG
 
 
 def _digest(root):
@@ -42,7 +33,7 @@ def test_generated_set_loads_and_is_deterministic(mini, tmp_path):
         assert bench.gt(q, i) is not None
         img = cv2.imread(str(bench.database_image(i)))
         assert max(img.shape[:2]) <= 1024
-    make_benchmark(tmp_path, CFG, workers=1, progress=False)  # other worker count, same bytes
+    make_benchmark(tmp_path, MINI_CFG, workers=1, progress=False)  # other worker count, same bytes
     assert _digest(tmp_path / "pixel_retrieval_benchmarks") == _digest(mini / "pixel_retrieval_benchmarks")
 
 
