@@ -6,13 +6,17 @@ returns text that the format shows as the same characters and never runs or inte
 
 - ``html``: ``& < > " '`` as entities (Python's ``html.escape``), control characters as in ``terminal``;
 - ``markdown_cell``: a Markdown table cell: HTML as entities, ``|`` and Markdown's emphasis,
-  code and link characters backslash-escaped, line breaks as spaces;
-- ``latex``: LaTeX's ten special characters as commands, in one pass (``\\`` first, not
-  re-escaped), and ``[`` ``]`` braced so a cell after ``\\`` is never read as its optional argument;
+  code, link and math (``$``, GitHub's) characters backslash-escaped, line breaks as spaces;
+- ``latex``: LaTeX's ten special characters, and ``< > |`` (which the default OT1 fonts print as
+  other glyphs), as commands, in one pass (``\\`` first, not re-escaped); ``[`` ``]`` braced so
+  a cell after ``\\`` is never read as its optional argument; the ligatures ``--``, ``!```,
+  ``?``` broken with ``{}`` so each character prints as itself;
 - ``chart``: a label matplotlib draws: ``$`` escaped (a pair of them is read as mathtext, and
   bad mathtext raises), and cut to ``MAX_CHART`` characters with an ellipsis;
 - ``csv_cell``: a cell that a spreadsheet would run as a formula (``= + - @``, tab, carriage
   return first: OWASP's CSV injection) gets a leading apostrophe; quoting is the csv module's;
+- ``command``: a command line to paste into a POSIX shell (``shlex.quote`` per argument), so
+  a name with ``& | < >``, spaces or quotes stays one argument;
 - ``terminal``: C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line),
   DEL, the Unicode bidi controls (U+202E turns "gpj.exe" into what looks like another name:
   "Trojan Source", CVE-2021-42574) and the line and paragraph separators, shown as ``<U+XXXX>``;
@@ -23,15 +27,18 @@ from __future__ import annotations
 
 import html as _html
 import re
+import shlex
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "[": "{[}", "]": "{]}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "*": "{*}",  # a row starting with * after \\ is \\*
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",  # the default fonts print < > | as ¡ ¿ —
+    "*": "{*}",  # a row starting with * after \\ is \\*
 }  # fmt: skip
+_LIGATURES = {"-": "-", "!": "`", "?": "`"}  # TeX's font ligatures --, !` and ?` print as –, ¡ and ¿
 MAX_CHART = 60
-_MARKDOWN = re.compile(r"([\\|*_`\[\]#<>~&])")
+_MARKDOWN = re.compile(r"([\\|*_`\[\]#<>~&$])")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -61,12 +68,15 @@ def latex(text: object) -> str:
     """``text`` for LaTeX text mode (a table cell, a caption). Characters pdflatex's default
     fonts lack (beyond Latin-1: CJK, emoji) are written as <U+XXXX>, as in the terminal."""
 
-    def one(c: str) -> str:
+    def one(c: str, after: str) -> str:
         if c in _LATEX:
             return _LATEX[c]
+        if _LIGATURES.get(c) == after:
+            return c + "{}"
         return c if ord(c) < 0x100 else f"\\textless{{}}U+{ord(c):04X}\\textgreater{{}}"
 
-    return "".join(one(c) for c in terminal(text))
+    s = terminal(text)
+    return "".join(one(c, s[k + 1 : k + 2]) for k, c in enumerate(s))
 
 
 def chart(text: object) -> str:
@@ -74,6 +84,11 @@ def chart(text: object) -> str:
     s = terminal(text)
     s = s if len(s) <= MAX_CHART else s[: MAX_CHART - 1] + "\u2026"
     return s.replace("$", r"\$")
+
+
+def command(*args: object) -> str:
+    """A shell command line of ``args``, each quoted for a POSIX shell (``shlex.quote``)."""
+    return " ".join(shlex.quote(str(a)) for a in args)
 
 
 def csv_cell(text: object) -> str:

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import shlex
 
 from pixret import escape
 
@@ -20,11 +21,14 @@ def test_markdown_cell():
     assert escape.markdown_cell("*bold* _it_ `code` [link](u) #h &amp;") == (
         r"\*bold\* \_it\_ \`code\` \[link\](u) \#h &amp;amp;"
     )
+    assert escape.markdown_cell("$x$ costs $5") == r"\$x\$ costs \$5"  # never GitHub math
 
 
 def test_latex_in_one_pass():
     assert escape.latex(r"\textbf{x}_1 & 50%") == r"\textbackslash{}textbf\{x\}\_1 \& 50\%"
     assert escape.latex("[opt] ~^$#<>") == r"{[}opt{]} \textasciitilde{}\textasciicircum{}\$\#\textless{}\textgreater{}"
+    assert escape.latex("NN & ratio|hloc") == r"NN \& ratio\textbar{}hloc"
+    assert escape.latex("a--b---c !` ?` x-y") == r"a-{}-b-{}-{}-c !{}` ?{}` x-y"  # each character as itself
 
 
 def test_csv_cells_never_run_as_formulas():
@@ -59,3 +63,9 @@ def test_chart_labels_never_become_math_and_stay_short():
     assert escape.chart(r"$\undefinedcmd{x}$") == r"\$\undefinedcmd{x}\$"
     long = escape.chart("m" * 1000)
     assert len(long) == escape.MAX_CHART and long.endswith("\u2026")
+
+
+def test_command_lines_paste_into_a_shell_as_one_argument_each():
+    line = escape.command("pixret", "compare", "--run", "NN & ratio|hloc=runs/a <b>")
+    assert line == "pixret compare --run 'NN & ratio|hloc=runs/a <b>'"
+    assert shlex.split(line)[-1] == "NN & ratio|hloc=runs/a <b>"

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .. import escape
 from . import app, say
 from .options import DatasetOpt, PointOrder, PointsOpt, RootOpt
 from .server import AllowHostOpt, HostOpt, PortOpt, need_server_extra, run_server
@@ -54,7 +55,7 @@ def create(
     shares, conds = parse_mix(mix), parse_conditions(conditions)  # both refused before any work
     path = create_study(study, root, dataset, pixel_results, pairs, conds, shares, seed, points.value, label,
                         cap or None)  # fmt: skip
-    say(f"wrote {path}: {pairs} trials; serve it with: pixret study serve {path}")
+    say(f"wrote {path}: {pairs} trials; serve it with: {escape.command('pixret', 'study', 'serve', path)}")
 
 
 @study_app.command("serve")
