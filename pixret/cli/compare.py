@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from .. import escape
 from ..errors import PixretError
 from ..evaluation import PROTOCOLS
 from ..evaluation.compare import compare
 from ..evaluation.metrics import COMPARED, METRICS
 from ..io import write_bytes, write_json
-from . import app, console
+from . import app, console, say
 from .options import OneBasedOpt, PointOrder, PointsOpt, Protocol, RootOpt
 
 
@@ -32,11 +30,6 @@ def parse_run(spec: str) -> tuple[str | None, Path]:
     if not name:
         raise PixretError(None, f"--run {spec!r}: give NAME=FOLDER or FOLDER")
     return name, Path(folder)
-
-
-def say(text: str, style: str | None = None) -> None:
-    """Print ``text`` (names included) as it is: no markup read in it, no control characters."""
-    console.print(Text(escape.terminal(text), style=style or ""), highlight=False)
 
 
 @app.command("compare")
@@ -102,7 +95,7 @@ def compare_cmd(
     fresh = len(cmp.evaluated)
     console.print(f"scored {fresh} (method, dataset) pair(s), {len(cmp.scores) - fresh} from the cache")
     for note in cmp.notes:
-        say(f"note: {note}", "yellow")
+        say(note, "note:", "yellow")
     for path, text in ((markdown, tables.markdown), (latex, tables.latex), (csv, tables.csv_text)):
         if path:
             write_bytes(path, text(cmp, baseline, metrics).encode())

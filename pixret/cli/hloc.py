@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
+from .. import escape
 from ..datasets import load_benchmark
 from ..pipelines import hloc as pipeline
-from . import app, console
-from .compare import say
+from . import app, console, say
 from .options import ConfigOpt, DatasetOpt, RootOpt, summary_table
 
 
@@ -49,8 +49,9 @@ def import_hloc(
     scores = folder.read_scores()
     console.print(summary_table(ev.summarize(), f"{method} (hloc) on {dataset}"))
     for note in scores["notes"]:
-        say(f"note: {note}")
-    say(f"wrote {folder.path}; compare: pixret compare --root {root} --dataset {dataset} --run {method}={out}")
+        say(note, "note:", "yellow")
+    again = escape.command("pixret", "compare", "--root", root, "--dataset", dataset, "--run", f"{method}={out}")
+    say(f"wrote {folder.path}; compare: {again}")
 
 
 @app.command("export-hloc-pairs")

@@ -136,7 +136,11 @@ def read_pairs(path: str | os.PathLike, bench: Benchmark) -> Pairs:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise PixretError(path, "pairs file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        head = path.open("rb").read(8)
+        what = "an HDF5 file (features.h5 or matches.h5?)" if head.startswith(b"\x89HDF") else "not UTF-8 text"
+        raise PixretError(path, f"{what}: a pairs file is text, 'name0 name1' per line") from None
+    except OSError as exc:
         raise PixretError(path, f"unreadable pairs file ({exc})") from None
     for n, line in enumerate(lines, 1):
         parts = line.split()
@@ -168,15 +172,24 @@ def read_pairs(path: str | os.PathLike, bench: Benchmark) -> Pairs:
     return out
 
 
-def _h5(path: str | os.PathLike):
+def _h5(path: str | os.PathLike, want: str):
+    """hloc's ``want`` file ("features" or "matches") opened for reading; PixretError when it
+    is missing, not HDF5, or plainly the other kind (its first dataset of the kind's own name,
+    ``keypoints`` or ``matches0``, is the other's: the two options swapped)."""
     import h5py
 
     try:
-        return h5py.File(path, "r")
+        hfile = h5py.File(path, "r")
     except FileNotFoundError:
         raise PixretError(path, "file not found") from None
     except OSError as exc:
         raise PixretError(path, f"not an HDF5 file hloc wrote ({exc})") from None
+    kinds = {"keypoints": "features", "matches0": "matches"}
+    found = hfile.visit(lambda name: kinds.get(PurePosixPath(name).name))  # stops at the first of either
+    if found is not None and found != want:
+        hfile.close()
+        raise PixretError(path, f"this is hloc's {found} file, given as its {want} file (--{found} and --{want} swapped?)")
+    return hfile
 
 
 def _dataset(group, key: str, path: object, what: str):
@@ -193,7 +206,7 @@ class _Features:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.file = _h5(self.path)
+        self.file = _h5(self.path, "features")
         self.cache: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
 
     def get(self, name: str) -> tuple[np.ndarray, tuple[int, int]]:
@@ -261,7 +274,7 @@ def verify_pairs(bench: Benchmark, pairs: Pairs, features: str | os.PathLike, ma
     """Stage 2: per pair, the engine's verification (``fit_pairs``, with ``conf.verify``) of the
     matches whose query keypoint lies in the query box. Returns the verified pairs."""
     feats = _Features(features)
-    hfile = _h5(matches)
+    hfile = _h5(matches, "matches")
     fits: dict[tuple[int, int], Fit] = {}
     try:
         for q, ranked in pairs.ranked.items():

@@ -2,9 +2,11 @@
 here with h5py in hloc's layout) to pixel scores in one command, then into compare."""
 
 import json
+import shutil
 import subprocess
 import sys
 
+import h5py
 from typer.testing import CliRunner
 
 from pixret.cli import app
@@ -45,20 +47,28 @@ def test_bad_hloc_files_are_one_line(tmp_path):
     (tmp_path / "bad.txt").write_text("query/query_000.jpg db/db_0000.jpg extra\n")
     (tmp_path / "not.h5").write_bytes(b"not hdf5")
     (tmp_path / "few.txt").write_text(pairs.read_text() + "query/query_001.jpg db/db_0099.jpg\n")
+    lacking = {"feats": tmp_path / "lacking-feats.h5", "matches": tmp_path / "lacking-matches.h5"}
+    for src, key in ((feats, "feats"), (matches, "matches")):  # the same files, one image / one pair less
+        shutil.copyfile(src, lacking[key])
+        with h5py.File(lacking[key], "r+") as h:
+            del h["query/query_000.jpg" if key == "feats" else "query-query_000.jpg/db-db_0003.jpg"]
     common = ["import-hloc", "--root", str(tmp_path), "--dataset", "hl", "--out", str(tmp_path / "o")]
     for files, message in (
         ((tmp_path / "bad.txt", feats, matches), "bad.txt:1: expected 'name0 name1'"),
         ((tmp_path / "few.txt", feats, matches), "'db/db_0099.jpg' is not a database image of benchmark 'hl'"),
         ((pairs, tmp_path / "not.h5", matches), "not an HDF5 file hloc wrote"),
-        ((pairs, feats, feats), "no matches for the pair query/query_000.jpg db/db_0003.jpg"),
-        ((pairs, matches, matches), "no features of image 'query/query_000.jpg'"),
+        ((pairs, feats, lacking["matches"]), "no matches for the pair query/query_000.jpg db/db_0003.jpg"),
+        ((pairs, lacking["feats"], matches), "no features of image 'query/query_000.jpg'"),
+        ((feats, feats, matches), "an HDF5 file (features.h5 or matches.h5?): a pairs file is text"),
+        ((pairs, feats, feats), "hloc's features file, given as its matches file (--features and --matches swapped?)"),
+        ((pairs, matches, matches), "hloc's matches file, given as its features file (--matches and --features"),
     ):
         args = [*common, "--pairs", str(files[0]), "--features", str(files[1]), "--matches", str(files[2])]
         res = CliRunner().invoke(app, args)
         assert res.exit_code != 0 and message in str(res.exception), (message, res.output)
         assert not (tmp_path / "o").exists()
     p = subprocess.run([*MAIN, *args], capture_output=True, text=True)  # as a user runs it: one line
-    assert p.returncode == 2 and "no features of image" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == 2 and "given as its features file" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
 def test_pixret_rankings_become_hloc_pairs(tmp_path):
