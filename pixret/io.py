@@ -27,6 +27,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     path = Path(path)
     if path.is_dir():
         raise PixretError(path, "is a folder: give a file name to write")
+    file_above = next((p for p in path.parents if p.exists()), None)
+    if file_above is not None and not file_above.is_dir():
+        raise PixretError(file_above, "is a file, not a folder: cannot write into it (give a folder's name)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

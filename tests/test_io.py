@@ -27,6 +27,9 @@ def test_atomic_writes_leave_the_old_file_whole_when_they_fail(tmp_path):
     assert read_json(target) == {"v": 1} and [p.name for p in tmp_path.iterdir()] == ["a.json"]
     with pytest.raises(PixretError, match="is a folder: give a file name to write"):
         write_json(tmp_path, {})
+    with pytest.raises(PixretError, match="a.json: is a file, not a folder"):  # an output folder that is a file
+        write_json(target / "run" / "scores.json", {})
+    assert read_json(target) == {"v": 1}
 
 
 def test_json_and_npy_errors_name_the_file(tmp_path):

@@ -52,8 +52,9 @@ def evaluate(
     summary = ev.summarize()
     console.print(summary_table(summary, f"{dataset}: {pixel_results.name}"))
     report = ev.input_report()
-    for note in report["notes"]:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    for note in report["notes"]:  # those reading warned about are on screen already, as warnings
+        if note not in ev.read_notes:
+            say(note, "note:", "yellow")
     if json_out:
         write_json(json_out, {"dataset": dataset, **summary, "input": report})
         say(f"wrote {json_out}")

@@ -11,6 +11,7 @@ Layout under ``root`` (the ``pixel_retrieval_benchmarks`` folder, or its parent)
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import warnings
@@ -159,6 +160,26 @@ def check_gnd(doc: object, path: object) -> tuple[list, list, list]:
     return qnames, imlist, gnd
 
 
+def _where_else(root: Path, name: str) -> str:
+    """The hint after "not found": the folder one or two levels below ``root`` that holds this
+    benchmark (``pixret demo`` writes its benchmark to pixret-demo/data), else the benchmarks
+    ``root`` does hold, else how to get one."""
+    def folders(top: Path) -> list[Path]:  # the first 200 entries only: a folder may hold a million images
+        try:
+            with os.scandir(top) as it:
+                return sorted(Path(e.path) for e in itertools.islice(it, 200) if e.is_dir() and e.name != RELEASE_FOLDER)
+        except OSError:
+            return []
+
+    for below in [*folders(root), *(p for d in folders(root) for p in folders(d))]:
+        if name in find_datasets(below):
+            return f"; it is under {below}: --root {below}"
+    held = find_datasets(root)
+    if held:
+        return f" (this root holds: {', '.join(held[:10])})"
+    return " (try `pixret download`)" if name in KNOWN else " (make one with `pixret make-benchmark`, or `pixret download`)"
+
+
 def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
     """Read benchmark ``name`` (proxford, prparis, r1m-*, or a custom NAME) under ``root``."""
     spec = dataset_spec(name)
@@ -166,7 +187,7 @@ def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
     data = base / "revisitop" / "data"
     gnd_path = data / spec.gnd / f"gnd_{spec.gnd}.pkl"
     if not gnd_path.exists():
-        raise PixretError(gnd_path, f"ground truth of '{name}' not found (try `pixret download`)")
+        raise PixretError(gnd_path, f"ground truth of '{name}' not found{_where_else(Path(root), name)}")
     qnames, imlist, gnd = check_gnd(load_pickle(gnd_path), gnd_path)
 
     n_db = len(imlist)

@@ -141,6 +141,8 @@ def test_rankings_from_matlab_get_the_one_based_hint(tmp_path):
     np.save(tmp_path / "top.npy", (perfect[:3] + 1).astype(np.float64))
     code, err, doc = _evaluate([*common, "--image-results", str(tmp_path / "top.npy")], tmp_path)
     assert code == 0 and "1-based (MATLAB) indices? subtract 1, or pass --one-based" in err
+    assert err.replace("\n", " ").count("1-based (MATLAB)") == 1  # said once, as a warning, not again as a note
+    assert any("1-based (MATLAB)" in n for n in doc["input"]["notes"])  # and kept in the JSON's input report
     assert doc["strict"]["image_mAP"]["medium"] < 0.9  # read as given, each query misses a positive
     code, err, doc = _evaluate([*common, "--image-results", str(tmp_path / "top.npy"), "--one-based"], tmp_path)
     assert code == 0 and "1-based" not in err, err

@@ -10,9 +10,14 @@ from tests.helpers import square, write_release
 
 
 def test_benchmark_errors(tmp_path):
-    with pytest.raises(PixretError, match="ground truth of 'proxford' not found"):
+    with pytest.raises(PixretError, match=r"ground truth of 'proxford' not found \(try `pixret download`\)"):
         load_benchmark(tmp_path, "proxford")
     base = write_release(tmp_path, "x", [{"easy": [0], "hard": [7]}], 3, {(0, 0): [square(0, 0, 5)]})
+    with pytest.raises(PixretError, match=r"ground truth of 'proxford' not found \(this root holds: x\)"):
+        load_benchmark(tmp_path, "proxford")
+    write_release(tmp_path / "top" / "data", "y", [{"easy": [0]}], 2, {(0, 0): [square(0, 0, 5)]})
+    with pytest.raises(PixretError, match=f"ground truth of 'y' not found; it is under {tmp_path}/top/data: --root"):
+        load_benchmark(tmp_path / "top", "y")  # a root one level too high, as pixret-demo after `pixret demo`
     with pytest.raises(PixretError, match=r"gnd\[0\]\['hard'\] holds an index outside 0..2"):
         load_benchmark(tmp_path, "x")
     gnd = base / "revisitop/data/x/gnd_x.pkl"
