@@ -3,6 +3,7 @@
 import fcntl
 import json
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -303,6 +304,22 @@ def test_same_size_damage_is_one_line_never_another_answer(two_shards, bench, tm
             idx.side(i)
         idx.search(bench.query_image(0), q.box)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name, fill", [("post_ids", 0xFF), ("kpts", None), ("post_words", 0)])
+def test_damage_after_the_first_search_is_seen_by_the_next(two_shards, bench, tmp_path, name, fill):
+    # issue 26 re-check: a live server checked each shard once, so a file overwritten in place
+    # after its first search gave a 500 (post_ids) or other answers (kpts, post_words)
+    root = tmp_path / "idx"
+    shutil.copytree(two_shards, root)
+    data = root / json.loads((root / "index.json").read_text())["generation"]
+    idx = Index.open(root)
+    q = bench.queries[0]
+    assert idx.search(bench.query_image(0), q.box)  # every shard and the images searched are checked
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    _overwrite(name, fill)(data, root)
+    with pytest.raises(PixretError, match="damaged index"):
+        idx.search(bench.query_image(0), q.box)
 
 
 def test_an_image_replaced_after_indexing_is_not_served(bench, tmp_path):

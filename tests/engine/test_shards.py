@@ -7,6 +7,7 @@ import pytest
 
 from pixret.engine.postings import global_idf, postings
 from pixret.engine.shards import Shard, ShardSet, write_shard
+from pixret.errors import PixretError
 from tests.reference.tfidf import InvertedFile
 
 
@@ -59,3 +60,29 @@ def test_a_shard_already_written_is_kept(tmp_path):
     _write(tmp_path, "s", np.array([1, 2]), [0, 2])
     assert (tmp_path / "s" / "post_ids.npy").stat().st_mtime_ns == stamp and len(s) == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def _forged(tmp_path, change):
+    """A 3-image shard whose postings ``change`` edits before it is written: its checksums are
+    those of the edited arrays (a file rewritten with its sums)."""
+    fine, offsets = np.array([7, 3, 7, 3, 9]), np.array([0, 3, 3, 5])
+    arrays = {"offsets": offsets, "kpts": np.zeros((5, 4), np.float32), "words": np.zeros(5, np.uint16),
+              "sigs": np.zeros(5, np.uint64), "desc": np.zeros((5, 0), np.uint8), **postings(fine, offsets)}  # fmt: skip
+    change(arrays)
+    write_shard(tmp_path / "forged", arrays)
+    return Shard(tmp_path / "forged")
+
+
+def test_postings_that_pass_their_checksums_are_still_checked_against_each_other(tmp_path):
+    def image_5(a):
+        a["post_ids"] = np.array([0, 2, 0, 0, 5], np.uint16)  # names image 5 of 3
+
+    with pytest.raises(PixretError, match="a posting names image 5 of a shard of 3"):
+        _forged(tmp_path / "a", image_5).check_postings()
+
+    def backwards(a):
+        a["post_ptr"] = np.array([0, 4, 2, 5], np.int64)
+
+    with pytest.raises(PixretError, match="postings pointers out of order"):
+        _forged(tmp_path / "b", backwards).check_postings()
+    assert _forged(tmp_path / "c", lambda a: None).scores(np.array([3]), np.array([1.0])).tolist() == [1.0, 0.0, 1.0]
