@@ -22,7 +22,8 @@ hosts, cross-origin writes and body sizes and adds the security headers (docs/se
 Uploads are held in memory, never written under a client-given name; their size and pixel
 count are checked from the header before decoding (decompression bombs are refused); images
 are addressed by integer id only; the search store is locked and bounded by count and bytes.
-A PixretError (bad box, unreadable image, damaged label) is a 422 with its one line.
+A PixretError (bad box, unreadable image, damaged label) is a 422 with its one line; anything
+else a 500 with one line naming the exception's type (the traceback goes to the log only).
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def create_app(
     def user_error(request: Request, exc: PixretError) -> JSONResponse:
         status = next((code for kind, code in STUDY_STATUS.items() if isinstance(exc, kind)), 422)
         return JSONResponse({"detail": exc.problem if isinstance(exc, StudyError) else str(exc)}, status_code=status)
+
+    @app.exception_handler(Exception)
+    def server_error(request: Request, exc: Exception) -> JSONResponse:
+        # what no check foresaw: one line for the page, the traceback in the server's log only
+        # (its text may hold paths a participant should not see)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}): the server's log has the details"},
+                            status_code=500)  # fmt: skip
 
     @app.get("/", include_in_schema=False)
     def page(request: Request) -> Response:

@@ -97,3 +97,17 @@ def test_an_image_deleted_after_indexing_is_a_4xx_naming_it(bench, tmp_path):
 # ---------------------------------------------------------------- the page as people use it
 
 
+
+
+def test_an_unforeseen_error_is_one_line_and_keeps_its_details_in_the_log(bench, index, results, monkeypatch):
+    from pixret.engine.index import Index
+
+    def fails(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together (/secret/path)")
+
+    monkeypatch.setattr(Index, "search_full", fails)
+    c = TestClient(create_app(index.root, bench.root, "eng", results), base_url="http://127.0.0.1:8000",
+                   raise_server_exceptions=False)  # fmt: skip
+    r = post_search(c, bench)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal error (ValueError): the server's log has the details"}
