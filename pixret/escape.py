@@ -20,7 +20,7 @@ returns text that the format shows as the same characters and never runs or inte
 - ``terminal``: C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line),
   DEL, the Unicode bidi controls (U+202E turns "gpj.exe" into what looks like another name:
   "Trojan Source", CVE-2021-42574) and the line and paragraph separators, shown as ``<U+XXXX>``;
-  tabs and newlines kept.
+  tabs and newlines kept in text, shown too in a name or a one-line message (``one_line``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import re
 import shlex
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "[": "{[}", "]": "{]}",
@@ -46,9 +47,10 @@ def _visible(m: re.Match) -> str:
     return f"<U+{ord(m.group()):04X}>"
 
 
-def terminal(text: object) -> str:
-    """``text`` safe to print: control and bidi characters shown as <U+XXXX> (tabs, newlines kept)."""
-    return _CONTROL.sub(_visible, str(text))
+def terminal(text: object, one_line: bool = False) -> str:
+    """``text`` safe to print: control and bidi characters shown as <U+XXXX>; tabs and newlines
+    kept, unless ``one_line`` (a name, a message: a newline in it could fake a line of its own)."""
+    return (_CONTROL_LINE if one_line else _CONTROL).sub(_visible, str(text))
 
 
 def html(text: object) -> str:

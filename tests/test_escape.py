@@ -43,6 +43,7 @@ def test_terminal_shows_control_and_bidi_characters():
     assert escape.terminal("\x1b[31mred\x1b[0m") == "<U+001B>[31mred<U+001B>[0m"
     assert escape.terminal("abc\u202edcba") == "abc<U+202E>dcba"
     assert escape.terminal("two\nlines") == "two\nlines"
+    assert escape.terminal("a name\nnote: fake\tline", one_line=True) == "a name<U+000A>note: fake<U+0009>line"
 
 
 def test_no_format_lets_a_hostile_name_through_unchanged():

@@ -31,7 +31,7 @@ def say(text: object, prefix: str = "", style: str = "", out: Console | None = N
     line = Text()
     if prefix:
         line.append(prefix + " ", style=style)
-    line.append(terminal(text))
+    line.append(terminal(text, one_line=True))  # one message, one line: a name cannot fake another
     (out or console).print(line, highlight=False)
 
 

@@ -165,7 +165,7 @@ def _print_hits(query: Path, r, top: int) -> None:
     for col in ("rank", "image", "inliers", "tf-idf", "verified"):
         t.add_column(col)
     for k, h in enumerate(r.hits[:top]):
-        t.add_row(str(k + 1), rich_escape(terminal(h.name)), str(h.inliers), f"{h.bow_score:.3f}",
+        t.add_row(str(k + 1), rich_escape(terminal(h.name, one_line=True)), str(h.inliers), f"{h.bow_score:.3f}",
                   "yes" if h.verified else "")  # fmt: skip
     stdout.print(t)
     if not any(h.verified for h in r.hits[:top]):

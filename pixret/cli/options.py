@@ -86,7 +86,7 @@ def pct(v: float | None) -> str:
 def summary_table(summary: dict[str, dict], title: str) -> Table:
     """The headline numbers (percent): one row per (metric, subset) of the metric registry, one
     column per protocol."""
-    t = Table(title=escape(terminal(title)))
+    t = Table(title=escape(terminal(title, one_line=True)))
     t.add_column("metric (%)")
     for proto in summary:
         t.add_column(escape(terminal(proto)), justify="right")

@@ -81,14 +81,14 @@ def rich_table(cmp: Comparison, protocol: str, metric: str, baseline: str | None
     t = Table(title=title(cmp, protocol, metric))
     t.add_column("method")
     for d, s in _columns(cmp):
-        t.add_column(Text(f"{escape.terminal(dataset_label(d))}\n{SUBSET_LETTERS[s]}"), justify="right")
+        t.add_column(Text(f"{escape.terminal(dataset_label(d), one_line=True)}\n{SUBSET_LETTERS[s]}"), justify="right")
     rows = cells(cmp, protocol, metric, baseline)
     for m, row in rows.items():
         out = []
         for c, (v, sig) in enumerate(row):
             txt = _fmt(v, sig)
             out.append(f"[bold]{txt}[/bold]" if v is not None and round(v, 1) == ranks(rows, c)[0] else txt)
-        name = Text(escape.terminal(m) + (" (baseline)" if m == baseline else ""))  # shown, never read as markup
+        name = Text(escape.terminal(m, one_line=True) + (" (baseline)" if m == baseline else ""))  # shown, never read as markup
         t.add_row(name, *out)
     return t
 
