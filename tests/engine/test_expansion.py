@@ -54,4 +54,5 @@ def test_chains_find_what_the_query_cannot_and_nothing_unrelated(bench, index):
 
 
 def test_the_expanded_shortlist_grows_with_the_collection():
-    assert [auto_expansion_k(n) for n in (5_000, 100_000, 1_000_000)] == [(50, 30), (50, 30), (600, 200)]
+    sizes = (5_000, 10_000, 100_000, 1_000_000)
+    assert [auto_expansion_k(n) for n in sizes] == [(50, 30), (50, 30), (1025, 30), (2000, 200)]
