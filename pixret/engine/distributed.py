@@ -113,7 +113,10 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         LocalCluster(
             # every server on loopback, the status page on a free port (8787 may be taken)
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-            silence_logs=40,  # logging.ERROR: worker chatter would break the progress bar
+            # logging.CRITICAL: worker chatter would break the progress bar, and what a worker logs
+            # as an ERROR (a heartbeat missed while a long task holds it: a traceback on the
+            # user's terminal, the build unharmed) is no news: a task that fails raises here
+            silence_logs=50,
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
