@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -68,13 +69,34 @@ def word_pairs(qw: np.ndarray, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np
         owner = np.repeat(np.arange(len(qw)), qw.shape[1])
         qi, di = word_pairs(qw.ravel(), dw, cap)
         return owner[qi], di
-    qo, do = np.argsort(qw, kind="stable"), np.argsort(dw, kind="stable")
-    qs, ds = qw[qo], dw[do]
-    uq, qa, qc = np.unique(qs, return_index=True, return_counts=True)
-    da = np.searchsorted(ds, uq, "left")
-    dc = np.searchsorted(ds, uq, "right") - da
+    return sorted_word_pairs(sort_words(qw), dw, cap)
+
+
+class SortedWords(NamedTuple):
+    """One side's words sorted once (``sort_words``), for pairing with many images."""
+
+    order: np.ndarray  # (n,) argsort of the words (stable)
+    unique: np.ndarray  # (u,) the distinct words, ascending
+    first: np.ndarray  # (u,) where each distinct word starts in the sorted words
+    count: np.ndarray  # (u,) how many features hold it
+
+
+def sort_words(qw: np.ndarray) -> SortedWords:
+    """``qw`` (n,) sorted and grouped: what ``word_pairs`` computes of the query for each image,
+    computed once for a whole shortlist."""
+    qo = np.argsort(qw, kind="stable")
+    uq, qa, qc = np.unique(qw[qo], return_index=True, return_counts=True)
+    return SortedWords(qo, uq, qa, qc)
+
+
+def sorted_word_pairs(q: SortedWords, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """``word_pairs`` with the query's words sorted already (the same pairs, in the same order)."""
+    qo, do = q.order, np.argsort(dw, kind="stable")
+    ds = dw[do]
+    da = np.searchsorted(ds, q.unique, "left")
+    dc = np.searchsorted(ds, q.unique, "right") - da
     keep = dc > 0
-    qa, qc, da, dc = qa[keep], qc[keep], da[keep], dc[keep]
+    qa, qc, da, dc = q.first[keep], q.count[keep], da[keep], dc[keep]
     n = qc * dc
     if not n.sum():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -173,8 +195,9 @@ def match_words(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, de
     use_he = vc.hamming_threshold > 0 and query.sigs is not None
     flat_sigs = query.sigs.ravel() if use_he else None
     out = []
+    sorted_words = sort_words(flat_words)  # the query side, once for every image
     for im in images:
-        fi, di = word_pairs(flat_words, im.words, vc.max_pairs_per_word)
+        fi, di = sorted_word_pairs(sorted_words, im.words, vc.max_pairs_per_word)
         if use_he and im.sigs is not None:
             ham = np.bitwise_count(flat_sigs[fi] ^ im.sigs[di])
             near = ham <= vc.hamming_threshold

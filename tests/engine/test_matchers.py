@@ -4,7 +4,7 @@
 import numpy as np
 
 from pixret.engine.features import LEARNED_SCALE, desc_float
-from pixret.engine.matchers import mnn_pairs_batch, word_pairs
+from pixret.engine.matchers import mnn_pairs_batch, sort_words, sorted_word_pairs, word_pairs
 
 
 def test_word_pairs_without_a_cap_keeps_every_pair():
@@ -15,6 +15,22 @@ def test_word_pairs_without_a_cap_keeps_every_pair():
     assert got == [(0, 0), (0, 3), (0, 4), (1, 0), (1, 3), (1, 4), (2, 1), (2, 2)]
     qi, di = word_pairs(qw, dw, 2)  # a cap keeps the first pairs of a bursty word
     assert len(qi) == 2 + 2
+
+
+def test_the_query_sorted_once_pairs_every_image_like_a_brute_force_search():
+    rng = np.random.default_rng(1)
+    qw = rng.integers(0, 50, 300)
+    sq = sort_words(qw)  # once, for all the images below
+    assert sq.unique.tolist() == sorted(set(qw.tolist())) and int(sq.count.sum()) == len(qw)
+    for n in (0, 1, 40, 500):  # images of no feature to many, bursty words included
+        dw = rng.integers(0, 60, n)
+        brute = {(i, j) for i in range(len(qw)) for j in range(n) if qw[i] == dw[j]}
+        qi, di = sorted_word_pairs(sq, dw, 0)
+        assert set(zip(qi.tolist(), di.tolist(), strict=True)) == brute and len(qi) == len(brute)
+        qi, di = sorted_word_pairs(sq, dw, 3)  # a cap keeps at most 3 pairs of each word
+        per_word = np.bincount(qw[qi], minlength=60)
+        full = np.bincount([qw[i] for i, _ in brute], minlength=60)
+        assert (per_word == np.minimum(full, 3)).all()
 
 
 def _int8(x):
