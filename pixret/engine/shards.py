@@ -179,7 +179,11 @@ class Shard:
         replaced or written in place after it was checked."""
         out = []
         for name in (*ARRAYS, "rows"):
-            st = os.stat(self.folder / f"{name}.npy")
+            try:
+                st = os.stat(self.folder / f"{name}.npy")
+            except FileNotFoundError:  # removed by a rebuild: this reader keeps the pages it mapped
+                out.append(None)
+                continue
             out.append((st.st_ino, st.st_size, st.st_mtime_ns))
         return tuple(out)
 
