@@ -7,6 +7,7 @@ import os
 import pickle
 import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -183,3 +184,30 @@ def post_search(client, bench, q=0, **files):
     if not files:
         files = {"file": ("q.jpg", bench.query_image(q).read_bytes(), "image/jpeg")}
     return client.post("/api/search", data=data, files=files)
+
+
+def run_cli(args, cwd=None) -> subprocess.CompletedProcess:
+    """``pixret ARGS`` as a user runs it, in this process: through ``pixret.cli.main`` (errors as
+    one line and exit status 2, warnings as "warning:" lines), with its stdout and stderr
+    captured, from folder ``cwd``. What a subprocess gives, without starting Python again
+    (half a second a call); an exception main() does not turn into a line propagates."""
+    import io
+    import sys
+    import warnings
+
+    from pixret.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, code = sys.argv, 0
+    sys.argv = ["pixret", *(str(a) for a in args)]
+    try:
+        with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(err), warnings.catch_warnings():  # fmt: skip
+            warnings.simplefilter("default")
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

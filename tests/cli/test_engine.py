@@ -21,6 +21,7 @@ from pixret.errors import PixretError
 from pixret.geometry import fill_polygons
 from pixret.imageio import load_image
 from pixret.viz.overlay import BOX_COLOR
+from tests.helpers import run_cli
 
 
 def test_run_cli_writes_results_and_scores(bench, index_copy, tmp_path):
@@ -134,7 +135,7 @@ def test_an_index_moved_with_its_photos_still_finds_them(photos, tmp_path):
 
 def test_an_empty_folder_blames_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    r = _run(["index", str(tmp_path / "empty"), "--index", str(tmp_path / "idx")])
+    r = run_cli(["index", str(tmp_path / "empty"), "--index", str(tmp_path / "idx")])
     assert r.returncode == 2 and "empty: no images found" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -167,11 +168,11 @@ def test_index_add_appends_new_images_only(bench, tmp_path):
     (tmp_path / "photos").mkdir()
     for i in range(6):
         shutil.copy(bench.database_image(i), tmp_path / "photos" / f"p{i}.jpg")
-    assert _run(["index", "photos", "--index", "my-index", "--workers", "1"], cwd=tmp_path).returncode == 0
+    assert run_cli(["index", "photos", "--index", "my-index", "--workers", "1"], cwd=tmp_path).returncode == 0
     before = Index.open(tmp_path / "my-index")
     for i in range(6, 9):
         shutil.copy(bench.database_image(i), tmp_path / "photos" / f"p{i}.jpg")
-    r = _run(["index", "photos", "--index", "my-index", "--add", "--workers", "1"], cwd=tmp_path)
+    r = run_cli(["index", "photos", "--index", "my-index", "--add", "--workers", "1"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "added 3 new images (9 in the folder)" in r.stderr
     after = Index.open(tmp_path / "my-index")
@@ -180,7 +181,7 @@ def test_index_add_appends_new_images_only(bench, tmp_path):
     q = bench.queries[0]
     hits = after.search(bench.query_image(q.index), q.box)
     assert hits and all(h.index < len(after) for h in hits)
-    r = _run(["index", "photos", "--index", "nothing-here", "--add"], cwd=tmp_path)
+    r = run_cli(["index", "photos", "--index", "nothing-here", "--add"], cwd=tmp_path)
     assert r.returncode == 2 and "no index.json" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -199,7 +200,7 @@ def test_index_names_every_file_it_does_not_take(bench, tmp_path):
 
         pillow_heif.register_heif_opener()
         Image.open(bench.database_image(3)).save(photos / "IMG_0001.HEIC")
-    r = _run(["index", str(photos), "--index", str(tmp_path / "idx")])
+    r = run_cli(["index", str(photos), "--index", str(tmp_path / "idx")])
     assert r.returncode == 0, r.stderr
     assert "ignored 2 file(s) that are not images pixret reads (.gif, .txt" in r.stderr
     assert "skipped 1 file(s) the indexer could not take (first: " in r.stderr and "broken.jpg" in r.stderr
@@ -220,7 +221,7 @@ def test_search_writes_what_other_tools_read(photos, bench, tmp_path):
     q = bench.queries[0]
     box = ",".join(str(round(v)) for v in q.box)
     idx = str(photos / "my-index")
-    r = _run(["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--top", "5", "--json",
+    r = run_cli(["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--top", "5", "--json",
               "--matches", "--out", str(tmp_path / "o"), "--format", "coco", "--format", "labelme",
               "--format", "png"])  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -254,7 +255,7 @@ def test_search_many_queries_pairs_and_itself(photos, bench, tmp_path):
         lines.append(f"q/query {q}.jpg " + ", ".join(str(round(v)) for v in bench.queries[q].box))
     (tmp_path / "queries.txt").write_text("# image x1,y1,x2,y2\n\n" + "\n".join(lines) + "\n")
     idx = str(photos / "my-index")
-    r = _run(["search", "--queries", str(tmp_path / "queries.txt"), "--index", idx, "--top", "3", "--json",
+    r = run_cli(["search", "--queries", str(tmp_path / "queries.txt"), "--index", idx, "--top", "3", "--json",
               "--pairs-out", str(tmp_path / "pairs.txt"), "--out", str(tmp_path / "o")])  # fmt: skip
     assert r.returncode == 0, r.stderr
     docs = [json.loads(line) for line in r.stdout.splitlines()]
@@ -268,13 +269,13 @@ def test_search_many_queries_pairs_and_itself(photos, bench, tmp_path):
     box = ",".join(str(round(v)) for v in bench.queries[0].box)
     gt = bench.gt(0, i)
     box = ",".join(str(round(v)) for v in (*gt.all_points.min(0), *gt.all_points.max(0)))
-    first = json.loads(_run(["search", me, "--index", idx, "--box", box, "--json"]).stdout)["hits"][0]
+    first = json.loads(run_cli(["search", me, "--index", idx, "--box", box, "--json"]).stdout)["hits"][0]
     assert first["name"] == f"p{i}"
-    doc = json.loads(_run(["search", me, "--index", idx, "--box", box, "--json", "--exclude-query"]).stdout)
+    doc = json.loads(run_cli(["search", me, "--index", idx, "--box", box, "--json", "--exclude-query"]).stdout)
     assert all(h["name"] != f"p{i}" for h in doc["hits"]) and doc["excluded"] == [first["index"]]
-    bad = _run(["search", me, "--index", idx, "--box", box, "--top", "0"])
+    bad = run_cli(["search", me, "--index", idx, "--box", box, "--top", "0"])
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "'--top': Input should be greater than or equal to 1" in bad.stderr
     for args, message in ((["--queries", str(tmp_path / "none.txt")], "queries file not found"),
                           ([me], "--box x1,y1,x2,y2 is needed")):  # fmt: skip
-        bad = _run(["search", *args, "--index", idx])
+        bad = run_cli(["search", *args, "--index", idx])
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr

@@ -9,7 +9,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from pixret.cli import app
-from tests.helpers import SQ, write_release
+from tests.helpers import SQ, run_cli, write_release
 
 
 def test_cli_outputs_and_queries_that_do_not_exist(tiny_release):
@@ -92,13 +92,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 
 
 def _evaluate(args: list[str], tmp_path) -> tuple[int, str, dict]:
-    """`pixret evaluate ... --json` in a subprocess, as a user runs it: (exit code, stderr, JSON)."""
+    """`pixret evaluate ... --json` as a user runs it (``run_cli``): (exit code, stderr, JSON)."""
     out = tmp_path / "scores.json"
-    p = subprocess.run([*CLI, "evaluate", *args, "--json", str(out)], capture_output=True, text=True)
+    p = run_cli(["evaluate", *args, "--json", str(out)])
     return p.returncode, p.stderr, json.loads(out.read_text()) if p.returncode == 0 else {}
 
 
-CLI = [sys.executable, "-c", "from pixret.cli import main; main()"]
 
 
 def test_labels_drawn_with_labelme_rectangles_and_circles_score_as_drawn(tmp_path):

@@ -10,6 +10,8 @@ import urllib.request
 
 import pytest
 
+from tests.helpers import run_cli
+
 CLI = [sys.executable, "-c", "from pixret.cli import main; main()"]
 
 
@@ -62,26 +64,27 @@ def test_the_readme_study_runs_from_create_to_serve_to_report(bench, tmp_path):
 
 
 def test_a_bad_mix_is_refused_before_any_work(tmp_path):
-    for mix in ("1,nan,0", "1,inf,0", "0,0,0", "1,-1,1", "a,b,c", "1,1"):
-        r = _run(["study", "create", "s.db", "--root", str(tmp_path / "no-such-root"), "--dataset", "eng",
-                  "--mix", mix], cwd=tmp_path)  # fmt: skip
+    for k, mix in enumerate(("1,nan,0", "1,inf,0", "0,0,0", "1,-1,1", "a,b,c", "1,1")):
+        run = _run if k == 0 else run_cli  # one in a process of its own, the rest in this one
+        r = run(["study", "create", "s.db", "--root", str(tmp_path / "no-such-root"), "--dataset", "eng",
+                 "--mix", mix], cwd=tmp_path)  # fmt: skip
         assert r.returncode == 2 and f"mix '{mix}'" in r.stderr and "no-such-root" not in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and not (tmp_path / "s.db").exists()
 
 
 def test_paths_with_brackets_and_control_characters_print_as_plain_text(tmp_path):
     (tmp_path / "m" / "[").mkdir(parents=True)
-    r = _run(["study", "report", "m/[/x].db", "out.html"], cwd=tmp_path)  # rich.errors.MarkupError before
+    r = run_cli(["study", "report", "m/[/x].db", "out.html"], cwd=tmp_path)  # rich.errors.MarkupError before
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "m/[/x].db: study file not found" in r.stderr
     evil = "a\x1b[31mred\x1b[0m\u202egpj.db"
-    r = _run(["study", "report", evil, "out.html"], cwd=tmp_path)
+    r = run_cli(["study", "report", evil, "out.html"], cwd=tmp_path)
     assert r.returncode == 2 and "\x1b" not in r.stderr and "\u202e" not in r.stderr
     assert "a<U+001B>[31mred<U+001B>[0m<U+202E>gpj.db: study file not found" in r.stderr
-    r = _run(["study", "create", str(tmp_path / "nowhere" / "s.db"), "--root", str(tmp_path), "--dataset", "eng"])
+    r = run_cli(["study", "create", str(tmp_path / "nowhere" / "s.db"), "--root", str(tmp_path), "--dataset", "eng"])
     assert r.returncode == 2 and "nowhere: no such folder" in r.stderr and "not a pixret study" not in r.stderr
     os.makedirs(tmp_path / "d.db")
-    r = _run(["study", "report", "d.db", "out.html"], cwd=tmp_path)
+    r = run_cli(["study", "report", "d.db", "out.html"], cwd=tmp_path)
     assert r.returncode == 2 and "d.db: a folder, not a study file" in r.stderr
 
 
