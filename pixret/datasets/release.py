@@ -171,7 +171,8 @@ def _where_else(root: Path, name: str) -> str:
         except OSError:
             return []
 
-    for below in [*folders(root), *(p for d in folders(root) for p in folders(d))]:
+    top = folders(root)
+    for below in [*top, *(p for d in top for p in folders(d))]:
         if name in find_datasets(below):
             return f"; it is under {below}: --root {below}"
     held = find_datasets(root)
