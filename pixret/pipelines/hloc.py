@@ -137,7 +137,8 @@ def read_pairs(path: str | os.PathLike, bench: Benchmark) -> Pairs:
     except FileNotFoundError:
         raise PixretError(path, "pairs file not found") from None
     except UnicodeDecodeError:
-        head = path.open("rb").read(8)
+        with path.open("rb") as fh:
+            head = fh.read(8)
         what = "an HDF5 file (features.h5 or matches.h5?)" if head.startswith(b"\x89HDF") else "not UTF-8 text"
         raise PixretError(path, f"{what}: a pairs file is text, 'name0 name1' per line") from None
     except OSError as exc:
