@@ -99,7 +99,12 @@ def test_search_from_another_folder_prints_to_stdout_and_json(photos, bench, tmp
         ["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--out", "overlays"], cwd=tmp_path
     )
     assert r.returncode == 0, r.stderr
-    assert "inliers" in r.stdout and "rank" in r.stdout  # the table is on stdout
+    def cells(sep: str) -> list[list[str]]:  # rich's table: header cells between \u2503, rows between \u2502
+        return [[c.strip() for c in ln.split(sep)[1:-1]] for ln in r.stdout.splitlines() if ln.count(sep) >= 6]
+
+    assert cells("\u2503") == [["rank", "image", "inliers", "tf-idf", "verified"]]  # the table is on stdout
+    rows = cells("\u2502")
+    assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1)) and rows[0][4] == "yes"
     assert len(list((tmp_path / "overlays").glob("*.png"))) >= 2  # images found from another folder
     r = _run(
         ["search", str(bench.query_image(0)), "--index", idx, "--box", box, "--json", "--top", "3"],
@@ -116,6 +121,8 @@ def test_search_from_another_folder_prints_to_stdout_and_json(photos, bench, tmp
         "polygons",
     } <= set(doc["hits"][0])
     assert os.path.isabs(doc["hits"][0]["path"])
+    # the table printed the same ranking: names and inliers of the JSON's hits, in order
+    assert [(row[1], int(row[2])) for row in rows[:3]] == [(h["name"], h["inliers"]) for h in doc["hits"]]
 
 
 def test_an_index_moved_with_its_photos_still_finds_them(photos, tmp_path):
