@@ -11,21 +11,6 @@ from pixret.errors import PixretError
 from tests.reference.tfidf import InvertedFile
 
 
-def test_postings_of_a_tiny_shard():
-    # image 0: words 7, 3, 7; image 1: none; image 2: words 3, 9
-    p = postings(np.array([7, 3, 7, 3, 9]), np.array([0, 3, 3, 5]))
-    assert p["post_words"].tolist() == [3, 7, 9]
-    assert p["post_ptr"].tolist() == [0, 2, 4, 5]
-    assert p["post_ids"].tolist() == [0, 2, 0, 0, 2]  # word 7 fires twice in image 0: two equal ids
-    assert p["post_df"].tolist() == [2, 1, 1]
-    assert p["post_ids"].dtype == np.uint16 and p["post_words"].dtype == np.uint32
-
-
-def test_a_shard_refuses_more_images_than_its_ids_hold():
-    with pytest.raises(ValueError, match="at most 65535"):
-        postings(np.zeros(0, np.int64), np.zeros(65537, np.int64))
-
-
 def _write(tmp_path, name, fine, offsets):
     n_feat = len(fine)
     arrays = {"offsets": np.asarray(offsets, np.int64), "kpts": np.zeros((n_feat, 4), np.float32),

@@ -4,9 +4,7 @@ import hashlib
 import zipfile
 
 import pytest
-from typer.testing import CliRunner
 
-from pixret.cli import app
 from pixret.engine.learned import weights as W
 from pixret.errors import PixretError
 from tests.httpserver import serve
@@ -104,11 +102,3 @@ def test_download_from_upstream_and_bad_wheel_hash(env, monkeypatch):
             W.find_weight("toy")
         _put(srv / "upstream" / "toy.pt")
         assert W.find_weight("toy").read_bytes() == PAYLOAD
-
-
-def test_weights_command_lists_where_each_file_is(env, monkeypatch):
-    monkeypatch.setenv("PIXRET_WEIGHTS", str(_put(env / "mine" / "toy.pt").parent))
-    r = CliRunner().invoke(app, ["weights", "--check"], env={"COLUMNS": "200"})
-    assert r.exit_code == 0, r.output
-    line = next(ln for ln in r.output.splitlines() if ln.strip("│ ").startswith("toy "))
-    assert "PIXRET_WEIGHTS" in line and "ok" in line
