@@ -340,6 +340,7 @@ def _study_opens_or_refuses_untouched(path: Path) -> None:
 
 @FUZZ
 @given(cut=st.integers(0, 60000), junk=st.binary(max_size=300), at=st.integers(0, 60000))
+@example(cut=0, junk=b"\x00", at=8192)  # a page's first byte zeroed: refused, but -shm and -wal were left
 def test_study_file_bytes(study_template, tmp_path_factory, cut, junk, at):
     path = tmp_path_factory.mktemp("fzb") / "s.db"
     data = study_template.read_bytes()
