@@ -64,6 +64,16 @@ def save_npy(path: str | os.PathLike, obj: Any) -> None:
         np.save(fh, obj, allow_pickle=True)
 
 
+def file_stamp(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of ``path``: what changes when the file is replaced or written
+    in place; None when it cannot be read (gone, or no right to)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def regular_file(path: str | os.PathLike) -> None:
     """Refuse, before it is opened, a path that is not a regular file: reading a FIFO waits
     forever for a writer, a device never ends. (Missing paths are left to the caller's open.)"""

@@ -59,3 +59,16 @@ def test_what_is_not_a_regular_file_is_refused_before_it_is_read(tmp_path):
     (tmp_path / "big.json").write_text("[" + "9" * 5000 + "]")  # beyond Python's int conversion limit
     with pytest.raises(PixretError, match="big.json: unreadable JSON"):
         read_json(tmp_path / "big.json")
+
+
+def test_a_file_stamp_changes_when_the_file_is_replaced_or_rewritten(tmp_path):
+    import os
+
+    from pixret.io import file_stamp
+
+    f = tmp_path / "a.npy"
+    assert file_stamp(f) is None  # gone
+    f.write_bytes(b"1234")
+    first = file_stamp(f)
+    os.utime(f, ns=(1, 1))
+    assert file_stamp(f) != first and file_stamp(f)[1] == 4  # (inode, size, mtime)

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PixretError
-from ..io import save_npy, write_json
+from ..io import file_stamp, save_npy, write_json
 from . import postings as P
 
 ARRAYS = ("offsets", "kpts", "words", "sigs", "desc", "post_words", "post_ptr", "post_ids", "post_df")
@@ -175,17 +175,9 @@ class Shard:
             self._damaged(f"{name}.npy")
 
     def _stamp(self) -> tuple:
-        """(inode, size, mtime) of every file a search reads: what changes when a file is
-        replaced or written in place after it was checked."""
-        out = []
-        for name in (*ARRAYS, "rows"):
-            try:
-                st = os.stat(self.folder / f"{name}.npy")
-            except FileNotFoundError:  # removed by a rebuild: this reader keeps the pages it mapped
-                out.append(None)
-                continue
-            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        return tuple(out)
+        """``io.file_stamp`` of every file a search reads (None for one a rebuild removed: this
+        reader keeps the pages it mapped)."""
+        return tuple(file_stamp(self.folder / f"{name}.npy") for name in (*ARRAYS, "rows"))
 
     def check_postings(self) -> None:
         """Check the inverted file and rows.npy against their checksums and each other, once

@@ -9,7 +9,6 @@ started with (its files stay readable: the writer never deletes what a reader ma
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -23,6 +22,7 @@ from fastapi.responses import Response
 from ..engine import Index, SearchResult
 from ..errors import PixretError
 from ..imageio import decode_image, encode, probe, thumbnail
+from ..io import file_stamp
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -49,13 +49,7 @@ class State:
         self.reload_problem: str | None = None  # why the last reopening failed (the old index is kept)
 
     def _stamp(self) -> tuple | None:
-        if self.index is None:
-            return None
-        try:
-            st = os.stat(Path(self.index.root) / "index.json")
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return None if self.index is None else file_stamp(Path(self.index.root) / "index.json")
 
     def refresh(self) -> None:
         """Swap in the index again if index.json changed since it was opened (at most one stat
