@@ -4,6 +4,7 @@ once per session and copied by the tests that change them; a hand-made release; 
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,24 @@ def feature_cache(index) -> Path:
     """Every ``bench`` image's SIFT features, extracted once: pass as ``features_dir`` to builds of
     its images (any config with SIFT's default features)."""
     return index.root / "features"
+
+
+# small shards, so that ``bench``'s 23 images span several (8 shards: a build has several tasks
+# per stage, and a killed build can stop between them)
+SHARDED_CFG = replace(get_config("fast"), shortlist=replace(get_config("fast").shortlist, shard_size=3))
+CALLER_THREADS = 3  # the BLAS / OpenMP pools of the process that builds ``sharded``
+
+
+@pytest.fixture(scope="session")
+def sharded(bench, feature_cache, tmp_path_factory) -> Index:
+    """``bench`` indexed with SHARDED_CFG in this process, whose BLAS and OpenMP pools run
+    CALLER_THREADS threads (a Dask worker runs one, another machine has other cores): the
+    reference bytes every other way of building must give (read-only)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(CALLER_THREADS):
+        return Index.build(database(bench), SHARDED_CFG, tmp_path_factory.mktemp("sharded"), workers=1,
+                           progress=False, features_dir=feature_cache)  # fmt: skip
 
 
 @pytest.fixture

@@ -137,6 +137,21 @@ def same_features(a, b) -> bool:
     )
 
 
+INDEX_FILES = ("quantizer.npz", "idf.npy", "norms.npy", "shards.json")  # a generation's data files
+
+
+def assert_same_index(a, b) -> None:
+    """The same bytes in every data file of two indexes and in every shard file (the catalogs
+    differ only in where features are cached), and the same images in the same order."""
+    for name in INDEX_FILES:
+        assert (a.data / name).read_bytes() == (b.data / name).read_bytes(), name
+    for sa, sb in zip(a.shards.shards, b.shards.shards, strict=True):
+        assert sa.folder.name == sb.folder.name
+        for f in sorted(sa.folder.iterdir()):
+            assert f.read_bytes() == (sb.folder / f.name).read_bytes(), f.name
+    assert [im["name"] for im in a.images] == [im["name"] for im in b.images]
+
+
 SQ = square(20, 20, 40)  # the 40 px square most hand-made labels are
 
 

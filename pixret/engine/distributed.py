@@ -109,7 +109,11 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
             yield client
         return
     n = default_workers() if workers is None else max(1, workers)
+    # a local cluster's nanny writes OMP_NUM_THREADS=1 (and MKL's, OpenBLAS's) into this
+    # process's environment for its workers; give the caller its own environment back after
+    saved = {v: os.environ.get(v) for v in (*THREAD_VARIABLES, "__DASK_PARENT_PID")}
     with (
+        _restored_environment(saved),
         LocalCluster(
             # every server on loopback, the status page on a free port (8787 may be taken)
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
@@ -121,6 +125,21 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         Client(cluster) as client,
     ):  # fmt: skip
         yield client
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _restored_environment(saved: dict[str, str | None]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def dask_map(

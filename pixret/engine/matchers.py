@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from ..errors import PixretError
+from ..parallel import fixed_threads
 from .config import EngineConfig
 from .features import desc_float, desc_scale
 
@@ -160,6 +161,7 @@ def ratio_filter(qi, di, dist, max_dist: float, ratio: float) -> tuple[np.ndarra
     return qi[keep], di[keep]
 
 
+@fixed_threads()  # the similarity products' rounding must not depend on the BLAS thread count
 def mnn_pairs_batch(
     q_desc: np.ndarray, d_descs: list[np.ndarray], min_similarity: float
 ) -> list[tuple[np.ndarray, np.ndarray]]:

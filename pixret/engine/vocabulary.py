@@ -15,6 +15,7 @@ import math
 import faiss
 import numpy as np
 
+from ..parallel import fixed_threads
 from .features import desc_float
 
 
@@ -27,8 +28,11 @@ def auto_vocab_size(n_images: int) -> int:
 POINTS_PER_WORD = 40  # k-means sample: faiss asks for at least 39 points per centroid
 
 
+@fixed_threads()
 def train_vocabulary(desc: np.ndarray, k: int, iters: int, seed: int = 1234) -> np.ndarray:
-    """k-means centroids (float32) of uint8 RootSIFT descriptors (a seeded subsample)."""
+    """k-means centroids (float32) of uint8 RootSIFT descriptors (a seeded subsample), with
+    faiss's threads fixed (``parallel.fixed_threads``): the same centroids, bit for bit, in this
+    process and on a one-thread Dask worker."""
     k = min(k, max(1, len(desc) // POINTS_PER_WORD))
     if len(desc) > k * POINTS_PER_WORD:
         pick = np.random.default_rng(seed).choice(len(desc), k * POINTS_PER_WORD, replace=False)
@@ -76,10 +80,12 @@ class Quantizer:
             coarse = faiss.IndexFlatL2(d)
             self.index = faiss.IndexIVFFlat(coarse, d, int(math.sqrt(k)))
             self.index.cp.seed = 1234
-            self.index.train(centroids)
+            with fixed_threads():  # k-means of the coarse lists: the same lists wherever it runs
+                self.index.train(centroids)
             self.index.nprobe = 8
             self._coarse = coarse  # keep it alive: the IVF index does not own it
-        self.index.add(centroids)
+        with fixed_threads():
+            self.index.add(centroids)
 
     @property
     def size(self) -> int:
@@ -100,16 +106,21 @@ class Quantizer:
         h.update(np.ascontiguousarray(self.projection).tobytes())
         return h.hexdigest()[:20]
 
+    @fixed_threads()
     def assign(self, desc: np.ndarray, k: int = 1) -> np.ndarray:
-        """Nearest word per descriptor, shape (n,); with k > 1 the k nearest, shape (n, k)."""
+        """Nearest word per descriptor, shape (n,); with k > 1 the k nearest, shape (n, k).
+        faiss's distances are computed at a fixed thread count (a tie between two words must
+        break the same way on every machine and worker)."""
         if not len(desc):
             return np.zeros((0,) if k == 1 else (0, k), np.int32)
         _, idx = self.index.search(np.ascontiguousarray(desc_float(desc)), k)
         idx = np.where(idx < 0, idx[:, :1], idx)  # IVF may return fewer than k: repeat the nearest
         return idx[:, 0].astype(np.int32) if k == 1 else idx.astype(np.int32)
 
+    @fixed_threads()
     def signatures(self, desc: np.ndarray, words: np.ndarray) -> np.ndarray:
-        """uint64 signature of each descriptor in each of its words: shape of ``words``."""
+        """uint64 signature of each descriptor in each of its words: shape of ``words``. The
+        projection is a BLAS product at a fixed thread count (a sign near 0 is a bit)."""
         x = desc_float(desc)
         flat = words.reshape(len(words), -1)
         out = np.zeros(flat.shape, np.uint64)

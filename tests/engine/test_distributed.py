@@ -1,6 +1,7 @@
-"""Feature extraction on Dask (engine/distributed.py), on loopback only: a LocalCluster, a
-separate `dask scheduler` + 2 `dask worker` processes, and a killed build that resumes; each
-gives the same index as the single-process path."""
+"""Indexing on Dask (engine/distributed.py), on loopback only: a LocalCluster, a separate
+`dask scheduler` + 2 `dask worker` processes whose BLAS and OpenMP pools run another number of
+threads than the caller's, and a killed build that resumes; each gives the same index, byte for
+byte, as the single-process build (``sharded``, built with CALLER_THREADS threads)."""
 
 import os
 import signal
@@ -8,32 +9,24 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pixret.engine import Index, get_config
+from pixret.engine import Index
 from pixret.engine.distributed import SCHEDULER_ENV, scheduler_address
 from pixret.errors import PixretError
+from tests.conftest import CALLER_THREADS
+from tests.conftest import SHARDED_CFG as CFG
+from tests.helpers import assert_same_index
 
 pytestmark = pytest.mark.dask
-
-# small shards, so that the collection spans several and a build can be killed between them
-CFG = replace(get_config("fast"), shortlist=replace(get_config("fast").shortlist, shard_size=3))
-GEN_FILES = ("quantizer.npz", "idf.npy", "norms.npy", "shards.json")
+WORKER_THREADS = 2  # the external cluster's workers: BLAS / OpenMP threads, not the caller's
 
 
 def _same_index(a: Index, b: Index) -> None:
-    """The same bytes in every data file (the catalogs differ only in where features are cached)."""
-    for name in GEN_FILES:
-        assert (a.data / name).read_bytes() == (b.data / name).read_bytes(), name
     assert len(a.shards.shards) > 1
-    for sa, sb in zip(a.shards.shards, b.shards.shards, strict=True):
-        assert sa.folder.name == sb.folder.name
-        for f in sorted(sa.folder.iterdir()):
-            assert f.read_bytes() == (sb.folder / f.name).read_bytes(), f.name
-    assert [im["name"] for im in a.images] == [im["name"] for im in b.images]
+    assert_same_index(a, b)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +35,12 @@ def paths(bench):
 
 
 @pytest.fixture(scope="module")
-def single(paths, tmp_path_factory):
-    return Index.build(paths, CFG, tmp_path_factory.mktemp("one"), workers=1, progress=False)
+def single(sharded):
+    return sharded
 
 
 def test_local_cluster_gives_the_single_process_index(paths, single, tmp_path):
+    # Dask's nanny starts each worker with OMP_NUM_THREADS=1; the caller built with CALLER_THREADS
     _same_index(single, Index.build(paths, CFG, tmp_path, workers=2, progress=False))
 
 
@@ -69,7 +63,13 @@ def _wait_for(port: int, seconds: float = 60) -> None:
 def test_an_external_cluster_gives_the_same_index(paths, single, tmp_path, monkeypatch):
     port = _free_port()
     bindir = Path(sys.executable).parent
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    # the workers' pools run WORKER_THREADS threads (the nanny would set 1), the caller's CALLER_THREADS
+    # (the whole dict in one variable: dask lower-cases the keys of nested variables)
+    threads = repr({v: str(WORKER_THREADS) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+           "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": threads}  # fmt: skip
+    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(v, None)  # a nanny passes its own environment on, before pre-spawn-environ
     procs = [subprocess.Popen([bindir / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--dashboard-address", ":0", "--no-dashboard"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
@@ -82,8 +82,16 @@ def test_an_external_cluster_gives_the_same_index(paths, single, tmp_path, monke
                                           stderr=subprocess.DEVNULL))  # fmt: skip
         from distributed import Client
 
+        def pool_threads() -> list[int]:  # a worker's BLAS and OpenMP pool sizes (local: sent by value)
+            import faiss  # noqa: F401 - its pools, loaded as a build loads them
+            from threadpoolctl import threadpool_info
+
+            return sorted({lib["num_threads"] for lib in threadpool_info()})
+
         with Client(addr, timeout="30s") as c:
             c.wait_for_workers(2, timeout=60)
+            assert set(map(tuple, c.run(pool_threads).values())) == {(WORKER_THREADS,)}
+            assert CALLER_THREADS != WORKER_THREADS
         monkeypatch.setenv(SCHEDULER_ENV, addr)  # the environment variable names the cluster
         _same_index(single, Index.build(paths, CFG, tmp_path, progress=False))
     finally:
@@ -143,19 +151,21 @@ def test_a_build_killed_while_writing_shards_resumes_to_the_same_index(paths, si
         return [p for p in (root / "shards").glob("s-*")] if (root / "shards").exists() else []
 
     # features already cached (the single-process build's): the kill lands in the shard stage
-    _kill_build_when(paths, root, single.root / "features", lambda: len(shards_written()) >= 2)
+    cached = Path(single.images[0]["cache"]).parent
+    _kill_build_when(paths, root, cached, lambda: len(shards_written()) >= 2)
     before = {p.name: p.stat().st_mtime_ns for p in shards_written()}
     assert not (root / "index.json").exists() and 2 <= len(before) < len(single.shards.shards)
-    resumed = Index.build(paths, CFG, root, workers=2, progress=False, features_dir=single.root / "features")
+    resumed = Index.build(paths, CFG, root, workers=2, progress=False, features_dir=cached)
     _same_index(single, resumed)
     assert {p.name: p.stat().st_mtime_ns for p in shards_written() if p.name in before} == before  # reused
 
 
-def test_the_local_cluster_listens_on_loopback_only():
+def test_the_local_cluster_listens_on_loopback_only_and_leaves_the_environment_alone():
     import psutil
 
     from pixret.engine.distributed import dask_client
 
+    env = dict(os.environ)
     with dask_client(workers=2) as client:
         info = client.scheduler_info()
         addresses = [info["address"], *info["workers"]]
@@ -163,3 +173,4 @@ def test_the_local_cluster_listens_on_loopback_only():
         procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
         listening = [c.laddr.ip for p in procs for c in p.net_connections("inet") if c.status == psutil.CONN_LISTEN]
         assert listening and set(listening) == {"127.0.0.1"}
+    assert dict(os.environ) == env  # the nanny's OMP_NUM_THREADS=1 for its workers is not the caller's

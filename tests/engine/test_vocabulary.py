@@ -45,3 +45,57 @@ def test_near_descriptors_get_near_signatures():
     # several words per feature: one signature per (feature, word)
     two = quant.signatures(u8(base), np.stack([words, np.full(50, 1, np.int32)], 1))
     assert two.shape == (50, 2) and np.array_equal(two[:, 0], s_base)
+
+
+def _clustered(n: int, seed: int = 0) -> np.ndarray:
+    """uint8 descriptors around 200 centres: many near-ties between words, as SIFT gives."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 60, (200, 128))
+    return np.clip(centres[rng.integers(0, 200, n)] + rng.normal(0, 8, (n, 128)), 0, 255).astype(np.uint8)
+
+
+def test_vocabulary_words_and_signatures_do_not_depend_on_the_thread_count():
+    from threadpoolctl import threadpool_limits
+
+    from pixret.engine.vocabulary import train_vocabulary
+
+    x = _clustered(12000)
+    out = set()
+    for n in (1, 2, 3):
+        with threadpool_limits(n):
+            q = Quantizer(train_vocabulary(x, 256, 4))
+            words = q.assign(x[:2000], 3)
+            out.add((q.centroids.tobytes(), words.tobytes(), q.signatures(x[:2000], words).tobytes()))
+    assert len(out) == 1
+
+
+def test_faiss_runs_at_the_fixed_thread_count(monkeypatch):
+    """k-means, the IVF lists and word assignment run with one OpenMP and BLAS thread whatever
+    the caller's pools (the cause of a cluster build's other bytes; parallel.fixed_threads)."""
+    import faiss
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from pixret.engine.vocabulary import train_vocabulary
+    from pixret.parallel import NUMERIC_THREADS
+
+    seen = {}
+
+    def spy(name, cls, method):
+        real = getattr(cls, method)
+
+        def wrapper(*args, **kwargs):
+            seen[name] = {lib["num_threads"] for lib in threadpool_info()}
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(cls, method, wrapper)
+
+    spy("k-means", faiss.Kmeans, "train")
+    spy("IVF lists", faiss.IndexIVFFlat, "train")
+    spy("flat words", faiss.IndexFlatL2, "search")
+    spy("IVF words", faiss.IndexIVFFlat, "search")
+    x = _clustered(4000)
+    with threadpool_limits(3):
+        Quantizer(train_vocabulary(x, 64, 2)).assign(x[:100])
+        big = np.random.default_rng(1).random((2100, 128)).astype(np.float32)  # > 2k words: IVF
+        Quantizer(big).assign(x[:100], 3)
+    assert seen == dict.fromkeys(["k-means", "IVF lists", "flat words", "IVF words"], {NUMERIC_THREADS})
