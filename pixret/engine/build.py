@@ -108,8 +108,11 @@ def extract_all(paths: list[Path], cfg: EngineConfig, cache: Path, runner: Runne
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(p, cache_file(p, cache, cfg), cfg, device) for p in paths]
     todo = [k for k, (_, out, _, _) in enumerate(jobs) if out is None or not out.exists()]
-    # learned features in this process (torch spreads each image over the cores, or the GPU)
-    where = runner if cfg.features.kind == "sift" else Runner(workers=1, progress=runner.progress)
+    # learned features on a GPU in this process (one device); on the CPU, like SIFT, one image
+    # per worker: torch runs at a fixed thread count (parallel.fixed_threads: its results
+    # depend on the count), so the cores are used by processes, not by torch's threads
+    cpu = cfg.features.kind == "sift" or device == "cpu"
+    where = runner if cpu else Runner(workers=1, progress=runner.progress)
     fresh = dict(zip(todo, where.map(_extract_one, [jobs[k] for k in todo], "features", "img"), strict=True))
     images, skipped = [], []
     for k, (p, _, _, _) in enumerate(jobs):

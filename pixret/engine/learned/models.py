@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ...errors import PixretError
+from ...parallel import fixed_threads
 from .weights import find_weight
 
 KINDS = ("xfeat", "aliked", "disk")
@@ -88,7 +89,7 @@ def run_extractor(
     model = extractor(kind, weights, device, n_features, threshold)
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     t = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float() / 255.0
-    with _LOCK, torch.inference_mode():
+    with _LOCK, fixed_threads(), torch.inference_mode():
         if kind == "xfeat":
             o = model.detectAndCompute(t, top_k=n_features)[0]
             k, s, d = o["keypoints"], o["scores"], o["descriptors"]
@@ -146,7 +147,7 @@ def run_matcher(
             "image_size": torch.tensor([size], dtype=torch.float32, device=device),
         }
 
-    with _LOCK, torch.inference_mode():
+    with _LOCK, fixed_threads(), torch.inference_mode():
         out = model({"image0": side(q_kpts, q_desc, q_size), "image1": side(d_kpts, d_desc, d_size)})
     m = out["matches"][0].cpu().numpy().astype(np.int64)
     return m[:, 0], m[:, 1]
