@@ -66,6 +66,8 @@ def test_a_run_replaces_only_the_files_a_run_wrote(bench, index_copy, tmp_path):
     r = run_cli([*args, "--out", theirs])
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "their-method/ranks.npy: not written by a pixret run" in r.stderr and "nothing was written" in r.stderr
+    r = run_cli(["reference-results", "--root", bench.root, "--dataset", "eng", "--out", theirs])  # another writer
+    assert r.returncode == 2 and "their-method/ranks.npy: not written by a pixret run" in r.stderr
     assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt", "ranks.npy"]
     assert (theirs / "ranks.npy").read_bytes() == b"their ranking"
     out = tmp_path / "runs"
