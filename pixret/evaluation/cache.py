@@ -351,10 +351,12 @@ class ScoreCache:
         if not isinstance(seen, list) or not all(isinstance(w, str) for w in seen):
             return "warnings: expected a list of strings"
         why = check_summary(doc["summary"], protocols, n_queries)
-        mac = doc["mac"]
-        if why is None and not (isinstance(mac, str) and hmac.compare_digest(mac, entry_mac(secret, key, doc["summary"], seen))):
-            why = "its MAC does not verify under your key: written by someone else, or edited"
-        return why
+        if why is not None:
+            return why
+        mac, expected = doc["mac"], entry_mac(secret, key, doc["summary"], seen)
+        if not (isinstance(mac, str) and hmac.compare_digest(mac.encode(), expected.encode())):
+            return "its MAC does not verify under your key: written by someone else, or edited"
+        return None
 
     def put(self, key: str, summary: dict, seen: list[str]) -> None:
         """Write the entry for ``key`` (beside, then renamed over); a cache that cannot be
