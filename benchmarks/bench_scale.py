@@ -50,6 +50,7 @@ from pixret.engine.features import extract_in_box  # noqa: E402
 from pixret.engine.index import writer_lock  # noqa: E402
 from pixret.engine.shards import shard_name, write_shard  # noqa: E402
 from pixret.engine.shortlist import auto_top_k  # noqa: E402
+from pixret.engine.store import claim  # noqa: E402
 from pixret.engine.vocabulary import split_words  # noqa: E402
 from pixret.evaluation import PixelPrediction  # noqa: E402
 from pixret.imageio import load_image  # noqa: E402
@@ -128,6 +129,7 @@ def build_scale(n: int, base: Index, pool_dir: Path, root: Path, runner: Runner)
     """An index of the base images plus n - len(base) re-sampled ones; (index, build timings)."""
     cfg = base.cfg
     size = cfg.shortlist.shard_size
+    claim(root)  # marks the folder as an index's before its shards are written (publish checks it)
     shards_dir = root / "shards"
     shards_dir.mkdir(parents=True, exist_ok=True)
     names = []

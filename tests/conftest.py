@@ -26,6 +26,17 @@ settings.load_profile(os.environ.get("PIXRET_HYPOTHESIS", "default"))
 ENG_CFG = SyntheticConfig(name="eng", queries=3, positives=5, distractors=8, seed=11)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_files(tmp_path_factory):
+    """The user's secret cache key and pixret's caches, in a folder of the session's own: no test
+    writes into the real home directory (tests that need another key set PIXRET_KEY_FILE)."""
+    home = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PIXRET_KEY_FILE", str(home / "config" / "pixret" / "cache.key"))
+        mp.setenv("PIXRET_CACHE", str(home / "cache"))
+        yield home
+
+
 @pytest.fixture(scope="session")
 def bench(tmp_path_factory):
     """The session's generated benchmark "eng": 3 queries, 23 database images (read-only)."""

@@ -69,11 +69,15 @@ def reference_results(
     seed: int = 0,
 ) -> None:
     """Write results derived from the ground truth by known perturbations (for testing)."""
+    from ..pipelines.benchmark import check_out, record_run
+
     bench = load_benchmark(root, dataset)
+    check_out(out)  # replaces only the run files a run wrote there
     ranks, pixels = perturbed_results(bench, shift, drop, swap, seed)
     write_ranks(out / "ranks.npy", ranks)
     write_pixel_results(out / "pixels.npy", pixels)
     write_pixel_results(out / "pixels.json", pixels, method=f"reference shift={shift} drop={drop}")
+    record_run(out, ["ranks.npy", "pixels.npy", "pixels.json"])
     say(f"wrote {out}/ranks.npy, pixels.npy, pixels.json")
 
 

@@ -1,16 +1,26 @@
-"""Extracting the release's archives: .rar through bsdtar or unar, .zip/.tar through Python."""
+"""Extracting the release's archives: .rar through bsdtar or unar, .zip/.tar through Python.
+
+What arrives is extracted into a temporary folder and then moved into place. A file already
+in place is never replaced unless it holds the same bytes (then it is kept as it is) or the
+caller proves pixret put it there (``replaceable``: the download ledger); any other conflict
+refuses the whole archive, naming the file, before anything moves.
+"""
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import PixretError
+
+Replaceable = Callable[[Path], bool]  # whether pixret may replace the file at this path (it put it there)
 
 RAR_HELP = (
     "no RAR extractor found: install bsdtar (Debian/Ubuntu: apt-get install libarchive-tools) "
@@ -87,11 +97,15 @@ def archive_kind(path: Path, by_name: bool = True) -> str | None:
     return None
 
 
-def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool = False) -> list[Path]:
-    """Extract into ``dest`` through a temporary folder beside it; return the files placed.
+def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool = False,
+            replaceable: Replaceable | None = None) -> list[Path]:  # fmt: skip
+    """Extract into ``dest`` through a temporary folder beside it; return the files placed (those
+    already there with the same bytes included).
 
     Nothing lands in ``dest`` unless extraction finished, so an interrupted or corrupt
-    archive never leaves half a dataset behind.
+    archive never leaves half a dataset behind; and nothing in ``dest`` is replaced unless it
+    has the same bytes or ``replaceable`` says pixret put it there (PixretError naming the file,
+    before anything moves).
     """
     archive, dest = Path(archive), Path(dest)
     kind = archive_kind(archive)
@@ -103,14 +117,20 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, flatten: bool =
         {"rar": _extract_rar, "zip": _extract_zip, "tar": _extract_tar}[kind](archive, tmpdir)
         placed = []
         if flatten:
+            moves = []
             for f in sorted(tmpdir.rglob("*")):
                 if f.is_file() and f.suffix.lower() in _IMAGE_EXT:
-                    target = dest / f.name
+                    try:
+                        _plan(f, dest / f.name, moves, replaceable)
+                    except PixretError as exc:
+                        raise PixretError(archive, f"{exc.problem}; nothing was changed") from None
+            for f, target in moves:
+                if f is not None:
                     os.replace(f, target)
-                    placed.append(target)
+                placed.append(target)
         else:
             try:
-                placed = merge_tree(tmpdir, dest)
+                placed = merge_tree(tmpdir, dest, replaceable=replaceable)
             except PixretError as exc:
                 raise PixretError(archive, exc.problem) from None
     if not placed:
@@ -132,37 +152,52 @@ def build_beside(out: str | os.PathLike, sub: str, name: str, build, last: str) 
     return out / sub
 
 
-def merge_tree(src: Path, dest: Path, last: str | None = None) -> list[Path]:
+def merge_tree(src: Path, dest: Path, last: str | None = None, replaceable: Replaceable | None = None) -> list[Path]:
     """Move the contents of folder ``src`` into ``dest``, merging into folders that exist; return
-    the files placed. Every conflict is found before anything moves. ``last``: a file name moved
-    after all others (the file whose presence marks the whole as complete)."""
-    moves: list[tuple[Path, Path]] = []
+    the files placed. Every conflict is found before anything moves: a file where ``dest`` has a
+    folder or the reverse, and a file where ``dest`` has another file with other bytes, unless
+    ``replaceable`` says pixret put that one there (a file with the same bytes stays as it is).
+    ``last``: a file name moved after all others (the file whose presence marks the whole as
+    complete)."""
+    moves: list[tuple[Path | None, Path]] = []
     try:
         for child in sorted(src.iterdir()):
-            _plan(child, dest / child.name, moves)
+            _plan(child, dest / child.name, moves, replaceable)
     except PixretError as exc:
         raise PixretError(dest, f"{exc.problem}; nothing was changed") from None
-    moves.sort(key=lambda m: m[0].name == last)  # stable: only `last` moves to the end
+    moves.sort(key=lambda m: m[1].name == last)  # stable: only `last` moves to the end
     placed: list[Path] = []
     dest.mkdir(parents=True, exist_ok=True)
     for s, target in moves:  # every conflict was found above: only moves are left
+        if s is None:  # the same bytes are there already
+            placed.append(target)
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(s, target)
         placed += [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
     return placed
 
 
-def _plan(src: Path, target: Path, moves: list[tuple[Path, Path]]) -> None:
+def _plan(src: Path, target: Path, moves: list[tuple[Path | None, Path]], replaceable: Replaceable | None) -> None:
     """The moves that put ``src`` at ``target``, merging into folders that exist. A file never
     replaces a folder, nor a folder a file: such an archive is refused before anything moves
-    (a zip whose one member was a *file* named like the dataset folder used to delete it)."""
+    (a zip whose one member was a *file* named like the dataset folder used to delete it). A file
+    replaces a file only when pixret put that one there (``replaceable``); with the same bytes
+    it is left as it is (the move is ``(None, target)``)."""
     if src.is_dir() and not src.is_symlink():
-        if target.is_dir():
+        if target.is_dir() and not target.is_symlink():
             for child in sorted(src.iterdir()):
-                _plan(child, target / child.name, moves)
+                _plan(child, target / child.name, moves, replaceable)
             return
-        if target.exists():
+        if target.exists() or target.is_symlink():
             raise PixretError(None, f"archive folder {src.name!r} would replace the file {target}")
-    elif target.is_dir():
+    elif target.is_dir() and not target.is_symlink():
         raise PixretError(None, f"archive member {src.name!r} is a file where {target} is a folder")
+    elif target.exists() or target.is_symlink():
+        if target.is_file() and not target.is_symlink() and src.is_file() and filecmp.cmp(src, target, shallow=False):
+            moves.append((None, target))
+            return
+        if not (target.is_file() and not target.is_symlink() and replaceable is not None and replaceable(target)):
+            raise PixretError(None, f"{target} is there already with other bytes, and pixret did not put it there: "
+                              "move it away first")  # fmt: skip
     moves.append((src, target))

@@ -6,10 +6,17 @@ list must be text). A mirror that answers 200 with an HTML error page is thereby
 file set aside as ``NAME.bad``, and the next address tried. The release publishes no hashes,
 so pixret records each file's sha256 the first time it accepts it (``.downloads/hashes.json``)
 and warns when a later copy differs. Nothing in place is replaced by a file that failed.
+
+Nothing in place is replaced unless pixret put it there: every file an install places is
+recorded with its sha256 in ``ROOT/.downloads/placed.json``, and a later install replaces a
+file only when it still has the recorded bytes (a newer release over an older one); a file
+edited since, or one that was there before, stops the install with one line naming it, before
+anything moves (a file with the same bytes as the new one is simply kept).
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -19,7 +26,7 @@ from pathlib import Path
 
 from ..errors import DownloadWarning, PixretError
 from ..fetch import fetch_url, sha256_of, verify
-from ..io import load_pickle, write_json
+from ..io import atomic_open, load_pickle, write_json
 from .archives import archive_kind, extract
 from .release import check_gnd
 from .sources import Source
@@ -115,6 +122,34 @@ def _download(source: Source, cache_dir: Path, progress: bool) -> Path:
     )
 
 
+PLACED = "placed.json"  # in ROOT/.downloads: each file an install put in place, with its sha256
+
+
+def _placed(root: Path) -> dict[str, str]:
+    try:
+        doc = json.loads((root / ".downloads" / PLACED).read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(v, str)} if isinstance(doc, dict) else {}
+
+
+def _placed_here(root: Path):
+    """Whether pixret put the file at a path there (it still has the bytes recorded when it did)."""
+    placed = _placed(root)
+
+    def replaceable(target: Path) -> bool:
+        recorded = placed.get(os.path.relpath(target, root))
+        return recorded is not None and recorded == sha256_of(target)
+
+    return replaceable
+
+
+def _record_placed(root: Path, files: list[Path]) -> None:
+    placed = _placed(root)
+    placed.update({os.path.relpath(f, root): sha256_of(f) for f in files})
+    write_json(root / ".downloads" / PLACED, placed)
+
+
 def install(
     source: Source,
     root: str | os.PathLike,
@@ -136,13 +171,20 @@ def install(
         _record_hash(cache_dir, archive, source)
     dest = root / source.dest
     if not source.extract:
-        dest.mkdir(parents=True, exist_ok=True)
         target = dest / source.filename
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(archive, tmp)
-        os.replace(tmp, target)
+        if target.is_dir() and not target.is_symlink():
+            raise PixretError(target, "is a folder where the file should go: move it away first; nothing was changed")
+        same = target.is_file() and filecmp.cmp(archive, target, shallow=False)
+        if not same:
+            if (target.exists() or target.is_symlink()) and not (target.is_file() and _placed_here(root)(target)):
+                raise PixretError(target, "is there already with other bytes, and pixret did not put it there: "
+                                  "move it away first; nothing was changed")  # fmt: skip
+            with open(archive, "rb") as src, atomic_open(target, "wb") as fh:
+                shutil.copyfileobj(src, fh)
+        _record_placed(root, [target])
         return [target]
-    placed = extract(archive, dest, flatten=source.flatten)
+    placed = extract(archive, dest, flatten=source.flatten, replaceable=_placed_here(root))
+    _record_placed(root, placed)
     if not keep_archive and from_file is None:
         archive.unlink()
     return placed

@@ -33,6 +33,8 @@ import hashlib
 import json
 import mmap
 import os
+import re
+import secrets
 import shutil
 import threading
 import zlib
@@ -49,6 +51,8 @@ ARRAYS = ("offsets", "kpts", "words", "sigs", "desc", "post_words", "post_ptr", 
 FEATURES = ("kpts", "words", "sigs", "desc")  # checked an image at a time (rows.npy)
 WHOLE = ("offsets", "post_words", "post_ptr", "post_ids", "post_df", "rows")  # checked whole
 SUMS = "sums.json"
+SHARD_FILES = frozenset({*(f"{a}.npy" for a in ARRAYS), "rows.npy", SUMS})  # everything write_shard writes
+SHARD_TEMP = re.compile(r"\.s-[0-9a-f]{20}\..+\.tmp")  # a shard being written (or left by a kill)
 
 
 def shard_name(*parts: bytes | str) -> str:
@@ -85,9 +89,8 @@ def write_shard(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     name, same bytes."""
     if folder.exists():
         return
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp.mkdir(parents=True)  # a new folder (never one that was there), so removing it on failure loses nothing
     try:
         offsets = np.asarray(arrays["offsets"])
         feats = [np.asarray(arrays[k]) for k in FEATURES]

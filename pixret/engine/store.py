@@ -6,6 +6,7 @@ Layout of an index folder::
     index.json          format, version, config, image count, skipped files, the generation
                         folder that holds the data, the CRC-32 of every generation file and of
                         every shard's sums.json, and its own CRC (written last, atomically)
+    .pixret-index       the mark of a folder pixret made for an index (written before anything else)
     .lock               held by the one process writing the index (build, add)
     features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file and
                         feature config; another folder can be shared between indexes)
@@ -23,6 +24,13 @@ A build or an add writes new shards and a new generation beside the current one 
 ``index.json`` to it at the end: until then the old index stays whole and searchable, and a
 build that fails or is killed changes nothing a reader sees.
 
+pixret deletes only what it can prove it wrote. An index is written only into a new or empty
+folder (marked ``.pixret-index`` at once, so that an interrupted first build resumes) or into
+one that holds a pixret index.json; any other folder is refused with one line, before anything
+is written. Inside it, a generation, a shard or the work folder is removed only when its name is
+one pixret gives and every file in it is one pixret writes there; anything else (``gen-notes``,
+a file of the user's in ``work/``) is kept, whole, with a warning naming it.
+
 Checks on open (measured by benchmarks/bench_scale.py at each scale): the CRC-32 of index.json
 and of every generation file (at a million images about 200 MB, 0.05-0.1 s), each shard's
 sums.json, offsets and array headers (a few KB a shard), the shapes and dtypes of every array,
@@ -37,8 +45,8 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import time
+import warnings
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,18 +55,24 @@ from typing import NamedTuple
 import numpy as np
 
 from .._version import __version__
-from ..errors import PixretError
+from ..errors import IndexWarning, PixretError
 from ..io import regular_file, save_npy, write_json
 from .build import save_quantizer
 from .catalog import Catalog, as_records, write_catalog
 from .config import EngineConfig
 from .postings import global_idf
-from .shards import Shard, ShardSet, crc_file, sums_crc
+from .shards import SHARD_FILES, SHARD_TEMP, Shard, ShardSet, crc_file, sums_crc
 from .vocabulary import Quantizer
 
 FORMAT, VERSION = "pixret-index", 3  # 3: checksums (index.json, generation files, shards)
 SHARD_NAME = re.compile(r"s-[0-9a-f]{20}")
 GENERATION_FILES = ("images.jsonl", "images-offsets.npy", "quantizer.npz", "idf.npy", "norms.npy", "shards.json")
+MARK, MARK_TEXT = ".pixret-index", "a folder pixret made for an index (engine/store.py)\n"
+GENERATION = re.compile(r"gen-[0-9a-f]{1,16}")  # publish names them gen-{time_ns:x}
+ATOMIC_TEMP = re.compile(r"\..+\.tmp")  # what io.atomic_open leaves when killed mid-write
+# the work folder's files (engine/build.py): the vocabulary, the quantizer and each chunk's words,
+# each named by a hash of what it holds
+WORK_FILE = re.compile(r"[A-Za-z0-9_-]*[0-9a-f]{16,64}\.npz")
 
 
 class Loaded(NamedTuple):
@@ -86,7 +100,10 @@ def publish(root: Path, cfg: EngineConfig, images: Iterable[dict], quantizer: Qu
     returns the generation's name. The caller holds the writer lock. ``images``: records
     {path, name, size, cache[, bytes]}."""
     gen = f"gen-{time.time_ns():x}"
+    while (root / gen).exists():  # never write into a folder that is there already
+        gen = f"gen-{time.time_ns():x}"
     data = root / gen
+    data.mkdir()
     try:
         shards = [Shard(root / "shards" / n) for n in names]
         idf = global_idf(shards, quantizer.size << cfg.shortlist.split_bits)
@@ -104,7 +121,7 @@ def publish(root: Path, cfg: EngineConfig, images: Iterable[dict], quantizer: Qu
         meta["checksum"] = _meta_crc(meta)
         write_json(root / "index.json", meta)
     except BaseException:
-        shutil.rmtree(data, ignore_errors=True)
+        remove_owned(data, _generation_file)
         raise
     remove_old_data(root, keep=gen, shards=set(names))
     return gen
@@ -217,16 +234,87 @@ def inconsistent(images: Catalog, n_images: int, shards: list[Shard], idf: np.nd
 @contextlib.contextmanager
 def writer_lock(root: Path):
     """Hold ROOT/.lock while writing the index; a second writer is refused with a message
-    (two builds into one folder would each report success, and the last one would win)."""
-    made = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
+    (two builds into one folder would each report success, and the last one would win).
+
+    ROOT must be new, empty, or a folder pixret made for an index (``claim``); anything else is
+    refused before a byte is written. A first build refused before it wrote anything but its
+    mark and lock (an empty feature folder at most) leaves the folder as it found it."""
+    made, fresh = claim(root)
     try:
         with _held(root):
             yield
     finally:
-        # a first build refused before it wrote anything (an empty feature folder at most): no trace
-        if made and all(p.name == ".lock" for p in root.rglob("*") if not p.is_dir()):
-            shutil.rmtree(root, ignore_errors=True)
+        if fresh:
+            _undo_claim(root, made)
+
+
+def claim(root: Path) -> tuple[bool, bool]:
+    """Make sure pixret may write an index into ROOT (new, empty, marked ``.pixret-index`` or
+    holding a pixret index.json) and mark it; (made now, was new or empty). PixretError, one line
+    naming the folder and what it holds, for any other folder: nothing is written there."""
+    try:
+        entries = sorted(os.listdir(root))
+    except FileNotFoundError:
+        entries = None
+    except NotADirectoryError:
+        raise PixretError(root, "is a file, not a folder: give a folder for the index") from None
+    except OSError as exc:
+        raise PixretError(root, f"cannot read the folder ({exc.strerror or exc})") from None
+    if entries and not is_index_folder(root):
+        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+        raise PixretError(root, f"not a pixret index, and not empty (it holds {shown}): give a new or empty "
+                          "folder for the index; nothing was changed")  # fmt: skip
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / MARK).exists():
+            write_bytes_new(root / MARK, MARK_TEXT.encode())
+    except OSError as exc:
+        raise PixretError(root, f"cannot write the index here ({exc.strerror or exc})") from None
+    return entries is None, not entries
+
+
+def write_bytes_new(path: Path, data: bytes) -> None:
+    """Write a file that must not exist yet (O_EXCL); one that appeared meanwhile is left as is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def is_index_folder(root: Path) -> bool:
+    """Whether ROOT is a folder pixret made for an index: its mark, or an index.json of pixret's
+    format (any version: an index built before the mark existed)."""
+    mark = root / MARK
+    try:
+        if mark.is_file() and not mark.is_symlink() and mark.stat().st_size < 4096 and mark.read_text() == MARK_TEXT:
+            return True
+        meta_path = root / "index.json"
+        if not meta_path.is_file() or meta_path.is_symlink():
+            return False
+        regular_file(meta_path)
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError, RecursionError, PixretError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def _undo_claim(root: Path, made: bool) -> None:
+    """After a first build into a new or empty folder: if it left nothing but its mark, the lock
+    and empty folders, remove exactly those (os.rmdir removes only an empty folder)."""
+    files = [p for p in root.rglob("*") if not p.is_dir() or p.is_symlink()]
+    if any(p.parent != root or p.name not in (MARK, ".lock") for p in files):
+        return  # the build wrote something: the folder is an index's (interrupted, it resumes)
+    for p in files:
+        with contextlib.suppress(OSError):
+            p.unlink()
+    for d in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            d.rmdir()
+    if made:
+        with contextlib.suppress(OSError):
+            root.rmdir()
 
 
 @contextlib.contextmanager
@@ -268,11 +356,65 @@ def generation(root: Path) -> str | None:
 
 def remove_old_data(root: Path, keep: str, shards: set[str]) -> None:
     """After the swap: drop earlier generations, the shards no generation names any more and the
-    build's work files; readers that still map them keep their open files."""
-    for p in root.glob("gen-*"):
-        if p.name != keep and p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-    for p in (root / "shards").glob("*"):
-        if p.name not in shards:
-            shutil.rmtree(p, ignore_errors=True)
-    shutil.rmtree(root / "work", ignore_errors=True)
+    build's work files; readers that still map them keep their open files. Only what pixret
+    wrote is removed (``remove_owned``): any other folder is kept, with a warning naming it."""
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith("gen-") and entry.name != keep and entry.is_dir():
+            if entry.is_symlink() or not GENERATION.fullmatch(entry.name):
+                _kept(Path(entry.path), "not a generation pixret wrote")
+            else:
+                remove_owned(Path(entry.path), _generation_file)
+    shard_dir = root / "shards"
+    if shard_dir.is_dir() and not shard_dir.is_symlink():
+        for entry in sorted(os.scandir(shard_dir), key=lambda e: e.name):
+            if entry.name in shards:
+                continue
+            ours = SHARD_NAME.fullmatch(entry.name) or SHARD_TEMP.fullmatch(entry.name)
+            if not ours or entry.is_symlink() or not entry.is_dir():
+                _kept(Path(entry.path), "not a shard pixret wrote")
+            else:
+                remove_owned(Path(entry.path), _shard_file)
+    work = root / "work"
+    if work.is_symlink():
+        _kept(work, "a link, not the work folder pixret makes")
+    elif work.is_dir():
+        remove_owned(work, _work_file)
+
+
+def _generation_file(name: str) -> bool:
+    return name in GENERATION_FILES or bool(ATOMIC_TEMP.fullmatch(name))
+
+
+def _shard_file(name: str) -> bool:
+    return name in SHARD_FILES or bool(ATOMIC_TEMP.fullmatch(name))
+
+
+def _work_file(name: str) -> bool:
+    return bool(WORK_FILE.fullmatch(name) or ATOMIC_TEMP.fullmatch(name))
+
+
+def remove_owned(folder: Path, ours) -> bool:
+    """Remove ``folder`` if every entry in it is a regular file whose name ``ours`` accepts (what
+    pixret writes there); else keep it whole, with a warning naming what pixret did not write.
+    Returns whether it was removed."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return False
+    foreign = sorted(e.name for e in entries if e.is_symlink() or not e.is_file() or not ours(e.name))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        _kept(folder, f"it holds {shown}, which pixret did not write")
+        return False
+    for e in entries:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(e.path)
+    try:
+        folder.rmdir()
+    except OSError:  # something was written into it meanwhile: keep it
+        return False
+    return True
+
+
+def _kept(path: Path, why: str) -> None:
+    warnings.warn(f"{path}: kept ({why}); remove it yourself if it is not needed", IndexWarning, stacklevel=4)

@@ -7,20 +7,33 @@ size of database images whose label gives none), the protocols, the point order 
 that scores. The key is a SHA-256 over all of them; an entry is ``CACHE/KEY.json``.
 
 An entry is used only if it is a regular file of sane size, valid JSON of the expected schema
-(every value a number in 0..1 or null, one record per query), for this key, and its checksum
-matches its content: a hand edit, a truncated write, ``[]``, ``null`` or 100,000 nested
-brackets are scored again, with a note. A cache that cannot be written (a read-only tree, a
-file where the folder should be, a folder where an entry should be) is a note, never a
-missing score.
+(every value a number in 0..1 or null, one record per query), for this key, and its MAC
+verifies: a hand edit, a truncated write, ``[]``, ``null`` or 100,000 nested brackets are
+scored again, with a note. A cache that cannot be written (a read-only tree, a file where the
+folder should be, a folder where an entry should be) is a note, never a missing score.
+
+Why a MAC, not a checksum: a cache folder is input like any other, and a results tree with its
+``.pixret-cache`` is handed from one person to another. A plain hash of an entry's content can
+be recomputed by whoever edits it; an HMAC-SHA256 (RFC 2104) under a secret key of the user's
+own cannot. So an entry is trusted only when this user's key wrote it, and forging one needs
+that key, i.e. the right to read the user's files already. The key is 32 random bytes made once
+(``secrets``), in ``$PIXRET_KEY_FILE`` or ``$XDG_CONFIG_HOME/pixret/cache.key`` (default
+``~/.config/pixret/cache.key``), with mode 0600; it is used for nothing else and is part of no
+cache key. A key file that others may read or write, or that is not the user's, is not used:
+the scores are computed, with a note. An entry of another user's (or another key's) is scored
+again with a note and rewritten under this user's key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import hmac
 import json
 import math
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -32,7 +45,9 @@ from ..io import read_json, write_json
 from .protocols.base import KAPPAS, MIOU_KEYS, THRESHOLDS
 
 FORMAT = "pixret-compare-cache"
-VERSION = 2  # 1: keyed by the result files only (pixret <= 0.3)
+VERSION = 3  # 1: keyed by the result files only (pixret <= 0.3); 2: a plain sha256 checksum, not a MAC
+KEY_ENV = "PIXRET_KEY_FILE"
+KEY_BYTES = 32  # HMAC-SHA256's block is 64 bytes; 32 random bytes are its full strength (RFC 2104 sec. 3)
 MAX_ENTRY_BYTES = 64 << 20  # a real entry is a few KB per query
 _CHUNK = 1 << 20
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -130,8 +145,72 @@ def entry_key(bench_digest: str, dataset: str, image: str, pixel: str, protocols
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def _checksum(key: str, summary: object, seen: object) -> str:
-    return hashlib.sha256(json.dumps([key, summary, seen], sort_keys=True).encode()).hexdigest()
+def key_file() -> Path:
+    """Where the user's secret cache key is: ``$PIXRET_KEY_FILE``, else
+    ``$XDG_CONFIG_HOME/pixret/cache.key`` (``~/.config/pixret/cache.key``)."""
+    if os.environ.get(KEY_ENV):
+        return Path(os.environ[KEY_ENV])
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "pixret" / "cache.key"
+
+
+def user_key(path: Path | None = None) -> bytes:
+    """The user's secret key (``KEY_BYTES`` bytes), made on first use with mode 0600 in a folder
+    of mode 0700. PixretError (one line) when it cannot be made, or when the file there is not
+    one to trust: not a regular file, not the user's, readable or writable by others, or not
+    ``KEY_BYTES`` long."""
+    path = key_file() if path is None else path
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(KEY_BYTES))
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):  # never replaces a key that is there: two first uses
+                os.link(tmp, path)  # agree on one
+        finally:
+            os.unlink(tmp)
+    except OSError as exc:
+        raise PixretError(path, f"cannot make the cache key ({exc.strerror or exc})") from None
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        raise PixretError(path, "the cache key vanished as it was made") from None
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise PixretError(path, f"cannot read the cache key ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise PixretError(path, "the cache key is not a regular file")
+        if st.st_uid != os.getuid():
+            raise PixretError(path, "the cache key belongs to another user")
+        if st.st_mode & 0o077:
+            raise PixretError(path, f"others may read or change the cache key (mode {stat.S_IMODE(st.st_mode):o}): "
+                              "chmod 600 it, or remove it to make a new one")  # fmt: skip
+        data = fh.read(KEY_BYTES + 1)
+    if len(data) != KEY_BYTES:
+        raise PixretError(path, f"the cache key is {len(data)} bytes, not {KEY_BYTES}: remove it to make a new one")
+    return data
+
+
+def entry_mac(secret: bytes, key: str, summary: object, seen: object) -> str:
+    """HMAC-SHA256 under the user's ``secret`` of an entry's key, summary and warnings (canonical JSON)."""
+    msg = json.dumps([FORMAT, VERSION, key, summary, seen], sort_keys=True).encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
 # ------------------------------------------------------------------ schema of an entry
@@ -205,15 +284,29 @@ def check_summary(summary: object, protocols: tuple[str, ...], n_queries: int) -
 
 class ScoreCache:
     """The entries under ``folder`` (None: no cache). Never raises on a damaged or unwritable
-    cache: what went wrong is in ``notes``, and the score is computed instead."""
+    cache, or on a key that cannot be used: what went wrong is in ``notes``, and the score is
+    computed instead. ``key_path``: the secret key's file (default ``key_file()``)."""
 
-    def __init__(self, folder: str | os.PathLike | None):
+    def __init__(self, folder: str | os.PathLike | None, key_path: str | os.PathLike | None = None):
         self.folder = None if folder is None else Path(folder)
         self.notes: list[str] = []
         self._unwritable = False
+        self._key_path = None if key_path is None else Path(key_path)
+        self._secret: bytes | None = None
+        self._no_key = False
 
     def path(self, key: str) -> Path | None:
-        return None if self.folder is None else self.folder / f"{key}.json"
+        return None if self.folder is None or self._no_key else self.folder / f"{key}.json"
+
+    def _key(self) -> bytes | None:
+        """The user's secret key, read once; None (and one note) when it cannot be used."""
+        if self._secret is None and not self._no_key:
+            try:
+                self._secret = user_key(self._key_path)
+            except PixretError as exc:
+                self._no_key = True
+                self.notes.append(f"cache not used ({exc}); every score was computed")
+        return self._secret
 
     def get(self, key: str, protocols: tuple[str, ...], n_queries: int, what: str) -> tuple[dict, list[str]] | None:
         """(summary, warnings seen when it was scored) of a valid entry for ``key``, else None
@@ -225,6 +318,9 @@ class ScoreCache:
             st = os.stat(path)
         except OSError:  # no entry (or no cache folder: a file in its place is noted on writing)
             return None
+        secret = self._key()
+        if secret is None:
+            return None
         doc: object = None
         if stat.S_ISDIR(st.st_mode):
             problem = "it is a folder"
@@ -235,7 +331,7 @@ class ScoreCache:
         else:
             try:
                 doc = read_json(path)
-                problem = self._problem(doc, key, protocols, n_queries)
+                problem = self._problem(doc, key, protocols, n_queries, secret)
             except PixretError as exc:
                 problem = exc.problem
         if problem is None and isinstance(doc, dict):
@@ -244,18 +340,23 @@ class ScoreCache:
         return None
 
     @staticmethod
-    def _problem(doc: object, key: str, protocols: tuple[str, ...], n_queries: int) -> str | None:
-        if not isinstance(doc, dict) or set(doc) != {"format", "version", "key", "summary", "warnings", "checksum"}:
+    def _problem(doc: object, key: str, protocols: tuple[str, ...], n_queries: int, secret: bytes) -> str | None:
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             return "not a pixret cache entry"
-        if doc["format"] != FORMAT or doc["version"] != VERSION or doc["key"] != key:
+        if doc.get("version") != VERSION or doc.get("key") != key:
             return "written for other files or another pixret"
+        if set(doc) != {"format", "version", "key", "summary", "warnings", "mac"}:
+            return "not a pixret cache entry"
         seen = doc["warnings"]
         if not isinstance(seen, list) or not all(isinstance(w, str) for w in seen):
             return "warnings: expected a list of strings"
         why = check_summary(doc["summary"], protocols, n_queries)
-        if why is None and doc["checksum"] != _checksum(key, doc["summary"], seen):
-            why = "its checksum does not match its content: edited by hand?"
-        return why
+        if why is not None:
+            return why
+        mac, expected = doc["mac"], entry_mac(secret, key, doc["summary"], seen)
+        if not (isinstance(mac, str) and hmac.compare_digest(mac.encode(), expected.encode())):
+            return "its MAC does not verify under your key: written by someone else, or edited"
+        return None
 
     def put(self, key: str, summary: dict, seen: list[str]) -> None:
         """Write the entry for ``key`` (beside, then renamed over); a cache that cannot be
@@ -263,8 +364,11 @@ class ScoreCache:
         path = self.path(key)
         if path is None or self._unwritable:
             return
+        secret = self._key()
+        if secret is None:
+            return
         doc = {"format": FORMAT, "version": VERSION, "key": key, "summary": summary, "warnings": seen,
-               "checksum": _checksum(key, summary, seen)}  # fmt: skip
+               "mac": entry_mac(secret, key, summary, seen)}  # fmt: skip
         try:
             write_json(path, doc, None)
         except (PixretError, OSError) as exc:

@@ -7,6 +7,11 @@
 
 ``main(conf, bench, out) -> Path`` does all four and returns the run folder
 (``evaluation.results.RunFolder``), which `pixret evaluate`, `compare`, `report` and `serve` read.
+
+A run replaces only files it can prove a run wrote: each time it writes the run's files it
+records their sha256 in ``OUT/.pixret-run.json``, and a run into a folder holding a run file
+that is not recorded there with its current content (another tool's results, the user's own,
+a file edited since) is refused with one line naming the file, before anything runs.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ from ..engine import EngineConfig, Index, get_config
 from ..errors import PixretError, ResultsWarning
 from ..evaluation import PixelEval, PixelPrediction
 from ..evaluation.results import RunFolder
+from ..fetch import sha256_of
+from ..io import read_json, write_json
+
+LEDGER, LEDGER_FORMAT = ".pixret-run.json", "pixret-run"  # the run files written here, with their sha256
+RUN_FILES = (RunFolder.RANKS, RunFolder.PIXELS, RunFolder.RELEASE_PIXELS, RunFolder.SCORES)
 
 
 @dataclass
@@ -110,10 +120,54 @@ def run_engine(
 
 
 def write_run(out: str | os.PathLike, bench: Benchmark, run: RunOutput, method: str) -> RunFolder:
-    """Stage 3: the run folder's result files (ranks.npy, pixels.json, pixels.npy)."""
+    """Stage 3: the run folder's result files (ranks.npy, pixels.json, pixels.npy). PixretError
+    (nothing written) when the folder holds a run file no pixret run wrote (``check_out``)."""
+    check_out(out)
     folder = RunFolder(out)
     folder.write_results(run.ranks, run.pixels, method)
+    record_run(Path(out), RUN_FILES[:3])
     return folder
+
+
+def _written(out: Path) -> dict[str, str]:
+    """The run files recorded in OUT's ledger, with their sha256 ({} without a readable one)."""
+    try:
+        doc = read_json(out / LEDGER) if (out / LEDGER).is_file() else None
+    except PixretError:
+        return {}
+    files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == LEDGER_FORMAT else None
+    return {k: v for k, v in files.items() if isinstance(v, str)} if isinstance(files, dict) else {}
+
+
+def check_out(out: str | os.PathLike) -> None:
+    """Refuse a run folder holding a run file (ranks.npy, pixels.json, pixels.npy, scores.json)
+    that no pixret run wrote there, or that changed since: one line naming it. A new or empty
+    folder, or one holding other files only, is fine (those are never touched)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise PixretError(out, "is a file, not a folder: give a folder for the run")
+    written = _written(out)
+    for name in RUN_FILES:
+        _check_file(out / name, written.get(name))
+
+
+def _check_file(f: Path, recorded: str | None) -> None:
+    if not (f.exists() or f.is_symlink()):
+        return
+    try:
+        ours = f.is_file() and not f.is_symlink() and recorded == sha256_of(f)
+    except OSError:
+        ours = False
+    if not ours:
+        raise PixretError(f, "not written by a pixret run in this folder, or changed since: give a new --out "
+                          "folder, or move the file away; nothing was written")  # fmt: skip
+
+
+def record_run(out: Path, names) -> None:
+    """Add the run files ``names`` to OUT's ledger, each with its sha256."""
+    written = _written(out)
+    written.update({n: sha256_of(out / n) for n in names if (out / n).is_file()})
+    write_json(out / LEDGER, {"format": LEDGER_FORMAT, "files": written})
 
 
 def score(folder: RunFolder, bench: Benchmark, run: RunOutput) -> PixelEval:
@@ -125,8 +179,10 @@ def score(folder: RunFolder, bench: Benchmark, run: RunOutput) -> PixelEval:
               "query_seconds_p50": float(np.percentile(qs, 50)) if len(qs) else None,
               "query_seconds_p95": float(np.percentile(qs, 95)) if len(qs) else None}  # fmt: skip
     report = ev.input_report()
+    _check_file(folder.scores, _written(folder.path).get(RunFolder.SCORES))
     folder.write_scores({"dataset": bench.name, "method": folder.method(), "timing": timing,
                          "notes": folder.notes() + report["notes"], **summary, "input": report})  # fmt: skip
+    record_run(folder.path, [RunFolder.SCORES])
     return ev
 
 
@@ -138,6 +194,7 @@ def main(
     OUT/index unless ``index_dir``); returns ``out``. ``kwargs``: as ``run_engine``."""
     conf = get_config(conf) if isinstance(conf, str) else conf
     out = Path(out)
+    check_out(out)  # before the run's minutes, not after
     run = run_engine(bench, conf, index_dir or out / "index", **kwargs)
     score(write_run(out, bench, run, conf.name), bench, run)
     return out

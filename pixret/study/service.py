@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import math
+import os
 import secrets
 import sqlite3
 import threading
@@ -121,8 +122,8 @@ def create_study(
         raise PixretError(bench.root, "the benchmark's images are needed for a study (pixret download ...)")
     pixels = load_pixel_results(bench, pixel_results, points) if pixel_results else None
     trials = sample_trials(bench, pairs, mix, seed)
-    tmp = path.with_name(f".{path.name}.creating")
-    tmp.unlink(missing_ok=True)
+    # a new name each time: a file of that name that was there (another create's) is never touched
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.creating")
     db = store.connect(tmp, create=True)
     try:
         with store.transaction(db):
@@ -135,14 +136,19 @@ def create_study(
             db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(info.items()))
             write_trials(db, bench, trials, pixels)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        try:
+            os.link(tmp, path)  # never over a file that appeared meanwhile (rename would replace it)
+        except FileExistsError:
+            raise PixretError(path, "a file of that name exists: choose a new study file") from None
+        except OSError:  # a file system without hard links
+            if path.exists():
+                raise PixretError(path, "a file of that name exists: choose a new study file") from None
+            os.replace(tmp, path)
     finally:
         db.close()
-    for side in ("-wal", "-shm"):
-        Path(str(tmp) + side).unlink(missing_ok=True)
-    if path.exists():
-        tmp.unlink()
-        raise PixretError(path, "a file of that name exists: choose a new study file")
-    tmp.rename(path)
+        for made in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):  # all this call's own
+            made.unlink(missing_ok=True)
     return path
 
 

@@ -8,7 +8,7 @@ import pytest
 from pixret.datasets.download import install
 from pixret.datasets.sources import Source
 from pixret.errors import PixretError
-from tests.helpers import RELEASE_FILES
+from tests.helpers import RELEASE_FILES, run_cli
 from tests.httpserver import serve
 from tests.rar5 import write_rar5
 
@@ -128,3 +128,39 @@ def test_a_changed_file_is_flagged_against_its_first_hash(tmp_path, srv_dir):
         (root / ".downloads" / "revisitop1m.txt").unlink()
         with pytest.warns(DownloadWarning, match="differs from the copy first seen"):
             install(src, root, progress=False)
+
+
+def _labels_zip(path, label: bytes):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("pixel_retrieval_benchmarks/queries/oxford/0.json", label)
+        zf.writestr("pixel_retrieval_benchmarks/oxford_pair2labelpath.npy", b"x" * 5000)
+    return path
+
+
+def test_an_install_replaces_only_files_it_put_there(tmp_path):
+    root = tmp_path / "bench-root"
+    label = root / "pixel_retrieval_benchmarks" / "queries" / "oxford" / "0.json"
+
+    def install_cli(version: bytes):
+        z = _labels_zip(tmp_path / f"labels-{len(version)}.zip", version)
+        return run_cli(["download", "labels", "--root", root, "--from-file", z])
+
+    assert install_cli(b'{"shapes": []}').returncode == 0
+    assert install_cli(b'{"shapes": []}').returncode == 0  # the same bytes again: nothing to replace
+    assert install_cli(b'{"shapes": [], "v": 2}').returncode == 0  # a newer release over pixret's own copy
+    assert label.read_bytes() == b'{"shapes": [], "v": 2}'
+    label.write_bytes(b'{"shapes": [], "fixed": "by hand"}')  # the user's correction
+    r = install_cli(b'{"shapes": [], "v": 3}')
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "0.json is there already with other bytes, and pixret did not put it there" in r.stderr
+    assert label.read_bytes() == b'{"shapes": [], "fixed": "by hand"}'
+    # a file of the user's there before any install (the non-archive path too)
+    gt = root / "pixel_retrieval_benchmarks" / "revisitop" / "data" / "revisitop1m.txt"
+    gt.parent.mkdir(parents=True)
+    gt.write_text("my own list\n")
+    (tmp_path / "revisitop1m.txt").write_text("img1\nimg2\n")
+    r = run_cli(["download", "r1m-list", "--root", root, "--from-file", tmp_path / "revisitop1m.txt"])
+    assert r.returncode == 2 and "revisitop1m.txt: is there already with other bytes" in r.stderr
+    assert gt.read_text() == "my own list\n"

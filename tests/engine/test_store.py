@@ -1,11 +1,14 @@
 """The index's life on disk (engine/store.py): index.json checked, the writer's lock, generations."""
 
 import json
+import shutil
 
 import pytest
 
-from pixret.engine.store import generation, read_meta, writer_lock
+from pixret.engine import Index
+from pixret.engine.store import MARK, MARK_TEXT, generation, read_meta, writer_lock
 from pixret.errors import PixretError
+from tests.helpers import run_cli
 
 
 def test_index_json_is_checked_before_anything_is_read(tmp_path):
@@ -30,6 +33,87 @@ def test_one_writer_at_a_time_and_a_refused_first_build_leaves_no_folder(tmp_pat
             pass
     assert not root.exists()  # nothing was written beside the lock: no trace of the first build
     (tmp_path / "held").mkdir()
+    (tmp_path / "held" / MARK).write_text(MARK_TEXT)
     (tmp_path / "held" / ".lock").mkdir()
     with pytest.raises(PixretError, match="cannot hold the index's lock file"), writer_lock(tmp_path / "held"):
         pass
+
+
+def _tree(root):
+    """Every file under ``root`` with its bytes (what a command must leave alone)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _photos(bench, folder, n=4):
+    folder.mkdir()
+    for i in range(n):
+        shutil.copy(bench.database_image(i), folder / f"shot{i}.jpg")
+    return folder
+
+
+def test_indexing_into_a_folder_that_is_not_an_index_is_refused_and_loses_nothing(bench, tmp_path):
+    # the issue's example: `pixret index imgs --index u` deleted u/work and u/gen-* with exit code 0
+    _photos(bench, tmp_path / "imgs")
+    u = tmp_path / "u"
+    (u / "work").mkdir(parents=True)
+    (u / "gen-notes").mkdir()
+    (u / "work" / "thesis.txt").write_text("t")
+    (u / "gen-notes" / "chapter1.md").write_text("draft")
+    before = _tree(u)
+    r = run_cli(["index", "imgs", "--index", "u", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = r.stderr.strip()
+    assert line.count("\n") == 0 and line.startswith("error: u: not a pixret index") and "nothing was changed" in line
+    assert _tree(u) == before and sorted(p.name for p in u.iterdir()) == ["gen-notes", "work"]  # not even a lock
+    r = run_cli(["index", "imgs", "--index", "u", "--add", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 2 and "not an index" in r.stderr and _tree(u) == before
+    # a folder whose index.json is another tool's
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "features").mkdir()
+    (tmp_path / "v" / "index.json").write_text('{"format": "my-own-tool", "generation": "gen-1"}')
+    r = run_cli(["index", "imgs", "--index", "v", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 2 and "not a pixret index" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["features", "index.json"]
+
+
+def test_an_index_removes_only_what_it_wrote_and_names_what_it_kept(bench, tmp_path):
+    _photos(bench, tmp_path / "imgs")
+    assert run_cli(["index", "imgs", "--index", "mine", "--workers", "1"], cwd=tmp_path).returncode == 0
+    idx = tmp_path / "mine"
+    first = generation(idx)
+    # things of the user's put into the index folder, named as pixret names its own
+    mine = {"work/thesis.txt": "t", "gen-notes/a.md": "a", "gen-0abc/images.jsonl": "mine", "gen-0abc/my.txt": "b",
+            "shards/s-0123456789abcdef0123/notes.txt": "n", "shards/keep.txt": "k"}  # fmt: skip
+    for rel, text in mine.items():
+        (idx / rel).parent.mkdir(parents=True, exist_ok=True)
+        (idx / rel).write_text(text)
+    for args in (["index", "imgs", "--index", "mine"], ["index", "imgs", "--index", "mine", "--add"]):
+        shutil.copy(bench.database_image(5), tmp_path / "imgs" / f"late{len(args)}.jpg")
+        r = run_cli([*args, "--workers", "1"], cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert all((idx / rel).read_text() == text for rel, text in mine.items())
+        for kept in ("mine/work", "mine/gen-notes", "mine/gen-0abc", "mine/shards/s-0123456789abcdef0123",
+                     "mine/shards/keep.txt"):  # fmt: skip
+            assert f"warning: {kept}: kept" in r.stderr
+    now = generation(idx)
+    assert now != first and not (idx / first).exists()  # pixret's own earlier generation is gone
+    assert sorted(p.name for p in idx.glob("gen-*")) == sorted(["gen-notes", "gen-0abc", now])
+    assert len(Index.open(idx)) == 6
+
+
+def test_an_interrupted_first_build_resumes_in_its_own_folder(bench, tmp_path, monkeypatch):
+    import pixret.engine.store as store
+
+    _photos(bench, tmp_path / "imgs")
+
+    def killed(*args, **kwargs):
+        raise PixretError(None, "killed while publishing")
+
+    monkeypatch.setattr(store, "global_idf", killed)
+    r = run_cli(["index", "imgs", "--index", "fresh", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 2 and (tmp_path / "fresh" / "features").is_dir()
+    assert not list((tmp_path / "fresh").glob("gen-*"))  # the half-written generation is gone
+    monkeypatch.undo()
+    r = run_cli(["index", "imgs", "--index", "fresh", "--workers", "1"], cwd=tmp_path)  # its mark: the same folder
+    assert r.returncode == 0, r.stderr
+    assert len(Index.open(tmp_path / "fresh")) == 4 and not (tmp_path / "fresh" / "work").exists()

@@ -1,5 +1,6 @@
-"""`pixret run --dataset r1m-proxford` end to end on a fake R1M layout: a small PROxford-shaped
-benchmark plus a few thousand distractor names and images under revisitop1m/jpg."""
+"""`pixret run` (pipelines/benchmark.py): end to end on a fake R1M layout (a small PROxford-shaped
+benchmark plus a few thousand distractor names and images under revisitop1m/jpg), and what a run
+may replace in its --out folder."""
 
 import json
 import subprocess
@@ -11,8 +12,7 @@ import pytest
 
 from pixret.datasets import load_benchmark
 from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark
-
-pytestmark = pytest.mark.slow
+from tests.helpers import run_cli
 
 N_DISTRACTORS = 400
 
@@ -37,6 +37,7 @@ def _fake_r1m(root):
     return base
 
 
+@pytest.mark.slow
 def test_run_on_a_fake_r1m(tmp_path):
     _fake_r1m(tmp_path / "root")
     bench = load_benchmark(tmp_path / "root", "r1m-proxford")
@@ -54,3 +55,27 @@ def test_run_on_a_fake_r1m(tmp_path):
     pairs = json.loads((out / "pixels.json").read_text())["pairs"]
     positives = {(q.index, int(i)) for q in bench.queries for i in np.r_[q.easy, q.hard]}
     assert {(p["query"], p["image"]) for p in pairs} & positives  # positives are found among the distractors
+
+
+def test_a_run_replaces_only_the_files_a_run_wrote(bench, index_copy, tmp_path):
+    theirs = tmp_path / "their-method"  # a folder of the user's own results, given as --out by mistake
+    theirs.mkdir()
+    (theirs / "ranks.npy").write_bytes(b"their ranking")
+    (theirs / "notes.txt").write_text("keep me")
+    args = ["run", "--root", bench.root, "--dataset", "eng", "--index", index_copy.root, "--workers", "1"]
+    r = run_cli([*args, "--out", theirs])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "their-method/ranks.npy: not written by a pixret run" in r.stderr and "nothing was written" in r.stderr
+    r = run_cli(["reference-results", "--root", bench.root, "--dataset", "eng", "--out", theirs])  # another writer
+    assert r.returncode == 2 and "their-method/ranks.npy: not written by a pixret run" in r.stderr
+    assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt", "ranks.npy"]
+    assert (theirs / "ranks.npy").read_bytes() == b"their ranking"
+    out = tmp_path / "runs"
+    for _ in range(2):  # a run's own files are replaced by the next run
+        r = run_cli([*args, "--out", out])
+        assert r.returncode == 0, r.stderr
+    scores = (out / "scores.json").read_bytes()
+    (out / "pixels.json").write_text((out / "pixels.json").read_text().replace('"fast"', '"fast, edited"'))
+    r = run_cli([*args, "--out", out])  # edited by hand since: not the run's any more
+    assert r.returncode == 2 and "runs/pixels.json: not written by a pixret run" in r.stderr
+    assert '"fast, edited"' in (out / "pixels.json").read_text() and (out / "scores.json").read_bytes() == scores

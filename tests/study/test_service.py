@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from pixret.server import create_app
 from pixret.study.service import Conflict, Invalid, Study
+from tests.helpers import run_cli
 
 
 def _digest(path: Path) -> str:
@@ -182,3 +183,26 @@ def test_damaged_trials_and_odd_settings_are_one_line_or_4xx(study_file, bench, 
     db.close()
     with pytest.raises(PixretError, match="seed '-1' is not a whole number of 0 or more"):
         Study(study_file)
+
+
+def test_creating_a_study_touches_no_file_but_its_own(bench, tmp_path, monkeypatch):
+    import pixret.study.service as service
+
+    theirs = tmp_path / ".mine.db.creating"  # named as pixret's temporary file once was: removed unseen
+    theirs.write_text("a file of the user's")
+    args = ["--root", bench.root, "--dataset", "eng", "--pairs", "4"]
+    r = run_cli(["study", "create", "mine.db", *args], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert theirs.read_text() == "a file of the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mine.db.creating", "mine.db"]  # nothing else left
+    write_trials = service.write_trials
+
+    def meanwhile(db, *a, **kw):  # another program writes the study file while this one is made
+        (tmp_path / "late.db").write_text("someone else's study")
+        return write_trials(db, *a, **kw)
+
+    monkeypatch.setattr(service, "write_trials", meanwhile)
+    r = run_cli(["study", "create", "late.db", *args], cwd=tmp_path)
+    assert r.returncode == 2 and "late.db: a file of that name exists" in r.stderr
+    assert (tmp_path / "late.db").read_text() == "someone else's study"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mine.db.creating", "late.db", "mine.db"]

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ...errors import PixretError
 from ...io import atomic_open, save_npy, write_json
 from ...parallel import default_workers, pool_imap
 from ..archives import build_beside
@@ -202,13 +203,28 @@ def build(out: str | os.PathLike, builder: Builder, workers: int | None = None, 
     """Write ``builder``'s benchmark in the release layout under ``out``; return the release folder.
 
     Built in a folder beside and moved into place at the end (its ground truth last), so a
-    failed or interrupted run leaves no partial benchmark behind."""
+    failed or interrupted run leaves no partial benchmark behind. A benchmark of that name
+    already under ``out`` (or any part of one) is never replaced: PixretError naming it, before
+    any work."""
     builder.check()
+    existing = _already_there(Path(out) / RELEASE_FOLDER, builder.name)
+    if existing is not None:
+        raise PixretError(existing, f"a benchmark named {builder.name} is there already (or a part of one): "
+                          "choose another name or folder, or move it away first; nothing was written")  # fmt: skip
 
     def make(base: Path) -> None:
         _build(base, builder, default_workers() if workers is None else workers, progress)
 
     return build_beside(out, RELEASE_FOLDER, builder.name, make, last=f"gnd_{builder.name}.pkl")
+
+
+def _already_there(base: Path, name: str) -> Path | None:
+    """The first file or folder of benchmark ``name`` under the release folder ``base`` (None: none)."""
+    for rel in (f"revisitop/data/{name}", f"labels/{name}", f"queries/{name}", f"{name}_pair2labelpath.npy",
+                f"{name}_meta.json"):  # fmt: skip
+        if (base / rel).exists() or (base / rel).is_symlink():
+            return base / rel
+    return None
 
 
 def _build(base: Path, builder: Builder, workers: int, progress: bool) -> None:

