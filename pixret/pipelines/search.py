@@ -293,7 +293,7 @@ class OutputFolder:
         removed, kept = [], []
         for rel in sorted(set(self.previous) - set(new)):
             f = self.out / rel
-            if not (f.exists() or f.is_symlink()):
+            if not self._inside(rel) or not (f.exists() or f.is_symlink()):  # gone, or reached through a link
                 continue
             if self._ours(rel):
                 f.unlink()
