@@ -134,9 +134,10 @@ def latex(cmp: Comparison, baseline: str | None = None, metrics: Sequence[str] =
     n = len(cmp.datasets)
     width = 1 + 2 * n
     out = [r"% needs \usepackage{booktabs}"]
+    methods = len(set(cmp.methods) - set(cmp.oracles))  # an oracle is never bold or underlined
     for p in cmp.protocols:
         caption = [f"Comparison, {escape.latex(p)} protocol, in \\%; M: Medium, H: Hard.",
-                   "Best per column in bold" + (", second best underlined." if len(cmp.methods) >= 3 else ".")]  # fmt: skip
+                   "Best per column in bold" + (", second best underlined." if methods >= 3 else ".")]  # fmt: skip
         if baseline:
             caption.append(f"$^\\dagger$: differs from {escape.latex(baseline)} (paired randomization test over "
                            f"queries, $p<{ALPHA:g}$).")  # fmt: skip
