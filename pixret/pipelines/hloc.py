@@ -164,6 +164,11 @@ class _Names:
         return self.full[key] if key in self.full else self.last.get(PurePosixPath(key).name)
 
 
+def _shown(name: str, most: int = 100) -> str:
+    """A name from a file, quoted, its first ``most`` characters (a line of a megabyte stays one line)."""
+    return repr(name) if len(name) <= most else f"{name[:most]!r}... ({len(name)} characters)"
+
+
 def read_pairs(path: str | os.PathLike, bench: Benchmark) -> Pairs:
     """Stage 1: hloc's pairs file, query first, read against ``bench``. Lines whose first image
     is not a query (database-to-database pairs, as SfM pairs hold) are skipped and counted; a
@@ -195,14 +200,14 @@ def read_pairs(path: str | os.PathLike, bench: Benchmark) -> Pairs:
         if q is None:
             why = "first image is not a query" if database.find(parts[0]) is not None else None
             if why is None:
-                raise PixretError(f"{path}:{n}", f"{parts[0]!r} is not an image of benchmark {bench.name!r}")
+                raise PixretError(f"{path}:{n}", f"{_shown(parts[0])} is not an image of benchmark {bench.name!r}")
             out.skipped[why] = out.skipped.get(why, 0) + 1
             continue
         if i is None:
             if queries.find(parts[1]) is not None:
                 out.skipped["second image is a query"] = out.skipped.get("second image is a query", 0) + 1
                 continue
-            raise PixretError(f"{path}:{n}", f"{parts[1]!r} is not a database image of benchmark {bench.name!r}")
+            raise PixretError(f"{path}:{n}", f"{_shown(parts[1])} is not a database image of benchmark {bench.name!r}")
         if (q, i) in seen:
             out.skipped["pair given twice (the first kept)"] = out.skipped.get("pair given twice (the first kept)", 0) + 1
             continue
@@ -329,7 +334,7 @@ class _Features:
         with _guard(self.path, name):
             group = self.file.get(name)
         if group is None:
-            raise PixretError(self.path, f"no features of image {name!r} (was it extracted with this pairs file's names?)")
+            raise PixretError(self.path, f"no features of image {_shown(name)} (was it extracted with this pairs file's names?)")
         kp = _dataset(group, "keypoints", self.path, name)
         if len(kp.shape) != 2 or kp.shape[1] != 2 or kp.shape[0] > MAX_KEYPOINTS or kp.dtype.kind not in "fiu":
             raise PixretError(self.path, f"{name}/keypoints: expected (N, 2) numbers, N <= {MAX_KEYPOINTS}; "
