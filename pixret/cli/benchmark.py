@@ -14,6 +14,7 @@ from ..datasets.release import check_new_name
 from ..errors import PixretError
 from ..evaluation import evaluate_files, write_pixel_results, write_ranks
 from ..evaluation.perturbed import perturbed_results
+from ..evaluation.results import oracle_of
 from . import app, console, say
 from .options import (
     DatasetOpt,
@@ -74,11 +75,12 @@ def reference_results(
     bench = load_benchmark(root, dataset)
     check_out(out)  # replaces only the run files a run wrote there
     ranks, pixels = perturbed_results(bench, shift, drop, swap, seed)
+    oracle = f"the ground truth, perturbed: shift={shift} drop={drop} swap={swap} seed={seed}"  # a run folder that says so
     write_ranks(out / "ranks.npy", ranks)
     write_pixel_results(out / "pixels.npy", pixels)
-    write_pixel_results(out / "pixels.json", pixels, method=f"reference shift={shift} drop={drop}")
+    write_pixel_results(out / "pixels.json", pixels, method=f"reference shift={shift} drop={drop}", oracle=oracle)
     record_run(out, ["ranks.npy", "pixels.npy", "pixels.json"])
-    say(f"wrote {out}/ranks.npy, pixels.npy, pixels.json")
+    say(f"wrote {out}/ranks.npy, pixels.npy, pixels.json: an oracle ({oracle}), marked as one wherever it is shown")
 
 
 @app.command()
@@ -103,6 +105,7 @@ def report(
     method = method or named or "method"
     bench = load_benchmark(root, dataset)
     ev = evaluate_files(bench, image_results, pixel_results, points=points.value, one_based=one_based)
-    console.print(summary_table(ev.summarize(), f"{method} on {dataset}"))
-    write_report(ev, out, method, top)
+    oracle = oracle_of(pixel_results)
+    console.print(summary_table(ev.summarize(), f"{method}{' (oracle)' if oracle else ''} on {dataset}"))
+    write_report(ev, out, method, top, oracle=oracle)
     say(f"wrote {out}")

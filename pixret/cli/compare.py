@@ -85,8 +85,7 @@ def compare_cmd(
     runs = [parse_run(r) for r in run or ()]
     store = False if no_cache else (cache or True)
     cmp = compare(root, results, method, dataset, protos, points.value, cache=store, runs=runs, one_based=one_based)
-    if baseline and baseline not in cmp.methods:
-        raise PixretError(None, f"baseline {baseline!r} is not among the methods: {', '.join(cmp.methods)}")
+    cmp.check_baseline(baseline)  # a method of the comparison, never an oracle
     for p in protos:
         for m in metrics:
             console.print(tables.rich_table(cmp, p, m, baseline))

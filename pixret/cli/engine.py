@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from enum import Enum
 from pathlib import Path
@@ -110,9 +109,12 @@ def search(
 ) -> None:  # fmt: skip
     """Search with an image and a box (or a file of them); print the ranking (to stdout), draw the
     object's pixels, write COCO / labelme / hloc files."""
+    from contextlib import nullcontext
+
     from tqdm import tqdm
 
-    from ..pipelines.search import QueryLine, read_queries, write_coco, write_labelme
+    from ..engine.index import hloc_name
+    from ..pipelines.search import OutputFolder, QueryLine, read_queries, write_coco, write_labelme
 
     if (query is None) == (queries is None):
         raise PixretError(None, "give a query IMAGE with --box, or --queries FILE (not both)")
@@ -122,41 +124,34 @@ def search(
     formats = set(fmt or [OutFormat.png])
     idx = Index.open(index_dir, device)
     pairs: list[str] = []
-    root = image_dir or (_common_folder(idx) if pairs_out else None)
-    for k, q in enumerate(tqdm(todo, desc="queries", unit="q", disable=len(todo) == 1)):
-        r = idx.search_full(q.image, q.box, exclude_query=exclude_query)
-        if json_out:
-            doc = {"query": str(q.image), **r.to_json(top=top, matches=matches)}
-            typer.echo(json.dumps(doc))
-        else:
-            _print_hits(q.image, r, top)
-        if out:
-            folder = out if len(todo) == 1 else out / f"{k:03d}_{q.image.stem}"
-            if OutFormat.png in formats:
-                _draw(folder, idx, q, r, top, unverified)
-            if OutFormat.coco in formats:
-                write_coco(folder / "coco.json", r, top, str(q.image))
-            if OutFormat.labelme in formats:
-                write_labelme(folder, r, top)
-        if pairs_out:
-            name = _relative(q.image, root)
-            pairs += idx.pairs(name, r, top, relative_to=root)
+    root = (image_dir or idx.image_root()).resolve() if pairs_out else None
+    for q in todo if root else ():  # a query name hloc's pairs cannot hold: said before any search
+        hloc_name(q.image, root)
+    with OutputFolder(out) if out else nullcontext() as written:  # built beside, swapped in
+        for k, q in enumerate(tqdm(todo, desc="queries", unit="q", disable=len(todo) == 1)):
+            r = idx.search_full(q.image, q.box, exclude_query=exclude_query)
+            if json_out:
+                doc = {"query": str(q.image), **r.to_json(top=top, matches=matches)}
+                typer.echo(json.dumps(doc))
+            else:
+                _print_hits(q.image, r, top)
+            if written:
+                sub = "" if len(todo) == 1 else f"{k:03d}_{q.image.stem}/"
+                if OutFormat.png in formats:
+                    _draw(lambda name, sub=sub: written.path(sub + name), idx, q, r, top, unverified)
+                if OutFormat.coco in formats:
+                    write_coco(written.path(sub + "coco.json"), r, top, str(q.image), at=written.final(sub or "."))
+                if OutFormat.labelme in formats:
+                    write_labelme(written.folder(sub), r, top, at=written.final(sub or "."))
+            if pairs_out:
+                pairs += idx.pairs(q.image, r, top, relative_to=root)
+        for note in written.commit() if written else ():
+            say(note, "note:", "yellow")
     if out:
         say(f"wrote {', '.join(sorted(f.value for f in formats))} results to {out}")
     if pairs_out:
         write_bytes(pairs_out, ("\n".join(pairs) + "\n").encode())
         say(f"wrote {len(pairs)} hloc pairs to {pairs_out} (names relative to {root})")
-
-
-def _common_folder(idx: Index) -> Path:
-    """The folder that holds every indexed image."""
-    return Path(os.path.commonpath([str(Path(im["path"]).parent) for im in idx.images]))
-
-
-def _relative(path: Path, root: Path | None) -> str:
-    if root is not None and Path(path).resolve().is_relative_to(root.resolve()):
-        return str(Path(path).resolve().relative_to(root.resolve()))
-    return Path(path).name
 
 
 def _print_hits(query: Path, r, top: int) -> None:
@@ -172,17 +167,18 @@ def _print_hits(query: Path, r, top: int) -> None:
         stdout.print("no match found: the object was not verified in any image (try a tighter box on a textured part)")
 
 
-def _draw(folder: Path, idx: Index, q, r, top: int, unverified: bool) -> None:
-    """Overlay PNGs: the query with its box, then each found image with the object's pixels."""
+def _draw(dest, idx: Index, q, r, top: int, unverified: bool) -> None:
+    """Overlay PNGs: the query with its box, then each found image with the object's pixels;
+    ``dest(name)`` is where the file ``name`` is written."""
     from ..pipelines.search import chosen
     from ..viz.overlay import BOX_COLOR, PRED_COLOR, draw_box, draw_polygons, label
 
-    write_image(folder / "query.png", draw_box(load_image(q.image), q.box))
+    write_image(dest("query.png"), draw_box(load_image(q.image), q.box))
     for rank, h in chosen(r, top, unverified):
         img = load_image(idx.image_path(h.index))
         if h.verified:
             img = draw_polygons(draw_polygons(img, h.box_polygons, BOX_COLOR, fill=False), h.polygons, PRED_COLOR)
-        write_image(folder / f"{rank:03d}_{Path(h.name).name}.png", label(img, f"#{rank} {h.inliers} inliers"))
+        write_image(dest(f"{rank:03d}_{Path(h.name).name}.png"), label(img, f"#{rank} {h.inliers} inliers"))
 
 
 def _timing(tm: dict) -> str:

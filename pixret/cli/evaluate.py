@@ -10,6 +10,7 @@ import typer
 from ..datasets import load_benchmark
 from ..errors import PixretError
 from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, load_ranks
+from ..evaluation.results import oracle_of
 from ..io import write_json
 from . import app, console, say
 from .options import (
@@ -50,13 +51,17 @@ def evaluate(
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     ev = evaluate_files(bench, image_results, pixel_results, protos, points.value, one_based)
     summary = ev.summarize()
-    console.print(summary_table(summary, f"{dataset}: {pixel_results.name}"))
+    oracle = oracle_of(pixel_results)  # built from the labels: marked, never shown as a method's score
+    console.print(summary_table(summary, f"{dataset}: {pixel_results.name}" + (" (oracle)" if oracle else "")))
+    if oracle:
+        say(f"{pixel_results} is an oracle, built from the benchmark's labels ({oracle}): not a method's score", "note:",
+            "yellow")  # fmt: skip
     report = ev.input_report()
     for note in report["notes"]:  # those reading warned about are on screen already, as warnings
         if note not in ev.read_notes:
             say(note, "note:", "yellow")
     if json_out:
-        write_json(json_out, {"dataset": dataset, **summary, "input": report})
+        write_json(json_out, {"dataset": dataset, **({"oracle": oracle} if oracle else {}), **summary, "input": report})
         say(f"wrote {json_out}")
     if plots:
         from ..viz.plots import write_plots

@@ -11,6 +11,7 @@ import typer
 
 from .. import escape
 from ..datasets import load_benchmark
+from ..errors import PixretError
 from ..pipelines import hloc as pipeline
 from . import app, console, say
 from .options import ConfigOpt, DatasetOpt, RootOpt, summary_table
@@ -47,7 +48,8 @@ def import_hloc(
     bench = load_benchmark(root, dataset)
     folder, ev = pipeline.main(bench, pairs, features, matches, out, method, config, order.value, carry.value)
     scores = folder.read_scores()
-    console.print(summary_table(ev.summarize(), f"{method} (hloc) on {dataset}"))
+    oracle = " (oracle)" if scores.get("oracle") else ""
+    console.print(summary_table(ev.summarize(), f"{method} (hloc){oracle} on {dataset}"))
     for note in scores["notes"]:
         say(note, "note:", "yellow")
     again = escape.command("pixret", "compare", "--root", root, "--dataset", dataset, "--run", f"{method}={out}")
@@ -68,6 +70,11 @@ def export_hloc_pairs(
 
     bench = load_benchmark(root, dataset)
     folder = RunFolder(run).check()
-    pairs = pipeline.pairs_from_ranks(bench, load_ranks(bench, folder.ranks), top)
+    if folder.oracle():  # its ranking comes from the labels: pairs made from it would carry them into import-hloc
+        raise PixretError(folder.path, f"an oracle, built from the benchmark's labels ({folder.oracle()}): hloc's "
+                          "retrieval pairs come from a method's ranking")  # fmt: skip
+    root = pipeline.image_root(bench)
+    pairs = pipeline.pairs_from_ranks(bench, load_ranks(bench, folder.ranks), top, root)
     pipeline.write_pairs(out, pairs)
-    say(f"wrote {len(pairs)} pairs ({min(top, bench.n_database)} per query) to {out}")
+    where = f"names relative to {root}" if root else "the benchmark's images are not here: names are theirs, with .jpg"
+    say(f"wrote {len(pairs)} pairs ({min(top, bench.n_database)} per query) to {out} ({where})")

@@ -264,19 +264,48 @@ class Index:
                 drop.add(h.index)
         return drop
 
-    def pairs(self, query_name: str, result: SearchResult, top: int | None = None,
+    def image_root(self) -> Path:
+        """The folder that holds every indexed image (as indexed): where hloc's image folder is
+        by default (``pairs``)."""
+        return Path(os.path.commonpath([str(Path(im["path"]).parent) for im in self.images]))
+
+    def pairs(self, query: str | os.PathLike, result: SearchResult, top: int | None = None,
               relative_to: str | os.PathLike | None = None) -> list[str]:  # fmt: skip
-        """hloc's retrieval pairs for one query: lines "QUERY DB" with the shortlisted images in
-        shortlist (tf-idf) order, the first ``top`` (all by default); database names are their
-        paths relative to ``relative_to`` (the image folder hloc reads), else their names."""
+        """hloc's retrieval pairs for one query: lines "QUERY DB" (hloc/utils/parsers.py
+        ``parse_retrieval``) with the shortlisted images in shortlist (tf-idf) order, the first
+        ``top`` (all by default).
+
+        ``query`` is the query image's path. Every name is its file's path relative to
+        ``relative_to``, the image folder hloc reads (default: ``image_root()``), extension and
+        all, with '..' where a file lies outside it: each name resolves to the file it means
+        there (a query outside the folder is never written by its bare name, which may be a
+        database image's). PixretError when the query is not a file, or a name holds white
+        space (the pairs format cannot hold it)."""
+        root = Path(relative_to if relative_to is not None else self.image_root()).resolve()
+        qpath = Path(query)
+        if not qpath.is_file():
+            raise PixretError(query, "hloc's pairs name the query image's file: no such file (give its path)")
         ids = result.shortlist if top is None else result.shortlist[:top]
+        qname = hloc_name(qpath, root)
         out = []
         for i in ids.tolist():
-            name = self.images[i]["name"]
-            if relative_to is not None:
-                name = os.path.relpath(self.images[i]["path"], Path(relative_to).resolve())
-            out.append(f"{query_name} {name}")
+            name = hloc_name(self._locate(i) or Path(self.images[i]["path"]), root)
+            out.append(f"{qname} {name}")
         return out
+
+
+def hloc_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """``path`` relative to ``root`` ('/'-separated, '..' where it lies outside), as hloc names
+    images under its image folder; PixretError for a name hloc's pairs format cannot hold."""
+    path = Path(path)
+    try:
+        name = Path(os.path.relpath(path.resolve(), Path(root).resolve())).as_posix()
+    except ValueError:  # another drive: no relative path leads there
+        name = path.resolve().as_posix()
+    if any(c.isspace() for c in name):
+        raise PixretError(path, f"its name {name!r} holds white space: hloc's pairs format ('name0 name1' per "
+                          "line) cannot hold it; rename the file")  # fmt: skip
+    return name
 
 
 def _content_hash(image, like=None) -> str | None:

@@ -15,6 +15,11 @@ Where a method's results come from:
   `pixret reference-results` write them; ``results.RunFolder``), each named by the caller or
   by the method its files name, for the benchmark its scores.json names (or the one given).
 
+A run built from the benchmark's labels (an oracle: ``import-hloc --carry mask``,
+``reference-results``; ``results.oracle_of``) is scored like a method but kept apart from the
+methods: ``Comparison.oracles`` names it, it is never the best of a cell, never a baseline or
+the reference of a paired test, and every table marks it.
+
 Each (method, dataset) is scored once by the one evaluator (``evaluate_files``); its summary,
 per-query values included, is cached (``cache.ScoreCache``) under a key of everything it
 depends on: a second compare after adding a method scores only that method.
@@ -36,7 +41,7 @@ from ..errors import PixretError
 from . import cache as _cache
 from .evaluator import evaluate_files
 from .metrics import COMPARED, METRICS, PAPER_SUBSETS
-from .results import RunFolder, check_pixel_file, check_ranks_file
+from .results import RunFolder, check_pixel_file, check_ranks_file, oracle_of
 from .significance import ALPHA, PairedTest, min_p, paired_test, queries_needed
 
 # dataset -> (image-level file stem, pixel-level file stems, first found wins), the release's names
@@ -126,7 +131,23 @@ class Comparison:
     benches: dict[str, Benchmark] = field(default_factory=dict)
     points: str = "xy"
     one_based: bool = False  # the rankings hold indices 1..n (MATLAB)
+    oracles: dict[str, str] = field(default_factory=dict)  # method -> what it carries from the labels
     _tests: dict = field(default_factory=dict, repr=False)
+
+    def oracle_notes(self) -> list[str]:
+        """One sentence per oracle: what it is built from, and how the tables treat it."""
+        return [f"{m} (oracle) is built from the benchmark's labels ({what}): not a method; it is never bold, "
+                "never a baseline and not tested" for m, what in self.oracles.items() if m in self.methods]  # fmt: skip
+
+    def check_baseline(self, baseline: str | None) -> None:
+        """PixretError (one line) when ``baseline`` is not a method here, or is an oracle."""
+        if baseline is None:
+            return
+        if baseline not in self.methods:
+            raise PixretError(None, f"baseline {baseline!r} is not among the methods: {', '.join(self.methods)}")
+        if baseline in self.oracles:
+            raise PixretError(None, f"baseline {baseline!r} is an oracle, built from the benchmark's labels "
+                              f"({self.oracles[baseline]}): a significance test needs a method as its baseline")  # fmt: skip
 
     def value(self, method: str, dataset: str, protocol: str, metric: str, subset: str) -> float | None:
         s = self.scores.get((method, dataset))
@@ -139,7 +160,10 @@ class Comparison:
         return METRICS[metric].per_query(s[protocol], subset)
 
     def test(self, a: str, b: str, dataset: str, protocol: str, metric: str, subset: str) -> PairedTest | None:
-        """Paired test of method ``a`` against ``b`` on one cell (None if either is missing)."""
+        """Paired test of method ``a`` against ``b`` on one cell (None if either is missing, or
+        is an oracle: labels are no method to test against)."""
+        if a in self.oracles or b in self.oracles:
+            return None
         key = (a, b, dataset, protocol, metric, subset)
         if key not in self._tests:
             qa = self.per_query(a, dataset, protocol, metric, subset)
@@ -149,9 +173,10 @@ class Comparison:
         return self._tests[key]
 
     def best(self, dataset: str, protocol: str, metric: str, subset: str) -> str | None:
-        """The method with the highest value in a cell (the first of ties; None if none has one)."""
-        vals = [(v, -k, m) for k, m in enumerate(self.methods)
-                if (v := self.value(m, dataset, protocol, metric, subset)) is not None]  # fmt: skip
+        """The method with the highest value in a cell (the first of ties; None if none has one);
+        oracles are not methods and never the best."""
+        vals = [(v, -k, m) for k, m in enumerate(self.methods) if m not in self.oracles
+                and (v := self.value(m, dataset, protocol, metric, subset)) is not None]  # fmt: skip
         return max(vals)[2] if vals else None
 
     def n_queries(self, dataset: str) -> int:
@@ -174,14 +199,16 @@ class Comparison:
     def contrasts(self, baseline: str | None = None) -> list[tuple[str, str, str, str, str, str]]:
         """(a, b, dataset, protocol, metric, subset) of the paired tests to report: every method
         against the baseline, or, without one, against the best method of each cell (a number of
-        tests that grows with the methods, not with their pairs)."""
+        tests that grows with the methods, not with their pairs). Oracles take no part."""
+        self.check_baseline(baseline)
+        methods = [m for m in self.methods if m not in self.oracles]
         out = []
         for d in self.datasets:
             for p in self.protocols:
                 for metric in COMPARED:
                     for s in SUBSETS:
                         ref = baseline or self.best(d, p, metric, s)
-                        out += [(m, ref, d, p, metric, s) for m in self.methods if ref and m != ref]
+                        out += [(m, ref, d, p, metric, s) for m in methods if ref and m != ref]
         return out
 
     def as_dict(self, baseline: str | None = None) -> dict:
@@ -198,10 +225,11 @@ class Comparison:
             "datasets": self.datasets,
             "protocols": list(self.protocols),
             "baseline": baseline,
+            "oracles": {m: what for m, what in self.oracles.items() if m in self.methods},
             "tests_against": "baseline" if baseline else "best method of each cell",
             "scores": {m: {d: self.scores.get((m, d)) for d in self.datasets} for m in self.methods},
             "paired_tests": tests,
-            "notes": self.notes + self.power_notes(),
+            "notes": self.notes + self.oracle_notes() + self.power_notes(),
         }
 
 
@@ -351,6 +379,9 @@ def _score_one(cmp: Comparison, bench: Benchmark, digest: str, f: MethodFiles, s
                 p[k] = {s: None for s in p[k]}
     cmp.scores[(f.method, f.dataset)] = summary
     cmp.files[(f.method, f.dataset)] = f
+    oracle = oracle_of(f.pixel)
+    if oracle:  # a method whose results on any dataset come from the labels is an oracle throughout
+        cmp.oracles.setdefault(f.method, oracle)
     if not cached:
         cmp.evaluated.append((f.method, f.dataset))
     cmp.notes += [f"{f.method} on {label}: {w}" for w in seen]

@@ -446,10 +446,14 @@ def _read_png_mask(base: Path, rel: str, path: Path, key: str) -> dict:
 
 
 def write_pixel_results(
-    path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "xy"
+    path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "xy", oracle: str | None = None
 ) -> list[tuple[int, int]]:
     """Write pixel results: ``.npy`` in the release format (one polygon per pair, column order
     ``points``, (x, y) as the current release reads it), ``.json`` in ours (everything).
+
+    ``oracle``: what the results carry from the benchmark's labels, for results built from
+    them (``oracle_of``); the JSON holds it as ``"oracle"`` before the pairs (the release
+    format has no place for it: a run folder's pixels.json and scores.json keep it).
 
     Returns the pairs the release format could not hold whole: a prediction of several polygons
     keeps its first (the largest, for the engine's), a mask its largest region. They are named
@@ -465,7 +469,8 @@ def write_pixel_results(
             if pred.rle is not None:
                 entry["rle"] = pred.rle
             pairs.append(entry)
-        doc = {"format": "pixret-pixel-results", "version": 1, "method": method, "pairs": pairs}
+        doc = {"format": "pixret-pixel-results", "version": 1, "method": method,
+               **({"oracle": oracle} if oracle else {}), "pairs": pairs}  # fmt: skip
         write_json(path, doc, None)
         return []
     out, cut = {}, []
@@ -506,6 +511,32 @@ def _head_string(path: Path, key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+ORACLE = "oracle"  # the field of pixels.json / scores.json that names what a run carries from the labels
+
+
+def _scores_string(path: Path, key: str) -> str | None:
+    """A top-level string field of a (small) scores.json, or None."""
+    try:
+        doc = read_json(path) if path.is_file() else None
+    except (PixretError, OSError):
+        return None
+    value = doc.get(key) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def oracle_of(path: str | os.PathLike | None) -> str | None:
+    """What a pixel results file was built from when it was built from the benchmark's labels
+    (an oracle, not a method): the ``"oracle"`` field of a pixret JSON file (written before its
+    pairs), or, for a run folder's release file (pixels.npy), of the run folder's pixels.json or
+    scores.json. None for a method's results, or where nothing records it."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.name in (RunFolder.PIXELS, RunFolder.RELEASE_PIXELS):
+        return RunFolder(path.parent).oracle() or (_head_string(path, ORACLE) if path.suffix == ".json" else None)
+    return _head_string(path, ORACLE) if path.suffix == ".json" else None
+
+
 class RunFolder:
     """A method's run on one benchmark, as `pixret run` writes it and every tool reads it::
 
@@ -514,7 +545,9 @@ class RunFolder:
         pixels.npy    pixel results, the release's format (one polygon per pair)
         scores.json   both protocols' summary, timings and notes (`pixret run`)
 
-    ``pixels`` is the JSON when there is one, else the release file."""
+    ``pixels`` is the JSON when there is one, else the release file. A run built from the
+    benchmark's labels (an oracle) says what it carries from them in pixels.json's and
+    scores.json's ``"oracle"`` field (``oracle()``)."""
 
     RANKS, PIXELS, RELEASE_PIXELS, SCORES = "ranks.npy", "pixels.json", "pixels.npy", "scores.json"
 
@@ -548,11 +581,12 @@ class RunFolder:
                               f"{self.RELEASE_PIXELS}, as `pixret run` writes)")  # fmt: skip
         return self
 
-    def write_results(self, ranks: np.ndarray, pixels: PixelResults, method: str) -> None:
+    def write_results(self, ranks: np.ndarray, pixels: PixelResults, method: str, oracle: str | None = None) -> None:
         """Write ranks and pixel results in both formats; what the release format could not
-        hold becomes a note (``notes``) and a warning."""
+        hold becomes a note (``notes``) and a warning. ``oracle``: what the run carries from the
+        benchmark's labels (``oracle_of``), kept in pixels.json."""
         write_ranks(self.ranks, ranks)
-        write_pixel_results(self.path / self.PIXELS, pixels, method=method)
+        write_pixel_results(self.path / self.PIXELS, pixels, method=method, oracle=oracle)
         cut = write_pixel_results(self.path / self.RELEASE_PIXELS, pixels)
         if cut:
             self._notes.append(
@@ -573,6 +607,12 @@ class RunFolder:
             if name:
                 return name
         return self.path.name
+
+    def oracle(self) -> str | None:
+        """What this run carries from the benchmark's labels when it was built from them (an
+        oracle: ``import-hloc --carry mask``, ``reference-results``), as pixels.json or
+        scores.json records it; None for a method's run."""
+        return _head_string(self.path / self.PIXELS, ORACLE) or _scores_string(self.scores, ORACLE)
 
     def dataset(self) -> str | None:
         """The benchmark this run was made on, as its scores.json names it (None without one)."""

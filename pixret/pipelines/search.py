@@ -17,13 +17,24 @@ Formats:
   ``inliers``, ``rank``), ``categories`` [{id 1, name "object"}];
 - labelme: one JSON per found image, its polygons as ``polygon`` shapes, ``imagePath``
   relative to the file, the image's size.
+
+The output folder (``OutputFolder``) is written beside and swapped in: this search's files are
+staged in a hidden folder inside it, then moved into place; the files an earlier search wrote
+there (listed, with their sha256, in ``.pixret-search``) and this one did not write again are
+removed, unless they were changed since (kept, and said). A file pixret did not write is never
+replaced or removed: a name taken by one stops the search with one line, its results kept
+aside.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -32,7 +43,7 @@ from ..datasets.labelme import write_labelme as _write_labelme
 from ..engine.hits import Hit, SearchResult
 from ..errors import PixretError
 from ..geometry import Box
-from ..io import write_json
+from ..io import read_json, write_json
 
 
 @dataclass(frozen=True)
@@ -87,9 +98,13 @@ def _file_name(hit: Hit, folder: Path) -> str:
         return hit.path
 
 
-def write_coco(path: str | os.PathLike, result: SearchResult, top: int, query: str = "") -> Path:
-    """The found objects of a search as a COCO file (module docstring); returns its path."""
+def write_coco(path: str | os.PathLike, result: SearchResult, top: int, query: str = "",
+               at: str | os.PathLike | None = None) -> Path:  # fmt: skip
+    """The found objects of a search as a COCO file (module docstring); returns its path.
+    ``at``: the folder the file will be read from (image names are relative to it; default:
+    its own folder)."""
     path = Path(path)
+    where = Path(at) if at is not None else path.parent
     images, annotations = [], []
     for rank, h in chosen(result, top):
         doc = h.to_json(rank, rle=True)
@@ -97,7 +112,7 @@ def write_coco(path: str | os.PathLike, result: SearchResult, top: int, query: s
             continue
         w, h_ = doc["size"]
         image_id = len(images) + 1
-        images.append({"id": image_id, "file_name": _file_name(h, path.parent), "width": w, "height": h_})
+        images.append({"id": image_id, "file_name": _file_name(h, where), "width": w, "height": h_})
         pts = np.concatenate([np.asarray(p) for p in h.polygons if len(p) >= 3])
         x0, y0 = pts.min(0)
         x1, y1 = pts.max(0)
@@ -110,15 +125,196 @@ def write_coco(path: str | os.PathLike, result: SearchResult, top: int, query: s
     return path
 
 
-def write_labelme(folder: str | os.PathLike, result: SearchResult, top: int) -> list[Path]:
-    """One labelme file per found object (``RANK_NAME.json``), readable by labelme and by pixret."""
+def write_labelme(folder: str | os.PathLike, result: SearchResult, top: int,
+                  at: str | os.PathLike | None = None) -> list[Path]:  # fmt: skip
+    """One labelme file per found object (``RANK_NAME.json``), readable by labelme and by pixret;
+    ``at``: the folder the files will be read from (``imagePath`` is relative to it; default
+    ``folder``)."""
     folder = Path(folder)
+    where = Path(at) if at is not None else folder
     written = []
     for rank, h in chosen(result, top):
         polys = [np.asarray(p) for p in h.polygons if len(p) >= 3]
         if not polys:
             continue
         target = folder / f"{rank:03d}_{Path(h.name).name}.json"
-        _write_labelme(target, polys, *h.size, image_path=_file_name(h, folder))
+        _write_labelme(target, polys, *h.size, image_path=_file_name(h, where))
         written.append(target)
     return written
+
+
+MANIFEST = ".pixret-search"  # in an output folder: the files pixret wrote there, with their sha256
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _plain(rel: object) -> bool:
+    """A manifest entry names a file inside the folder: relative, no '..', not the manifest."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        return False
+    p = PurePosixPath(rel)
+    return not p.is_absolute() and ".." not in p.parts and "." not in p.parts and str(p) == rel and rel != MANIFEST
+
+
+class OutputFolder:
+    """A search's output folder (``--out``), built beside and swapped in (module docstring)::
+
+        with OutputFolder(out) as folder:
+            write_image(folder.path("query.png"), ...)       # staged
+            write_coco(folder.path("coco.json"), r, top, at=folder.final("coco.json").parent)
+            notes = folder.commit()                           # moved in; an earlier search's leftovers removed
+
+    Only one search writes a folder at a time (a lock on the folder). Leaving the ``with``
+    without ``commit`` (an error) discards what was staged: the folder is as it was."""
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self.stage: Path | None = None
+        self.previous: dict[str, list[str]] = {}
+        self.notes: list[str] = []
+        self._lock: int | None = None
+        self._keep_stage = False
+
+    def __enter__(self) -> OutputFolder:
+        if self.out.exists() and not self.out.is_dir():
+            raise PixretError(self.out, "exists and is not a folder: --out names the folder for the results")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(self.out, os.O_RDONLY)
+        except OSError as exc:
+            raise PixretError(self.out, f"cannot write the results here ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise PixretError(self.out, "another search is writing to this folder: wait for it, or use another --out") from None
+        self.previous = self._read_manifest()
+        self.stage = Path(tempfile.mkdtemp(prefix=".pixret-search-", dir=self.out))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.stage is not None and not self._keep_stage:
+                shutil.rmtree(self.stage, ignore_errors=True)  # the folder this object made, and only it
+        finally:
+            if self._lock is not None:
+                os.close(self._lock)  # releases the lock
+
+    def path(self, rel: str) -> Path:
+        """Where to write the result file ``rel`` (a '/'-separated path inside the folder): in
+        the stage, its folders made."""
+        assert self.stage is not None and _plain(rel), rel
+        target = self.stage / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def folder(self, sub: str = "") -> Path:
+        """The staged folder ``sub`` ('' : the output folder itself), made."""
+        assert self.stage is not None and (not sub or _plain(sub.rstrip("/"))), sub
+        target = self.stage / sub
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def final(self, rel: str) -> Path:
+        """Where ``rel`` will be once committed (for names relative to it inside the files)."""
+        return self.out / rel
+
+    def _read_manifest(self) -> dict[str, list[str]]:
+        path = self.out / MANIFEST
+        if not path.exists():
+            return {}
+        try:
+            doc = read_json(path)
+        except PixretError as exc:
+            self.notes.append(f"{path}: unreadable ({exc.problem}): no file here is taken for one pixret wrote")
+            return {}
+        files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == "pixret-search-output" else None
+        if not isinstance(files, dict):
+            self.notes.append(f"{path}: not pixret's list of the files it wrote: no file here is taken for one")
+            return {}
+        return {rel: [h for h in hashes if isinstance(h, str)] for rel, hashes in files.items()
+                if _plain(rel) and isinstance(hashes, list)}  # fmt: skip
+
+    def _write_manifest(self, files: dict[str, list[str]]) -> None:
+        write_json(self.out / MANIFEST, {"format": "pixret-search-output", "version": 1,
+                                         "files": dict(sorted(files.items()))})  # fmt: skip
+
+    def _inside(self, rel: str) -> bool:
+        """Whether ``rel``'s folders inside the output folder are real folders (or not there yet):
+        no link leads a write or a removal elsewhere, no file stands where a folder must go."""
+        for parent in PurePosixPath(rel).parents:
+            d = self.out / parent
+            if str(parent) != "." and (d.is_symlink() or (d.exists() and not d.is_dir())):
+                return False
+        return True
+
+    def _ours(self, rel: str) -> bool:
+        """Whether the folder's ``rel`` is a file pixret wrote there, unchanged since."""
+        f = self.out / rel
+        try:
+            return (rel in self.previous and self._inside(rel) and f.is_file() and not f.is_symlink()
+                    and _sha256(f) in self.previous[rel])  # fmt: skip
+        except OSError:
+            return False
+
+    def _taken(self, rel: str) -> bool:
+        """Whether writing ``rel`` would replace something pixret did not write: a file of the
+        user's (or one changed since), a folder, a link, or a file where a folder must go."""
+        f = self.out / rel
+        return not self._inside(rel) or ((f.exists() or f.is_symlink()) and not self._ours(rel))
+
+    def commit(self) -> list[str]:
+        """Move the staged files into the folder and remove what an earlier search wrote there
+        and this one did not (unchanged files only). PixretError, with nothing in the folder
+        replaced and this search's files left in the stage, when a name is taken. Returns
+        notes: what was removed, and what was kept."""
+        assert self.stage is not None
+        staged = sorted(p.relative_to(self.stage).as_posix() for p in self.stage.rglob("*") if p.is_file())
+        taken = [rel for rel in staged if self._taken(rel)]
+        if taken:
+            self._keep_stage = True
+            raise PixretError(self.out / taken[0], f"exists and pixret did not write it (or it was changed since; "
+                              f"{len(taken)} such name(s)): nothing in {self.out} was replaced; this search's results "
+                              f"are in {self.stage}")  # fmt: skip
+        new = {rel: _sha256(self.stage / rel) for rel in staged}
+        # listed before they move: a search stopped half-way leaves nothing pixret cannot recognise
+        self._write_manifest({rel: sorted({*self.previous.get(rel, []), *([new[rel]] if rel in new else [])})
+                              for rel in {*self.previous, *new}})  # fmt: skip
+        for rel in staged:
+            dst = self.out / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.stage / rel, dst)
+        removed, kept = [], []
+        for rel in sorted(set(self.previous) - set(new)):
+            f = self.out / rel
+            if not self._inside(rel) or not (f.exists() or f.is_symlink()):  # gone, or reached through a link
+                continue
+            if self._ours(rel):
+                f.unlink()
+                removed.append(rel)
+                self._prune(f.parent)
+            else:
+                kept.append(rel)
+        self._write_manifest({rel: [h] for rel, h in new.items()})
+        if removed:
+            self.notes.append(f"removed {len(removed)} file(s) an earlier search wrote in {self.out} and this one did "
+                              f"not write again (first: {removed[0]})")  # fmt: skip
+        if kept:
+            self.notes.append(f"kept {len(kept)} file(s) an earlier search wrote in {self.out} that were changed "
+                              f"since (first: {kept[0]}): they are not this search's results")  # fmt: skip
+        return self.notes
+
+    def _prune(self, folder: Path) -> None:
+        """Remove the folders an earlier search's files left empty (never the output folder)."""
+        while folder != self.out and self.out in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent

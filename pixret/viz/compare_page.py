@@ -9,7 +9,9 @@
    where the methods' IoUs differ most) the methods' masks side by side on the same image:
    ground truth green, prediction red, the mask IoU under each.
 
-Every name a user gave (methods, datasets, images) is escaped for HTML (``pixret.escape``).
+Every name a user gave (methods, datasets, images) is escaped for HTML (``pixret.escape``). An
+oracle (a run built from the labels) is marked " (oracle)" wherever its name appears, is never
+bold, and is never the reference the differences are taken against.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .overlay import STATUS_COLORS, frame
 from .plots import figure_png, plt
 from .report import img_tag
 from .show import render_pair, render_query, status_of
-from .tables import DAGGER, cells, footnotes, ranks, title
+from .tables import DAGGER, ORACLE_TAG, cells, footnotes, ranks, title
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -55,6 +57,11 @@ CANDIDATES = 24  # positives per query (hard ones first) among which those drawn
 PRIMARY = ("pixel_mAP", "medium")  # the per-query value the page sorts by: pixel AP, Medium
 
 
+def _name(cmp: Comparison, m: str) -> str:
+    """A method's name for HTML, an oracle's marked."""
+    return escape.html(m) + (ORACLE_TAG if m in cmp.oracles else "")
+
+
 def _table(cmp: Comparison, protocol: str, metric: str, baseline: str | None) -> str:
     rows = cells(cmp, protocol, metric, baseline)
     cols = [(d, s) for d in cmp.datasets for s in SUBSETS]
@@ -64,13 +71,14 @@ def _table(cmp: Comparison, protocol: str, metric: str, baseline: str | None) ->
     for m, row in rows.items():
         tds = []
         for c, (v, sig) in enumerate(row):
-            best, second = ranks(rows, c)
-            cls = "best" if v is not None and round(v, 1) == best else (
-                "second" if v is not None and round(v, 1) == second else "")  # fmt: skip
+            best, second = ranks(rows, c, cmp.oracles)
+            shown = v is not None and m not in cmp.oracles
+            cls = "best" if shown and round(v, 1) == best else (
+                "second" if shown and round(v, 1) == second else "")  # fmt: skip
             txt = "-" if v is None else f"{v:.1f}{DAGGER if sig else ''}"
             tds.append(f"<td class='{cls}'>{txt}</td>")
         tag = " (baseline)" if m == baseline else ""
-        body.append(f"<tr><td>{escape.html(m)}{tag}</td>{''.join(tds)}</tr>")
+        body.append(f"<tr><td>{_name(cmp, m)}{tag}</td>{''.join(tds)}</tr>")
     return (f"<table><caption>{escape.html(title(cmp, protocol, metric))}</caption><tr><th rowspan='2'>method</th>"
             f"{head}</tr><tr>{sub}</tr>{''.join(body)}</table>")  # fmt: skip
 
@@ -102,7 +110,7 @@ def _chart(cmp: Comparison, dataset: str, protocol: str, ref: str, others: list[
         ax.axhline(0, color="#444", lw=0.8)
         ax.set_ylabel("points")
         ax.set_xticks([])
-        ax.set_title(f"{escape.chart(m)} - {escape.chart(ref)}: pixel AP Medium per query, sorted ({(d > 0).sum()} better, "
+        ax.set_title(f"{escape.chart(m)}{ORACLE_TAG if m in cmp.oracles else ''} - {escape.chart(ref)}: pixel AP Medium per query, sorted ({(d > 0).sum()} better, "
                      f"{(d < 0).sum()} worse, {(d == 0).sum()} equal)", fontsize=9)  # fmt: skip
     fig.tight_layout()
     return figure_png(fig)
@@ -138,14 +146,14 @@ def _pair_cells(cmp: Comparison, dataset: str, q: int, pixels: dict[str, PixelRe
     chosen = sorted(ious, key=lambda i: (-(max(ious[i]) - min(ious[i])) if ious[i] else 0, i))[:top]
     cols = f"grid-template-columns:minmax(80px,140px) repeat({len(methods)},minmax(120px,{THUMB}px))"
     parts = [f"<div class='grid' style='{cols}'><div></div>"]
-    parts += [f"<div class='rowlabel'><b>{escape.html(m)}</b></div>" for m in methods]
+    parts += [f"<div class='rowlabel'><b>{_name(cmp, m)}</b></div>" for m in methods]
     for i in chosen:
         st = status_of(query, i)
         hard = "hard" if i in set(query.hard.tolist()) else "easy"
         parts.append(f"<div class='rowlabel'>{escape.html(bench.database[i])}<br>{hard} positive</div>")
         for m, iou in zip(methods, ious[i], strict=True):
             img = render_pair(bench, query, i, pixels[m].get((q, i)))
-            cap = f"{escape.html(m)}: mask IoU {100 * iou:.0f}"
+            cap = f"{_name(cmp, m)}: mask IoU {100 * iou:.0f}"
             if img is None:
                 parts.append(f"<figure>{cap}</figure>")
                 continue
@@ -170,8 +178,8 @@ def _dataset_section(cmp: Comparison, dataset: str, protocol: str, baseline: str
     out.append(img_tag(_chart(cmp, dataset, protocol, ref, others), "image/png", "per-query differences, sorted"))
     order = query_order(cmp, dataset, protocol, ref, others[0])
     values = {m: cmp.per_query(m, dataset, protocol, *PRIMARY) for m in [ref, *others]}
-    head = "".join(f"<th>{escape.html(m)}</th>" for m in [ref, *others])
-    head += "".join(f"<th>{escape.html(m)} &minus; {escape.html(ref)}</th>" for m in others)
+    head = "".join(f"<th>{_name(cmp, m)}</th>" for m in [ref, *others])
+    head += "".join(f"<th>{_name(cmp, m)} &minus; {escape.html(ref)}</th>" for m in others)
     rows = []
     for q in order:
         diffs = []
@@ -186,7 +194,7 @@ def _dataset_section(cmp: Comparison, dataset: str, protocol: str, baseline: str
     pixels = _pixels(cmp, dataset, notes)
     for q in order:
         query = bench.queries[q]
-        aps = ", ".join(f"{escape.html(m)} {percent(_finite(values[m][q]))}" for m in [ref, *others])
+        aps = ", ".join(f"{_name(cmp, m)} {percent(_finite(values[m][q]))}" for m in [ref, *others])
         out.append(f"<h3 id='{escape.html(dataset)}-q{q}'>query {q}: {escape.html(query.name)}</h3>"
                    f"<div class='meta'>pixel AP Medium: {aps}; {len(query.easy)} easy, {len(query.hard)} hard "
                    "positives. Green: ground truth; red: the method's prediction.</div>")  # fmt: skip
@@ -208,7 +216,7 @@ def write_compare_page(cmp: Comparison, out: str | os.PathLike, baseline: str | 
     """Write the page for ``cmp`` to ``out``; ``images``: positives drawn per query (0: none)."""
     protocol = "strict" if "strict" in cmp.protocols else cmp.protocols[0]
     notes = list(cmp.notes)
-    names = ", ".join(escape.html(m) for m in cmp.methods)
+    names = ", ".join(_name(cmp, m) for m in cmp.methods)
     parts = ["<!doctype html><html><head><meta charset='utf-8'>"
              "<meta name='viewport' content='width=device-width, initial-scale=1'>"
              f"<title>pixret compare: {names}</title><style>{_CSS}</style></head><body>",

@@ -29,6 +29,7 @@ table.toc{border-collapse:collapse;font-size:12px} .toc td,.toc th{border:1px so
 @media (max-width:700px){body{margin:10px} table.sum,table.toc{display:block;overflow-x:auto} figure{width:46vw} figure img{max-width:100%}
  .key dt{float:none;width:auto} .key dd{margin:0 0 6px 0}}
 .query figure img{outline:3px solid #3b7dd8} .meta{color:#666;font-size:12px}
+.oracle{background:#fff4d6;border:1px solid #e0b84c;padding:6px 10px;max-width:900px}
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:3px;color:#fff;font-size:12px}
 """
 
@@ -96,15 +97,21 @@ def write_report(
     method: str = "method",
     top: int = 10,
     queries: list[int] | None = None,
+    oracle: str | None = None,
 ) -> Path:
-    """Write the report for an evaluated ``ev`` (after ``run()``) to ``out``."""
+    """Write the report for an evaluated ``ev`` (after ``run()``) to ``out``. ``oracle``: what
+    the results carry from the benchmark's labels when they were built from them
+    (``results.oracle_of``): the title marks the run and a line under it says so."""
     bench, summary = ev.bench, ev.summarize()
+    name = escape.html(method) + (" (oracle)" if oracle else "")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>pixret: {escape.html(method)} on "
+        f"<title>pixret: {name} on "
         f"{escape.html(bench.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape.html(method)} on {escape.html(bench.name)}</h1>",
+        f"<h1>{name} on {escape.html(bench.name)}</h1>",
+        *([f"<p class='oracle'><b>An oracle, not a method:</b> these results are built from the benchmark's "
+           f"labels ({escape.html(oracle)}).</p>"] if oracle else []),  # fmt: skip
         f"<div class='meta'>{bench.n_queries} queries, {bench.n_database} database images, "
         f"{len(bench.pairs())} labelled pairs; pixret report {dt.date.today().isoformat()}. "
         "Values in %. compat = the release's scripts; strict = corrected protocol "

@@ -74,7 +74,7 @@ def test_report_and_evaluate_read_a_run_folder(tmp_path):
     out = tmp_path / "r.html"
     res = r.invoke(app, ["report", str(out), "--root", str(tmp_path), "--dataset", "tiny", "--run", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
-    assert "<h1>reference shift=0.0 drop=0.0 on tiny</h1>" in out.read_text()
+    assert "<h1>reference shift=0.0 drop=0.0 (oracle) on tiny</h1>" in out.read_text()  # built from the labels
     res = r.invoke(app, ["report", str(out), "--root", str(tmp_path), "--dataset", "tiny"])
     assert res.exit_code != 0 and "--run FOLDER" in str(res.exception)
 
@@ -87,3 +87,34 @@ def test_make_benchmark_where_no_folder_can_be_made_is_one_line(tmp_path):
                         "/proc/pixret-cannot-be-here", "--queries", "2", "--positives", "2", "--distractors", "2"],
                        capture_output=True, text=True)  # fmt: skip
     assert p.returncode == 2 and "cannot make the folder here" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_reference_results_are_an_oracle_wherever_they_are_shown(tmp_path):
+    """Issue 32 item 3, its other way: `reference-results` writes the ground truth perturbed, a
+    run built from the labels like `import-hloc --carry mask`. compare, evaluate and the run
+    folder say so; it is no baseline."""
+    import json
+
+    from pixret.evaluation.results import RunFolder
+    from tests.helpers import SQ, write_release
+
+    queries = [{"easy": [0, 1], "hard": [2], "junk": [3]}, {"easy": [4], "hard": [5], "junk": []}]
+    labels = {(q, i): [SQ] for q, i in [(0, 0), (0, 1), (0, 2), (1, 4), (1, 5)]}
+    write_release(tmp_path, "tiny", queries, 6, labels, images=True)
+    r = CliRunner()
+    for name, shift in (("ref", "0.0"), ("off", "0.4")):
+        res = r.invoke(app, ["reference-results", "--root", str(tmp_path), "--dataset", "tiny", "--out",
+                             str(tmp_path / name), "--shift", shift])  # fmt: skip
+        assert res.exit_code == 0 and "an oracle" in res.output, res.output
+    assert RunFolder(tmp_path / "ref").oracle() == "the ground truth, perturbed: shift=0.0 drop=0.0 swap=0.0 seed=0"
+    res = r.invoke(app, ["compare", "--root", str(tmp_path), "--dataset", "tiny", "--run", f"ref={tmp_path / 'ref'}",
+                         "--run", f"off={tmp_path / 'off'}", "--no-cache", "--json", str(tmp_path / "c.json")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "ref (oracle)" in res.output and "off (oracle)" in res.output
+    assert set(json.loads((tmp_path / "c.json").read_text())["oracles"]) == {"ref", "off"}
+    res = r.invoke(app, ["compare", "--root", str(tmp_path), "--dataset", "tiny", "--run", f"ref={tmp_path / 'ref'}",
+                         "--run", f"off={tmp_path / 'off'}", "--no-cache", "--baseline", "ref"])  # fmt: skip
+    assert res.exit_code != 0 and "is an oracle" in str(res.exception)
+    res = r.invoke(app, ["evaluate", "--root", str(tmp_path), "--dataset", "tiny", "--image-results",
+                         str(tmp_path / "off" / "ranks.npy"), "--pixel-results", str(tmp_path / "off" / "pixels.npy")])  # fmt: skip
+    assert res.exit_code == 0 and "pixels.npy (oracle)" in res.output and "is an oracle" in res.output, res.output

@@ -20,6 +20,7 @@ from pixret.cli import app
 from pixret.datasets import load_benchmark
 from pixret.evaluation import write_pixel_results, write_ranks
 from pixret.evaluation.perturbed import perturbed_results
+from pixret.evaluation.results import RunFolder
 from tests.helpers import blob, write_release
 
 MAIN = [sys.executable, "-c", "from pixret.cli import main; main()"]
@@ -257,13 +258,15 @@ def test_bad_arguments_are_one_line(tree, tmp_path):
 
 
 def _runs(root: Path, dataset: str, shifts: dict[str, float]) -> dict[str, Path]:
-    """Run folders as `pixret reference-results` writes them (ranks.npy, pixels.json, pixels.npy)."""
+    """Run folders as `pixret run` writes them (ranks.npy, pixels.json, pixels.npy), of methods
+    that perturb the labels by known amounts (`reference-results` would write the same results,
+    marked as oracles)."""
+    bench = load_benchmark(root, dataset)
     out = {}
     for name, shift in shifts.items():
         out[name] = root / f"run-{name}"
-        res = CliRunner().invoke(app, ["reference-results", "--root", str(root), "--dataset", dataset, "--out",
-                                       str(out[name]), "--shift", str(shift), "--drop", "0.1", "--seed", "3"])  # fmt: skip
-        assert res.exit_code == 0, res.output
+        ranks, pixels = perturbed_results(bench, shift, 0.1, 0.0, 3)
+        RunFolder(out[name]).write_results(ranks, pixels, f"reference shift={shift} drop=0.1")
     return out
 
 

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -263,13 +264,16 @@ def test_search_many_queries_pairs_and_itself(photos, bench, tmp_path):
     (tmp_path / "queries.txt").write_text("# image x1,y1,x2,y2\n\n" + "\n".join(lines) + "\n")
     idx = str(photos / "my-index")
     r = run_cli(["search", "--queries", str(tmp_path / "queries.txt"), "--index", idx, "--top", "3", "--json",
-              "--pairs-out", str(tmp_path / "pairs.txt"), "--out", str(tmp_path / "o")])  # fmt: skip
+              "--out", str(tmp_path / "o")])  # fmt: skip
     assert r.returncode == 0, r.stderr
     docs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [Path(d["query"]).name for d in docs] == ["query 0.jpg", "query 1.jpg"]
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["000_query 0", "001_query 1"]
-    pairs = (tmp_path / "pairs.txt").read_text().splitlines()
-    assert len(pairs) == 6 and all(p.split(" ", 2)[-1].startswith("p") for p in pairs)  # db names relative to photos/
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")) == ["000_query 0",
+                                                                                              "001_query 1"]  # fmt: skip
+    # hloc's pairs cannot hold a name with a space: said before any search, nothing written
+    r = run_cli(["search", "--queries", str(tmp_path / "queries.txt"), "--index", idx, "--pairs-out",
+                 str(tmp_path / "pairs.txt")])  # fmt: skip
+    assert r.returncode == 2 and "holds white space" in r.stderr and not (tmp_path / "pairs.txt").exists(), r.stderr
     # a database image used as the query finds itself first, unless told not to
     i = _positive_in(bench, 0)
     me = str(photos / "photos" / f"p{i}.jpg")
@@ -286,3 +290,98 @@ def test_search_many_queries_pairs_and_itself(photos, bench, tmp_path):
                           ([me], "--box x1,y1,x2,y2 is needed")):  # fmt: skip
         bad = run_cli(["search", *args, "--index", idx])
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+
+
+def test_search_pairs_name_the_query_not_a_database_image_of_its_name(photos, bench, tmp_path):
+    """Issue 32 item 5: a query outside the indexed folder named like a database image (p0.jpg)
+    was written by its bare name, so hloc's pairs pointed at the database image. Every name now
+    resolves, relative to the folder the command names, to the file it means."""
+    (tmp_path / "q").mkdir()
+    shutil.copy(bench.query_image(1), tmp_path / "q" / "p0.jpg")  # another image than photos/p0.jpg
+    box = ",".join(str(round(v)) for v in bench.queries[1].box)
+    (tmp_path / "queries.txt").write_text(f"q/p0.jpg {box}\n")
+    pairs = tmp_path / "pairs.txt"
+    r = run_cli(["search", "--queries", str(tmp_path / "queries.txt"), "--index", str(photos / "my-index"), "--top",
+                 "3", "--pairs-out", str(pairs)])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    root = Path(re.search(r"names relative to (.+)\)", r.stderr).group(1))
+    assert root.resolve() == (photos / "photos").resolve()
+    lines = pairs.read_text().splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        query, db = line.split(" ")
+        assert (root / query).resolve() == (tmp_path / "q" / "p0.jpg").resolve(), line  # not photos/p0.jpg
+        assert (root / db).resolve().parent == (photos / "photos").resolve() and db.endswith(".jpg")
+    # --image-dir: the names are relative to that folder, and still resolve to the same files
+    r = run_cli(["search", "--queries", str(tmp_path / "queries.txt"), "--index", str(photos / "my-index"), "--top",
+                 "3", "--pairs-out", str(pairs), "--image-dir", str(tmp_path)])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for line, before in zip(pairs.read_text().splitlines(), lines, strict=True):
+        assert [(tmp_path / n).resolve() for n in line.split(" ")] == [(root / n).resolve() for n in before.split(" ")]
+
+
+def test_a_second_search_into_the_same_folder_leaves_no_stale_results(photos, bench, tmp_path):
+    """Issue 32 item 6: reusing a `search --out` folder kept the earlier run's overlays and
+    labelme files beside the new ones, with no note. pixret removes what it wrote before and did
+    not write again, says so, and never touches a file of the user's (or one they changed)."""
+    idx = str(photos / "my-index")
+    query = str(bench.query_image(0))
+    box = ",".join(str(round(v)) for v in bench.queries[0].box)
+    out = tmp_path / "o"
+
+    def search(top: int, *formats: str, folder: Path = out):
+        fmts = [a for f in formats for a in ("--format", f)]
+        return run_cli(["search", query, "--index", idx, "--box", box, "--top", str(top), "--unverified", "--out",
+                        str(folder), *fmts])  # fmt: skip
+
+    def listing() -> set[str]:
+        files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+        return {f for f in files if not f.startswith(".pixret-search")}  # pixret's list, a stage kept aside
+
+    assert search(6, "png", "labelme").returncode == 0
+    first = listing()
+    pngs = sorted(n for n in first if n.endswith(".png") and n != "query.png")
+    labels = sorted(n for n in first if n.endswith(".json"))
+    assert len(pngs) == 6 and len(labels) >= 1 and labels[0].startswith("001_")
+    (out / "notes.txt").write_text("mine")  # the user's own file
+    r = search(2, "png", "labelme")
+    assert r.returncode == 0, r.stderr
+    assert listing() == {"query.png", *pngs[:2], *labels[:1], "notes.txt"}  # the overlays of ranks 3-6 are gone
+    assert "removed 4 file(s) an earlier search wrote" in r.stderr and "first: 003_" in r.stderr, r.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+    # a label file the user corrected is theirs now: kept when no longer written, never overwritten
+    (out / labels[0]).write_text((out / labels[0]).read_text().replace('"object"', '"my label"'))
+    r = search(2, "png")
+    assert r.returncode == 0 and "kept 1 file(s) an earlier search wrote" in r.stderr and "changed since" in r.stderr
+    assert "my label" in (out / labels[0]).read_text()
+    r = search(2, "png", "labelme")
+    assert r.returncode == 2 and "exists and pixret did not write it" in r.stderr and "Traceback" not in r.stderr
+    assert "my label" in (out / labels[0]).read_text() and listing() == {"query.png", *pngs[:2], labels[0], "notes.txt"}
+    # a name taken by a file pixret did not write: nothing replaced, the results kept aside, one line
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "query.png").write_bytes(b"my picture")
+    r = search(3, "png", folder=other)
+    assert r.returncode == 2 and "exists and pixret did not write it" in r.stderr and "Traceback" not in r.stderr
+    assert (other / "query.png").read_bytes() == b"my picture" and not list(other.glob("0*.png"))
+    kept = Path(re.search(r"this search's results are in (\S+)", " ".join(r.stderr.split())).group(1))
+    assert (kept / "query.png").is_file() and len(list(kept.glob("0*.png"))) == 3
+
+
+def test_a_search_of_fewer_queries_removes_the_folders_it_wrote_before(photos, bench, tmp_path):
+    """The per-query sub-folders of an earlier, longer --queries search go too (only if nothing
+    else is in them)."""
+    lines = [f"{bench.query_image(q)} " + ",".join(str(round(v)) for v in bench.queries[q].box) for q in (0, 1)]
+    (tmp_path / "two.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "one.txt").write_text(lines[0] + "\n")
+    out = tmp_path / "o"
+    args = ["--index", str(photos / "my-index"), "--top", "2", "--out", str(out), "--format", "coco"]
+    assert run_cli(["search", "--queries", str(tmp_path / "two.txt"), *args]).returncode == 0
+    subs = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert len(subs) == 2 and all((out / s / "coco.json").is_file() for s in subs)
+    r = run_cli(["search", "--queries", str(tmp_path / "one.txt"), "--top", "2", "--out", str(out), "--format",
+                 "png", "--index", str(photos / "my-index")])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {"query.png", *(
+        p.name for p in out.glob("0*.png"))}  # fmt: skip
+    assert "removed 2 file(s)" in r.stderr

@@ -1,12 +1,17 @@
 """`pixret import-hloc` as an hloc user runs it: their pairs, features.h5 and matches.h5 (written
 here with h5py in hloc's layout) to pixel scores in one command, then into compare."""
 
+import csv
+import io
 import json
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
+import numpy as np
 from typer.testing import CliRunner
 
 from pixret.cli import app
@@ -90,3 +95,130 @@ def test_pixret_rankings_become_hloc_pairs(tmp_path):
     assert len(lines) == 9
     read = read_pairs(tmp_path / "top3.txt", scene.bench)  # hloc's format, read back
     assert {q: sorted(v) for q, v in read.ranked.items()} == {q: [3 * q, 3 * q + 1, 3 * q + 2] for q in range(3)}
+
+
+def _import(tmp_path, scene, out, method, *extra):
+    pairs, feats, matches = (tmp_path / "pairs.txt", tmp_path / "features.h5", tmp_path / "matches.h5")
+    return CliRunner().invoke(app, ["import-hloc", "--root", str(tmp_path), "--dataset", "hl", "--pairs", str(pairs),
+                                    "--features", str(feats), "--matches", str(matches), "--out", str(out),
+                                    "--method", method, *extra])  # fmt: skip
+
+
+def test_a_run_that_carries_the_labelled_mask_is_an_oracle_in_every_table(tmp_path):
+    """Issue 32 item 3: `import-hloc --carry mask` carries the query's labelled mask, and compare
+    showed it as a method (73.8 against 37.5, no marker). The run folder says it is an oracle;
+    every table marks it, it is never bold, never tested, never a baseline."""
+    from pixret.pipelines.hloc import ORACLE_MASK
+
+    scene = Scene(tmp_path, masks=True)
+    scene.write()
+    assert _import(tmp_path, scene, tmp_path / "box", "sp+lg").exit_code == 0
+    assert _import(tmp_path, scene, tmp_path / "kept", "kept", "--order", "retrieval").exit_code == 0
+    res = _import(tmp_path, scene, tmp_path / "mask", "sp+lg-mask", "--carry", "mask")
+    assert res.exit_code == 0, res.output
+    assert "sp+lg-mask (hloc) (oracle) on hl" in res.output and "an oracle: 3 queries carry" in res.output
+    assert json.loads((tmp_path / "mask" / "scores.json").read_text())["oracle"] == ORACLE_MASK
+    assert json.loads((tmp_path / "mask" / "pixels.json").read_text())["oracle"] == ORACLE_MASK
+    assert "oracle" not in json.loads((tmp_path / "box" / "scores.json").read_text())
+    files = {k: tmp_path / f"t.{k}" for k in ("md", "tex", "html", "csv", "json")}
+    args = ["compare", "--root", str(tmp_path), "--dataset", "hl", "--run", str(tmp_path / "box"), "--run",
+            str(tmp_path / "kept"), "--run", str(tmp_path / "mask"), "--no-cache", "--markdown", str(files["md"]), "--latex", str(files["tex"]),
+            "--html", str(files["html"]), "--csv", str(files["csv"]), "--json", str(files["json"])]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(files["json"].read_text())
+    assert doc["oracles"] == {"sp+lg-mask": ORACLE_MASK}
+    mask = doc["scores"]["sp+lg-mask"]["hl"]["strict"]["mIoU"]["medium_mask"]
+    box = doc["scores"]["sp+lg"]["hl"]["strict"]["mIoU"]["medium_mask"]
+    assert mask > box + 0.1  # the labels win: that is why it must not pass for a method
+    tested = {(t["a"], t["b"]) for t in doc["paired_tests"]}  # without a baseline: against each cell's best method
+    assert tested == {("kept", "sp+lg")} and any("sp+lg-mask (oracle) is built from" in n for n in doc["notes"])
+    assert "sp+lg-mask (oracle)" in res.output  # the terminal's table
+    md = files["md"].read_text()
+    rows = [ln for ln in md.splitlines() if ln.startswith(("| sp+lg", "| kept"))]
+    assert sum("| sp+lg-mask (oracle) |" in r for r in rows) == 4 and "is built from the benchmark's labels" in md
+    assert all("**" not in r for r in rows if "(oracle)" in r)  # never bold, though it is best everywhere
+    assert "| sp+lg | **10.0** | **10.0** |" in md  # the best of the methods is
+    tex = files["tex"].read_text()
+    assert all(r"\textbf" not in ln for ln in tex.splitlines() if ln.startswith("sp+lg-mask (oracle) &"))
+    assert "(oracle) is built from the benchmark" in tex[tex.index(r"\caption{") :].split("\n")[0]
+    html = files["html"].read_text()
+    oracle_rows = re.findall(r"<tr><td>sp\+lg-mask \(oracle\)</td>(.*?)</tr>", html)
+    assert len(oracle_rows) == 4 and all("class='best'" not in r for r in oracle_rows)
+    cells = list(csv.DictReader(io.StringIO(files["csv"].read_text())))
+    assert {c["oracle"] for c in cells if c["method"] == "sp+lg-mask"} == {ORACLE_MASK}
+    assert {c["oracle"] for c in cells if c["method"] == "sp+lg"} == {""}
+    # never a baseline; with a method as the baseline, the oracle gets no test and no dagger
+    res = CliRunner().invoke(app, [*args[:11], "--no-cache", "--baseline", "sp+lg-mask"])
+    assert res.exit_code != 0 and "is an oracle" in str(res.exception) and "needs a method" in str(res.exception)
+    res = CliRunner().invoke(app, [*args, "--baseline", "sp+lg"])
+    assert res.exit_code == 0, res.output
+    assert {(t["a"], t["b"]) for t in json.loads(files["json"].read_text())["paired_tests"]} == {("kept", "sp+lg")}
+    assert "†" not in "".join(r for r in files["md"].read_text().splitlines() if "(oracle)" in r)
+    # evaluate and report say so too; hloc's pairs are not made from it
+    res = CliRunner().invoke(app, ["evaluate", "--root", str(tmp_path), "--dataset", "hl", "--run",
+                                   str(tmp_path / "mask"), "--json", str(tmp_path / "e.json")])  # fmt: skip
+    assert res.exit_code == 0 and "(oracle)" in res.output and "is an oracle" in res.output, res.output
+    assert json.loads((tmp_path / "e.json").read_text())["oracle"] == ORACLE_MASK
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "r.html"), "--root", str(tmp_path), "--dataset", "hl",
+                                   "--run", str(tmp_path / "mask")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "<h1>sp+lg-mask (oracle) on hl</h1>" in (tmp_path / "r.html").read_text()
+    res = CliRunner().invoke(app, ["export-hloc-pairs", "--root", str(tmp_path), "--dataset", "hl", "--run",
+                                   str(tmp_path / "mask"), "--out", str(tmp_path / "p.txt")])  # fmt: skip
+    assert res.exit_code != 0 and "an oracle" in str(res.exception) and not (tmp_path / "p.txt").exists()
+
+
+def test_hloc_files_that_contradict_the_images_are_one_line(tmp_path):
+    """Issue 32 item 4 as a user meets it: every image declared 1e6 x 1e6 (the inlier threshold
+    grows with it: 12 pairs verified instead of 5), and a size of (1.5, 1.9)."""
+    scene = Scene(tmp_path, images=True)
+    pairs, feats, matches = scene.write()
+    for size, message in (([1e6, 1e6], "image_size says 1000000x1000000, but the image is 320x240"),
+                          ([1.5, 1.9], "expected (width, height) in whole pixels")):  # fmt: skip
+        with h5py.File(feats, "r+") as h:
+            for name in scene.kpts:
+                del h[f"{name}/image_size"]
+                h[f"{name}/image_size"] = np.array(size)
+        args = ["import-hloc", "--root", str(tmp_path), "--dataset", "hl", "--pairs", str(pairs), "--features",
+                str(feats), "--matches", str(matches), "--out", str(tmp_path / "o")]  # fmt: skip
+        p = subprocess.run([*MAIN, *args], capture_output=True, text=True)
+        assert p.returncode == 2 and message in p.stderr and str(feats) in p.stderr, p.stderr
+        assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert not (tmp_path / "o").exists()
+
+
+def test_a_pairs_line_naming_a_folder_is_one_line(tmp_path):
+    """Issue 32 item 9: a pairs line whose name is '/' or '.' ended in a ValueError traceback."""
+    scene = Scene(tmp_path)
+    _, feats, matches = scene.write()
+    for name in ("/", "."):
+        bad = tmp_path / "bad.txt"
+        bad.write_text(f"query/query_000.jpg db/db_0000.jpg\nquery/query_000.jpg {name}\n{name} db/db_0001.jpg\n")
+        p = subprocess.run([*MAIN, "import-hloc", "--root", str(tmp_path), "--dataset", "hl", "--pairs", str(bad),
+                            "--features", str(feats), "--matches", str(matches), "--out", str(tmp_path / "o")],
+                           capture_output=True, text=True)  # fmt: skip
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert f"bad.txt:2: '{name}' is not a database image of benchmark 'hl'" in p.stderr, p.stderr
+
+
+def test_exported_pairs_name_files_relative_to_the_folder_they_say(tmp_path):
+    """Issue 32 item 5: every name written resolves to the file it means, relative to the folder
+    the command names."""
+    scene = Scene(tmp_path, images=True)
+    pairs, feats, matches = scene.write()
+    args = ["--root", str(tmp_path), "--dataset", "hl"]
+    res = CliRunner().invoke(app, ["import-hloc", *args, "--pairs", str(pairs), "--features", str(feats),
+                                   "--matches", str(matches), "--out", str(tmp_path / "run")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["export-hloc-pairs", *args, "--run", str(tmp_path / "run"), "--top", "4", "--out",
+                                   str(tmp_path / "top.txt")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    folder = Path(re.search(r"names relative to (.+)\)", " ".join(res.output.split())).group(1))
+    lines = (tmp_path / "top.txt").read_text().splitlines()
+    assert len(lines) == 12
+    for line, (q, k) in zip(lines, [(q, k) for q in range(3) for k in range(4)], strict=True):
+        query, db = line.split(" ")
+        assert (folder / query).resolve() == scene.bench.query_image(q).resolve()
+        ranks = np.load(tmp_path / "run" / "ranks.npy")
+        assert (folder / db).resolve() == scene.bench.database_image(int(ranks[k, q])).resolve()

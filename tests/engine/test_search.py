@@ -54,11 +54,23 @@ def test_the_query_image_is_left_out_of_its_own_results(bench, index):
         index.search(db, box, top=0)
 
 
-def test_hloc_pairs_from_the_shortlist(bench, index):
+def test_hloc_pairs_name_files_that_resolve_under_the_image_folder(bench, index, tmp_path):
+    """Issue 32 item 5: every name written resolves to the file it means, relative to the folder
+    the pairs are for (the README's snippet gave names without their extension)."""
     q = bench.queries[0]
-    r = index.search_full(bench.query_image(0), q.box)
-    lines = index.pairs("query.jpg", r, top=3)
-    assert lines == [f"query.jpg {index.images[int(i)]['name']}" for i in r.shortlist[:3]]
-    root = bench.database_image(0).parent
-    rel = index.pairs("q.jpg", r, top=1, relative_to=root)
-    assert rel == [f"q.jpg {bench.database_image(int(r.shortlist[0])).name}"]
+    query = bench.query_image(0)
+    r = index.search_full(query, q.box)
+    root = index.image_root()
+    lines = index.pairs(query, r, top=3)
+    assert len(lines) == 3
+    for line, i in zip(lines, r.shortlist[:3].tolist(), strict=True):
+        qname, dname = line.split(" ")
+        assert (root / qname).resolve() == query.resolve()  # the query file, wherever it lies
+        assert (root / dname).resolve() == index.image_path(i).resolve() and dname.endswith(".jpg")
+    other = tmp_path / "elsewhere"
+    rel = index.pairs(query, r, top=1, relative_to=other)
+    qname, dname = rel[0].split(" ")
+    assert (other / qname).resolve() == query.resolve() and (other / dname).resolve() == index.image_path(
+        int(r.shortlist[0])).resolve()  # fmt: skip
+    with pytest.raises(PixretError, match="no such file"):
+        index.pairs("query.jpg", r, top=1)  # a bare name is no file: hloc could not read it

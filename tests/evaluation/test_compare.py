@@ -76,3 +76,37 @@ def test_a_second_compare_scores_only_the_new_method(tree, tmp_path):
     assert third.evaluated == [("good", "proxford")]
 
 
+
+
+def test_an_oracle_in_a_results_tree_is_kept_apart_from_the_methods(tree, tmp_path):
+    """Results built from the labels, in a results tree as pixret JSON that says so: scored,
+    but never a cell's best, never tested, never a baseline (issue 32 item 3)."""
+    import pytest
+
+    from pixret.errors import PixretError
+    from pixret.evaluation import write_pixel_results, write_ranks
+    from pixret.evaluation.perturbed import perturbed_results
+
+    root, results = tree
+    mine = tmp_path / "results"
+    shutil.copytree(results, mine)
+    bench = load_benchmark(root, "proxford")
+    ranks, pixels = perturbed_results(bench)  # the labels themselves
+    write_ranks(mine / "image-level" / "labels" / "roxford.npy", ranks)
+    write_pixel_results(mine / "pixel-level" / "labels" / "matching_result" / "proxford.json", pixels, "labels",
+                        oracle="the ground truth")  # fmt: skip
+    cmp = compare(root, mine, methods=["good", "poor", "labels"], datasets=["proxford"], cache=False)
+    assert cmp.oracles == {"labels": "the ground truth"}
+    assert cmp.value("labels", "proxford", "strict", "mIoU_mask", "medium") == 1.0  # above every method
+    assert cmp.best("proxford", "strict", "mIoU_mask", "medium") == "good"
+    assert cmp.test("labels", "poor", "proxford", "strict", "mIoU_mask", "medium") is None
+    assert all("labels" not in (a, b) for a, b, *_ in cmp.contrasts())
+    with pytest.raises(PixretError, match="baseline 'labels' is an oracle"):
+        cmp.as_dict("labels")
+    rows = tables.cells(cmp, "strict", "mIoU_mask", "poor")
+    assert tables.ranks(rows, 0, cmp.oracles)[0] == round(100 * cmp.value("good", "proxford", "strict", "mIoU_mask",
+                                                                         "medium"), 1)  # fmt: skip
+    assert not any(sig for _, sig in rows["labels"])
+    tex = tables.latex(cmp, "poor")
+    assert [ln for ln in tex.splitlines() if ln.startswith("labels (oracle) &")] and not any(
+        r"\textbf" in ln or r"\underline" in ln for ln in tex.splitlines() if ln.startswith("labels"))  # fmt: skip

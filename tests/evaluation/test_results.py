@@ -359,3 +359,22 @@ def test_a_run_folder_names_its_method_from_the_head_of_its_files(tmp_path):
     assert RunFolder(run).method() == 'fast "v2"'
     (run / "pixels.json").write_text("{}")
     assert RunFolder(run).method() == "run"  # nothing named: the folder's name
+
+
+def test_a_results_file_or_run_folder_says_whether_it_is_an_oracle(tiny_release, tmp_path):
+    """What a run carries from the labels is recorded in pixels.json (before the pairs) and
+    read back from it, or from the run folder beside a release file (issue 32 item 3)."""
+    from pixret.evaluation.perturbed import perturbed_results
+    from pixret.evaluation.results import oracle_of
+
+    bench, _ = tiny_release
+    ranks, pixels = perturbed_results(bench)
+    RunFolder(tmp_path / "gt").write_results(ranks, pixels, "gt", oracle="the labels")
+    RunFolder(tmp_path / "m").write_results(ranks, pixels, "a method")
+    assert RunFolder(tmp_path / "gt").oracle() == "the labels" and RunFolder(tmp_path / "m").oracle() is None
+    assert oracle_of(tmp_path / "gt" / "pixels.json") == oracle_of(tmp_path / "gt" / "pixels.npy") == "the labels"
+    assert oracle_of(tmp_path / "m" / "pixels.npy") is None and oracle_of(None) is None
+    text = (tmp_path / "gt" / "pixels.json").read_text()
+    assert text.index('"oracle"') < text.index('"pairs"')  # found in the file's head
+    back = read_pixel_results(tmp_path / "gt" / "pixels.json", bench.n_queries, bench.n_database)
+    assert sorted(back) == sorted(pixels)  # the pairs are read as before

@@ -29,3 +29,57 @@ def test_a_bad_line_is_one_line_naming_it(tmp_path, text, message):
     (tmp_path / "q.txt").write_text(text)
     with pytest.raises(PixretError, match=message):
         read_queries(tmp_path / "q.txt")
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_an_output_folder_removes_only_what_pixret_wrote_there(tmp_path):
+    """OutputFolder: a file listed in the folder's .pixret-search with its content's sha256 is
+    pixret's to remove; an entry that leads outside the folder (a forged or damaged list, a
+    sub-folder that is a link) never is."""
+    import json
+
+    from pixret.pipelines.search import MANIFEST, OutputFolder
+
+    out, elsewhere = tmp_path / "o", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "victim.txt").write_bytes(b"keep me")
+    (out / "old.png").write_bytes(b"old")
+    (out / "link").symlink_to(elsewhere, target_is_directory=True)
+    listed = {"old.png": [_sha(b"old")], "../elsewhere/victim.txt": [_sha(b"keep me")],
+              str(elsewhere / "victim.txt"): [_sha(b"keep me")], "link/victim.txt": [_sha(b"keep me")]}  # fmt: skip
+    (out / MANIFEST).write_text(json.dumps({"format": "pixret-search-output", "version": 1, "files": listed}))
+    with OutputFolder(out) as folder:
+        folder.path("new.png").write_bytes(b"new")
+        notes = folder.commit()
+    assert (elsewhere / "victim.txt").read_bytes() == b"keep me"
+    assert not (out / "old.png").exists() and (out / "new.png").read_bytes() == b"new"
+    assert notes == [f"removed 1 file(s) an earlier search wrote in {out} and this one did not write again (first: old.png)"]
+    assert json.loads((out / MANIFEST).read_text())["files"] == {"new.png": [_sha(b"new")]}
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "link", "new.png"]  # the stage is gone
+    # an error before the commit: nothing in the folder changes, nothing is left behind
+    with pytest.raises(RuntimeError), OutputFolder(out) as folder:
+        folder.path("other.png").write_bytes(b"x")
+        raise RuntimeError("a search failed")
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "link", "new.png"]
+    # a name whose folder is a link is taken: no write leads outside
+    with pytest.raises(PixretError, match="pixret did not write it"), OutputFolder(out) as folder:
+        folder.path("link/x.png").write_bytes(b"x")
+        folder.commit()
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["victim.txt"]
+
+
+def test_one_search_writes_a_folder_at_a_time(tmp_path):
+    from pixret.pipelines.search import OutputFolder
+
+    busy = pytest.raises(PixretError, match="another search is writing to this folder")
+    with OutputFolder(tmp_path / "o"), busy, OutputFolder(tmp_path / "o"):
+        pass
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(PixretError, match="exists and is not a folder"), OutputFolder(tmp_path / "f"):
+        pass
