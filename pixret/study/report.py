@@ -226,6 +226,8 @@ def sentence(a: str, b: str, d: dict) -> str:
     if t.low is not None:
         time += f" (95% CI {_signed(t.low, 1)} to {_signed(t.high, 1)} s)"
     clicks = f"clicks on the object {_fmt_pts(hit)}" if hit.value is not None else "no clicks on the object to compare"
+    if hit.value is not None and hit.people != acc.people:  # fewer people clicked under both than answered
+        clicks += f" from {hit.people} participant{'s' if hit.people != 1 else ''}"
     pairs = f"{acc.people} participant{'s' if acc.people != 1 else ''}"
     out = f"{a} vs {b}: {time}, accuracy {_fmt_pts(acc)}, {clicks} ({pairs} answered under both)."
     clear, unclear, missing = [], [], {}
