@@ -1,10 +1,10 @@
 """FastAPI app: search an index by image + box, fetch masks, browse a benchmark and its results.
 
 JSON API (all under /api; its OpenAPI schema at /openapi.json):
-  GET  /api/info                          index size, benchmark mode
-  GET  /api/images?offset=&limit=         database images (id, name, w, h)
-  GET  /api/images/{id}                   a database image (JPEG); ?size= for a thumbnail
-  POST /api/search                        multipart: file (upload) or image_id, box=x1,y1,x2,y2, top
+  GET  /api/info                          index size, its generation, benchmark mode
+  GET  /api/images?offset=&limit=         database images (id, name, w, h, url), the generation
+  GET  /api/images/{id}?gen=G             a database image (JPEG); ?size= for a thumbnail
+  POST /api/search                        multipart: file (upload) or image_id (and gen), box=x1,y1,x2,y2, top
   GET  /api/searches/{sid}/query          the query image of a search (JPEG)
   GET  /api/searches/{sid}/hits/{rank}/mask.png   a result's mask (PNG, 255 = object)
   GET  /api/searches/{sid}/hits/{rank}/matches    inlier correspondences [[qx, qy, x, y], ...]
@@ -12,6 +12,12 @@ JSON API (all under /api; its OpenAPI schema at /openapi.json):
   GET  /api/benchmark/queries/{q}         a query's ranked results with GT and predicted polygons
   GET  /api/benchmark/queries/{q}/image   the query image
   /study, /study/admin, /api/study/...    a user study (routes_study)
+
+Image ids mean something within one generation of the index (a rebuild or an --add swapped in
+under a running server may give an id to another photo): answers that hold ids name their
+``generation``, image addresses carry it (``?gen=``), and a request for another generation
+than the one served is a 409 with one JSON line ({"detail", "generation": the one served});
+without ``gen`` an id means the generation served now. Benchmark ids likewise (state.py).
 
 With a study loaded, every route but the participant's (the study page, its API and the static
 files) needs the admin token: the search page and the benchmark views (ground truth included)
@@ -44,7 +50,7 @@ from ..evaluation.results import RunFolder
 from ..study.service import Conflict, Invalid, NotFound, Study, StudyError
 from . import routes_bench, routes_search, routes_study
 from .security import LOOPBACK, Guard
-from .state import MAX_PIXELS, MAX_UPLOAD_BYTES, State
+from .state import MAX_PIXELS, MAX_UPLOAD_BYTES, Stale, State
 
 STATIC = Path(__file__).parent / "static"
 STUDY_STATUS = {NotFound: 404, Invalid: 422, Conflict: 409}  # the study's refusals, as HTTP
@@ -112,6 +118,11 @@ def create_app(
     def user_error(request: Request, exc: PixretError) -> JSONResponse:
         status = next((code for kind, code in STUDY_STATUS.items() if isinstance(exc, kind)), 422)
         return JSONResponse({"detail": exc.problem if isinstance(exc, StudyError) else str(exc)}, status_code=status)
+
+    @app.exception_handler(Stale)
+    def stale(request: Request, exc: Stale) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail, "generation": exc.generation}, status_code=409,
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
 
     @app.exception_handler(Exception)
     def server_error(request: Request, exc: Exception) -> JSONResponse:

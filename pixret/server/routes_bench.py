@@ -1,4 +1,9 @@
-"""Benchmark routes: queries, their ranked results with ground truth and predictions, images."""
+"""Benchmark routes: queries, their ranked results with ground truth and predictions, images.
+
+The benchmark is read once per server; its answers name its generation (state.bench_generation)
+and image addresses carry it, so that a page left open while the server was started again on
+another benchmark gets a 409, not another image under the same id.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ from ..evaluation.iou import strict_iou
 from ..geometry import polygons_as_lists as polys
 from ..imageio import image_size, load_image
 from ..viz.show import status_of
-from .state import State, get_state, jpeg
+from .state import State, check_generation, get_state, jpeg
 
 router = APIRouter(prefix="/api/benchmark")
+GEN = Query(None, max_length=200, description="the benchmark generation the id comes from (a 409 if not the one served)")
 
 
 def need_bench(st: State = Depends(get_state)) -> Benchmark:
@@ -23,8 +29,8 @@ def need_bench(st: State = Depends(get_state)) -> Benchmark:
 
 
 @router.get("/queries")
-def bench_queries(b: Benchmark = Depends(need_bench)) -> dict:
-    return {"queries": [{"index": q.index, "name": q.name, "box": list(q.box), "easy": len(q.easy),
+def bench_queries(b: Benchmark = Depends(need_bench), st: State = Depends(get_state)) -> dict:
+    return {"generation": st.bench_generation, "queries": [{"index": q.index, "name": q.name, "box": list(q.box), "easy": len(q.easy),
                          "hard": len(q.hard), "junk": len(q.junk)} for q in b.queries]}  # fmt: skip
 
 
@@ -32,9 +38,11 @@ def bench_queries(b: Benchmark = Depends(need_bench)) -> dict:
 def bench_query(
     q: int,
     top: int = Query(24, ge=1, le=200),
+    gen: str | None = GEN,
     b: Benchmark = Depends(need_bench),
     st: State = Depends(get_state),
 ) -> dict:
+    check_generation("benchmark", gen, st.bench_generation)
     if not 0 <= q < b.n_queries:
         raise HTTPException(404, f"no query {q}")
     query = b.queries[q]
@@ -45,9 +53,12 @@ def bench_query(
         pred = (st.pixels or {}).get((q, int(i)))
         status = status_of(query, int(i))
         out.append({"rank": rank, "id": int(i), "name": b.database[int(i)], "status": status,
+                    "url": f"/api/benchmark/images/{int(i)}?gen={st.bench_generation}",
                     "gt": polys(gt.polygons) if gt else [], "pred": polys(pred.polygons) if pred else [],
                     **_counts(b, int(i), status, gt, pred, st.pixels is not None)})  # fmt: skip
-    return {"query": {"index": q, "name": query.name, "box": list(query.box)}, "results": out,
+    return {"generation": st.bench_generation, "results": out,
+            "query": {"index": q, "name": query.name, "box": list(query.box),
+                      "url": f"/api/benchmark/queries/{q}/image?gen={st.bench_generation}"},
             "thresholds": [round(100 * t) for t in THRESHOLDS]}  # fmt: skip
 
 
@@ -65,22 +76,25 @@ def _counts(b: Benchmark, i: int, status: str, gt, pred, has_pixels: bool) -> di
     return {"iou": round(iou, 4), "counts_at": [round(100 * t) for t in THRESHOLDS if iou > t]}
 
 
-def _bench_jpeg(path_of, n: int, k: int, size: int | None) -> Response:
+def _bench_jpeg(path_of, n: int, k: int, size: int | None, gen: str | None, st: State) -> Response:
+    check_generation("benchmark", gen, st.bench_generation)
     path = path_of(k) if 0 <= k < n else None
     if path is None:
         raise HTTPException(404, f"no image {k}")
-    return jpeg(load_image(path), size)
+    return jpeg(load_image(path), size, st.bench_generation, pinned=gen is not None)
 
 
 @router.get("/queries/{q}/image")
 def bench_query_image(
-    q: int, size: int | None = Query(None, ge=32, le=2048), b: Benchmark = Depends(need_bench)
-) -> Response:
-    return _bench_jpeg(b.query_image, b.n_queries, q, size)
+    q: int, size: int | None = Query(None, ge=32, le=2048), gen: str | None = GEN,
+    b: Benchmark = Depends(need_bench), st: State = Depends(get_state),
+) -> Response:  # fmt: skip
+    return _bench_jpeg(b.query_image, b.n_queries, q, size, gen, st)
 
 
 @router.get("/images/{i}")
 def bench_image(
-    i: int, size: int | None = Query(None, ge=32, le=2048), b: Benchmark = Depends(need_bench)
-) -> Response:
-    return _bench_jpeg(b.database_image, b.n_database, i, size)
+    i: int, size: int | None = Query(None, ge=32, le=2048), gen: str | None = GEN,
+    b: Benchmark = Depends(need_bench), st: State = Depends(get_state),
+) -> Response:  # fmt: skip
+    return _bench_jpeg(b.database_image, b.n_database, i, size, gen, st)

@@ -1,4 +1,10 @@
-"""Search routes: the collection's images, a search by image + box, and its results."""
+"""Search routes: the collection's images, a search by image + box, and its results.
+
+Each request works on one index (the one served when it began: a swap during it does not mix
+two), and every answer that holds image ids names that index's ``generation``; a ``gen`` that
+names another one is refused (state.Stale, a 409): a page never gets another image than the
+one it means.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,36 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import Response
 
+from ..engine import Index
 from ..geometry import Box, fill_polygons
 from ..imageio import encode, load_image
-from .state import MAX_UPLOAD_BYTES, State, check_upload, get_state, jpeg
+from .state import MAX_UPLOAD_BYTES, State, check_generation, check_upload, get_state, jpeg
 
 router = APIRouter(prefix="/api")
+GEN = Query(None, max_length=200, description="the index generation the id comes from (a 409 if it is not the one served)")
+
+
+def get_index(st: State = Depends(get_state)) -> Index:
+    """The index this request works on throughout (State.index may be swapped meanwhile)."""
+    return st.index
+
+
+def image_url(ix: Index, i: int) -> str:
+    return f"/api/images/{i}?gen={ix.generation}"
 
 
 @router.get("/info")
-def info(st: State = Depends(get_state)) -> dict:
-    return {"images": len(st.index), "config": st.index.cfg.name,
+def info(st: State = Depends(get_state), ix: Index = Depends(get_index)) -> dict:
+    return {"images": len(ix), "config": ix.cfg.name, "generation": ix.generation,
             "benchmark": None if st.bench is None else {"name": st.bench.name, "queries": st.bench.n_queries,
-                                                        "results": st.ranks is not None}}  # fmt: skip
+                                                        "results": st.ranks is not None,
+                                                        "generation": st.bench_generation}}  # fmt: skip
 
 
-def db_image(st: State, i: int) -> np.ndarray:
-    if not 0 <= i < len(st.index):
+def db_image(ix: Index, i: int) -> np.ndarray:
+    if not 0 <= i < len(ix):
         raise HTTPException(404, f"no image {i}")
-    return load_image(st.index.image_path(i))
+    return load_image(ix.image_path(i))
 
 
 @router.get("/images")
@@ -31,29 +49,39 @@ def images(
     offset: int = Query(0, ge=0, le=2**40),
     limit: int = Query(60, ge=1, le=500),
     name: str = Query("", max_length=200, description="only images whose name contains this (any case)"),
-    st: State = Depends(get_state),
+    gen: str | None = GEN,
+    ix: Index = Depends(get_index),
 ) -> dict:
     """A page of the collection's images; with ``name``, of those whose name contains it
-    (a scan of the mapped image list: about a second per million images)."""
+    (a scan of the mapped image list: about a second per million images). Each image's
+    ``url`` names the generation; with ``gen``, a page of another generation is a 409."""
+    check_generation("index", gen, ix.generation)
+
+    def item(k: int, im) -> dict:
+        return {"id": k, "name": im["name"], "w": im["size"][0], "h": im["size"][1], "url": image_url(ix, k)}
+
     if not name:
-        ims = st.index.images[offset : offset + limit]
-        return {"total": len(st.index), "images": [
-            {"id": offset + k, "name": im["name"], "w": im["size"][0], "h": im["size"][1]} for k, im in enumerate(ims)
-        ]}  # fmt: skip
+        ims = ix.images[offset : offset + limit]
+        return {"total": len(ix), "generation": ix.generation, "images": [item(offset + k, im) for k, im in enumerate(ims)]}
     needle, found, page = name.casefold(), 0, []
-    for k, im in enumerate(st.index.images):
+    for k, im in enumerate(ix.images):
         if needle in str(im["name"]).casefold():
             if offset <= found < offset + limit:
-                page.append({"id": k, "name": im["name"], "w": im["size"][0], "h": im["size"][1]})
+                page.append(item(k, im))
             found += 1
-    return {"total": found, "images": page}
+    return {"total": found, "generation": ix.generation, "images": page}
 
 
 @router.get("/images/{image_id}")
 def image(
-    image_id: int, size: int | None = Query(None, ge=32, le=2048), st: State = Depends(get_state)
+    image_id: int,
+    size: int | None = Query(None, ge=32, le=2048),
+    gen: str | None = GEN,
+    ix: Index = Depends(get_index),
 ) -> Response:
-    return jpeg(db_image(st, image_id), size)
+    """A database image (JPEG). Without ``gen`` it is whatever has that id now (not cached)."""
+    check_generation("index", gen, ix.generation)
+    return jpeg(db_image(ix, image_id), size, ix.generation, pinned=gen is not None)
 
 
 @router.post("/search")
@@ -61,26 +89,33 @@ def search(
     box: str = Form(..., description="x1,y1,x2,y2 in query pixels"),
     file: UploadFile | None = File(None),
     image_id: int | None = Form(None),
+    gen: str | None = Form(None, max_length=200, description="the generation image_id comes from"),
     top: int = Form(24, ge=1, le=200),
     st: State = Depends(get_state),
+    ix: Index = Depends(get_index),
 ) -> dict:
     if file is not None:
         img = check_upload(file.file.read(MAX_UPLOAD_BYTES + 1))
     elif image_id is not None:
-        img = db_image(st, image_id)
+        check_generation("index", gen, ix.generation)
+        img = db_image(ix, image_id)
     else:
         raise HTTPException(422, "give an uploaded file or an image_id")
     vals = Box.parse(box)
-    res = st.index.search_full(img, vals)
-    sid = st.remember(img, res)
+    res = ix.search_full(img, vals)
+    sid = st.remember(img, res, ix.generation)
     # the one serialiser of a search (Hit.to_json), as `pixret search --json` prints it; ranks
-    # count from 1, and /api/searches/{sid}/hits/{rank - 1}/... addresses a hit
-    return {"search_id": sid, "query": {"w": img.shape[1], "h": img.shape[0], "box": list(vals)},
-            "config": st.index.cfg.name, **res.to_json(top=top, rle=False)}  # fmt: skip
+    # count from 1, and /api/searches/{sid}/hits/{rank - 1}/... addresses a hit; each hit's
+    # ``url`` is its image in this generation
+    doc = res.to_json(top=top, rle=False)
+    for h in doc["hits"]:
+        h["url"] = image_url(ix, h["index"])
+    return {"search_id": sid, "generation": ix.generation,
+            "query": {"w": img.shape[1], "h": img.shape[0], "box": list(vals)}, "config": ix.cfg.name, **doc}  # fmt: skip
 
 
 def _hit(st: State, sid: str, rank: int):
-    _, res = st.search(sid)
+    _, res, _ = st.search(sid)
     if not 0 <= rank < len(res.hits):
         raise HTTPException(404, f"no hit {rank}")
     return res.hits[rank]
@@ -90,7 +125,8 @@ def _hit(st: State, sid: str, rank: int):
 def search_query(
     sid: str, size: int | None = Query(None, ge=32, le=2048), st: State = Depends(get_state)
 ) -> Response:
-    return jpeg(st.search(sid)[0], size)
+    img, _, generation = st.search(sid)
+    return jpeg(img, size, generation)  # a search's id is its own: pinned
 
 
 @router.get("/searches/{sid}/hits/{rank}/mask.png")
@@ -103,4 +139,4 @@ def mask(sid: str, rank: int, st: State = Depends(get_state)) -> Response:
 @router.get("/searches/{sid}/hits/{rank}/matches")
 def matches(sid: str, rank: int, st: State = Depends(get_state)) -> dict:
     h = _hit(st, sid, rank)
-    return {"matches": [] if h.matches is None else np.round(h.matches, 1).tolist()}
+    return {"generation": st.search(sid)[2], "matches": [] if h.matches is None else np.round(h.matches, 1).tolist()}

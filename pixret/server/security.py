@@ -1,10 +1,18 @@
 """What the server trusts and refuses, as ASGI middleware (see docs/security.md).
 
 - Host: only the names it was started for (DNS rebinding: a page on evil.example that
-  resolves to 127.0.0.1 sends ``Host: evil.example``).
-- Cross-origin writes: a POST whose Origin is not one of those hosts, or that the browser marks
-  ``Sec-Fetch-Site: cross-site`` (or same-site: another port or subdomain), is refused (CSRF
-  from any web page the user has open); ``Origin: null`` only with ``Sec-Fetch-Site: same-origin``.
+  resolves to 127.0.0.1 sends ``Host: evil.example``), in one well-formed ``Host`` header
+  (a name or address, an optional numeric port; an IPv6 address in brackets).
+- Cross-origin writes: every request but GET, HEAD and OPTIONS must come from this server's own
+  origin, compared in full: scheme, host and port (RFC 6454). The browser says the origin in
+  ``Origin`` (else, in ``Referer``); the server's own is the request's scheme (https behind a
+  proxy that says so in X-Forwarded-Proto, which uvicorn trusts from 127.0.0.1) and its
+  ``Host``. ``http://localhost:9999`` (another port: the admin cookie's SameSite=Strict does not
+  stop it, ports are the same site) and ``https://127.0.0.1`` are other origins. A request that
+  the browser marks ``Sec-Fetch-Site: cross-site`` or ``same-site`` is refused too;
+  ``Origin: null`` passes only with ``Sec-Fetch-Site: same-origin``. A write with neither
+  Origin nor Referer is not a browser's cross-site request (browsers send Origin with every
+  cross-origin POST): a script's, answered.
 - Request bodies: refused from the Content-Length alone when over the limit, and cut off
   while streaming when a chunked body passes it; nothing over the limit is spooled to disk.
 - Every page gets a Content-Security-Policy that allows only this server's own scripts,
@@ -14,6 +22,7 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +32,11 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}  # no route changes anything on these; every other method is a write
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# a Host header (RFC 9110 7.2: uri-host [":" port]): a bracketed IPv6 address or a name / IPv4
+# address (letters, digits, "-", ".", "_"), then at most one ":" and digits
+_HOST = re.compile(r"\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+)")
 
 
 class _TooLarge(BaseException):
@@ -31,20 +44,38 @@ class _TooLarge(BaseException):
     the framework's handlers of ordinary errors (which would answer 400 or 500) let it through."""
 
 
-def _origin_host(origin: str) -> str | None:
-    """The host name of an Origin header; None when it cannot be parsed ('http://[::1')."""
+def parse_host(value: str) -> tuple[str, int | None] | None:
+    """'example.org:8000' -> ('example.org', 8000); '[::1]' -> ('::1', None); None for anything
+    else (two colons outside brackets, a port that is not a number from 1 to 65535, a user or
+    a path, an empty value)."""
+    value = value.strip().lower()
+    m = _HOST.match(value)
+    if m is None:
+        return None
+    rest = value[m.end() :]
+    port = None
+    if rest:
+        if not (rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit() and 0 < int(rest[1:]) < 65536):
+            return None
+        port = int(rest[1:])
+    return m["v6"] or m["name"], port
+
+
+def parse_origin(value: str, whole_url: bool = False) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an ``Origin`` header (``whole_url``: of a ``Referer``, which has
+    a path too); the port filled in from the scheme. None when it does not parse or is not an
+    http(s) origin ('http://[::1', 'null', 'http://a.b/x' as an Origin)."""
     try:
-        return _host_name(urlsplit(origin).netloc)
+        u = urlsplit(value.strip())
+        scheme = u.scheme.lower()
+        if scheme not in DEFAULT_PORTS or u.username is not None or u.password is not None:
+            return None
+        host = parse_host(u.netloc)
+        if host is None or (not whole_url and (u.path or u.query or u.fragment)):
+            return None
     except ValueError:
         return None
-
-
-def _host_name(value: str) -> str:
-    """'example.org:8000' -> 'example.org'; '[::1]:8000' -> '::1'."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    return scheme, host[0], host[1] or DEFAULT_PORTS[scheme]
 
 
 async def _answer(send: Send, status: int, text: str) -> None:
@@ -62,27 +93,45 @@ class Guard:
         self.hosts = {h.lower().strip("[]") for h in hosts}
         self.max_body = max_body
 
-    def _same_origin(self, headers: dict[str, str]) -> bool:
-        """Whether a write may be answered. A browser sends ``Origin: null`` with a form's POST
-        when the page's Referrer-Policy is no-referrer (this server's): such a write is let
-        through only when the browser also says ``Sec-Fetch-Site: same-origin``."""
-        origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+    @staticmethod
+    def _same_origin(scope: Scope, headers: dict[str, str], host: tuple[str, int | None]) -> bool:
+        """Whether a write comes from this server's own origin (scheme, host and port). A
+        browser sends ``Origin: null`` with a form's POST when the page's Referrer-Policy is
+        no-referrer (this server's): such a write is let through only when the browser also
+        says ``Sec-Fetch-Site: same-origin``."""
+        origin, referer, site = headers.get("origin"), headers.get("referer"), headers.get("sec-fetch-site")
         if site in ("cross-site", "same-site"):
             return False
-        if origin == "null":
-            return site == "same-origin"
-        return not origin or _origin_host(origin) in self.hosts
+        scheme = scope.get("scheme", "http")
+        own = (scheme, host[0], host[1] or DEFAULT_PORTS.get(scheme, 80))
+        if origin is not None:
+            if origin.strip() == "null":
+                return site == "same-origin"
+            return parse_origin(origin) == own
+        if referer:  # no Origin (an older browser, or a privacy setting): the page that sent it
+            return parse_origin(referer, whole_url=True) == own
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if _host_name(headers.get("host", "")) not in self.hosts:
+        headers: dict[str, str] = {}
+        twice = set()
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            if name in headers:
+                twice.add(name)
+            headers[name] = v.decode("latin-1")
+        host = parse_host(headers.get("host", ""))
+        if "host" in twice or host is None or host[0] not in self.hosts:
             await _answer(send, 400, "unknown host: this server answers only to the names it was started for")
             return
-        if scope["method"] in _WRITES and not self._same_origin(headers):
-            await _answer(send, 403, "cross-origin request refused")
+        if scope["method"] not in SAFE_METHODS and (
+            twice & {"origin", "referer"} or not self._same_origin(scope, headers, host)
+        ):
+            await _answer(send, 403, "cross-origin request refused: a write must come from this server's own page "
+                          "(the same scheme, host and port)")  # fmt: skip
             return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):

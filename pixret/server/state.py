@@ -4,10 +4,19 @@ The index is reopened when ``pixret index --add`` (or a rebuild) publishes a new
 before a request, at most once a second, index.json is looked at (one stat); when it changed,
 the index is opened again and swapped in. Searches already running finish on the index they
 started with (its files stay readable: the writer never deletes what a reader maps).
+
+An image id means something only within one generation (a rebuild may give id 0 to another
+photo), so every answer that holds ids names its generation (``generation``: the index's
+``gen-...`` folder), image addresses carry it (``/api/images/{i}?gen=G``), and a request for
+another generation than the one served is a 409 with one line (``Stale``), never another
+image. The benchmark is read once per server, but a server started again may serve another:
+its answers and image addresses carry a generation of their own (``bench_generation``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -33,13 +42,38 @@ POLL_SECONDS = 1.0  # how often index.json is looked at (a stat; it is read only
 log = logging.getLogger("pixret.server")
 
 
+class Stale(Exception):
+    """A request for another generation of the data than the one served (a 409)."""
+
+    def __init__(self, what: str, asked: str, now: str | None):
+        super().__init__(what, asked, now)
+        self.generation = now
+        self.detail = (f"the {what} changed since this page loaded it (generation {asked[:40]!r}, now {now!r}): "
+                       "ids of the earlier one name other images now; load the page or search again")  # fmt: skip
+
+
+def check_generation(what: str, asked: str | None, now: str | None) -> None:
+    """Stale when a request names a generation (``asked``) other than the one served."""
+    if asked is not None and asked != now:
+        raise Stale(what, asked, now)
+
+
+def bench_generation(bench) -> str | None:
+    """A name for what a benchmark's ids mean (its name, folder, queries and database images in
+    order): the same benchmark gets the same one in every server that serves it."""
+    if bench is None:
+        return None
+    what = [bench.name, str(Path(bench.root).resolve()), [q.name for q in bench.queries], list(bench.database)]
+    return "bench-" + hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+
+
 class State:
     """The index, the benchmark (optional), and a locked store of recent searches, bounded by
     count and by bytes (a 40 MP upload is ~113 MB decoded: 64 of them would be 7 GB)."""
 
     def __init__(self, index: Index | None, bench=None, ranks=None, pixels=None, device: str | None = None):
         self.index, self.bench, self.ranks, self.pixels = index, bench, ranks, pixels
-        self.searches: OrderedDict[str, tuple[np.ndarray, SearchResult]] = OrderedDict()
+        self.searches: OrderedDict[str, tuple[np.ndarray, SearchResult, str | None]] = OrderedDict()
         self.store_bytes = 0
         self.lock = threading.Lock()
         self.device = device
@@ -47,6 +81,7 @@ class State:
         self.checked = time.monotonic()
         self.stamp = self._stamp()
         self.reload_problem: str | None = None  # why the last reopening failed (the old index is kept)
+        self.bench_generation = bench_generation(bench)
 
     def _stamp(self) -> tuple | None:
         return None if self.index is None else file_stamp(Path(self.index.root) / "index.json")
@@ -71,19 +106,21 @@ class State:
                 return
             self.index, self.stamp, self.reload_problem = fresh, stamp, None
 
-    def remember(self, img: np.ndarray, res: SearchResult) -> str:
+    def remember(self, img: np.ndarray, res: SearchResult, generation: str | None = None) -> str:
+        """Keep a search (its query image, its result and the index generation it ran on);
+        returns its id."""
         sid = secrets.token_urlsafe(12)
         with self.lock:
-            self.searches[sid] = (img, res)
+            self.searches[sid] = (img, res, generation)
             self.store_bytes += img.nbytes
             while len(self.searches) > 1 and (
                 len(self.searches) > MAX_SEARCHES or self.store_bytes > MAX_STORE_BYTES
             ):
-                _, (old, _) = self.searches.popitem(last=False)
+                _, (old, _, _) = self.searches.popitem(last=False)
                 self.store_bytes -= old.nbytes
         return sid
 
-    def search(self, sid: str) -> tuple[np.ndarray, SearchResult]:
+    def search(self, sid: str) -> tuple[np.ndarray, SearchResult, str | None]:
         with self.lock:
             if sid not in self.searches:
                 raise HTTPException(404, "unknown or expired search")
@@ -114,9 +151,14 @@ def check_upload(data: bytes) -> np.ndarray:
         raise HTTPException(415, exc.problem) from None
 
 
-def jpeg(img: np.ndarray, size: int | None = None) -> Response:
+def jpeg(img: np.ndarray, size: int | None = None, generation: str | None = None, pinned: bool = True) -> Response:
+    """``img`` as a JPEG (``size``: its longest side). ``pinned``: the address names what it
+    shows for good (a generation in it, or a search's own id): the browser may keep it an hour;
+    otherwise it asks again each time (the same address may show another image after a swap).
+    ``generation`` goes into the X-Pixret-Generation header."""
     if size:
         img = thumbnail(img, max(32, min(size, 2048)))
-    return Response(
-        encode(img, ".jpg", 88), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"}
-    )
+    headers = {"Cache-Control": "private, max-age=3600" if pinned else "no-cache"}
+    if generation:
+        headers["X-Pixret-Generation"] = generation
+    return Response(encode(img, ".jpg", 88), media_type="image/jpeg", headers=headers)

@@ -5,85 +5,198 @@ positives answered yes, the share whose click fell on the object) and median res
 95% intervals come from a two-stage bootstrap that respects how the data were gathered:
 participants are resampled, then each resampled participant's trials (2,000 draws, seeded).
 A difference between conditions is computed inside each draw, on the same resampled people,
-so it is a paired difference: every participant saw every condition (design.py).
+and only on the people who answered under both conditions (the pairs): a paired difference.
+
+What the data cannot carry, the report does not claim. An interval needs at least
+MIN_PARTICIPANTS (6) participants (for a difference: pairs), its statistic defined in 99% of
+the resamples, and answers that vary (all right, or all alike, gives every resample the same
+value: no interval, not a zero-width one). Without an interval a value is shown as measured,
+with the reason, and no conclusion is drawn from it. No output ever shows "nan".
 """
 
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import escape
+from ..evaluation.significance import ALPHA, queries_needed
 from ..io import atomic_open
 
 DRAWS = 2000
 METRICS = ("accuracy", "hit_rate", "median_rt")
+# the fewest participants an interval over participants needs: with 5 or fewer, no paired test
+# over them can reach p < 0.05 whatever the gap (2 / 2^5 > 0.05: evaluation/significance.py), so
+# a resampling interval that excluded zero would claim what no exact test could show
+MIN_PARTICIPANTS = queries_needed(ALPHA)
+DEFINED = 0.99  # an interval needs its statistic defined in this share of the resamples at least
+_CHUNK = 4_000_000  # resample weights held at once (draws x answers): bounds the memory
 
 
 @dataclass(frozen=True)
 class Estimate:
-    value: float
-    low: float
-    high: float
+    """A statistic and its 95% interval.
+
+    ``value`` None: no answer that the statistic counts. ``low``/``high`` None: no interval,
+    and ``why`` says why (too few participants, too few answers, answers that do not vary).
+    ``people``: the participants it comes from (for a difference, those who answered under
+    both conditions: the pairs)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    people: int = 0
+    why: str = ""
 
 
-def _stats(rows: list[dict], condition: str) -> tuple[float, float, float]:
-    """(accuracy, click-hit rate, median response time in s) of one condition's rows."""
-    sel = [r for r in rows if r["condition"] == condition]
-    acc = float(np.mean([r["correct"] for r in sel])) if sel else math.nan
-    hits = [r["hit"] for r in sel if r["kind"] != "negative" and r["answer"] == 1 and r["hit"] is not None]
-    hit = float(np.mean(hits)) if hits else math.nan
-    rt = float(np.median([r["rt_ms"] for r in sel]) / 1000) if sel else math.nan
-    return acc, hit, rt
+class _Answers:
+    """The answers as arrays (one entry per answer) and, per statistic, which answers it counts
+    and what it averages: accuracy (every answer: right or not), click-hit rate (positives
+    answered yes whose click was scored: on the object or not), median response time (every
+    answer, in s)."""
+
+    def __init__(self, rows: list[dict], conditions: tuple[str, ...]):
+        people = sorted({r["participant"] for r in rows})
+        where = {p: k for k, p in enumerate(people)}
+        self.person = np.array([where[r["participant"]] for r in rows], dtype=np.int64)
+        self.condition = np.array([r["condition"] for r in rows], dtype=object)
+        hit_counts = np.array([r["kind"] != "negative" and r["answer"] == 1 and r["hit"] is not None for r in rows],
+                              dtype=bool)  # fmt: skip
+        self.counts = {"accuracy": np.ones(len(rows), bool), "hit_rate": hit_counts,
+                       "median_rt": np.ones(len(rows), bool)}  # fmt: skip
+        self.values = {"accuracy": np.array([float(r["correct"]) for r in rows]),
+                       "hit_rate": np.array([float(r["hit"] or 0) for r in rows]),
+                       "median_rt": np.array([float(r["rt_ms"]) / 1000 for r in rows])}  # fmt: skip
+        self.n_people = len(people)
+        self.rows_of = [np.flatnonzero(self.person == k) for k in range(self.n_people)]
+
+    def sel(self, metric: str, condition: str) -> np.ndarray:
+        """The answers ``metric`` counts under ``condition`` (a boolean mask)."""
+        return self.counts[metric] & (self.condition == condition)
+
+    def people(self, sel: np.ndarray) -> set[int]:
+        return set(self.person[sel].tolist())
 
 
-def _draws(rows: list[dict], conditions: tuple[str, ...], draws: int, seed: int) -> np.ndarray:
-    """(draws, n_conditions, 3) statistics over two-stage bootstrap resamples."""
-    by_p: dict[int, list[dict]] = {}
-    for r in rows:
-        by_p.setdefault(r["participant"], []).append(r)
-    people = list(by_p.values())
-    rng = np.random.default_rng(seed)
-    out = np.full((draws, len(conditions), 3), np.nan)
-    for d in range(draws):
-        sample = []
-        for k in rng.integers(0, len(people), len(people)):
-            mine = people[k]
-            sample += [mine[j] for j in rng.integers(0, len(mine), len(mine))]
-        for c, cond in enumerate(conditions):
-            out[d, c] = _stats(sample, cond)
+def _statistic(metric: str, w: np.ndarray, sel: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``metric`` of the answers ``sel`` under resample weights ``w`` (draws, answers: how often
+    each answer is drawn): (draws,), NaN where none of them is drawn. The median is that of the
+    drawn answers (two middle values averaged, as np.median of the expanded sample)."""
+    ws, v = w[:, sel], values[sel]
+    total = ws.sum(axis=1)
+    out = np.full(len(w), np.nan)
+    some = total > 0
+    if not len(v) or not some.any():
+        return out
+    if metric != "median_rt":
+        out[some] = (ws[some] @ v) / total[some]
+        return out
+    order = np.argsort(v, kind="stable")
+    v, cum = v[order], np.cumsum(ws[some][:, order], axis=1)
+    n = total[some][:, None]
+    # the sorted expanded sample's element at position k is v[j], j the first index with cum[j] > k
+    lo = np.minimum((cum <= (n - 1) // 2).sum(axis=1), len(v) - 1)
+    hi = np.minimum((cum <= n // 2).sum(axis=1), len(v) - 1)
+    out[some] = (v[lo] + v[hi]) / 2
     return out
 
 
-def _interval(values: np.ndarray) -> tuple[float, float]:
+def _stats(ans: _Answers, w: np.ndarray, conditions: tuple[str, ...]) -> np.ndarray:
+    """(draws, n_conditions, 3): each statistic of each condition under resample weights ``w``."""
+    out = np.empty((len(w), len(conditions), len(METRICS)))
+    for c, cond in enumerate(conditions):
+        for k, m in enumerate(METRICS):
+            out[:, c, k] = _statistic(m, w, ans.sel(m, cond), ans.values[m])
+    return out
+
+
+def _bootstrap(ans: _Answers, people: tuple[int, ...], conditions: tuple[str, ...], draws: int,
+               seed: int) -> np.ndarray:  # fmt: skip
+    """(draws, n_conditions, 3) statistics over two-stage bootstrap resamples of ``people``:
+    as many participants drawn from them with replacement, then each drawn participant's
+    answers drawn with replacement from their own (all in one: a participant drawn t times
+    contributes t x n_p answers drawn from their n_p, a multinomial)."""
+    rng = np.random.default_rng(seed)
+    n, k_people = len(ans.person), len(people)
+    step = max(1, _CHUNK // max(1, n))
+    out = []
+    for start in range(0, draws, step):
+        k = min(step, draws - start)
+        times = rng.multinomial(k_people, np.full(k_people, 1 / k_people), size=k)
+        w = np.zeros((k, n), np.int64)
+        for j, p in enumerate(people):
+            idx = ans.rows_of[p]
+            w[:, idx] = rng.multinomial(times[:, j] * len(idx), np.full(len(idx), 1 / len(idx)))
+        out.append(_stats(ans, w, conditions))
+    return np.concatenate(out)
+
+
+def _interval(values: np.ndarray, people: int, pairs: bool) -> tuple[float | None, float | None, str]:
+    """The 95% percentile interval of bootstrap ``values``, or (None, None, why) where the data
+    cannot give one: fewer than MIN_PARTICIPANTS participants (pairs: who answered under both
+    conditions), the statistic undefined in more than 1% of the resamples (too few answers it
+    counts), or no spread at all (answers that do not vary show no uncertainty)."""
+    if people < MIN_PARTICIPANTS and pairs:
+        return None, None, f"a paired comparison needs at least {MIN_PARTICIPANTS} participants who answered under both"
+    if people < MIN_PARTICIPANTS:
+        return None, None, f"{people} participant{'s' if people != 1 else ''}; an interval needs at least {MIN_PARTICIPANTS}"
     v = values[np.isfinite(values)]
-    if not len(v):
-        return math.nan, math.nan
-    lo, hi = np.percentile(v, [2.5, 97.5])
-    return float(lo), float(hi)
+    if len(v) < DEFINED * len(values):
+        return None, None, "too few answers it counts to resample"
+    lo, hi = (float(x) for x in np.percentile(v, [2.5, 97.5]))
+    if hi - lo <= 1e-9 * max(1.0, abs(hi)):
+        return None, None, "the answers do not vary, so resampling them shows no uncertainty"
+    return lo, hi, ""
 
 
 def analyse(rows: list[dict], conditions: tuple[str, ...], draws: int = DRAWS, seed: int = 0) -> dict:
-    """Per-condition estimates and paired differences (each condition against the first)."""
-    boot = _draws(rows, conditions, draws, seed) if rows else np.full((0, len(conditions), 3), np.nan)
+    """Per-condition estimates and paired differences (each condition against the first).
+
+    A difference counts only the participants who gave answers that its statistic counts under
+    both conditions (the pairs), for its value and for its interval. Returns {"per_condition":
+    {cond: {metric: Estimate, "n": answers}}, "differences": {(cond, first): {metric:
+    Estimate}}, "participants", "responses", "min_participants"}."""
+    ans = _Answers(rows, conditions)
+    boots: dict[tuple[int, ...], np.ndarray] = {}
+
+    def boot(people: tuple[int, ...]) -> np.ndarray:
+        if people not in boots:
+            boots[people] = _bootstrap(ans, people, conditions, draws, seed)
+        return boots[people]
+
+    def point(people: tuple[int, ...]) -> np.ndarray:
+        return _stats(ans, np.isin(ans.person, people)[None].astype(np.int64), conditions)[0]
+
+    everyone = tuple(range(ans.n_people))
+    whole = point(everyone)
     per, diffs = {}, {}
     for c, cond in enumerate(conditions):
-        point = _stats(rows, cond)
-        per[cond] = {m: Estimate(point[k], *_interval(boot[:, c, k])) for k, m in enumerate(METRICS)}
-        n = sum(r["condition"] == cond for r in rows)
-        per[cond]["n"] = n
+        per[cond] = {}
+        for k, m in enumerate(METRICS):
+            people = len(ans.people(ans.sel(m, cond)))
+            if not people:
+                per[cond][m] = Estimate(None, why="no answer that it counts")
+                continue
+            lo, hi, why = _interval(boot(everyone)[:, c, k], people, False)
+            per[cond][m] = Estimate(float(whole[c, k]), lo, hi, people, why)
+        per[cond]["n"] = int(np.count_nonzero(ans.condition == cond))
     base = conditions[0]
     for c, cond in enumerate(conditions[1:], 1):
-        diffs[(cond, base)] = {
-            m: Estimate(per[cond][m].value - per[base][m].value, *_interval(boot[:, c, k] - boot[:, 0, k]))
-            for k, m in enumerate(METRICS)
-        }
-    return {"per_condition": per, "differences": diffs, "participants": len({r["participant"] for r in rows}),
-            "responses": len(rows)}  # fmt: skip
+        diffs[(cond, base)] = {}
+        for k, m in enumerate(METRICS):
+            pairs = tuple(sorted(ans.people(ans.sel(m, cond)) & ans.people(ans.sel(m, base))))
+            if not pairs:
+                diffs[(cond, base)][m] = Estimate(None, why="no participant gave such answers under both")
+                continue
+            here = point(pairs)
+            b = boot(pairs)
+            lo, hi, why = _interval(b[:, c, k] - b[:, 0, k], len(pairs), True)
+            diffs[(cond, base)][m] = Estimate(float(here[c, k] - here[0, k]), lo, hi, len(pairs), why)
+    return {"per_condition": per, "differences": diffs, "participants": ans.n_people, "responses": len(rows),
+            "min_participants": MIN_PARTICIPANTS}  # fmt: skip
 
 
 def _signed(v: float, digits: int = 0) -> str:
@@ -92,38 +205,64 @@ def _signed(v: float, digits: int = 0) -> str:
 
 
 def _fmt_pts(e: Estimate) -> str:
-    return f"{_signed(100 * e.value)} points ({_signed(100 * e.low)} to {_signed(100 * e.high)})"
+    text = f"{_signed(100 * e.value)} points"
+    return text + (f" ({_signed(100 * e.low)} to {_signed(100 * e.high)})" if e.low is not None else "")
+
+
+LABELS = {"median_rt": "time", "accuracy": "accuracy", "hit_rate": "clicks"}
+
+
+def _names(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def sentence(a: str, b: str, d: dict) -> str:
-    """The result of one comparison, stated with its uncertainty."""
+    """The result of one comparison, stated with its uncertainty; a conclusion only from an
+    interval that the data can give (enough pairs of answers, answers that vary)."""
     t, acc, hit = d["median_rt"], d["accuracy"], d["hit_rate"]
-    if math.isnan(t.value) or math.isnan(acc.value):
-        return f"{a} vs {b}: not enough answers under both conditions yet."
-    text = (f"{a} vs {b}: {_signed(t.value, 1)} s median time (95% CI {_signed(t.low, 1)} to {_signed(t.high, 1)} s), "
-            f"accuracy {_fmt_pts(acc)}, clicks on the object {_fmt_pts(hit)}.")  # fmt: skip
-    clear, unclear = [], []
-    for e, better, worse, name in ((t, "faster", "slower", "time"), (acc, "more accurate", "less accurate", "accuracy"),
-                                   (hit, "clicked on the object more often", "clicked on the object less often", "clicks")):  # fmt: skip
-        lower_is_better = name == "time"
-        if math.isnan(e.low):
+    if t.value is None or acc.value is None:
+        return f"{a} vs {b}: no participant has answered under both yet, so there is nothing to compare."
+    time = f"{_signed(t.value, 1)} s median time"
+    if t.low is not None:
+        time += f" (95% CI {_signed(t.low, 1)} to {_signed(t.high, 1)} s)"
+    clicks = f"clicks on the object {_fmt_pts(hit)}" if hit.value is not None else "no clicks on the object to compare"
+    if hit.value is not None and hit.people != acc.people:  # fewer people clicked under both than answered
+        clicks += f" from {hit.people} participant{'s' if hit.people != 1 else ''}"
+    pairs = f"{acc.people} participant{'s' if acc.people != 1 else ''}"
+    out = f"{a} vs {b}: {time}, accuracy {_fmt_pts(acc)}, {clicks} ({pairs} answered under both)."
+    clear, unclear, missing = [], [], {}
+    for e, better, worse, name in ((t, "were faster", "were slower", "median_rt"),
+                                   (acc, "were more accurate", "were less accurate", "accuracy"),
+                                   (hit, "clicked on the object more often", "clicked on the object less often", "hit_rate")):  # fmt: skip
+        if e.value is None:
             continue
-        if e.high < 0 or e.low > 0:
-            good = (e.high < 0) == lower_is_better
-            clear.append(better if good else worse)
+        if e.low is None:
+            missing.setdefault(e.why, []).append(LABELS[name])
+        elif e.high < 0 or e.low > 0:
+            clear.append(better if (e.high < 0) == (name == "median_rt") else worse)
         else:
-            unclear.append(name)
-    out = text
+            unclear.append(LABELS[name])
     if clear:
-        out += f" With {a}, people were {' and '.join(clear)} than with {b} (those intervals exclude zero)."
+        those = "those intervals exclude" if len(clear) > 1 else "its interval excludes"
+        out += f" With {a}, people {' and '.join(clear)} than with {b} ({those} zero)."
     if unclear:
         many = len(unclear) > 1
-        names = unclear[0] if len(unclear) == 1 else ", ".join(unclear[:-1]) + " and " + unclear[-1]
-        out += (f" The {names} difference{'s' if many else ''} could be zero "
+        out += (f" The {_names(unclear)} difference{'s' if many else ''} could be zero "
                 f"({'their intervals include' if many else 'its interval includes'} it).")  # fmt: skip
+    for why, names in missing.items():
+        out += f" No interval for the {_names(names)} ({why}): no conclusion on {'them' if len(names) > 1 else 'it'}."
     if not clear:
-        out += f" This study cannot tell {a} from {b} apart."
+        out += f" This study cannot tell {a} from {b}{' yet' if missing else ''}."
     return out
+
+
+def too_few(result: dict) -> str:
+    """A sentence when the study has fewer participants than an interval needs ("" otherwise)."""
+    n = result["participants"]
+    if not n or n >= MIN_PARTICIPANTS:
+        return ""
+    return (f"{n} participant{'s' if n != 1 else ''} counted, fewer than the {MIN_PARTICIPANTS} that an interval "
+            "over participants needs: this report shows what was measured and draws no conclusion yet.")
 
 
 def _plots(rows: list[dict], result: dict, conditions: tuple[str, ...]) -> str:
@@ -146,10 +285,12 @@ def _plots(rows: list[dict], result: dict, conditions: tuple[str, ...]) -> str:
     per = result["per_condition"]
     acc = [per[c]["accuracy"] for c in conditions]
     x = np.arange(len(conditions))
-    vals = [100 * e.value for e in acc]
-    err = np.array([[100 * (e.value - e.low), 100 * (e.high - e.value)] for e in acc]).T
+    vals = [np.nan if e.value is None else 100 * e.value for e in acc]  # no bar where nothing was measured
+    # whiskers only where there is an interval
+    err = np.array([[100 * (e.value - e.low), 100 * (e.high - e.value)] if e.low is not None else [0.0, 0.0]
+                    for e in acc]).T  # fmt: skip
     a2.bar(x, vals, color="#3b7dd8")
-    a2.errorbar(x, vals, yerr=np.nan_to_num(err), fmt="none", color="#222", capsize=6)
+    a2.errorbar(x, np.nan_to_num(vals), yerr=err, fmt="none", color="#222", capsize=6)
     a2.set_xticks(x, conditions)
     a2.set_ylim(0, 105)
     a2.set_xlabel("condition")
@@ -227,9 +368,11 @@ def render_report(
     per = result["per_condition"]
 
     def cell(est: Estimate, pct: bool) -> str:
-        if math.isnan(est.value):
-            return "-"
+        if est.value is None:
+            return f"- <span class='ci'>({e(est.why)})</span>"
         f = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.2f} s")
+        if est.low is None:
+            return f"{f(est.value)} <span class='ci'>(no interval: {e(est.why)})</span>"
         return f"{f(est.value)} <span class='ci'>({f(est.low)} to {f(est.high)})</span>"
 
     rows_html = "".join(
@@ -260,6 +403,7 @@ def render_report(
         f"{e(', '.join(f'{k} {v}' for k, v in sorted(devices.items())) or 'none')}.</p>",
         (f"<p class='note'>Counted: {result['participants']} of {all_people} participants. "
          f"{'; '.join(left_out)}.</p>") if left_out else "",
+        f"<p class='note'>{e(too_few(result))}</p>" if too_few(result) else "",
         "<h2>Result</h2><ul>" + (sentences or "<li>Only one condition: nothing to compare.</li>") + "</ul>",
         "<h2>Per condition (95% intervals: bootstrap over participants, then their trials)</h2>",
         "<table><tr><th>condition</th><th>answers</th><th>accuracy</th><th>clicks on the object</th>"

@@ -365,3 +365,67 @@ def test_the_collection_picker_filters_by_name(live_server, bench, browser):
     page.wait_for_function("document.getElementById('thumbs-count').textContent.startsWith('0 images')")
     assert page.locator("#thumbs .thumb").count() == 0
     page.close()
+
+
+@needs_chromium
+def test_the_page_says_when_the_index_changed_under_it_and_searches_again(bench, tmp_path, browser, monkeypatch):
+    # the example, in the browser: a page shows hits, the index is rebuilt under the
+    # running server, and id 0 names another photo. The page must never show another image for
+    # a hit; it says the index changed and offers to search again (the same pixels and box)
+    from pixret.server import state as st_mod
+    from tests.helpers import run_cli
+
+    monkeypatch.setattr(st_mod, "POLL_SECONDS", 0.0)
+    q = bench.queries[0]
+    positives = [int(i) for i in q.easy[:3]]
+    others = [i for i in range(bench.n_database) if i not in q.positives]
+
+    def photos(name, ids, with_query):
+        folder = tmp_path / name
+        folder.mkdir()
+        if with_query:
+            shutil.copy(bench.query_image(0), folder / "aa_query.jpg")  # id 0, first by name
+        for k, i in enumerate(ids):
+            shutil.copy(bench.database_image(i), folder / f"{name}_{k:02d}.jpg")
+        return folder
+
+    idx = tmp_path / "idx"
+    r = run_cli(["index", photos("old", positives + others[:3], True), "--index", idx, "--workers", "1"])
+    assert r.returncode == 0, r.stderr
+    with serve_app(create_app(idx)) as url, _page(browser, 1280, 1000) as page:
+        page.goto(url)
+        page.wait_for_selector("#thumbs .thumb img")
+        page.click("#thumbs .thumb[data-id='0']")  # the query, picked from the collection
+        page.wait_for_selector("#box-fields:not([disabled])")
+        for k, v in zip(("bx1", "by1", "bx2", "by2"), q.box, strict=True):
+            page.fill(f"#{k}", str(round(v)))
+        page.click("#search-btn")
+        page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=30000)
+        before = page.eval_on_selector_all("#results .tile", "ts => ts.map(t => t.getAttribute('aria-label'))")
+        assert any("old_0" in t for t in before)
+        assert page.is_hidden("#index-changed")
+
+        # rebuilt: other photos first, the object's last, no query image: every id means another photo
+        r = run_cli(["index", photos("new", others[3:6] + positives[::-1], False), "--index", idx, "--workers", "1"])
+        assert r.returncode == 0, r.stderr
+        page.wait_for_selector("#index-changed:not([hidden])", timeout=20000)  # the page looks every 4 s
+        assert "The index changed while this page was open (now 6 images)" in page.inner_text("#index-changed")
+        assert page.is_visible("#search-again") and "stale" in page.get_attribute("#results-panel", "class")
+        page.wait_for_function("[...document.querySelectorAll('#thumbs .thumb-name')].some(n => n.textContent.startsWith('new_'))")
+        assert not page.eval_on_selector_all("#thumbs .thumb-name", "ns => ns.filter(n => n.textContent.startsWith('old_')).length")
+        _shot(page, "index-changed.png")
+        # an old result's tile opens no image of the new index: a clear line instead
+        page.locator("#results .tile").first.click()
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.is_hidden("#detail") and "comes from the earlier index" in page.inner_text("#error")
+
+        page.click("#search-again")  # the same pixels and box, now on the new index
+        page.wait_for_function("!document.getElementById('results-panel').classList.contains('stale')", timeout=30000)
+        page.wait_for_selector("#results .tile[data-verified='true'][data-drawn='1']", timeout=30000)
+        assert page.is_hidden("#index-changed") and page.is_hidden("#error")
+        after = page.eval_on_selector_all("#results .tile", "ts => ts.map(t => t.getAttribute('aria-label'))")
+        assert after and all("old_" not in t for t in after) and any("new_" in t for t in after)
+        assert "stale" not in (page.get_attribute("#results-panel", "class") or "")
+        page.locator("#results .tile[data-verified='true']").first.click()
+        page.wait_for_selector("#detail-canvas[data-drawn='1']")
+        _shot(page, "index-changed-searched-again.png")

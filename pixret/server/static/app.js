@@ -4,7 +4,12 @@
 const $ = (id) => document.getElementById(id);
 const phone = window.matchMedia("(max-width: 700px)").matches;
 const state = { page: 0, perPage: phone ? 12 : 30, total: 0, filter: "", query: null, box: null, search: null, drag: null, busy: false,
-                seq: 0, opener: null, request: null, timer: null };
+                seq: 0, opener: null, request: null, timer: null, gen: null, benchGen: null };
+// Image ids mean something within one generation of the index: a rebuild or an `index --add`
+// swapped in under the running server may give id 0 to another photo. Every address of an
+// image carries the generation it came from (?gen=); the server answers 409 for an old one, and
+// the page then says the index changed and offers to search again.
+const CHECK_EVERY_MS = 4000;
 // Photos straight from a camera (48-50 MP) are scaled down here before they are sent: the engine
 // describes at most 1024 px of the box anyway, and 3072 px keeps a box of a third of the photo
 // at full detail. The box stays in the photo's own pixels; only what is sent is scaled.
@@ -34,8 +39,55 @@ function drawPolys(ctx, polys, s, color, fill, dx = 0, dy = 0) {
 async function api(path, opts) {
   const r = await fetch(path, opts);
   const body = await r.json().catch(() => ({}));
+  if (r.status === 409 && "generation" in body) checkGeneration();  // the index changed under this page
   if (!r.ok) throw new Error(body.detail || r.statusText);
   return body;
+}
+
+// ---------------------------------------------------------------- the index changing under the page
+async function checkGeneration() {
+  let info;
+  try { info = await fetch("/api/info").then((r) => (r.ok ? r.json() : null)); } catch (e) { return; }
+  if (!info) return;
+  const bench = info.benchmark ? info.benchmark.generation : null;
+  if (state.benchGen && bench !== state.benchGen) return staleNote("The server now serves another benchmark: reload the page to see it.", false);
+  if (state.gen && info.generation !== state.gen) indexChanged(info);
+}
+
+// The index was rebuilt or swapped: the picker shows the new collection at once; results of the
+// earlier index stay on screen, marked as such, with "Search again" (the same query and box).
+function indexChanged(info) {
+  state.gen = info.generation;
+  $("info").textContent = `${info.images} images indexed (${info.config})`;
+  const q = state.query;
+  if (q && q.imageId !== undefined && q.gen !== info.generation) toUpload(q);
+  state.page = 0;
+  showThumbs().catch(() => {});
+  const stale = state.search && state.search.generation !== info.generation;
+  if (stale) $("results-panel").classList.add("stale");
+  staleNote(`The index changed while this page was open (now ${info.images} images)` +
+    (stale ? ": the results below come from the earlier index. Search again for results from the new one." : "; the collection shows it."),
+    stale && !!state.box);
+}
+
+function staleNote(text, canSearch) {
+  $("index-changed-text").textContent = text;
+  $("search-again").hidden = !canSearch;
+  $("reload-page").hidden = canSearch;
+  $("index-changed").hidden = false;
+}
+
+// A query picked from the collection of an earlier generation: its id names another image now,
+// so the pixels already shown are sent as an upload (the box stays in the same pixels).
+function toUpload(q) {
+  const c = document.createElement("canvas");
+  c.width = q.img.naturalWidth; c.height = q.img.naturalHeight;
+  c.getContext("2d").drawImage(q.img, 0, 0);
+  delete q.imageId;
+  q.pending = new Promise((resolve) => c.toBlob((blob) => {
+    if (blob) q.file = new File([blob], q.name + ".jpg", { type: "image/jpeg" });
+    resolve();
+  }, "image/jpeg", 0.95));
 }
 
 // ---------------------------------------------------------------- feedback
@@ -48,6 +100,8 @@ function showError(msg) {
 async function showThumbs() {
   const name = state.filter ? `&name=${encodeURIComponent(state.filter)}` : "";
   const d = await api(`/api/images?offset=${state.page * state.perPage}&limit=${state.perPage}${name}`);
+  if (state.gen && d.generation !== state.gen) return checkGeneration();  // the index changed: show the new one
+  state.gen = d.generation;
   state.total = d.total;
   $("thumbs-count").textContent = state.filter ? `${d.total} image${d.total === 1 ? "" : "s"} named like "${state.filter}"` : `${d.total} images`;
   const items = d.images.map((im) => {
@@ -56,7 +110,7 @@ async function showThumbs() {
     b.title = im.name;
     b.dataset.id = im.id;
     const t = document.createElement("img");
-    t.src = `/api/images/${im.id}?size=160`;
+    t.src = `${im.url}&size=160`;
     t.alt = `use ${im.name} as the query`;
     const cap = document.createElement("span");
     cap.className = "thumb-name";
@@ -66,7 +120,7 @@ async function showThumbs() {
       document.querySelectorAll("#thumbs .thumb").forEach((x) => x.classList.remove("sel"));
       b.classList.add("sel");
       $("upload").value = "";  // the file field no longer names the query
-      setQuery({ imageId: im.id, url: `/api/images/${im.id}`, name: im.name });
+      setQuery({ imageId: im.id, gen: d.generation, url: im.url, name: im.name });
     };
     return b;
   });
@@ -210,7 +264,7 @@ function post(url, body, onSent) {
     xhr.onload = () => {
       const d = xhr.response || {};
       if (xhr.status >= 200 && xhr.status < 300) resolve(d);
-      else reject(new Error(d.detail || xhr.statusText || `HTTP ${xhr.status}`));
+      else reject(Object.assign(new Error(d.detail || xhr.statusText || `HTTP ${xhr.status}`), { status: xhr.status }));
     };
     xhr.onerror = () => reject(new Error("the server could not be reached"));
     xhr.onabort = () => { const e = new Error("cancelled"); e.cancelled = true; reject(e); };
@@ -241,10 +295,11 @@ async function doSearch() {
   $("cancel-btn").hidden = false;
   showError("");
   const q = state.query, k = q.scale;
+  if (q.pending) await q.pending;  // a collection image of an earlier index, being made an upload
   const fd = new FormData();
   fd.append("box", state.box.map((v) => Math.round(v * k)).join(","));  // in the pixels sent
   fd.append("top", "24");
-  if (q.file) fd.append("file", q.file); else fd.append("image_id", q.imageId);
+  if (q.file) fd.append("file", q.file); else { fd.append("image_id", q.imageId); fd.append("gen", q.gen); }
   state.started = performance.now();
   const searching = "searching: features, shortlist, verification, masks";
   setStage(q.file ? "sending the photo 0%" : searching);
@@ -258,6 +313,8 @@ async function doSearch() {
     setStage("drawing the results");
     d.query.scale = k;
     state.search = d;
+    if (d.generation === state.gen) { $("index-changed").hidden = true; $("results-panel").classList.remove("stale"); }
+    else checkGeneration();  // searched on an index other than the one the page showed
     const all = (performance.now() - state.started) / 1000;
     finish();
     showResults(d, all);
@@ -265,7 +322,7 @@ async function doSearch() {
     if (seq !== state.seq) return;
     finish();
     if (e.cancelled) { $("status").textContent = "cancelled"; $("status").dataset.stage = "cancelled"; }
-    else { showError("Search failed: " + e.message); $("status").textContent = ""; }
+    else { showError("Search failed: " + e.message); $("status").textContent = ""; if (e.status === 409) checkGeneration(); }
   }
 }
 
@@ -281,12 +338,12 @@ function showResults(d, all) {
     `verification ${ms(tm.verify)}, masks ${ms(tm.masks)} ms)`;
   $("status").dataset.stage = "done";
   drawQuery(d.support);
-  $("results").replaceChildren(...found.map((h) => resultTile(h, d.search_id)));
+  $("results").replaceChildren(...found.map((h) => resultTile(h, d.search_id, d.generation)));
   $("no-match").hidden = found.length > 0;
   $("unverified").hidden = others.length === 0;
   $("unverified").open = false;
   $("unverified-summary").textContent = `${others.length} other candidate${others.length === 1 ? "" : "s"}: object not found in them`;
-  $("unverified-grid").replaceChildren(...others.map((h) => resultTile(h, d.search_id)));
+  $("unverified-grid").replaceChildren(...others.map((h) => resultTile(h, d.search_id, d.generation)));
   $("results-panel").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
@@ -301,7 +358,7 @@ async function paintTile(c, url, origW, layers) {
   for (const [polys, color, fill] of layers) drawPolys(ctx, polys, s, color, fill);
 }
 
-function resultTile(h, sid) {
+function resultTile(h, sid, gen) {
   const div = document.createElement("button");  // focusable; Enter or a click opens the detail view
   div.className = "tile" + (h.verified ? " verified" : "");
   div.dataset.verified = h.verified;
@@ -313,13 +370,15 @@ function resultTile(h, sid) {
   cap.className = "cap";
   cap.textContent = `#${h.rank} ${h.name} · ${what}`;
   div.append(c, cap);
-  paintTile(c, `/api/images/${h.index}?size=480`, h.size[0], [
+  paintTile(c, `${h.url}&size=480`, h.size[0], [
     [h.box_polygons, "#3b7dd8", null],
     [h.polygons, "#f03c3c", "rgba(240,60,60,0.40)"],
-  ]).then(() => (div.dataset.drawn = "1"));
-  div.onclick = () => openDetail({
+  ]).then(() => (div.dataset.drawn = "1"), checkGeneration);
+  div.onclick = () => gen !== state.gen ? showError(
+    "This result comes from the earlier index, whose images are no longer served: search again to see the new index's results."
+  ) : openDetail({
     title: `#${h.rank} ${h.name}: ${h.verified ? h.inliers + " inliers" : "object not found"}`,
-    query: `/api/searches/${sid}/query`, box: state.search.query.box, image: `/api/images/${h.index}`,
+    query: `/api/searches/${sid}/query`, box: state.search.query.box, image: h.url,
     layers: [[h.polygons, "#f03c3c", "rgba(240,60,60,0.35)"]],
     matches: h.verified ? () => api(`/api/searches/${sid}/hits/${h.rank - 1}/matches`).then((r) => r.matches) : null,
   }, div);
@@ -340,7 +399,16 @@ async function openDetail(v, opener) {
   $("detail-title").textContent = v.title;
   $("matches-toggle").hidden = !v.matches;
   $("detail-canvas").dataset.drawn = "";
-  const [qimg, rimg] = await Promise.all([loadImage(v.query), loadImage(v.image)]);
+  let qimg, rimg;
+  try {
+    [qimg, rimg] = await Promise.all([loadImage(v.query), loadImage(v.image)]);
+  } catch (e) {  // an image of an earlier generation (a 409), or one gone from the disk: the server's line
+    closeDetail();
+    const why = await Promise.all([v.query, v.image].map((u) => fetch(u).then((r) => (r.ok ? null : r.json()))
+      .then((b) => b && b.detail, () => null)));
+    showError("This result's image cannot be shown: " + (why.find((w) => w) || e.message));
+    return checkGeneration();
+  }
   const m = v.matches ? await v.matches() : [];
   const draw = () => {
     const c = $("detail-canvas"), ctx = c.getContext("2d");
@@ -398,6 +466,7 @@ function setupDialog() {
 async function setupBench(b) {
   $("tab-bench").hidden = false;
   const d = await api("/api/benchmark/queries");
+  state.benchGen = d.generation;
   const sel = $("bench-query");
   sel.replaceChildren(...d.queries.map((q) => {
     const o = document.createElement("option");  // names come from the benchmark's files: text, never markup
@@ -422,10 +491,10 @@ function worth(r, thresholds) {
 }
 
 async function showBenchQuery(q) {
-  const d = await api(`/api/benchmark/queries/${q}?top=24`);
+  const d = await api(`/api/benchmark/queries/${q}?top=24&gen=${encodeURIComponent(state.benchGen)}`);
   const grid = $("bench-results");
   grid.innerHTML = "";
-  const qimg = await loadImage(`/api/benchmark/queries/${q}/image?size=480`);
+  const qimg = await loadImage(`${d.query.url}&size=480`);
   const qc = document.createElement("div");
   qc.className = "tile verified";
   const c = document.createElement("canvas");
@@ -434,7 +503,7 @@ async function showBenchQuery(q) {
   c.getContext("2d").drawImage(qimg, 0, 0, c.width, c.height);
   qc.append(c, Object.assign(document.createElement("div"), { className: "cap", textContent: "query " + d.query.name }));
   grid.appendChild(qc);
-  loadImage(`/api/benchmark/queries/${q}/image`).then((big) => {
+  loadImage(d.query.url).then((big) => {
     const k = 240 / big.naturalWidth, b = d.query.box, ctx = c.getContext("2d");
     ctx.strokeStyle = "#3b7dd8"; ctx.lineWidth = 3;
     ctx.strokeRect(b[0] * k, b[1] * k, (b[2] - b[0]) * k, (b[3] - b[1]) * k);
@@ -454,10 +523,10 @@ async function showBenchQuery(q) {
     div.setAttribute("aria-label", `result ${r.rank + 1}: ${r.name}, ${r.status}; ${value}`);
     grid.appendChild(div);
     const layers = [[r.gt, "#3cc850", null], [r.pred, "#f03c3c", "rgba(240,60,60,0.35)"]];
-    paintTile(cv, `/api/benchmark/images/${r.id}`, null, layers).then(() => (div.dataset.drawn = "1"));
+    paintTile(cv, r.url, null, layers).then(() => (div.dataset.drawn = "1"), checkGeneration);
     div.onclick = () => openDetail({
       title: `query ${d.query.name}, #${r.rank + 1} ${r.name} (${r.status}): ${value}`,
-      query: `/api/benchmark/queries/${q}/image`, box: d.query.box, image: `/api/benchmark/images/${r.id}`,
+      query: d.query.url, box: d.query.box, image: r.url,
       layers, matches: null,
     }, div);
   }
@@ -471,7 +540,13 @@ function switchTab(bench) {
 // ---------------------------------------------------------------- start
 async function main() {
   const info = await api("/api/info");
+  state.gen = info.generation;
   $("info").textContent = `${info.images} images indexed (${info.config})`;
+  $("search-again").onclick = () => { $("index-changed").hidden = true; doSearch(); };
+  $("reload-page").onclick = () => location.reload();
+  // the index may change under the page: look now and then (one small GET), and when it is shown again
+  setInterval(() => { if (document.visibilityState === "visible") checkGeneration(); }, CHECK_EVERY_MS);
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") checkGeneration(); });
   setupDrawing();
   setupDialog();
   $("upload").onchange = (ev) => {
