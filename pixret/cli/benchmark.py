@@ -33,6 +33,12 @@ def make_benchmark_cmd(
     out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to write the release layout into.")],
     real: Annotated[bool, typer.Option("--real", help="Build the real-photo benchmark (hand-labelled photos "
                                        "from installed packages) instead of a generated one.")] = False,
+    landmarks: Annotated[bool, typer.Option("--landmarks", help="Build the real-landmark benchmark (3D buildings, "
+                                            "hand-labelled as PROxford; photos downloaded and checked).")] = False,
+    photos: Annotated[Path | None, typer.Option(help="--landmarks: a folder holding the photos (strecha/SCENE/"
+                                                "NNNN.jpg, magsac/FILE) instead of downloading them.")] = None,
+    mirror: Annotated[str | None, typer.Option(help="--landmarks: download the photos from this base URL "
+                                               "(laid out as --photos) instead of their upstream addresses.")] = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (revisitop/data/NAME); default synth, or real.")] = None,
     queries: Annotated[int, typer.Option(help="Query objects.")] = 12,
     positives: Annotated[int, typer.Option(help="Images per query showing the object (junk included).")] = 8,
@@ -43,10 +49,24 @@ def make_benchmark_cmd(
     crops: Annotated[int, typer.Option(help="--real: distractor crops per scene photo.")] = 2,
 ) -> None:
     """Build a pixel retrieval benchmark: generated from scikit-image's photos, or (--real) from
-    real photographs of the same objects with hand-drawn labels (pixret.datasets.generate.real)."""
+    real photographs of the same objects with hand-drawn labels (pixret.datasets.generate.real),
+    or (--landmarks) from real photos of 3D landmarks labelled as PROxford is
+    (pixret.datasets.generate.landmarks)."""
     t0 = time.perf_counter()
-    name = check_new_name(("real" if real else "synth") if name is None else name)  # before anything is written
-    if real:
+    if real and landmarks:
+        raise PixretError(None, "--real and --landmarks build two different benchmarks: give one")
+    if (photos is not None or mirror is not None) and not landmarks:
+        raise PixretError(None, "--photos and --mirror say where the --landmarks benchmark's photos are")
+    if photos is not None and mirror is not None:
+        raise PixretError(None, "give --photos (a folder) or --mirror (an address), not both")
+    default = "real" if real else "landmarks" if landmarks else "synth"
+    name = check_new_name(default if name is None else name)  # before anything is written
+    if landmarks:
+        from ..datasets.generate import LandmarkConfig, make_landmark_benchmark
+
+        cfg = LandmarkConfig(name, None if photos is None else str(photos), mirror=mirror, seed=seed)
+        base = make_landmark_benchmark(out, cfg, workers)
+    elif real:
         from ..datasets.generate import RealConfig, make_real_benchmark
 
         base = make_real_benchmark(out, RealConfig(name, composites, crops, seed), workers)

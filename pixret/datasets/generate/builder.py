@@ -116,7 +116,7 @@ class QuerySpec:
     """A query: its photo (BGR), the object's outline in it, its box, and what the meta records."""
 
     photo: np.ndarray
-    polygon: np.ndarray  # (n, 2) x, y
+    polygon: np.ndarray | list[np.ndarray]  # (n, 2) x, y; or several (the object is their union)
     box: tuple[float, float, float, float]
     quality: int  # JPEG quality of the query photo
     meta: dict = field(default_factory=dict)
@@ -178,14 +178,15 @@ class Builder:
 
 def ground_truth(meta: list[dict], boxes: list, name: str) -> tuple[list[dict], dict[str, str]]:
     """revisitop ``gnd`` entries and the pair -> label path table from per-image records (those
-    with a "query" show that query's object, at their "category")."""
+    with a "query" show that query's object, at their "category"; a real photo may show several
+    objects: "shows", a list of such {"query", "category"})."""
     gnd = [{"bbx": list(b), "easy": [], "hard": [], "junk": []} for b in boxes]
     pairs = {}
     for m in meta:
-        if "query" in m:
-            gnd[m["query"]][m["category"]].append(m["image"])
-            if m["category"] != "junk":
-                pairs[f"{m['query']}_{m['image']}"] = f"labels/{name}/{m['query']}_{m['image']}.json"
+        for s in m.get("shows", [m] if "query" in m else []):
+            gnd[s["query"]][s["category"]].append(m["image"])
+            if s["category"] != "junk":
+                pairs[f"{s['query']}_{m['image']}"] = f"labels/{name}/{s['query']}_{m['image']}.json"
     return gnd, pairs
 
 
@@ -238,7 +239,8 @@ def _build(base: Path, builder: Builder, workers: int, progress: bool) -> None:
         with atomic_open(data / "jpg" / f"{qname}.jpg", "wb") as fh:
             fh.write(jpeg(spec.photo, spec.quality))
         h, w = spec.photo.shape[:2]
-        write_labelme(base / "queries" / name / f"{q}.json", [spec.polygon], w, h, f"{qname}.jpg")
+        polys = spec.polygon if isinstance(spec.polygon, list) else [spec.polygon]
+        write_labelme(base / "queries" / name / f"{q}.json", polys, w, h, f"{qname}.jpg")
     images = list(
         tqdm(pool_imap(Writer(builder, base), tasks, workers), total=len(tasks), desc=f"{name} images",
              unit="img", disable=not progress)
