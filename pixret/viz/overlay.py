@@ -18,9 +18,14 @@ STATUS_COLORS = {"true": (80, 200, 60), "false": (60, 60, 240), "junk": (150, 15
 
 
 def tint(img: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], alpha: float = 0.45) -> np.ndarray:
-    """Blend ``color`` into ``img`` where ``mask`` is set, and outline the region."""
+    """Blend ``color`` into ``img`` where ``mask`` is set, and outline the region. ``mask`` is in
+    the image's pixels from its top left: one of another size (a prediction's RLE made for
+    another canvas) is drawn where it overlaps the image."""
     out = img.copy()
-    m = mask.astype(bool)
+    h, w = img.shape[:2]
+    m = np.zeros((h, w), bool)
+    mh, mw = min(h, mask.shape[0]), min(w, mask.shape[1])
+    m[:mh, :mw] = mask[:mh, :mw].astype(bool)
     if m.any():
         out[m] = (out[m] * (1 - alpha) + np.array(color) * alpha).astype(np.uint8)
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

@@ -67,3 +67,11 @@ def test_search_with_a_box_past_the_image_writes_its_overlays(bench, small, tmp_
     assert query.shape == cv2.imread(str(paths[0])).shape
     assert (query[query.shape[0] // 2, 0] == BOX_COLOR).all() and (query[0, query.shape[1] // 2] == BOX_COLOR).all()
     assert len(list(out.glob("0*.png"))) >= 1  # the found images too (the query's own image at least)
+
+
+def test_a_mask_of_another_size_is_tinted_where_it_overlaps_the_image():
+    img = np.zeros((40, 60, 3), np.uint8)
+    same = tint(img, np.ones((40, 60), np.uint8), (0, 0, 200))
+    assert (tint(img, np.ones((50, 70), np.uint8), (0, 0, 200)) == same).all()  # an RLE made for another canvas
+    small = tint(img, np.ones((10, 10), np.uint8), (0, 0, 200))
+    assert small[:10, :10].any() and not small[20:, 20:].any()
