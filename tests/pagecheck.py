@@ -54,3 +54,20 @@ SCREENS = {
 def layout_problems(page) -> list[str]:
     """One line per thing the page draws where it should not (module docstring)."""
     return page.evaluate(_PROBLEMS)
+
+
+def on_every_screen(url: str):
+    """(screen name, a page of ``url`` opened on that screen) for each of SCREENS, in one Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for name, screen in SCREENS.items():
+                page = browser.new_context(**screen).new_page()
+                page.goto(url)
+                yield name, page
+        finally:
+            browser.close()

@@ -281,17 +281,22 @@ class _Slow:
         await self.app(scope, receive, send)
 
 
+def _search_query_0(page, url, bench) -> None:
+    """Open the page, upload query 0's photo, type its box and press Search."""
+    page.goto(url)
+    page.wait_for_selector("#thumbs .thumb img")
+    page.set_input_files("#upload", str(bench.query_image(0)))
+    page.wait_for_selector("#box-fields:not([disabled])")
+    for k, v in zip(("bx1", "by1", "bx2", "by2"), bench.queries[0].box, strict=True):
+        page.fill(f"#{k}", str(round(v)))
+    page.click("#search-btn")
+
+
 @needs_chromium
 def test_a_slow_search_shows_its_stage_and_time_and_can_be_cancelled(bench, index, browser):
     with serve_app(_Slow(create_app(index.root))) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
-        page.goto(url)
-        page.wait_for_selector("#thumbs .thumb img")
-        page.set_input_files("#upload", str(bench.query_image(0)))
-        page.wait_for_selector("#box-fields:not([disabled])")
-        for k, v in zip(("bx1", "by1", "bx2", "by2"), bench.queries[0].box, strict=True):
-            page.fill(f"#{k}", str(round(v)))
-        page.click("#search-btn")
+        _search_query_0(page, url, bench)
         page.wait_for_selector("#status[data-stage='searching']")
         first = page.inner_text("#status")
         page.wait_for_timeout(600)
@@ -385,11 +390,9 @@ class _Responses:
 
 
 @needs_chromium
-def test_no_page_asks_for_a_file_the_server_lacks(bench, index, results, study_file):
+def test_no_page_asks_for_a_file_the_server_lacks(bench, index, results, study_file, browser):
     """Each page asked for /favicon.ico, a 404. Every page, on a desktop and on a phone, in a
     browser of its own (Chromium remembers a missing icon across pages)."""
-    from playwright.sync_api import sync_playwright
-
     from tests.helpers import ARGS, CHROMIUM
 
     token = "tok-for-pages"
@@ -397,11 +400,11 @@ def test_no_page_asks_for_a_file_the_server_lacks(bench, index, results, study_f
     study = _Responses(create_app(None, study=study_file, study_token=token))
     pages = [(search, "/", None), (search, "/", "#tab-bench"), (study, "/study", None),
              (study, "/study/admin", None), (study, "/study/admin", "login")]  # fmt: skip
-    with serve_app(search) as search_url, serve_app(study) as study_url, sync_playwright() as p:
+    with serve_app(search) as search_url, serve_app(study) as study_url:
         urls = {id(search): search_url, id(study): study_url}
         for app, path, then in pages:
             for kw in ({"viewport": {"width": 1280, "height": 800}}, PHONE):
-                b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                b = browser.browser_type.launch(executable_path=CHROMIUM, args=ARGS)  # the module's Playwright
                 page = b.new_context(**kw).new_page()
                 page.goto(urls[id(app)] + path)
                 if then == "login":
@@ -439,13 +442,7 @@ def test_thumbnail_names_show_their_underscores(live_server, browser):
 @needs_chromium
 def test_the_timing_line_names_every_stage_the_engine_timed(live_server, bench, browser):
     with _page(browser, 1280, 900) as page:
-        page.goto(live_server)
-        page.wait_for_selector("#thumbs .thumb img")
-        page.set_input_files("#upload", str(bench.query_image(0)))
-        page.wait_for_selector("#box-fields:not([disabled])")
-        for k, v in zip(("bx1", "by1", "bx2", "by2"), bench.queries[0].box, strict=True):
-            page.fill(f"#{k}", str(round(v)))
-        page.click("#search-btn")
+        _search_query_0(page, live_server, bench)
         page.wait_for_selector("#status[data-stage='done']", timeout=30000)
         timings = page.evaluate("state.search.timings")
         status = page.inner_text("#status")

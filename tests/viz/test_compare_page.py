@@ -67,24 +67,18 @@ def test_the_per_query_chart_titles_start_on_a_phone_screen(bench, tmp_path):
 @needs_chromium
 def test_the_comparison_page_fits_every_screen(bench, tmp_path):
     """On a phone the per-query chart made the page 880 px wide, its title cut."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.helpers import ARGS, CHROMIUM, run_cli
-    from tests.pagecheck import SCREENS, layout_problems
+    from tests.helpers import run_cli
+    from tests.pagecheck import layout_problems, on_every_screen
 
     out = tmp_path / "compare.html"
     runs = _runs(bench, tmp_path, {"method_one": 0.05, "the_baseline": 0.3, "third <b>x</b>": 0.15})
     r = run_cli(["compare", "--root", bench.root, "--dataset", "eng", *runs, "--baseline", "the_baseline",
                  "--html", out])  # fmt: skip
     assert r.returncode == 0, r.stderr
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        for name, screen in SCREENS.items():
-            page = b.new_context(**screen).new_page()
-            page.goto(out.as_uri())
-            assert page.locator("img[alt='per-query differences, sorted']").count() == 1 and page.locator("figure img").count() > 3
-            assert layout_problems(page) == [], name
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.locator("img[alt='per-query differences, sorted']").scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / f"compare-chart-{name}.png"))
-        b.close()
+    chart = "img[alt='per-query differences, sorted']"
+    for name, page in on_every_screen(out.as_uri()):
+        assert page.locator(chart).count() == 1 and page.locator("figure img").count() > 3
+        assert layout_problems(page) == [], name
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator(chart).scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"compare-chart-{name}.png"))
