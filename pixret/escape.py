@@ -71,7 +71,7 @@ def markdown_cell(text: object) -> str:
     one_line = re.sub(r"[\r\n]+", " ", terminal(text))
     entities = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
     out = _MARKDOWN.sub(lambda m: entities.get(m.group(), "\\" + m.group()), one_line)
-    return _BLOCK_START.sub(r"\1\\\2", out)  # a line of text starting "- ", "1. ", "=" starts no list or heading
+    return _BLOCK_START.sub(r"\1\\\2", out)  # a line starting "- ", "1. " or "=" starts no list or heading
 
 
 def latex(text: object) -> str:
@@ -83,7 +83,9 @@ def latex(text: object) -> str:
             return _LATEX[c]
         if _LIGATURES.get(c) == after:
             return c + "{}"
-        return c if ord(c) < 0x100 and c not in _OT1_LACKS else f"\\textless{{}}U+{ord(c):04X}\\textgreater{{}}"
+        if ord(c) < 0x100 and c not in _OT1_LACKS:
+            return c
+        return f"\\textless{{}}U+{ord(c):04X}\\textgreater{{}}"
 
     s = _LINE_BREAK.sub(" ", terminal(text))
     return "".join(one(c, s[k + 1 : k + 2]) for k, c in enumerate(s))

@@ -44,7 +44,8 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         old, new = urlsplit(req.full_url).scheme, urlsplit(newurl).scheme
         if new not in ("http", "https") or (old == "https" and new == "http"):
-            raise PixretError(req.full_url, f"redirected to {newurl}: not followed (only http(s), never down from https)")
+            why = "only to http(s), never down from https"
+            raise PixretError(req.full_url, f"redirected to {newurl}: not followed ({why})")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -77,7 +78,9 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
     return (None if m[1] is None else int(m[1])), (None if m[2] == "*" else int(m[2]))
 
 
-def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = True, size: int | None = None) -> Path:
+def fetch_url(
+    url: str, target: Path, timeout: float = 60.0, progress: bool = True, size: int | None = None
+) -> Path:
     """Download ``url`` to ``target``, resuming a ``target.part`` left by an earlier try (module
     docstring). ``size``: the file's size in bytes when known. ``timeout``: seconds, for the
     connection and for each read. Raises PixretError (one line) when the server fails, the
@@ -89,7 +92,8 @@ def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = Tr
     have = part.stat().st_size if part.exists() else 0
     meta = _read_meta(meta_path) if have else {}
     # a part without its note (an older pixret's) is resumed as before, its bytes checked below
-    same_file = not meta or (url in meta.get("urls", ()) and (size is None or meta.get("total") in (None, size)))
+    noted = meta.get("total")
+    same_file = not meta or (url in meta.get("urls", ()) and (size is None or noted in (None, size)))
     if have and (not same_file or (size is not None and have > size)):
         _drop(part, meta_path)  # another address's, or longer than the file: no start of it
         have, meta = 0, {}
@@ -107,12 +111,14 @@ def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = Tr
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # nothing after the part: complete, unless a size says otherwise
             total = _content_range((exc.headers or {}).get("Content-Range"))[1]
-            if total == have or (total is None and size in (None, have) and meta.get("total") in (None, have)):
+            unsaid = total is None and size in (None, have) and meta.get("total") in (None, have)
+            if total == have or unsaid:
                 os.replace(part, target)
                 _drop(meta_path)
                 return target
             _drop(part, meta_path)
-            raise PixretError(url, "the server refused to resume (HTTP 416); run again to download it whole") from None
+            raise PixretError(url, "the server refused to resume (HTTP 416); run again to download it "
+                              "whole") from None  # fmt: skip
         raise PixretError(url, f"HTTP {exc.code} {exc.reason}") from None
     except PixretError:
         raise
@@ -126,8 +132,9 @@ def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = Tr
             got = _content_range(resp.headers.get("Content-Range"))
             if got[0] != have or (size is not None and got[1] not in (None, size)):
                 _drop(part, meta_path)
-                raise PixretError(url, f"the server resumed at another place ({resp.headers.get('Content-Range')}); "
-                                  "run again to download it whole")  # fmt: skip
+                where = resp.headers.get("Content-Range")
+                raise PixretError(url, f"the server resumed at another place ({where}); run again to "
+                                  "download it whole")  # fmt: skip
             total = got[1] if got[1] is not None else (have + int(length) if length is not None else None)
         else:
             have = 0  # the server ignored Range (or the file changed): start over
@@ -156,7 +163,8 @@ def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = Tr
         raise PixretError(url, f"download stopped at {got} of {total} bytes; run again to resume")
     if (size is not None and got != size) or (total is not None and got != total):
         _drop(part, meta_path)
-        raise PixretError(url, f"{_size_text(got)}, expected {_size_text(size or total)}: not the file expected")
+        raise PixretError(url, f"{_size_text(got)}, expected {_size_text(size or total)}: not the file "
+                          "expected")  # fmt: skip
     os.replace(part, target)
     _drop(meta_path)
     return target

@@ -115,7 +115,8 @@ def _header(fp, source: str | os.PathLike) -> tuple[str, int, int, int]:
     except Image.DecompressionBombError as exc:  # Pillow's message gives the pixel count, not the sides
         m = re.search(r"\((\d+) pixels\)", str(exc))
         size = f" of {int(m[1]) / 1e6:,.0f} MP" if m else ""
-        raise PixretError(source, f"image{size}: larger than any image pixret reads (decompression bomb?)") from None
+        raise PixretError(source, f"image{size}: larger than any image pixret reads (decompression bomb?)") \
+            from None
     except Exception:  # noqa: BLE001 - Pillow raises many kinds on data that is not an image
         if _heif_brand(head) and not _heif_registered():
             raise PixretError(source, HEIF_HINT) from None
@@ -269,7 +270,8 @@ def _from_pil(image: Image.Image) -> np.ndarray:
 
     source = getattr(image, "filename", "") or "<PIL image>"
     if image.width * image.height > MAX_PIXELS:
-        raise PixretError(source, f"image of {image.width}x{image.height} pixels: larger than any image pixret reads")
+        raise PixretError(source, f"image of {image.width}x{image.height} pixels: larger than any image "
+                          "pixret reads")  # fmt: skip
     try:
         rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except (OSError, SyntaxError, ValueError) as exc:  # a lazily opened file that turns out damaged

@@ -54,8 +54,8 @@ def check_content(path: Path, source: Source) -> None:
 def _accept(path: Path, source: Source) -> None:
     got = path.stat().st_size
     if source.size is not None and got != source.size:
-        raise PixretError(path, f"{got:,} bytes, expected {source.size:,}: not {source.filename} (a different "
-                          "or damaged copy)")  # fmt: skip
+        raise PixretError(path, f"{got:,} bytes, expected {source.size:,}: not {source.filename} "
+                          "(a different or damaged copy)")  # fmt: skip
     verify(path, source.sha256)
     check_content(path, source)
 

@@ -59,8 +59,8 @@ SOURCES: dict[str, Source] = {
         # the old archives without -v1 (faces not blurred) are gone, and were other files
         Source("roxford5k-images",
                (f"{_THOR}/oxbuildings/oxbuild_images-v1.tgz", f"{_VGG}/oxbuildings/oxbuild_images-v1.tgz"),
-               "oxbuild_images-v1.tgz", f"{_B}/revisitop/data/roxford5k/jpg", size=1_938_238_004, flatten=True,
-               description="Oxford 5k images (1.9 GB)"),
+               "oxbuild_images-v1.tgz", f"{_B}/revisitop/data/roxford5k/jpg", size=1_938_238_004,
+               flatten=True, description="Oxford 5k images (1.9 GB)"),
         Source("rparis6k-images-1",
                (f"{_THOR}/parisbuildings/paris_1-v1.tgz", f"{_VGG}/parisbuildings/paris_1-v1.tgz"),
                "paris_1-v1.tgz", f"{_B}/revisitop/data/rparis6k/jpg", flatten=True,

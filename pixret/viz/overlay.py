@@ -49,7 +49,8 @@ def _on_canvas(polys, w: int, h: int, margin: int) -> list[np.ndarray]:
         if p.min() >= lo and p.max() <= hi:
             out.append(p)
             continue
-        geom = shapely.make_valid(shapely.Polygon(p)) if len(p) >= 3 else shapely.LineString(np.vstack([p, p[:1]]))
+        line = shapely.LineString(np.vstack([p, p[:1]]))
+        geom = shapely.make_valid(shapely.Polygon(p)) if len(p) >= 3 else line
         for part in getattr(geom.intersection(frame_), "geoms", [geom.intersection(frame_)]):
             ring = part.exterior if isinstance(part, shapely.Polygon) else part
             if isinstance(ring, shapely.LineString | shapely.LinearRing) and not ring.is_empty:
