@@ -5,12 +5,16 @@ pages, Markdown and LaTeX tables, CSV files opened in spreadsheets and the termi
 returns text that the format shows as the same characters and never runs or interprets:
 
 - ``html``: ``& < > " '`` as entities (Python's ``html.escape``), control characters as in ``terminal``;
-- ``markdown_cell``: a Markdown table cell: HTML as entities, ``|`` and Markdown's emphasis,
-  code, link and math (``$``, GitHub's) characters backslash-escaped, line breaks as spaces;
+- ``markdown_cell``: a Markdown table cell, or a line of text: ``<`` that could open a tag and
+  ``&`` that could open an entity as entities (``p < 0.05`` stays as typed), ``>`` as an
+  entity, ``|`` and Markdown's emphasis, code, link, heading and math (``$``, GitHub's)
+  characters backslash-escaped, as is a leading ``-`` ``+`` ``=`` or ``1.`` (a list or a
+  heading when it starts a line), line breaks as spaces;
 - ``latex``: LaTeX's ten special characters, and ``< > |`` (which the default OT1 fonts print as
   other glyphs), as commands, in one pass (``\\`` first, not re-escaped); ``[`` ``]`` braced so
   a cell after ``\\`` is never read as its optional argument; the ligatures ``--``, ``!```,
-  ``?``` broken with ``{}`` so each character prints as itself;
+  ``?``` broken with ``{}`` so each character prints as itself; line breaks as spaces (a blank
+  line is a paragraph break, which ends a ``\\caption{}`` or a cell: pdflatex stops);
 - ``chart``: a label matplotlib draws: ``$`` escaped (a pair of them is read as mathtext, and
   bad mathtext raises), and cut to ``MAX_CHART`` characters with an ellipsis;
 - ``csv_cell``: a cell that a spreadsheet would run as a formula (``= + - @``, tab, carriage
@@ -38,8 +42,11 @@ _LATEX = {
     "*": "{*}",  # a row starting with * after \\ is \\*
 }  # fmt: skip
 _LIGATURES = {"-": "-", "!": "`", "?": "`"}  # TeX's font ligatures --, !` and ?` print as –, ¡ and ¿
+_OT1_LACKS = set("\u00ab\u00bb\u00d0\u00de\u00f0\u00fe")  # « » Ð Þ ð þ: "unavailable in encoding OT1"
+_LINE_BREAK = re.compile(r"[ \t]*\n\s*")
 MAX_CHART = 60
-_MARKDOWN = re.compile(r"([\\|*_`\[\]#<>~&$])")
+_MARKDOWN = re.compile(r"([\\|*_`\[\]#~$>])|<(?=[A-Za-z/!?])|&(?=[A-Za-z0-9#])")
+_BLOCK_START = re.compile(r"^(\s*\d{0,9})([-+=]|(?<=\d)[.)])(?=[\s=-]|$)")  # CommonMark's list, break, setext
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -63,7 +70,8 @@ def markdown_cell(text: object) -> str:
     """``text`` for one cell of a Markdown table (also safe where Markdown renders HTML)."""
     one_line = re.sub(r"[\r\n]+", " ", terminal(text))
     entities = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-    return _MARKDOWN.sub(lambda m: entities.get(m.group(1), "\\" + m.group(1)), one_line)
+    out = _MARKDOWN.sub(lambda m: entities.get(m.group(), "\\" + m.group()), one_line)
+    return _BLOCK_START.sub(r"\1\\\2", out)  # a line starting "- ", "1. " or "=" starts no list or heading
 
 
 def latex(text: object) -> str:
@@ -75,15 +83,17 @@ def latex(text: object) -> str:
             return _LATEX[c]
         if _LIGATURES.get(c) == after:
             return c + "{}"
-        return c if ord(c) < 0x100 else f"\\textless{{}}U+{ord(c):04X}\\textgreater{{}}"
+        if ord(c) < 0x100 and c not in _OT1_LACKS:
+            return c
+        return f"\\textless{{}}U+{ord(c):04X}\\textgreater{{}}"
 
-    s = terminal(text)
+    s = _LINE_BREAK.sub(" ", terminal(text))
     return "".join(one(c, s[k + 1 : k + 2]) for k, c in enumerate(s))
 
 
 def chart(text: object) -> str:
     """``text`` as a label matplotlib draws as it is (no mathtext), at most MAX_CHART characters."""
-    s = terminal(text)
+    s = _LINE_BREAK.sub(" ", terminal(text))
     s = s if len(s) <= MAX_CHART else s[: MAX_CHART - 1] + "\u2026"
     return s.replace("$", r"\$")
 

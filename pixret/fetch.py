@@ -1,12 +1,26 @@
-"""HTTP downloads shared by datasets and model weights: HTTP Range resume, sha256 check."""
+"""HTTP downloads shared by datasets and model weights: HTTP Range resume, redirects, known
+sizes, sha256 check.
+
+A download goes to ``NAME.part`` beside its target, with ``NAME.part.json`` saying where it came
+from (the address asked for and the one a redirect led to), the file's size and its validator
+(ETag, else Last-Modified). An interrupted download resumes (Range, RFC 9110 14.2) only from
+the same address or the one it was redirected to, with If-Range so that a file changed on the
+server comes whole instead of its tail appended to the old head, and only when the server
+answers with the bytes asked for (Content-Range). A size known in advance (``size``) is checked
+before a byte is kept and after the last: a file of another size is one line, and nothing of it
+is kept to resume from.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -23,32 +37,118 @@ def sha256_of(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = True) -> Path:
-    """Download ``url`` to ``target``, resuming a ``target.part`` left by an earlier try."""
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects (Range and If-Range travel with them; at most 10), but only to http(s),
+    never from https down to http."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urlsplit(req.full_url).scheme, urlsplit(newurl).scheme
+        if new not in ("http", "https") or (old == "https" and new == "http"):
+            why = "only to http(s), never down from https"
+            raise PixretError(req.full_url, f"redirected to {newurl}: not followed ({why})")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_Redirects)
+
+
+def _size_text(n: int) -> str:
+    return f"{n:,} bytes"
+
+
+def _read_meta(meta: Path) -> dict:
+    try:
+        doc = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _drop(*paths: Path) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total size) of a Content-Range header, "bytes 3000-9999/10000" or a 416's
+    "bytes */10000" (RFC 9110 14.4); None for what it does not say."""
+    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
+    if not m:
+        return None, None
+    return (None if m[1] is None else int(m[1])), (None if m[2] == "*" else int(m[2]))
+
+
+def fetch_url(
+    url: str, target: Path, timeout: float = 60.0, progress: bool = True, size: int | None = None
+) -> Path:
+    """Download ``url`` to ``target``, resuming a ``target.part`` left by an earlier try (module
+    docstring). ``size``: the file's size in bytes when known. ``timeout``: seconds, for the
+    connection and for each read. Raises PixretError (one line) when the server fails, the
+    connection drops ("run again to resume") or the file is not of ``size`` bytes."""
+    target = Path(target)
     part = target.with_name(target.name + ".part")
+    meta_path = target.with_name(target.name + ".part.json")
     target.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.exists() else 0
+    meta = _read_meta(meta_path) if have else {}
+    # a part without its note (an older pixret's) is resumed as before, its bytes checked below
+    noted = meta.get("total")
+    same_file = not meta or (url in meta.get("urls", ()) and (size is None or noted in (None, size)))
+    if have and (not same_file or (size is not None and have > size)):
+        _drop(part, meta_path)  # another address's, or longer than the file: no start of it
+        have, meta = 0, {}
+    if have and size is not None and have == size:  # complete already: nothing to ask for
+        os.replace(part, target)
+        _drop(meta_path)
+        return target
     req = urllib.request.Request(url, headers={"User-Agent": "pixret"})
     if have:
         req.add_header("Range", f"bytes={have}-")
+        if meta.get("validator"):
+            req.add_header("If-Range", meta["validator"])
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
+        resp = _OPENER.open(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # the part file is already complete
-            os.replace(part, target)
-            return target
+        if exc.code == 416 and have:  # nothing after the part: complete, unless a size says otherwise
+            total = _content_range((exc.headers or {}).get("Content-Range"))[1]
+            unsaid = total is None and size in (None, have) and meta.get("total") in (None, have)
+            if total == have or unsaid:
+                os.replace(part, target)
+                _drop(meta_path)
+                return target
+            _drop(part, meta_path)
+            raise PixretError(url, "the server refused to resume (HTTP 416); run again to download it "
+                              "whole") from None  # fmt: skip
         raise PixretError(url, f"HTTP {exc.code} {exc.reason}") from None
+    except PixretError:
+        raise
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise PixretError(url, f"cannot connect ({getattr(exc, 'reason', exc)})") from None
     with resp:
-        resumed = have and resp.status == 206
-        if not resumed:
-            have = 0  # the server ignored Range: start over
+        final = resp.geturl()
         length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
+        resumed = bool(have) and resp.status == 206
+        if resumed:
+            got = _content_range(resp.headers.get("Content-Range"))
+            if got[0] != have or (size is not None and got[1] not in (None, size)):
+                _drop(part, meta_path)
+                where = resp.headers.get("Content-Range")
+                raise PixretError(url, f"the server resumed at another place ({where}); run again to "
+                                  "download it whole")  # fmt: skip
+            total = got[1] if got[1] is not None else (have + int(length) if length is not None else None)
+        else:
+            have = 0  # the server ignored Range (or the file changed): start over
+            total = int(length) if length is not None and resp.status == 200 else None
+        if size is not None and total is not None and total != size:
+            _drop(part, meta_path)
+            raise PixretError(url, f"{_size_text(total)}, expected {_size_text(size)}: not the file expected "
+                              "(moved or replaced?)")  # fmt: skip
+        validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+        urls = list(dict.fromkeys([url, final, *(meta.get("urls", []) if resumed else [])]))
         bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=target.name,
                    disable=not progress, leave=False)  # fmt: skip
         try:
+            meta_path.write_text(json.dumps({"urls": urls, "total": total, "validator": validator}))
             with open(part, "ab" if resumed else "wb") as fh, bar:
                 while True:
                     block = resp.read(CHUNK)
@@ -58,11 +158,15 @@ def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = Tr
                     bar.update(len(block))
         except (OSError, TimeoutError) as exc:
             raise PixretError(url, f"download interrupted ({exc}); run again to resume") from None
-    if total is not None and part.stat().st_size < total:
-        raise PixretError(
-            url, f"download stopped at {part.stat().st_size} of {total} bytes; run again to resume"
-        )
+    got = part.stat().st_size
+    if total is not None and got < total:
+        raise PixretError(url, f"download stopped at {got} of {total} bytes; run again to resume")
+    if (size is not None and got != size) or (total is not None and got != total):
+        _drop(part, meta_path)
+        raise PixretError(url, f"{_size_text(got)}, expected {_size_text(size or total)}: not the file "
+                          "expected")  # fmt: skip
     os.replace(part, target)
+    _drop(meta_path)
     return target
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -31,6 +32,7 @@ IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic",
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # ftyp brands
 ORIENTATION_TAG = 0x0112  # EXIF Orientation: 1 = upright; 5-8 swap width and height
 MAX_PIXELS = 400_000_000  # a header promising more is not a photograph (decompression bomb)
+HEIF_HINT = "a HEIC/HEIF photo: pip install pillow-heif to read it, or convert it to JPEG"
 
 
 def list_images(folder: str | os.PathLike, ignored: list[Path] | None = None) -> list[Path]:
@@ -95,63 +97,80 @@ def orient(img: np.ndarray, orientation: int) -> np.ndarray:
     return img
 
 
+def _heif_brand(head: bytes) -> bool:
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+
+
+def _header(fp, source: str | os.PathLike) -> tuple[str, int, int, int]:
+    """(format, stored width, stored height, EXIF orientation) from the header of the image in
+    the binary file ``fp`` (nothing decoded). The one size check every decode passes first:
+    PixretError for data that is not an image, a HEIC/HEIF photo without pillow-heif, or a
+    header promising more than MAX_PIXELS pixels (or more than Pillow's own limit against
+    decompression bombs, 2 x ``Image.MAX_IMAGE_PIXELS``)."""
+    head = fp.read(16)
+    fp.seek(0)
+    try:
+        with _open(fp) as im:
+            w, h, fmt, orientation = im.width, im.height, str(im.format), _orientation(im)
+    except Image.DecompressionBombError as exc:  # Pillow's message gives the pixel count, not the sides
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f" of {int(m[1]) / 1e6:,.0f} MP" if m else ""
+        raise PixretError(source, f"image{size}: larger than any image pixret reads (decompression bomb?)") \
+            from None
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds on data that is not an image
+        if _heif_brand(head) and not _heif_registered():
+            raise PixretError(source, HEIF_HINT) from None
+        raise PixretError(source, "unreadable image") from None
+    if w * h > MAX_PIXELS:
+        raise PixretError(source, f"image of {w}x{h} pixels: larger than any image pixret reads")
+    return fmt, w, h, orientation
+
+
 def probe(data: bytes, source: str | os.PathLike = "<bytes>") -> tuple[str, int, int, int]:
     """(format, upright width, upright height, EXIF orientation) from an image's header only.
 
     Raises PixretError for data that is not an image or whose header promises more than
     MAX_PIXELS pixels (nothing is decoded)."""
-    try:
-        with _open(io.BytesIO(data)) as im:
-            w, h, fmt, orientation = im.width, im.height, str(im.format), _orientation(im)
-    except Image.DecompressionBombError:
-        raise PixretError(source, "image larger than any image pixret reads (decompression bomb?)") from None
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds on data that is not an image
-        raise PixretError(source, "unreadable image") from None
-    if w * h > MAX_PIXELS:
-        raise PixretError(source, f"image of {w}x{h} pixels: larger than any image pixret reads")
+    fmt, w, h, orientation = _header(io.BytesIO(data), source)
     return (fmt, h, w, orientation) if orientation >= 5 else (fmt, w, h, orientation)
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """Upright (w, h) of an image file, from its header (EXIF orientation applied).
 
-    Raises PixretError when the file is missing or not an image."""
+    Raises PixretError when the file is missing, not an image, or larger than MAX_PIXELS."""
     regular_file(path)
     try:
-        with _open(path) as im:
-            w, h, orientation = im.width, im.height, _orientation(im)
+        with open(path, "rb") as fh:
+            _, w, h, orientation = _header(fh, path)
     except FileNotFoundError:
         raise PixretError(path, "image not found") from None
-    except Image.DecompressionBombError:
-        raise PixretError(path, "image larger than any image pixret reads (decompression bomb?)") from None
     except OSError as exc:
         raise PixretError(path, f"unreadable image ({exc.strerror or 'not an image'})") from None
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds on data that is not an image
-        raise PixretError(path, "unreadable image") from None
     return (h, w) if orientation >= 5 else (w, h)
 
 
 def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
-    """Decode image bytes to upright BGR (h, w, 3) uint8.
+    """Decode image bytes to upright BGR (h, w, 3) uint8, after checking the header's size.
 
     Raises PixretError for unreadable or truncated data (a JPEG cut short decodes in some
-    OpenCV versions with its bottom missing; it is refused here)."""
+    OpenCV versions with its bottom missing; it is refused here), and for a header that
+    promises more than MAX_PIXELS pixels (a 0.9 MB PNG can promise 30000 x 30000: 2.7 GB
+    decoded), before a pixel is decoded."""
+    _, _, _, orientation = _header(io.BytesIO(data), source)
     # checked before decoding: some OpenCV versions decode a cut JPEG with its bottom missing,
     # others refuse it; either way the answer here is the same
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9") and not _jpeg_complete(data):
         raise PixretError(source, "truncated JPEG (no end-of-image marker)")
-    arr = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    img = cv2.imdecode(arr, flags) if len(arr) else None
-    if img is None and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:  # OpenCV refuses some headers Pillow accepts (its own size limits)
+        img = None
+    if img is None and _heif_brand(data):
         return _decode_heif(data, source)
     if img is None:
         raise PixretError(source, "unreadable image")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            orientation = _orientation(im)
-    except Exception:  # noqa: BLE001 - OpenCV read it; Pillow cannot say more: no orientation
-        orientation = 1
     return orient(img, orientation)
 
 
@@ -159,7 +178,7 @@ def _decode_heif(data: bytes, source: str | os.PathLike) -> np.ndarray:
     """A HEIC/HEIF photo (phones' default format), through pillow-heif when it is installed
     (OpenCV reads none): upright BGR."""
     if not _heif_registered():
-        raise PixretError(source, "a HEIC/HEIF photo: pip install pillow-heif to read it, or convert it to JPEG")
+        raise PixretError(source, HEIF_HINT)
     from PIL import ImageOps
 
     try:
@@ -182,14 +201,33 @@ def _jpeg_complete(data: bytes) -> bool:
         return False
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as upright BGR (h, w, 3) uint8; PixretError when missing or unreadable."""
+def _read_checked(path: str | os.PathLike) -> bytes:
+    """An image file's bytes, read only after its header's size passed ``_header``."""
     regular_file(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            _header(fh, path)
+            fh.seek(0)
+            return fh.read()
     except OSError as exc:
         raise PixretError(path, f"cannot read ({exc.strerror})") from None
-    return decode_image(data, path)
+
+
+def open_pil(path: str | os.PathLike) -> Image.Image:
+    """An image file as a Pillow image (its bytes read after its header's size passed the check
+    every decode passes), for callers that must see Pillow's pixels. PixretError as
+    ``load_image``."""
+    data = _read_checked(path)
+    try:
+        return _open(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - the file changed since its header was read
+        raise PixretError(path, "unreadable image") from None
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as upright BGR (h, w, 3) uint8; PixretError when missing, unreadable or
+    larger than MAX_PIXELS (checked from the header, before the file is read)."""
+    return decode_image(_read_checked(path), path)
 
 
 def decode_mask(data: bytes, source: str | os.PathLike = "<mask>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -209,28 +247,36 @@ def decode_mask(data: bytes, source: str | os.PathLike = "<mask>", max_pixels: i
 def load_mask(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A mask image file as upright (h, w) uint8 0/1 (``decode_mask``); PixretError when missing,
     unreadable or too large."""
-    regular_file(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise PixretError(path, f"cannot read ({exc.strerror})") from None
-    return decode_mask(data, path, max_pixels)
+    return decode_mask(_read_checked(path), path, max_pixels)
 
 
 def as_image(image) -> np.ndarray:
     """An image given as a path, bytes, a PIL image or an array, as BGR (h, w, 3) uint8.
 
-    A PIL image is taken as RGB (its EXIF orientation applied); an array as BGR already."""
+    A PIL image is taken as RGB (its EXIF orientation applied), its size checked before it is
+    decoded (an opened file is decoded lazily); an array as BGR already. PixretError when
+    unreadable or larger than MAX_PIXELS."""
     if isinstance(image, np.ndarray):
         return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if isinstance(image, bytes | bytearray):
         return decode_image(bytes(image))
     if isinstance(image, Image.Image):
-        from PIL import ImageOps
-
-        rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        return _from_pil(image)
     return load_image(image)
+
+
+def _from_pil(image: Image.Image) -> np.ndarray:
+    from PIL import ImageOps
+
+    source = getattr(image, "filename", "") or "<PIL image>"
+    if image.width * image.height > MAX_PIXELS:
+        raise PixretError(source, f"image of {image.width}x{image.height} pixels: larger than any image "
+                          "pixret reads")  # fmt: skip
+    try:
+        rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:  # a lazily opened file that turns out damaged
+        raise PixretError(source, f"unreadable image ({exc})") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def thumbnail(img: np.ndarray, longest: int = 320) -> np.ndarray:

@@ -70,3 +70,25 @@ def test_command_lines_paste_into_a_shell_as_one_argument_each():
     line = escape.command("pixret", "compare", "--run", "NN & ratio|hloc=runs/a <b>")
     assert line == "pixret compare --run 'NN & ratio|hloc=runs/a <b>'"
     assert shlex.split(line)[-1] == "NN & ratio|hloc=runs/a <b>"
+
+
+def test_a_line_break_never_reaches_latex_or_a_chart_as_one():
+    # a blank line is a paragraph break: pdflatex stops inside \caption{} or a table cell
+    assert escape.latex("two\n\nparagraphs") == "two paragraphs"
+    assert escape.latex("a \n \t\n b\tc") == "a b\tc"
+    assert escape.chart("two\n\nlines") == "two lines"
+
+
+def test_latex_writes_the_latin_1_letters_ot1_lacks_as_code_points():
+    # «, », Ð, Þ, ð, þ: "Command \guillemetleft unavailable in encoding OT1" (the rest of Latin-1 compiles)
+    assert escape.latex("«Þorn» ð") == (r"\textless{}U+00AB\textgreater{}\textless{}U+00DE\textgreater{}orn"
+                                        r"\textless{}U+00BB\textgreater{} \textless{}U+00F0\textgreater{}")  # fmt: skip
+    assert escape.latex("café ß ü") == "café ß ü"
+
+
+def test_markdown_escapes_what_could_become_markup_and_nothing_else():
+    assert escape.markdown_cell("p < 0.05, a & b, x <= 3") == "p < 0.05, a & b, x <= 3"  # read as typed
+    assert escape.markdown_cell("a<b </i> <!-- <?x &lt; &#60;") == "a&lt;b &lt;/i&gt; &lt;!-- &lt;?x &amp;lt; &amp;\\#60;"
+    # a line starting as a list, a thematic break or a setext heading does not become one
+    assert [escape.markdown_cell(s) for s in ("- a", "1. a", "2) a", "---", "= a", "-a", "3.5 pts")] == [
+        "\\- a", "1\\. a", "2\\) a", "\\---", "\\= a", "-a", "3.5 pts"]

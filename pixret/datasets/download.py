@@ -59,6 +59,10 @@ def check_content(path: Path, source: Source) -> None:
 
 
 def _accept(path: Path, source: Source) -> None:
+    got = path.stat().st_size
+    if source.size is not None and got != source.size:
+        raise PixretError(path, f"{got:,} bytes, expected {source.size:,}: not {source.filename} "
+                          "(a different or damaged copy)")  # fmt: skip
     verify(path, source.sha256)
     check_content(path, source)
 
@@ -108,7 +112,7 @@ def _download(source: Source, cache_dir: Path, progress: bool) -> Path:
             _set_aside(archive)
     for url in source.urls:
         try:
-            fetch_url(url, archive, progress=progress)
+            fetch_url(url, archive, progress=progress, size=source.size)
             _accept(archive, source)
             return archive
         except PixretError as exc:

@@ -4,8 +4,10 @@ Override any entry with a JSON file named by ``$PIXRET_SOURCES`` (or ``--sources
 
     {"labels": {"urls": ["https://my.mirror/pixel_retrieval_benchmarks.rar"], "sha256": "..."}}
 
-Addresses move (the Oxford images were replaced by face-blurred "-v1" archives), so every
-resource lists its known addresses in order and the downloader tries each in turn.
+Addresses move (the Oxford images were replaced by face-blurred "-v1" archives, which then
+moved to thor.robots.ox.ac.uk; the old www.robots.ox.ac.uk addresses redirect there), so every
+resource lists its known addresses in order, the current one first, and the downloader tries
+each in turn. Where a file's size is known, a download of another size is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from ..errors import PixretError
 from ..io import read_json
 
 _KAIST = "https://sgvr.kaist.ac.kr/~guoyuan/Segment_retrieval"
-_VGG = "https://www.robots.ox.ac.uk/~vgg/data"
+_THOR = "https://thor.robots.ox.ac.uk"  # where the Oxford and Paris archives live
+_VGG = "https://www.robots.ox.ac.uk/~vgg/data"  # their old home, which redirects to _THOR
 _CMP = "http://cmp.felk.cvut.cz/revisitop/data/datasets"
 _R1M = "http://ptak.felk.cvut.cz/revisitop/revisitop1m"
 
@@ -32,6 +35,7 @@ class Source:
     filename: str
     dest: str  # folder (relative to root) the file is extracted or copied into
     sha256: str | None = None
+    size: int | None = None  # bytes, when known: a download of another size is refused
     extract: bool = True
     flatten: bool = False  # move every image up into dest (the Paris archives nest folders)
     description: str = ""
@@ -52,16 +56,17 @@ SOURCES: dict[str, Source] = {
         Source("rparis6k-gnd", (f"{_CMP}/rparis6k/gnd_rparis6k.pkl",), "gnd_rparis6k.pkl",
                f"{_B}/revisitop/data/rparis6k", extract=False,
                description="RParis ground truth (also inside labels)"),
+        # the old archives without -v1 (faces not blurred) are gone, and were other files
         Source("roxford5k-images",
-               (f"{_VGG}/oxbuildings/oxbuild_images-v1.tgz", f"{_VGG}/oxbuildings/oxbuild_images.tgz"),
-               "oxbuild_images-v1.tgz", f"{_B}/revisitop/data/roxford5k/jpg", flatten=True,
-               description="Oxford 5k images (1.8 GB)"),
+               (f"{_THOR}/oxbuildings/oxbuild_images-v1.tgz", f"{_VGG}/oxbuildings/oxbuild_images-v1.tgz"),
+               "oxbuild_images-v1.tgz", f"{_B}/revisitop/data/roxford5k/jpg", size=1_938_238_004,
+               flatten=True, description="Oxford 5k images (1.9 GB)"),
         Source("rparis6k-images-1",
-               (f"{_VGG}/parisbuildings/paris_1-v1.tgz", f"{_VGG}/parisbuildings/paris_1.tgz"),
+               (f"{_THOR}/parisbuildings/paris_1-v1.tgz", f"{_VGG}/parisbuildings/paris_1-v1.tgz"),
                "paris_1-v1.tgz", f"{_B}/revisitop/data/rparis6k/jpg", flatten=True,
                description="Paris 6k images, part 1"),
         Source("rparis6k-images-2",
-               (f"{_VGG}/parisbuildings/paris_2-v1.tgz", f"{_VGG}/parisbuildings/paris_2.tgz"),
+               (f"{_THOR}/parisbuildings/paris_2-v1.tgz", f"{_VGG}/parisbuildings/paris_2-v1.tgz"),
                "paris_2-v1.tgz", f"{_B}/revisitop/data/rparis6k/jpg", flatten=True,
                description="Paris 6k images, part 2"),
         Source("revisitop-zip", (f"{_KAIST}/revisitop.zip",), "revisitop.zip", _B,
@@ -97,7 +102,7 @@ def load_sources(override: str | os.PathLike | None = None) -> dict[str, Source]
     for name, fields in doc.items():
         if not isinstance(fields, dict):
             raise PixretError(path, f"entry {name!r} is not an object")
-        allowed = {"urls", "sha256", "filename", "dest", "extract", "flatten", "description"}
+        allowed = {"urls", "sha256", "size", "filename", "dest", "extract", "flatten", "description"}
         bad = set(fields) - allowed
         if bad:
             raise PixretError(path, f"entry {name!r} has unknown field(s) {sorted(bad)}")
@@ -125,6 +130,9 @@ def _check_fields(fields: dict, path: object, name: str) -> None:
     for key, kind in _TYPES.items():
         if key in fields and fields[key] is not None and not isinstance(fields[key], kind):
             raise PixretError(path, f"entry {name!r}: {key!r} must be a {kind.__name__}, got {fields[key]!r}")
+    size = fields.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+        raise PixretError(path, f"entry {name!r}: 'size' must be a whole number of bytes, got {size!r}")
     sha = fields.get("sha256")
     if isinstance(sha, str) and (len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha)):
         raise PixretError(path, f"entry {name!r}: 'sha256' must be 64 hex digits")

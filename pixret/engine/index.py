@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PixretError
-from ..imageio import as_image
+from ..imageio import as_image, open_pil
 from . import search as S
 from . import store
 from .build import build_shards, extract_all, vocabulary
@@ -323,7 +323,7 @@ def _content_hash(image, like=None) -> str | None:
             data = image if isinstance(image, bytes | bytearray) else Path(image).read_bytes()
             return hashlib.sha1(bytes(data)).hexdigest()
         if isinstance(like, Image.Image):
-            pil = image if isinstance(image, Image.Image) else Image.open(image)
+            pil = image if isinstance(image, Image.Image) else open_pil(image)
             return "pil-" + hashlib.sha1(np.ascontiguousarray(as_image(pil)).tobytes()).hexdigest()
         return "px-" + hashlib.sha1(np.ascontiguousarray(as_image(image)).tobytes()).hexdigest()
     except (OSError, PixretError, ValueError):

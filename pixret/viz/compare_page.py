@@ -50,6 +50,7 @@ th{background:#eee} td:first-child{text-align:left} caption{text-align:left;font
 .meta,.notes{color:#555;font-size:12px} .grid{display:grid;gap:6px;align-items:start;margin:4px 0 12px}
 figure{margin:0;font-size:11px;text-align:center;overflow-wrap:anywhere} figure img{display:block;max-width:100%;height:auto}
 .rowlabel{font-size:11px;color:#444;align-self:center;overflow-wrap:anywhere}
+.wide,.grid{overflow-x:auto;max-width:100%} .wide img{display:block}
 @media (max-width:700px){body{margin:10px} table{display:block;overflow-x:auto}}
 """
 THUMB = 240
@@ -101,6 +102,11 @@ def query_order(cmp: Comparison, dataset: str, protocol: str, ref: str, other: s
 
 def _chart(cmp: Comparison, dataset: str, protocol: str, ref: str, others: list[str]) -> bytes:
     """Per-query differences of each method against ``ref``, each sorted (matplotlib, PNG)."""
+    return figure_png(chart_figure(cmp, dataset, protocol, ref, others))
+
+
+def chart_figure(cmp: Comparison, dataset: str, protocol: str, ref: str, others: list[str]):
+    """The figure of ``_chart``: one panel per method of ``others``."""
     fig, axes = plt.subplots(len(others), 1, figsize=(8, 2.4 * len(others)), squeeze=False)
     b = cmp.per_query(ref, dataset, protocol, *PRIMARY)
     for ax, m in zip(axes[:, 0], others, strict=True):
@@ -110,10 +116,12 @@ def _chart(cmp: Comparison, dataset: str, protocol: str, ref: str, others: list[
         ax.axhline(0, color="#444", lw=0.8)
         ax.set_ylabel("points")
         ax.set_xticks([])
-        ax.set_title(f"{escape.chart(m)}{ORACLE_TAG if m in cmp.oracles else ''} - {escape.chart(ref)}: pixel AP Medium per query, sorted ({(d > 0).sum()} better, "
-                     f"{(d < 0).sum()} worse, {(d == 0).sum()} equal)", fontsize=9)  # fmt: skip
+        # at the left, in short lines: a phone shows the chart at its size, scrolled sideways
+        ax.set_title(f"{escape.chart(m)}{ORACLE_TAG if m in cmp.oracles else ''} - {escape.chart(ref)}\npixel AP Medium per query, sorted\n"
+                     f"{(d > 0).sum()} better, {(d < 0).sum()} worse, {(d == 0).sum()} equal", fontsize=9,
+                     loc="left")  # fmt: skip
     fig.tight_layout()
-    return figure_png(fig)
+    return fig
 
 
 def _pixels(cmp: Comparison, dataset: str, notes: list[str]) -> dict[str, PixelResults]:
@@ -175,7 +183,8 @@ def _dataset_section(cmp: Comparison, dataset: str, protocol: str, baseline: str
     out.append(f"<p class='meta'>Per-query pixel AP, Medium ({escape.html(protocol)} protocol), in points, "
                f"against {escape.html(ref)}{' (the baseline)' if ref == baseline else ' (the best pixel mAP)'}; "
                f"queries sorted by the difference of {escape.html(others[0])}.</p>")  # fmt: skip
-    out.append(img_tag(_chart(cmp, dataset, protocol, ref, others), "image/png", "per-query differences, sorted"))
+    chart = img_tag(_chart(cmp, dataset, protocol, ref, others), "image/png", "per-query differences, sorted")
+    out.append(f"<div class='wide'>{chart}</div>")
     order = query_order(cmp, dataset, protocol, ref, others[0])
     values = {m: cmp.per_query(m, dataset, protocol, *PRIMARY) for m in [ref, *others]}
     head = "".join(f"<th>{_name(cmp, m)}</th>" for m in [ref, *others])

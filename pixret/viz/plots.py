@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .. import escape  # noqa: E402
 from ..errors import PixretError  # noqa: E402
 from ..evaluation.evaluator import PixelEval  # noqa: E402
 from ..evaluation.metrics import METRICS  # noqa: E402
@@ -36,7 +37,9 @@ def per_query_figure(ev: PixelEval):
     """The per-query figure: pixel AP (Medium) and mask mIoU per query, one panel per protocol.
 
     Laid out by matplotlib's constrained layout (no axis label runs into the next panel's
-    title) with one legend above the panels, outside every axes (it never covers a bar)."""
+    title) with one legend above the panels, outside every axes (it never covers a bar). The
+    figure grows with the queries and pages show it at its size, scrolled sideways on a phone:
+    titles and legend sit at its left, on screen before any scroll."""
     protos = list(ev.results)
     fig, axes = plt.subplots(
         len(protos), 1, figsize=(max(8, ev.bench.n_queries * 0.18), 3.0 * len(protos) + 0.6), squeeze=False,
@@ -56,11 +59,11 @@ def per_query_figure(ev: PixelEval):
         ax.set_xlim(-0.6, len(pq) - 0.4)
         ax.set_xticks(x)
         ax.set_xticklabels([str(r["query"]) for r in pq], fontsize=6)
-        ax.set_title(f"{ev.bench.name}: per query ({proto})")
+        ax.set_title(f"{escape.chart(ev.bench.name)}: per query ({proto})", loc="left")
         ax.set_xlabel("query")
         ax.set_ylabel("Medium")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=2, fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="outside upper left", ncols=2, fontsize=8, frameon=False)
     return fig
 
 
@@ -109,7 +112,7 @@ def pr_curves(ev: PixelEval, path: str | os.PathLike | None = None, stacked: boo
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.set_title(f"{ev.bench.name} {subset}")
+        ax.set_title(f"{escape.chart(ev.bench.name)} {subset}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return figure_png(fig, path)

@@ -28,7 +28,7 @@ table.toc{border-collapse:collapse;font-size:12px} .toc td,.toc th{border:1px so
 .charts img{max-width:100%;height:auto} .wide{overflow-x:auto;max-width:100%} .wide img{max-width:none}
 @media (max-width:700px){body{margin:10px} table.sum,table.toc{display:block;overflow-x:auto} figure{width:46vw} figure img{max-width:100%}
  .key dt{float:none;width:auto} .key dd{margin:0 0 6px 0}}
-.query figure img{outline:3px solid #3b7dd8} .meta{color:#666;font-size:12px}
+.query figure img{outline:3px solid #3b7dd8;outline-offset:-3px} .meta{color:#666;font-size:12px}
 .oracle{background:#fff4d6;border:1px solid #e0b84c;padding:6px 10px;max-width:900px}
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:3px;color:#fff;font-size:12px}
 """

@@ -164,3 +164,69 @@ def test_an_install_replaces_only_files_it_put_there(tmp_path):
     r = run_cli(["download", "r1m-list", "--root", root, "--from-file", tmp_path / "revisitop1m.txt"])
     assert r.returncode == 2 and "revisitop1m.txt: is there already with other bytes" in r.stderr
     assert gt.read_text() == "my own list\n"
+
+
+def _error(stderr: str) -> str:
+    """The one error line of a command's stderr (the other lines are its progress)."""
+    import re
+
+    errors = [ln for ln in re.split(r"[\r\n]+", stderr) if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    return errors[0]
+
+
+def _oxford_tgz(path):
+    """A small archive laid out as oxbuild_images-v1.tgz is (a folder of JPEGs)."""
+    import io
+    import tarfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for n in range(3):
+            data = bytes(range(256)) * (20 + n) + bytes([n])  # incompressible enough to be cut
+            info = tarfile.TarInfo(f"oxbuild_images/all_souls_00000{n}.jpg")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_the_oxford_images_resume_across_the_redirect_to_their_new_home(tmp_path, srv_dir):
+    """`pixret download roxford5k-images` where the old address redirects to the new one and
+    the connection drops at the new one: run again, it resumes there (Range), checks the size
+    and extracts."""
+    from tests.helpers import run_cli
+
+    archive = _oxford_tgz(srv_dir / "oxbuildings" / "oxbuild_images-v1.tgz")
+    size = archive.stat().st_size
+    sources = tmp_path / "sources.json"
+    root = tmp_path / "data"
+    moved = {"~vgg/data/oxbuildings/oxbuild_images-v1.tgz": "/oxbuildings/oxbuild_images-v1.tgz"}
+    with serve(srv_dir, cut_after={"oxbuildings/oxbuild_images-v1.tgz": size // 2}, redirects=moved) as (url, log):
+        sources.write_text(json.dumps({"roxford5k-images": {
+            "urls": [f"{url}/~vgg/data/oxbuildings/oxbuild_images-v1.tgz"], "size": size}}))  # fmt: skip
+        first = run_cli(["download", "roxford5k-images", "--root", root, "--sources", sources])
+        assert first.returncode == 2 and "run again to resume" in _error(first.stderr), first.stderr
+        again = run_cli(["download", "roxford5k-images", "--root", root, "--sources", sources])
+    assert again.returncode == 0, again.stderr
+    assert log[-2:] == [("~vgg/data/oxbuildings/oxbuild_images-v1.tgz", f"bytes={size // 2}-"),
+                        ("oxbuildings/oxbuild_images-v1.tgz", f"bytes={size // 2}-")]  # fmt: skip
+    jpg = root / "pixel_retrieval_benchmarks/revisitop/data/roxford5k/jpg"
+    assert sorted(p.name for p in jpg.iterdir()) == [f"all_souls_00000{n}.jpg" for n in range(3)]
+
+
+def test_an_archive_of_another_size_than_known_is_one_line(tmp_path, srv_dir):
+    """The table knows oxbuild_images-v1.tgz is 1,938,238,004 bytes: a server (or a file fetched
+    by hand) with another size is refused in one line, before it is extracted."""
+    from tests.helpers import run_cli
+
+    archive = _oxford_tgz(srv_dir / "oxbuildings" / "oxbuild_images-v1.tgz")
+    sources = tmp_path / "sources.json"
+    root = tmp_path / "data"
+    with serve(srv_dir) as (url, log):
+        sources.write_text(json.dumps({"roxford5k-images": {"urls": [f"{url}/oxbuildings/oxbuild_images-v1.tgz"]}}))
+        r = run_cli(["download", "roxford5k-images", "--root", root, "--sources", sources])
+    assert r.returncode == 2 and "expected 1,938,238,004 bytes" in _error(r.stderr), r.stderr
+    assert log == [("oxbuildings/oxbuild_images-v1.tgz", None)]  # refused from its headers, nothing kept
+    assert not (root / "pixel_retrieval_benchmarks").exists() and not list((root / ".downloads").glob("*.part"))
+    r = run_cli(["download", "roxford5k-images", "--root", root, "--from-file", archive])
+    assert r.returncode == 2 and f"{archive.stat().st_size:,} bytes, expected 1,938,238,004" in _error(r.stderr), r.stderr

@@ -1,6 +1,7 @@
 """The search page in a real browser (Playwright + Chromium): drawing a box by mouse, touch and keyboard."""
 
 import contextlib
+import math
 import shutil
 
 import cv2
@@ -280,22 +281,27 @@ class _Slow:
         await self.app(scope, receive, send)
 
 
+def _search_query_0(page, url, bench) -> None:
+    """Open the page, upload query 0's photo, type its box and press Search."""
+    page.goto(url)
+    page.wait_for_selector("#thumbs .thumb img")
+    page.set_input_files("#upload", str(bench.query_image(0)))
+    page.wait_for_selector("#box-fields:not([disabled])")
+    for k, v in zip(("bx1", "by1", "bx2", "by2"), bench.queries[0].box, strict=True):
+        page.fill(f"#{k}", str(round(v)))
+    page.click("#search-btn")
+
+
 @needs_chromium
 def test_a_slow_search_shows_its_stage_and_time_and_can_be_cancelled(bench, index, browser):
     with serve_app(_Slow(create_app(index.root))) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
-        page.goto(url)
-        page.wait_for_selector("#thumbs .thumb img")
-        page.set_input_files("#upload", str(bench.query_image(0)))
-        page.wait_for_selector("#box-fields:not([disabled])")
-        for k, v in zip(("bx1", "by1", "bx2", "by2"), bench.queries[0].box, strict=True):
-            page.fill(f"#{k}", str(round(v)))
-        page.click("#search-btn")
+        _search_query_0(page, url, bench)
         page.wait_for_selector("#status[data-stage='searching']")
         first = page.inner_text("#status")
         page.wait_for_timeout(600)
         later = page.inner_text("#status")
-        assert first.startswith("searching: features, shortlist, verification, masks · ")
+        assert first.startswith("searching: features, shortlist, matching, verification, expansion, masks · ")
         assert float(later.split("· ")[1].rstrip(" s")) > float(first.split("· ")[1].rstrip(" s"))  # the clock runs
         _shot(page, "search-waiting.png")
         assert page.is_visible("#cancel-btn")
@@ -429,3 +435,82 @@ def test_the_page_says_when_the_index_changed_under_it_and_searches_again(bench,
         page.locator("#results .tile[data-verified='true']").first.click()
         page.wait_for_selector("#detail-canvas[data-drawn='1']")
         _shot(page, "index-changed-searched-again.png")
+
+
+# ---------------------------------------------------------------- what the screenshots show (issue 32)
+class _Responses:
+    """The app, with the path and status of every response it sends kept in ``log``."""
+
+    def __init__(self, app):
+        self.app, self.log = app, []
+
+    async def __call__(self, scope, receive, send):
+        async def keep(msg):
+            if msg["type"] == "http.response.start":
+                self.log.append((scope["path"], msg["status"]))
+            await send(msg)
+
+        await self.app(scope, receive, keep if scope["type"] == "http" else send)
+
+
+@needs_chromium
+def test_no_page_asks_for_a_file_the_server_lacks(bench, index, results, study_file, browser):
+    """Each page asked for /favicon.ico, a 404. Every page, on a desktop and on a phone, in a
+    browser of its own (Chromium remembers a missing icon across pages)."""
+    from tests.helpers import ARGS, CHROMIUM
+
+    token = "tok-for-pages"
+    search = _Responses(create_app(index.root, bench.root, "eng", results))
+    study = _Responses(create_app(None, study=study_file, study_token=token))
+    pages = [(search, "/", None), (search, "/", "#tab-bench"), (study, "/study", None),
+             (study, "/study/admin", None), (study, "/study/admin", "login")]  # fmt: skip
+    with serve_app(search) as search_url, serve_app(study) as study_url:
+        urls = {id(search): search_url, id(study): study_url}
+        for app, path, then in pages:
+            for kw in ({"viewport": {"width": 1280, "height": 800}}, PHONE):
+                b = browser.browser_type.launch(executable_path=CHROMIUM, args=ARGS)  # the module's Playwright
+                page = b.new_context(**kw).new_page()
+                page.goto(urls[id(app)] + path)
+                if then == "login":
+                    page.fill("input[name=token]", token)
+                    page.click("button[type=submit]")
+                    page.wait_for_selector("#what")
+                elif then:
+                    page.click(then)
+                page.wait_for_load_state("networkidle")
+                icon = page.evaluate("[...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+                b.close()
+                assert icon, f"{path} {then}: no icon declared"
+                missing = [(u, s) for u, s in app.log if s == 404]
+                assert not missing, f"{path} {then} ({kw['viewport']['width']} px): {missing}"
+
+
+@needs_chromium
+def test_thumbnail_names_show_their_underscores(live_server, browser):
+    """The names under the collection's thumbnails are cut at the bottom: an underscore drawn
+    below the baseline did not show ("demo_000001" read "demo 000001")."""
+    for kw in ({"viewport": {"width": 1280, "height": 800}}, PHONE):
+        with _context(browser, **kw) as ctx:
+            page = ctx.new_page()
+            page.goto(live_server)
+            page.wait_for_selector("#thumbs .thumb img")
+            name = page.locator("#thumbs .thumb-name").first
+            page.evaluate("document.querySelector('#thumbs .thumb-name').textContent = 'a_b_c'")
+            shown = name.screenshot()
+            hidden = "a<span style='color:transparent'>_</span>b<span style='color:transparent'>_</span>c"
+            page.evaluate(f"document.querySelector('#thumbs .thumb-name').innerHTML = {hidden!r}")  # same layout
+            drawn = name.screenshot() != shown
+            assert drawn, "the underscores are not drawn"
+
+
+@needs_chromium
+def test_the_timing_line_names_every_stage_the_engine_timed(live_server, bench, browser):
+    with _page(browser, 1280, 900) as page:
+        _search_query_0(page, live_server, bench)
+        page.wait_for_selector("#status[data-stage='done']", timeout=30000)
+        timings = page.evaluate("state.search.timings")
+        status = page.inner_text("#status")
+        stages = [k for k in timings if k != "total"]
+        assert {"matching", "verification", "expansion"} <= set(stages)
+        shown = status.split(" ms searching (")[1].rstrip(" ms)").split(", ")
+        assert shown == [f"{k} {math.floor(timings[k] * 1000 + 0.5)}" for k in stages], status  # JS's Math.round

@@ -34,3 +34,28 @@ def test_the_report_reads_on_a_phone(tree, tmp_path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report-phone.png"))
         b.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_the_report_of_a_benchmark_with_photos_covers_no_caption_on_any_screen(bench, tmp_path):
+    """The report's tiles (the query's outline) covered each query's caption, on a desktop and
+    a phone. `pixret report` as a user runs it, then every text, picture and tile measured."""
+    from pixret.evaluation import write_pixel_results, write_ranks
+    from pixret.evaluation.perturbed import perturbed_results
+    from tests.helpers import run_cli
+    from tests.pagecheck import layout_problems, on_every_screen
+
+    ranks, pixels = perturbed_results(bench, shift=0.1, swap=0.2, seed=1)
+    write_ranks(tmp_path / "ranks.npy", ranks)
+    write_pixel_results(tmp_path / "pixels.json", pixels)
+    out = tmp_path / "my_report.html"
+    r = run_cli(["report", out, "--root", bench.root, "--dataset", "eng", "--image-results", tmp_path / "ranks.npy",
+                 "--pixel-results", tmp_path / "pixels.json", "--method", "my_method", "--top", "6"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for name, page in on_every_screen(out.as_uri()):
+        assert page.locator(".query figure img").count() == bench.n_queries
+        assert layout_problems(page) == [], name
+        page.locator("h3").first.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"report-query-{name}.png"))

@@ -83,3 +83,63 @@ def test_second_best_is_underlined_only_with_three_methods(tree):
     assert r"\textbf{" in two and r"\underline{" not in two and "second best" not in two
     three = tables.latex(compare(root, results, methods=["good", "fair", "poor"], datasets=["proxford"]))
     assert r"\underline{" in three and "second best underlined" in three
+
+
+# names a results tree can hold (any folder name): a blank line stopped pdflatex in \caption{}
+NAMES = {"poor": "two\n\nparagraphs", "fair": "«guillemets» þorn Ðe & p<0.05 %x {",
+         "twin": "- 1. list\n=== <img src=x>"}  # no "/": a folder name
+
+
+def _nasty_tree(tree, tmp_path):
+    root, results = tree
+    mine = tmp_path / "results"
+    for level in ("image-level", "pixel-level"):
+        for old, new in {"good": "good", **NAMES}.items():
+            shutil.copytree(results / level / old, mine / level / new)
+    return root, mine
+
+
+def test_every_name_in_every_position_of_every_table_format(tree, tmp_path):
+    """The issue's input: a method named with a blank line, here the baseline (so it reaches
+    LaTeX's caption and the notes), beside names holding what Markdown, LaTeX and HTML read."""
+    import csv
+    import io
+
+    from markdown_it import MarkdownIt
+
+    from tests.helpers import run_cli
+
+    root, results = _nasty_tree(tree, tmp_path)
+    out = tmp_path / "o"
+    r = run_cli(["compare", "--root", root, "--results", results, "--dataset", "proxford", "--baseline", NAMES["poor"],
+                 "--markdown", out / "t.md", "--latex", out / "t.tex", "--csv", out / "t.csv", "--html", out / "t.html",
+                 "--html-images", "0"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "two<U+000A><U+000A>paragraphs" in r.stdout + r.stderr  # the terminal: one line per name
+    # LaTeX: compiles, every name in its rows and the baseline in the caption
+    tex = (out / "t.tex").read_text()
+    assert r"\caption{" in tex and "differs from two paragraphs" in tex
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex (CI installs texlive-latex-base and -recommended)")
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n" + tex + "\n\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    # Markdown, rendered as CommonMark with tables: each table keeps its rows and cells, no name
+    # makes markup, and the notes read as typed ("p < 0.05", not "p &lt; 0.05")
+    md = (out / "t.md").read_text()
+    assert "p < 0.05" in md and "&lt; 0.05" not in md
+    html = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<img" not in html and "<ul>" not in html and "<ol>" not in html and "<h1>" not in html
+    assert html.count("<table>") == 4 and html.count("<tr>") == 4 * (1 + 4)  # header + 4 methods
+    assert "p &lt; 0.05" in html  # what a browser shows as "p < 0.05"
+    for name in NAMES.values():
+        shown = " ".join(name.split())  # a line break in a cell is a space
+        assert shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in html, shown
+    # CSV and HTML: every name whole
+    rows = list(csv.DictReader(io.StringIO((out / "t.csv").read_text())))
+    scored = {row["method"] for row in rows if row["value"] != ""}
+    assert {"good", "'" + NAMES["twin"], *list(NAMES.values())[:2]} <= scored  # every name whole, with its scores
+    page = (out / "t.html").read_text()
+    assert "<img src=x>" not in page and "&lt;img src=x&gt;" in page

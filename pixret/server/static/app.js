@@ -301,7 +301,7 @@ async function doSearch() {
   fd.append("top", "24");
   if (q.file) fd.append("file", q.file); else { fd.append("image_id", q.imageId); fd.append("gen", q.gen); }
   state.started = performance.now();
-  const searching = "searching: features, shortlist, verification, masks";
+  const searching = "searching: features, shortlist, matching, verification, expansion, masks";
   setStage(q.file ? "sending the photo 0%" : searching);
   state.timer = setInterval(() => setStage(state.stage), 100);
   state.request = post("/api/search", fd, (share) => {
@@ -333,9 +333,10 @@ function cancelSearch() {
 function showResults(d, all) {
   const found = d.hits.filter((h) => h.verified), others = d.hits.filter((h) => !h.verified);
   const tm = d.timings, ms = (v) => Math.round((v || 0) * 1000);
+  // every stage the engine timed, in its order (features ... expansion, masks, results)
+  const stages = Object.entries(tm).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${ms(v)}`);
   $("status").textContent = `found in ${found.length} image${found.length === 1 ? "" : "s"} · ${all.toFixed(1)} s in all, ` +
-    `${ms(tm.total)} ms searching (features ${ms(tm.features)}, shortlist ${ms(tm.shortlist)}, ` +
-    `verification ${ms(tm.verify)}, masks ${ms(tm.masks)} ms)`;
+    `${ms(tm.total)} ms searching (${stages.join(", ")} ms)`;
   $("status").dataset.stage = "done";
   drawQuery(d.support);
   $("results").replaceChildren(...found.map((h) => resultTile(h, d.search_id, d.generation)));
