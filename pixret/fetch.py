@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -46,8 +47,10 @@ def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = Tr
             have = 0  # the server ignored Range: start over
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
+        # drawn only on a terminal (disable=None), on stderr: parallel.progress_bar's rule (this
+        # module sits beside parallel in the layers and cannot import it)
         bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=target.name,
-                   disable=not progress, leave=False)  # fmt: skip
+                   disable=None if progress else True, file=sys.stderr, leave=False)  # fmt: skip
         try:
             with open(part, "ab" if resumed else "wb") as fh, bar:
                 while True:

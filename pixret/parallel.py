@@ -1,9 +1,11 @@
-"""Spreading CPU-bound Python work over cores (fork-based, so nothing needs pickling in)."""
+"""Spreading CPU-bound Python work over cores (fork-based, so nothing needs pickling in), and
+the progress bar every long loop shows."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +15,16 @@ _TASK: Callable[[Any], Any] | None = None
 def _run_chunk(chunk: Sequence[Any]) -> list[Any]:
     assert _TASK is not None
     return [_TASK(x) for x in chunk]
+
+
+def progress_bar(iterable: Any = None, *, enabled: bool = True, **kwargs: Any) -> Any:
+    """tqdm over ``iterable`` (or a manual bar: ``total=``), the one progress bar of pixret: on
+    stderr, and drawn only when stderr is a terminal (tqdm's ``disable=None``), so a log that
+    captures the output holds no ``\\r`` frames. ``enabled=False`` hides it anywhere; ``kwargs``
+    go to tqdm (desc, unit, total, ...). tqdm is imported here, not at the top: `pixret --help`."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, disable=None if enabled else True, file=sys.stderr, **kwargs)
 
 
 def default_workers() -> int:

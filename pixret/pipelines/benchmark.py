@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..datasets.model import Benchmark
 from ..engine import EngineConfig, Index, get_config
 from ..errors import PixretError, ResultsWarning
 from ..evaluation import PixelEval, PixelPrediction
 from ..evaluation.results import RunFolder
+from ..parallel import progress_bar
 
 
 @dataclass
@@ -79,7 +79,7 @@ def search_queries(
     seconds = []
     searches: dict[int, dict] = {}
     # queries run in this process: faiss's OpenMP runtime is not safe to use in forked children
-    for q in tqdm(qlist, desc="queries", unit="q", disable=not progress):
+    for q in progress_bar(qlist, desc="queries", unit="q", enabled=progress):
         query = bench.queries[q]
         try:
             r = index.search_full(bench.query_image(q), query.box)
