@@ -8,13 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..datasets import load_benchmark
-from ..datasets.generate import SyntheticConfig, make_benchmark
-from ..datasets.release import check_new_name
 from ..errors import PixretError
-from ..evaluation import evaluate_files, write_pixel_results, write_ranks
-from ..evaluation.perturbed import perturbed_results
-from . import app, console, say
+from . import app, say, stdout
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -43,6 +38,10 @@ def make_benchmark_cmd(
 ) -> None:
     """Build a pixel retrieval benchmark: generated from scikit-image's photos, or (--real) from
     real photographs of the same objects with hand-drawn labels (pixret.datasets.generate.real)."""
+    from ..datasets import load_benchmark
+    from ..datasets.generate import SyntheticConfig, make_benchmark
+    from ..datasets.release import check_new_name
+
     t0 = time.perf_counter()
     name = check_new_name(("real" if real else "synth") if name is None else name)  # before anything is written
     if real:
@@ -53,7 +52,7 @@ def make_benchmark_cmd(
         base = make_benchmark(out, SyntheticConfig(name, queries, positives, distractors, seed), workers)
     bench = load_benchmark(out, name)
     say(f"wrote {bench.n_queries} queries, {bench.n_database} images, {len(bench.pairs())} labelled pairs "
-        f"to {base} in {time.perf_counter() - t0:.1f} s")
+        f"to {base} in {time.perf_counter() - t0:.1f} s", to=stdout)
 
 
 @app.command("reference-results")
@@ -69,6 +68,10 @@ def reference_results(
     seed: int = 0,
 ) -> None:
     """Write results derived from the ground truth by known perturbations (for testing)."""
+    from ..datasets import load_benchmark
+    from ..evaluation import write_pixel_results, write_ranks
+    from ..evaluation.perturbed import perturbed_results
+
     bench = load_benchmark(root, dataset)
     ranks, pixels = perturbed_results(bench, shift, drop, swap, seed)
     write_ranks(out / "ranks.npy", ranks)
@@ -91,6 +94,8 @@ def report(
     run: RunOpt = None,
 ) -> None:
     """Write a self-contained HTML report: scores, curves, ranked results with masks."""
+    from ..datasets import load_benchmark
+    from ..evaluation import evaluate_files
     from ..viz.report import write_report
 
     image_results, pixel_results, named = result_files(run, image_results, pixel_results)
@@ -99,6 +104,6 @@ def report(
     method = method or named or "method"
     bench = load_benchmark(root, dataset)
     ev = evaluate_files(bench, image_results, pixel_results, points=points.value, one_based=one_based)
-    console.print(summary_table(ev.summarize(), f"{method} on {dataset}"))
+    stdout.print(summary_table(ev.summarize(), f"{method} on {dataset}"))
     write_report(ev, out, method, top)
     say(f"wrote {out}")

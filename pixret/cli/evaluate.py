@@ -7,11 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..datasets import load_benchmark
 from ..errors import PixretError
-from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, load_ranks
-from ..io import write_json
-from . import app, console, say
+from . import app, note, say, stdout
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -45,16 +42,20 @@ def evaluate(
     run: RunOpt = None,
 ) -> None:
     """Score a method's results on a benchmark with the compat and/or strict protocol."""
+    from ..datasets import load_benchmark
+    from ..evaluation import PROTOCOLS, evaluate_files
+    from ..io import write_json
+
     image_results, pixel_results, _ = result_files(run, image_results, pixel_results)
     bench = load_benchmark(root, dataset)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     ev = evaluate_files(bench, image_results, pixel_results, protos, points.value, one_based)
     summary = ev.summarize()
-    console.print(summary_table(summary, f"{dataset}: {pixel_results.name}"))
+    stdout.print(summary_table(summary, f"{dataset}: {pixel_results.name}"))
     report = ev.input_report()
-    for note in report["notes"]:  # those reading warned about are on screen already, as warnings
-        if note not in ev.read_notes:
-            say(note, "note:", "yellow")
+    for text in report["notes"]:  # those reading warned about are on screen already, as warnings
+        if text not in ev.read_notes:
+            note(text)
     if json_out:
         write_json(json_out, {"dataset": dataset, **summary, "input": report})
         say(f"wrote {json_out}")
@@ -82,6 +83,8 @@ def show(
     one_based: OneBasedOpt = False,
 ) -> None:
     """Draw ground truth (green) and predicted (red) pixels on each query's database images."""
+    from ..datasets import load_benchmark
+    from ..evaluation import load_pixel_results, load_ranks
     from ..viz.show import show_query
 
     bench = load_benchmark(root, dataset)

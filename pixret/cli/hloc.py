@@ -10,9 +10,7 @@ from typing import Annotated
 import typer
 
 from .. import escape
-from ..datasets import load_benchmark
-from ..pipelines import hloc as pipeline
-from . import app, console, say
+from . import app, note, say, stdout
 from .options import ConfigOpt, DatasetOpt, RootOpt, summary_table
 
 
@@ -44,12 +42,15 @@ def import_hloc(
     """Score an hloc pipeline at pixel level: fit a homography per pair with the engine's
     verification (config's verify settings), carry the query's box into each verified image,
     write a run folder and evaluate it (both protocols)."""
+    from ..datasets import load_benchmark
+    from ..pipelines import hloc as pipeline
+
     bench = load_benchmark(root, dataset)
     folder, ev = pipeline.main(bench, pairs, features, matches, out, method, config, order.value, carry.value)
     scores = folder.read_scores()
-    console.print(summary_table(ev.summarize(), f"{method} (hloc) on {dataset}"))
-    for note in scores["notes"]:
-        say(note, "note:", "yellow")
+    stdout.print(summary_table(ev.summarize(), f"{method} (hloc) on {dataset}"))
+    for text in scores["notes"]:
+        note(text)
     again = escape.command("pixret", "compare", "--root", root, "--dataset", dataset, "--run", f"{method}={out}")
     say(f"wrote {folder.path}; compare: {again}")
 
@@ -64,7 +65,9 @@ def export_hloc_pairs(
 ) -> None:
     """Write hloc's retrieval pairs from a pixret ranking (each query's top images), for hloc's
     match_features; then `pixret import-hloc` scores what hloc matched."""
+    from ..datasets import load_benchmark
     from ..evaluation.results import RunFolder, load_ranks
+    from ..pipelines import hloc as pipeline
 
     bench = load_benchmark(root, dataset)
     folder = RunFolder(run).check()
