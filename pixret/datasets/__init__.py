@@ -5,11 +5,9 @@ The names below load on first use (lazy_loader, SPEC 1), so that the download so
 
 import lazy_loader
 
-__getattr__, __dir__, __all__ = lazy_loader.attach(
-    __name__,
-    submod_attrs={
-        "labelme": ["LabelmeShapes", "read_labelme", "write_labelme"],
-        "model": ["Benchmark", "Query"],
-        "release": ["KNOWN", "DatasetSpec", "dataset_spec", "load_benchmark", "release_root"],
-    },
-)
+NAMES = {  # submodule -> the names it gives the package
+    "labelme": ["LabelmeShapes", "read_labelme", "write_labelme"],
+    "model": ["Benchmark", "Query"],
+    "release": ["KNOWN", "DatasetSpec", "dataset_spec", "load_benchmark", "release_root"],
+}
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=NAMES)

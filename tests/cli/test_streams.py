@@ -1,9 +1,9 @@
 """Every command's two streams, as a user who pipes or logs them sees them (pixret/cli/__init__.py):
 the results (tables, JSON, lists, what a run measured) on stdout; progress, notes, warnings and
-where files went on stderr, each said once, with no progress-bar frames in a log."""
+where files went on stderr, each said once, with no progress-bar frames in a log (`index`:
+tests/cli/test_engine.py; `study report`: tests/cli/test_study.py)."""
 
 import re
-import shutil
 
 import pytest
 
@@ -38,18 +38,6 @@ def test_run_prints_its_table_to_stdout_and_its_notes_to_stderr(bench, index_cop
     results_only(r, "pixret fast on eng", "image mAP Easy", "query p50")
     notes_only(r)
     assert "vocabulary" not in r.stdout  # the index's narration is not a result
-
-
-def test_index_prints_what_it_indexed_to_stdout(bench, tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(4):
-        shutil.copy(bench.database_image(i), photos / f"p{i}.jpg")
-    (photos / "notes.txt").write_text("not a photo")
-    r = run_cli(["index", photos, "--index", tmp_path / "idx", "--workers", "1"])
-    results_only(r, "indexed 4 images")
-    notes_only(r, "ignored 1 file(s) that are not images pixret reads", "vocabulary: ")
-    assert r.stdout.count("\n") == 1  # the one result line; nothing else strays onto stdout
 
 
 def test_evaluate_report_and_show_print_scores_to_stdout(bench, tmp_path):
