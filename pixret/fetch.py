@@ -9,8 +9,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
-
 from .errors import PixretError
 
 CHUNK = 1 << 20
@@ -48,7 +46,10 @@ def fetch_url(url: str, target: Path, timeout: float = 60.0, progress: bool = Tr
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         # drawn only on a terminal (disable=None), on stderr: parallel.progress_bar's rule (this
-        # module sits beside parallel in the layers and cannot import it)
+        # module sits beside parallel in the layers and cannot import it); imported here, not at
+        # the top: `pixret --help` reads the weights' names through this module
+        from tqdm import tqdm
+
         bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=target.name,
                    disable=None if progress else True, file=sys.stderr, leave=False)  # fmt: skip
         try:
