@@ -3,6 +3,7 @@ start in a fraction of the time (issue 32: 0.64-1.8 s before; benchmarks/bench_s
 measures it). Checked by what they import, not by a clock, so a busy machine cannot fail it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -43,6 +44,18 @@ def test_help_and_version_import_nothing_heavy():
     assert len(seen) >= 2 + 19, seen  # the root, --version, every command and sub-command
     for argv, code, printed, loaded in seen:
         assert code in (0, None) and printed >= 10, (argv, code)
+        assert loaded == [], f"`pixret {argv}` imported {', '.join(loaded)}"
+
+
+def test_small_commands_import_nothing_heavy(tmp_path):
+    """The listings (download --list, weights) read JSON and file names: no array library, no
+    image library (pydantic is typer's, for their options' values)."""
+    heavy = [m for m in HEAVY if m != "pydantic"]
+    p = subprocess.run([sys.executable, "-c", PROBE, json.dumps(heavy), json.dumps([["download", "--list"], ["weights"]])],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "PIXRET_CACHE": str(tmp_path)})  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    for argv, code, printed, loaded in json.loads(p.stdout)[:2]:
+        assert code in (0, None) and printed > 100, (argv, code)
         assert loaded == [], f"`pixret {argv}` imported {', '.join(loaded)}"
 
 
