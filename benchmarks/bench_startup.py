@@ -46,15 +46,14 @@ def pixret_command() -> list[str]:
 
 def commands() -> list[tuple[str, list[str]]]:
     """(name, argv) of every subcommand, from the CLI itself (so a new command is timed too)."""
-    import click
     import typer
 
     from pixret.cli import app
 
-    def walk(group: click.Group, prefix: tuple[str, ...] = ()):
+    def walk(group, prefix: tuple[str, ...] = ()):
         for name, cmd in group.commands.items():
             yield (*prefix, name)
-            if isinstance(cmd, click.Group):
+            if hasattr(cmd, "commands"):  # a group (typer's own copy of click)
                 yield from walk(cmd, (*prefix, name))
 
     return [(" ".join(path) + " --help", [*path, "--help"]) for path in walk(typer.main.get_command(app))]
