@@ -11,11 +11,12 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, Any
 
 from .errors import PixretError
+
+if TYPE_CHECKING:  # NumPy is imported where .npy files are read and written: JSON needs none of it
+    import numpy as np
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -60,6 +61,8 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def save_npy(path: str | os.PathLike, obj: Any) -> None:
     """np.save through a temp file (dicts are saved the release's way, as a 0-d object array)."""
+    import numpy as np
+
     with atomic_open(path, "wb") as fh:
         np.save(fh, obj, allow_pickle=True)
 
@@ -157,6 +160,8 @@ _NPY_MAX_HEADER = 1 << 16  # bytes; numpy writes a few hundred
 def _npy_header(fh: IO[bytes], path: object) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Shape, order and dtype from a .npy header, checked before numpy reads it (a forged length
     field would make it allocate that many bytes)."""
+    import numpy as np
+
     try:
         version = np.lib.format.read_magic(fh)
         if version not in ((1, 0), (2, 0), (3, 0)):
@@ -181,6 +186,8 @@ def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
     563 MB: reading it would double the memory the evaluator needs). A file shorter than its
     header says is refused before anything is mapped or allocated.
     """
+    import numpy as np
+
     path = Path(path)
     regular_file(path)
     try:

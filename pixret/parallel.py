@@ -1,4 +1,5 @@
-"""Spreading CPU-bound Python work over cores (fork-based, so nothing needs pickling in)."""
+"""Spreading CPU-bound Python work over cores (fork-based, so nothing needs pickling in), and
+the progress bar every long loop shows."""
 
 from __future__ import annotations
 
@@ -93,6 +94,16 @@ def fixed_threads(n: int = NUMERIC_THREADS) -> Iterator[None]:
                     else:
                         _set_shared(lib, before)
                 _POOLS_SAVED = None
+
+
+def progress_bar(iterable: Any = None, *, enabled: bool = True, **kwargs: Any) -> Any:
+    """tqdm over ``iterable`` (or a manual bar: ``total=``), the one progress bar of pixret: on
+    stderr, and drawn only when stderr is a terminal (tqdm's ``disable=None``), so a log that
+    captures the output holds no ``\\r`` frames. ``enabled=False`` hides it anywhere; ``kwargs``
+    go to tqdm (desc, unit, total, ...). tqdm is imported here, not at the top: `pixret --help`."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, disable=None if enabled else True, file=sys.stderr, **kwargs)
 
 
 def default_workers() -> int:

@@ -66,14 +66,14 @@ def main() -> None:
                     p_right, t_med = BEHAVIOUR[cond]
                     time.sleep(args.speed * float(rng.lognormal(np.log(t_med), 0.35)))
                     person.answer(right=bool(rng.random() < p_right))
-                print(f"participant {k + 1}/{args.participants} done", flush=True)
+                print(f"participant {k + 1}/{args.participants} done", file=sys.stderr, flush=True)  # progress
                 page.context.close()
             browser.close()
     s = Study(path)
     res = write_report(s.rows(), s.meta, args.out / "report.html", args.out / "answers.csv")
-    for (a, b), d in res["differences"].items():
+    for (a, b), d in res["differences"].items():  # the results on stdout, as `pixret study report` prints them
         print(sentence(a, b, d))
-    print(f"wrote {args.out / 'report.html'}")
+    print(f"wrote {args.out / 'report.html'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
-"""Spreading work over processes (pixret/parallel.py): results in order, small inputs in-process."""
+"""Spreading work over processes (pixret/parallel.py): results in order, small inputs in-process;
+and the progress bar: drawn on a terminal, silent in a log."""
 
+import fcntl
 import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 import threading
 
 import faiss  # noqa: F401 - loaded, so that its OpenMP and BLAS pools are among those checked
 import numpy as np  # noqa: F401
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from pixret.parallel import NUMERIC_THREADS, fixed_threads, fork_map, pool_imap
+from pixret.parallel import NUMERIC_THREADS, fixed_threads, fork_map, pool_imap, progress_bar
 
 
 def _square(x: int) -> int:
@@ -68,3 +75,38 @@ def test_fixed_threads_holds_while_any_thread_is_inside():
             t.join()
         assert seen["after the other left"] == {NUMERIC_THREADS}
         assert _pools() == before
+
+
+BAR = "from pixret.parallel import progress_bar\nfor _ in progress_bar(range(50), desc='work', mininterval=0): pass\n"
+
+
+def _bar_output(stderr_tty: bool) -> bytes:
+    """What a 50-step bar writes to stderr, a pipe (a log) or a terminal (a pty)."""
+    if not stderr_tty:
+        return subprocess.run([sys.executable, "-c", BAR], capture_output=True, timeout=60, check=True).stderr
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
+    proc = subprocess.Popen([sys.executable, "-c", BAR], stderr=child, stdout=subprocess.DEVNULL)
+    os.close(child)
+    out = b""
+    try:
+        while block := _read(main):  # read as it comes: a full terminal would stop the bar
+            out += block
+    finally:
+        os.close(main)
+        assert proc.wait(60) == 0
+    return out
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal's other side is closed: all read
+        return b""
+
+
+def test_the_progress_bar_draws_on_a_terminal_only():
+    drawn = _bar_output(stderr_tty=True)
+    assert drawn.count(b"\r") > 10 and b"work" in drawn and b"50/50" in drawn
+    assert _bar_output(stderr_tty=False) == b""  # a log gets no frames (issue 32: hundreds of \r)
+    assert list(progress_bar(range(3), enabled=False)) == [0, 1, 2]

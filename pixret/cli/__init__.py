@@ -1,8 +1,19 @@
 """The `pixret` command line (typer). Each submodule registers one group of commands.
 
+Two streams, in every command: **stdout** holds the results (score and ranking tables, lists,
+JSON, a study's conclusions, what an index or a benchmark came to), so ``pixret run ... >
+scores.txt`` keeps them; **stderr** holds how the work went: progress bars (drawn only on a
+terminal: ``pixret.parallel.progress_bar``), notes, warnings, errors, and where files were
+written. ``stdout`` and ``console`` (stderr) are the two consoles.
+
 Everything the commands print about the user's input (paths, names, messages) goes through
 ``say``: plain text, never rich markup (a path such as ``m/[/x].db`` is not a tag), with the
 characters a terminal would act on neutralised (``pixret.escape.terminal``).
+
+Start-up: `pixret --help` imports every command module, so these modules import only typer,
+rich and pixret's light modules at the top; NumPy, OpenCV, faiss, torch, Dask, matplotlib and
+FastAPI are imported inside the commands that use them (tests/cli/test_startup.py keeps it so,
+benchmarks/bench_startup.py measures it).
 """
 
 from __future__ import annotations
@@ -23,16 +34,31 @@ app = typer.Typer(
     help="Content-based pixel retrieval: benchmarks, evaluation, search engine, reports.",
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings, errors
+stdout = Console(soft_wrap=True)  # results
 
-def say(text: object, prefix: str = "", style: str = "", out: Console | None = None) -> None:
+
+def say(text: object, prefix: str = "", style: str = "", to: Console | None = None) -> None:
     """Print ``text`` as plain text (no markup), terminal-escaped, after an optional styled
-    ``prefix`` such as ``error:`` (on stderr unless ``out`` is given)."""
+    ``prefix`` such as ``error:``: on stderr (a note), or on ``to`` (``stdout`` for a result)."""
     line = Text()
     if prefix:
         line.append(prefix + " ", style=style)
     line.append(terminal(text, one_line=True))  # one message, one line: a name cannot fake another
-    (out or console).print(line, highlight=False)
+    (to or console).print(line, highlight=False)
+
+
+def note(text: str) -> None:
+    """A note on stderr (``note:``), once per message in one command: a note reached from two
+    places (a warning raised while the work ran, then the same sentence in the run's
+    scores.json) is said once."""
+    if text in _said:
+        return
+    _said.add(text)
+    say(text, "note:", "yellow")
+
+
+_said: set[str] = set()  # what this command said already, as a note or a warning
 
 
 def _plain_help() -> None:
@@ -68,6 +94,34 @@ def _plain_help() -> None:
 _plain_help()
 
 
+def _flags_without_pydantic() -> None:
+    """Typer 0.29 coerces a parameter's value through a pydantic TypeAdapter that it builds on
+    first use (typer/core.py ``get_runtime_param``), even for a value that was not given, which it
+    then returns as None untouched: so every command imported pydantic (about as long as NumPy
+    and OpenCV together) for the group's unset ``--help`` alone. A flag's value is a bool already
+    (click parses it), which typer's own pass-through coercion (``PassThroughRuntimeParam``)
+    returns as it is, without pydantic. Here, flags get that one. Where typer lacks these names
+    (another version), nothing is patched (tests/cli/test_startup.py then says so)."""
+    from typer import _coercion, core
+
+    param, passthrough = getattr(core, "_TyperParameter", None), getattr(_coercion, "PassThroughRuntimeParam", None)
+    if param is None or passthrough is None or not hasattr(param, "get_runtime_param"):
+        return
+    build = param.get_runtime_param
+
+    def get_runtime_param(self):
+        desc = getattr(self, "type_descriptor", None)
+        if getattr(self, "_runtime_param", 0) is None and getattr(self, "is_bool_flag", False) and \
+                desc is not None and desc.annotation is bool:  # fmt: skip
+            self._runtime_param = passthrough(annotation=bool, parameter_info=desc.parameter_info)
+        return build(self)
+
+    param.get_runtime_param = get_runtime_param
+
+
+_flags_without_pydantic()
+
+
 def _version(value: bool) -> None:
     if value:
         from .._version import __version__
@@ -83,9 +137,13 @@ def _root(
     ),
 ) -> None:
     """Content-based pixel retrieval: benchmarks, evaluation, search engine, reports."""
+    _said.clear()  # each command says each note once (note, _show_warning)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if str(message) in _said:  # the same words as a note already on screen
+        return
+    _said.add(str(message))
     say(message, "warning:", "yellow")
 
 

@@ -8,14 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..datasets import load_benchmark
-from ..datasets.generate import SyntheticConfig, make_benchmark
-from ..datasets.release import check_new_name
 from ..errors import PixretError
-from ..evaluation import evaluate_files, write_pixel_results, write_ranks
-from ..evaluation.perturbed import perturbed_results
-from ..evaluation.results import oracle_of
-from . import app, console, say
+from . import app, say, stdout
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -52,6 +46,10 @@ def make_benchmark_cmd(
     real photographs of the same objects with hand-drawn labels (pixret.datasets.generate.real),
     or (--landmarks) from real photos of 3D landmarks labelled as PROxford is
     (pixret.datasets.generate.landmarks)."""
+    from ..datasets import load_benchmark
+    from ..datasets.generate import SyntheticConfig, make_benchmark
+    from ..datasets.release import check_new_name
+
     t0 = time.perf_counter()
     if real and landmarks:
         raise PixretError(None, "--real and --landmarks build two different benchmarks: give one")
@@ -74,7 +72,7 @@ def make_benchmark_cmd(
         base = make_benchmark(out, SyntheticConfig(name, queries, positives, distractors, seed), workers)
     bench = load_benchmark(out, name)
     say(f"wrote {bench.n_queries} queries, {bench.n_database} images, {len(bench.pairs())} labelled pairs "
-        f"to {base} in {time.perf_counter() - t0:.1f} s")
+        f"to {base} in {time.perf_counter() - t0:.1f} s", to=stdout)
 
 
 @app.command("reference-results")
@@ -90,6 +88,9 @@ def reference_results(
     seed: int = 0,
 ) -> None:
     """Write results derived from the ground truth by known perturbations (for testing)."""
+    from ..datasets import load_benchmark
+    from ..evaluation import write_pixel_results, write_ranks
+    from ..evaluation.perturbed import perturbed_results
     from ..pipelines.benchmark import check_out, record_run
 
     bench = load_benchmark(root, dataset)
@@ -117,6 +118,9 @@ def report(
     run: RunOpt = None,
 ) -> None:
     """Write a self-contained HTML report: scores, curves, ranked results with masks."""
+    from ..datasets import load_benchmark
+    from ..evaluation import evaluate_files
+    from ..evaluation.results import oracle_of
     from ..viz.report import write_report
 
     image_results, pixel_results, named = result_files(run, image_results, pixel_results)
@@ -126,6 +130,6 @@ def report(
     bench = load_benchmark(root, dataset)
     ev = evaluate_files(bench, image_results, pixel_results, points=points.value, one_based=one_based)
     oracle = oracle_of(pixel_results)
-    console.print(summary_table(ev.summarize(), f"{method}{' (oracle)' if oracle else ''} on {dataset}"))
+    stdout.print(summary_table(ev.summarize(), f"{method}{' (oracle)' if oracle else ''} on {dataset}"))
     write_report(ev, out, method, top, oracle=oracle)
     say(f"wrote {out}")

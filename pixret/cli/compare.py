@@ -9,11 +9,8 @@ from typing import Annotated
 import typer
 
 from ..errors import PixretError
-from ..evaluation import PROTOCOLS
-from ..evaluation.compare import compare
 from ..evaluation.metrics import COMPARED, METRICS
-from ..io import write_bytes, write_json
-from . import app, console, say
+from . import app, note, say, stdout
 from .options import OneBasedOpt, PointOrder, PointsOpt, Protocol, RootOpt
 
 
@@ -75,6 +72,9 @@ def compare_cmd(
     one_based: OneBasedOpt = False,
 ) -> None:
     """Score several methods on several benchmarks, in the paper's table layout, with significance."""
+    from ..evaluation import PROTOCOLS
+    from ..evaluation.compare import compare
+    from ..io import write_bytes, write_json
     from ..viz import tables
 
     unknown = [m for m in metric or () if m not in METRICS]
@@ -88,13 +88,13 @@ def compare_cmd(
     cmp.check_baseline(baseline)  # a method of the comparison, never an oracle
     for p in protos:
         for m in metrics:
-            console.print(tables.rich_table(cmp, p, m, baseline))
-    for line in tables.footnotes(cmp, baseline):
-        say(line)
+            stdout.print(tables.rich_table(cmp, p, m, baseline))
+    for line in tables.footnotes(cmp, baseline):  # the tables' footnotes (what a dagger means): with them
+        say(line, to=stdout)
     fresh = len(cmp.evaluated)
-    console.print(f"scored {fresh} (method, dataset) pair(s), {len(cmp.scores) - fresh} from the cache")
-    for note in cmp.notes:
-        say(note, "note:", "yellow")
+    say(f"scored {fresh} (method, dataset) pair(s), {len(cmp.scores) - fresh} from the cache")
+    for text in cmp.notes:
+        note(text)
     for path, text in ((markdown, tables.markdown), (latex, tables.latex), (csv, tables.csv_text)):
         if path:
             write_bytes(path, text(cmp, baseline, metrics).encode())

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..datasets.download import install
-from ..datasets.sources import GROUPS, load_sources, resolve
-from . import app, console, say
+from . import app, say, stdout
 
 
 @app.command()
@@ -32,6 +30,8 @@ def download(
     keep_archive: Annotated[bool, typer.Option(help="Keep downloaded archives in ROOT/.downloads.")] = True,
 ) -> None:
     """Download (resumable, sha256-checked) and extract benchmark files into ROOT."""
+    from ..datasets.sources import GROUPS, load_sources, resolve
+
     table = load_sources(sources)
     if list_ or not what:
         t = Table("name", "description", "sha256")
@@ -40,12 +40,14 @@ def download(
             if s.name.startswith("r1m-") and s.name not in ("r1m-list", "r1m-1"):
                 continue
             t.add_row(s.name, f"{s.description} [dim]({s.urls[0]})[/]", "yes" if s.sha256 else "-")
-        console.print(t)
+        stdout.print(t)
         groups = "; ".join(
             f"{k} = {' + '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in GROUPS.items()
         )
-        say(f"groups: {groups}")
+        say(f"groups: {groups}", to=stdout)
         return
+    from ..datasets.download import install
+
     chosen = resolve(what, table)
     if from_file is not None and len(chosen) != 1:
         raise typer.BadParameter("--from-file goes with exactly one resource name")

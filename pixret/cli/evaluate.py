@@ -7,12 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..datasets import load_benchmark
 from ..errors import PixretError
-from ..evaluation import PROTOCOLS, evaluate_files, load_pixel_results, load_ranks
-from ..evaluation.results import oracle_of
-from ..io import write_json
-from . import app, console, say
+from . import app, note, say, stdout
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -46,20 +42,24 @@ def evaluate(
     run: RunOpt = None,
 ) -> None:
     """Score a method's results on a benchmark with the compat and/or strict protocol."""
+    from ..datasets import load_benchmark
+    from ..evaluation import PROTOCOLS, evaluate_files
+    from ..evaluation.results import oracle_of
+    from ..io import write_json
+
     image_results, pixel_results, _ = result_files(run, image_results, pixel_results)
     bench = load_benchmark(root, dataset)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     ev = evaluate_files(bench, image_results, pixel_results, protos, points.value, one_based)
     summary = ev.summarize()
     oracle = oracle_of(pixel_results)  # built from the labels: marked, never shown as a method's score
-    console.print(summary_table(summary, f"{dataset}: {pixel_results.name}" + (" (oracle)" if oracle else "")))
+    stdout.print(summary_table(summary, f"{dataset}: {pixel_results.name}" + (" (oracle)" if oracle else "")))
     if oracle:
-        say(f"{pixel_results} is an oracle, built from the benchmark's labels ({oracle}): not a method's score", "note:",
-            "yellow")  # fmt: skip
+        note(f"{pixel_results} is an oracle, built from the benchmark's labels ({oracle}): not a method's score")
     report = ev.input_report()
-    for note in report["notes"]:  # those reading warned about are on screen already, as warnings
-        if note not in ev.read_notes:
-            say(note, "note:", "yellow")
+    for text in report["notes"]:  # those reading warned about are on screen already, as warnings
+        if text not in ev.read_notes:
+            note(text)
     if json_out:
         write_json(json_out, {"dataset": dataset, **({"oracle": oracle} if oracle else {}), **summary, "input": report})
         say(f"wrote {json_out}")
@@ -87,6 +87,8 @@ def show(
     one_based: OneBasedOpt = False,
 ) -> None:
     """Draw ground truth (green) and predicted (red) pixels on each query's database images."""
+    from ..datasets import load_benchmark
+    from ..evaluation import load_pixel_results, load_ranks
     from ..viz.show import show_query
 
     bench = load_benchmark(root, dataset)

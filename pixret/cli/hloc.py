@@ -10,10 +10,8 @@ from typing import Annotated
 import typer
 
 from .. import escape
-from ..datasets import load_benchmark
 from ..errors import PixretError
-from ..pipelines import hloc as pipeline
-from . import app, console, say
+from . import app, note, say, stdout
 from .options import ConfigOpt, DatasetOpt, RootOpt, summary_table
 
 
@@ -45,13 +43,16 @@ def import_hloc(
     """Score an hloc pipeline at pixel level: fit a homography per pair with the engine's
     verification (config's verify settings), carry the query's box into each verified image,
     write a run folder and evaluate it (both protocols)."""
+    from ..datasets import load_benchmark
+    from ..pipelines import hloc as pipeline
+
     bench = load_benchmark(root, dataset)
     folder, ev = pipeline.main(bench, pairs, features, matches, out, method, config, order.value, carry.value)
     scores = folder.read_scores()
     oracle = " (oracle)" if scores.get("oracle") else ""
-    console.print(summary_table(ev.summarize(), f"{method} (hloc){oracle} on {dataset}"))
-    for note in scores["notes"]:
-        say(note, "note:", "yellow")
+    stdout.print(summary_table(ev.summarize(), f"{method} (hloc){oracle} on {dataset}"))
+    for text in scores["notes"]:
+        note(text)
     again = escape.command("pixret", "compare", "--root", root, "--dataset", dataset, "--run", f"{method}={out}")
     say(f"wrote {folder.path}; compare: {again}")
 
@@ -66,7 +67,9 @@ def export_hloc_pairs(
 ) -> None:
     """Write hloc's retrieval pairs from a pixret ranking (each query's top images), for hloc's
     match_features; then `pixret import-hloc` scores what hloc matched."""
+    from ..datasets import load_benchmark
     from ..evaluation.results import RunFolder, load_ranks
+    from ..pipelines import hloc as pipeline
 
     bench = load_benchmark(root, dataset)
     folder = RunFolder(run).check()

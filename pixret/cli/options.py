@@ -10,11 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..engine import CONFIGS
+from ..engine.config import CONFIGS
 from ..errors import PixretError
 from ..escape import terminal
 from ..evaluation.metrics import percent, summary_rows
-from ..evaluation.results import RunFolder
 
 
 class Protocol(str, Enum):
@@ -53,6 +52,8 @@ RunOpt = Annotated[
 def result_files(run: Path | None, image: Path | None, pixel: Path | None) -> tuple[Path | None, Path, str | None]:
     """(image results, pixel results, method name or None) from a run folder or the two files;
     PixretError when neither or both are given."""
+    from ..evaluation.results import RunFolder
+
     if run is not None:
         if image is not None or pixel is not None:
             raise PixretError(None, "give --run FOLDER or --image-results / --pixel-results, not both")

@@ -7,16 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from .. import escape
-from . import app, say
+from . import app, note, say, stdout
 from .options import DatasetOpt, PointOrder, PointsOpt, RootOpt
 from .server import AllowHostOpt, HostOpt, PortOpt, need_server_extra, run_server
 
 study_app = typer.Typer(help="User studies: does showing the pixels help people?", no_args_is_help=True)
 app.add_typer(study_app, name="study")
-stdout = Console(soft_wrap=True)  # the result sentences, for scripts; the rest goes to stderr
 StudyArg = Annotated[Path, typer.Argument(metavar="STUDY.db", help="A study file.")]
 
 
@@ -101,10 +99,10 @@ def report(
         s.close()
     dropped = result["dropped"]
     if dropped["participants"]:
-        say(f"left out {dropped['participants']} participant(s) who did not answer every trial "
-            f"({dropped['answers']} answers; --include-incomplete counts them)", "note:", "yellow")  # fmt: skip
+        note(f"left out {dropped['participants']} participant(s) who did not answer every trial "
+             f"({dropped['answers']} answers; --include-incomplete counts them)")  # fmt: skip
     if dropped["pointer"]:
-        say(f"left out {dropped['pointer']} answer(s) given with another pointer", "note:", "yellow")
-    for (a, b), d in result["differences"].items():
-        say(sentence(a, b, d), out=stdout)
+        note(f"left out {dropped['pointer']} answer(s) given with another pointer")
+    for (a, b), d in result["differences"].items():  # the result sentences, for scripts
+        say(sentence(a, b, d), to=stdout)
     say(f"wrote {out}" + (f" and {csv}" if csv else ""))

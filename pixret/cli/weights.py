@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..engine.learned.weights import WEIGHTS, cache_dir, download_weight, get_weight, locations
 from ..fetch import sha256_of
-from . import app, console, say
+from . import app, say, stdout
 
 weights_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
                           help="Learned models' weights: list where they are found, or fetch them.")  # fmt: skip
@@ -36,7 +36,7 @@ def weights_list(
         if check:
             row.append("-" if not hit else "ok" if sha256_of(hit[1]) == w.sha256 else "[yellow]differs[/]")
         t.add_row(*row)
-    console.print(t)
+    stdout.print(t)
 
 
 @weights_app.command("fetch")
@@ -52,4 +52,4 @@ def weights_fetch(
         found = next((p for _, p in locations(w) if p is not None), None)
         if found and not names:
             continue
-        say(f"{name}: {download_weight(w)}")
+        say(f"{name}: {download_weight(w)}", to=stdout)

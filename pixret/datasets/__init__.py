@@ -1,18 +1,13 @@
-"""Benchmarks: the release layout, labelme files, downloads, and builders of our own (generate/)."""
+"""Benchmarks: the release layout, labelme files, downloads, and builders of our own (generate/).
 
-from .labelme import LabelmeShapes, read_labelme, write_labelme
-from .model import Benchmark, Query
-from .release import KNOWN, DatasetSpec, dataset_spec, load_benchmark, release_root
+The names below load on first use (lazy_loader, SPEC 1), so that the download sources
+(``pixret.datasets.sources``) can be read without NumPy and OpenCV: `pixret download --list`."""
 
-__all__ = [
-    "KNOWN",
-    "Benchmark",
-    "DatasetSpec",
-    "LabelmeShapes",
-    "Query",
-    "dataset_spec",
-    "load_benchmark",
-    "read_labelme",
-    "release_root",
-    "write_labelme",
-]
+import lazy_loader
+
+NAMES = {  # submodule -> the names it gives the package
+    "labelme": ["LabelmeShapes", "read_labelme", "write_labelme"],
+    "model": ["Benchmark", "Query"],
+    "release": ["KNOWN", "DatasetSpec", "dataset_spec", "load_benchmark", "release_root"],
+}
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=NAMES)

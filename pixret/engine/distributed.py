@@ -22,10 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from tqdm import tqdm
-
 from ..errors import PixretError
-from ..parallel import default_workers
+from ..parallel import default_workers, progress_bar
 
 SCHEDULER_ENV = "PIXRET_DASK_SCHEDULER"
 CONNECT_TIMEOUT = 20.0  # seconds to connect to a scheduler that answered the probe
@@ -154,7 +152,7 @@ def dask_map(
     futures = client.map(fn, list(items), pure=False)
     order = {f.key: k for k, f in enumerate(futures)}
     out: list[Any] = [None] * len(futures)
-    with tqdm(total=len(futures), desc=desc, unit=unit, disable=not progress) as bar:
+    with progress_bar(total=len(futures), desc=desc, unit=unit, enabled=progress) as bar:
         for fut in as_completed(futures):
             out[order[fut.key]] = fut.result()
             fut.release()
@@ -199,7 +197,7 @@ class Runner:
         if not items:
             return []
         if self.local:
-            return [fn(x) for x in tqdm(items, desc=desc, unit=unit, disable=not self.progress)]
+            return [fn(x) for x in progress_bar(items, desc=desc, unit=unit, enabled=self.progress)]
         return dask_map(fn, items, self.client, desc, unit, self.progress)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:

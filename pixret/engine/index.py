@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,8 @@ class Index:
             t0 = time.perf_counter()
             quantizer = vocabulary(images, cfg, root / "work", runner, root)
             if progress:
-                print(f"vocabulary: {quantizer.size} words in {time.perf_counter() - t0:.1f} s", flush=True)
+                print(f"vocabulary: {quantizer.size} words in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
+                      flush=True)  # a note: stdout holds only results (pixret/cli/__init__.py)
             names = build_shards(images, quantizer, cfg, root / "shards", root / "work", runner)
             return cls.publish(root, cfg, images, quantizer, names, skipped, device)
 

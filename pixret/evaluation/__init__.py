@@ -1,52 +1,33 @@
-"""Scoring: pair IoUs, mIoU, pixel mAP@50:5:95 and image-level mAP, compat and strict."""
+"""Scoring: pair IoUs, mIoU, pixel mAP@50:5:95 and image-level mAP, compat and strict.
 
-from .ap import average_precision, precision_at
-from .compare import Comparison, compare
-from .evaluator import KAPPAS, PROTOCOLS, THRESHOLDS, PixelEval, ProtocolResult, evaluate_files
-from .iou import compat_iou, strict_iou
-from .results import (
-    POINT_ORDERS,
-    OrderEvidence,
-    PixelPrediction,
-    PixelResults,
-    load_pixel_results,
-    load_ranks,
-    order_evidence,
-    read_pixel_results,
-    read_ranks,
-    validate_ranks,
-    warn_if_swapped,
-    write_pixel_results,
-    write_ranks,
+The names below load on first use (lazy_loader, SPEC 1), so that the metric registry
+(``pixret.evaluation.metrics``) can be read without the rest: `pixret compare --help` lists it.
+``compare`` is the function (lazy_loader keeps it from being shadowed by its module)."""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "ap": ["average_precision", "precision_at"],
+        "compare": ["Comparison", "compare"],
+        "evaluator": ["KAPPAS", "PROTOCOLS", "THRESHOLDS", "PixelEval", "ProtocolResult", "evaluate_files"],
+        "iou": ["compat_iou", "strict_iou"],
+        "results": [
+            "POINT_ORDERS",
+            "OrderEvidence",
+            "PixelPrediction",
+            "PixelResults",
+            "load_pixel_results",
+            "load_ranks",
+            "order_evidence",
+            "read_pixel_results",
+            "read_ranks",
+            "validate_ranks",
+            "warn_if_swapped",
+            "write_pixel_results",
+            "write_ranks",
+        ],
+        "significance": ["PairedTest", "paired_test"],
+    },
 )
-from .significance import PairedTest, paired_test
-
-__all__ = [
-    "KAPPAS",
-    "POINT_ORDERS",
-    "PROTOCOLS",
-    "THRESHOLDS",
-    "Comparison",
-    "OrderEvidence",
-    "PairedTest",
-    "PixelEval",
-    "PixelPrediction",
-    "PixelResults",
-    "ProtocolResult",
-    "average_precision",
-    "compare",
-    "compat_iou",
-    "evaluate_files",
-    "load_pixel_results",
-    "load_ranks",
-    "order_evidence",
-    "paired_test",
-    "precision_at",
-    "read_pixel_results",
-    "read_ranks",
-    "strict_iou",
-    "validate_ranks",
-    "warn_if_swapped",
-    "write_pixel_results",
-    "write_ranks",
-]

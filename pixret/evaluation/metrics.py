@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where it is used: `pixret compare --help` lists METRICS without it
+    import numpy as np
 
 SUBSET_LETTERS = {"easy": "E", "medium": "M", "hard": "H"}
 # the columns of the paper's tables (the release's README and the ICCV 2023 paper): Medium, Hard
@@ -51,6 +53,8 @@ class Metric:
 
     def per_query(self, summary: dict | None, subset: str) -> np.ndarray:
         """(n_queries,) float64 per-query values of one protocol's summary, NaN where undefined."""
+        import numpy as np
+
         records = summary.get("per_query", []) if isinstance(summary, dict) else []
         vals = [self.query_value(r, subset) for r in records]
         return np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
@@ -98,6 +102,8 @@ def metric(name: str) -> Metric:
 
 def percent(v: float | None, decimals: int = 1) -> str:
     """A 0..1 value as a percentage (``decimals`` places); "-" where it is missing or NaN."""
+    import numpy as np
+
     if v is None or isinstance(v, bool) or not isinstance(v, int | float | np.floating) or math.isnan(v):
         return "-"
     return f"{100 * v:.{decimals}f}"

@@ -446,7 +446,8 @@ def _read_png_mask(base: Path, rel: str, path: Path, key: str) -> dict:
 
 
 def write_pixel_results(
-    path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "xy", oracle: str | None = None
+    path: str | os.PathLike, results: PixelResults, method: str = "", points: str = "xy", oracle: str | None = None,
+    warn: bool = True,
 ) -> list[tuple[int, int]]:
     """Write pixel results: ``.npy`` in the release format (one polygon per pair, column order
     ``points``, (x, y) as the current release reads it), ``.json`` in ours (everything).
@@ -457,7 +458,8 @@ def write_pixel_results(
 
     Returns the pairs the release format could not hold whole: a prediction of several polygons
     keeps its first (the largest, for the engine's), a mask its largest region. They are named
-    in a ResultsWarning too: nothing is dropped without a word."""
+    in a ResultsWarning too (``warn=False``: the caller says so itself, as RunFolder's note):
+    nothing is dropped without a word."""
     _check_order(points)
     if str(path).endswith(".json"):
         pairs = []
@@ -481,7 +483,7 @@ def write_pixel_results(
             cut.append((q, i))
         out[f"qimlist_{q}_imlist_{i}"] = pts[:, ::-1].copy() if points == "yx" else pts
     save_npy(path, out)
-    if cut:
+    if cut and warn:
         warnings.warn(
             f"{path}: the release format holds one polygon per pair: {len(cut)} of {len(results)} "
             f"predictions had more (first: query {cut[0][0]}, image {cut[0][1]}) and keep only their "
@@ -583,11 +585,12 @@ class RunFolder:
 
     def write_results(self, ranks: np.ndarray, pixels: PixelResults, method: str, oracle: str | None = None) -> None:
         """Write ranks and pixel results in both formats; what the release format could not
-        hold becomes a note (``notes``) and a warning. ``oracle``: what the run carries from the
-        benchmark's labels (``oracle_of``), kept in pixels.json."""
+        hold becomes a note (``notes``: scores.json's, which `pixret run` prints), said once.
+        ``oracle``: what the run carries from the benchmark's labels (``oracle_of``), kept in
+        pixels.json."""
         write_ranks(self.ranks, ranks)
         write_pixel_results(self.path / self.PIXELS, pixels, method=method, oracle=oracle)
-        cut = write_pixel_results(self.path / self.RELEASE_PIXELS, pixels)
+        cut = write_pixel_results(self.path / self.RELEASE_PIXELS, pixels, warn=False)
         if cut:
             self._notes.append(
                 f"{self.RELEASE_PIXELS} (the release's format, one polygon per pair) keeps the first polygon of "

