@@ -150,8 +150,14 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return (h, w) if orientation >= 5 else (w, h)
 
 
-def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
-    """Decode image bytes to upright BGR (h, w, 3) uint8, after checking the header's size.
+# decoding at 1/2, 1/4, 1/8 of the size: libjpeg scales a JPEG in its DCT (a fraction of the time)
+REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+           8: cv2.IMREAD_REDUCED_COLOR_8}  # fmt: skip
+
+
+def decode_image(data: bytes, source: str | os.PathLike = "<bytes>", reduce: int = 1) -> np.ndarray:
+    """Decode image bytes to upright BGR (h, w, 3) uint8, after checking the header's size;
+    ``reduce`` (1, 2, 4 or 8) decodes it at that fraction of its size (about ceil(w / reduce)).
 
     Raises PixretError for unreadable or truncated data (a JPEG cut short decodes in some
     OpenCV versions with its bottom missing; it is refused here), and for a header that
@@ -162,13 +168,15 @@ def decode_image(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarr
     # others refuse it; either way the answer here is the same
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9") and not _jpeg_complete(data):
         raise PixretError(source, "truncated JPEG (no end-of-image marker)")
-    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    flags = REDUCED[reduce] | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:  # OpenCV refuses some headers Pillow accepts (its own size limits)
         img = None
     if img is None and _heif_brand(data):
-        return _decode_heif(data, source)
+        img = _decode_heif(data, source)
+        return img if reduce == 1 else cv2.resize(img, (-(-img.shape[1] // reduce), -(-img.shape[0] // reduce)),
+                                                  interpolation=cv2.INTER_AREA)  # fmt: skip
     if img is None:
         raise PixretError(source, "unreadable image")
     return orient(img, orientation)
@@ -224,10 +232,11 @@ def open_pil(path: str | os.PathLike) -> Image.Image:
         raise PixretError(path, "unreadable image") from None
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as upright BGR (h, w, 3) uint8; PixretError when missing, unreadable or
-    larger than MAX_PIXELS (checked from the header, before the file is read)."""
-    return decode_image(_read_checked(path), path)
+def load_image(path: str | os.PathLike, reduce: int = 1) -> np.ndarray:
+    """An image file as upright BGR (h, w, 3) uint8 (``reduce``: at that fraction of its size,
+    as ``decode_image``); PixretError when missing, unreadable or larger than MAX_PIXELS
+    (checked from the header, before the file is read)."""
+    return decode_image(_read_checked(path), path, reduce)
 
 
 def decode_mask(data: bytes, source: str | os.PathLike = "<mask>", max_pixels: int = MAX_PIXELS) -> np.ndarray:

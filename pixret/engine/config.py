@@ -125,6 +125,12 @@ class MaskConfig:
     seed_disc: float = 1.0  # "object": surely-object disc radius around a consensus keypoint, in sizes
     # "adaptive": the object fills its box when GrabCut keeps at least this share of the box
     fill_threshold: float = 0.85
+    # the first this many verified results get their mask segmented in their own image
+    # (masks.refine_in_result: GrabCut seeded by the mapped outline, the mapped box and the
+    # pair's inliers); 0 = the mapped outline alone
+    refine: int = 0
+    refine_margin: float = 0.15  # the result crop: the mapped box and this share of its size around it
+    refine_ring: float = 0.04  # probably background: a ring this share of the crop around the mapped box
 
     def __post_init__(self) -> None:
         _check_choices(self)

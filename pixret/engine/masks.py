@@ -41,6 +41,8 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry import box as shapely_box
 
+from ..errors import PixretError
+from ..imageio import load_image
 from .config import MaskConfig
 
 
@@ -272,3 +274,85 @@ def project_outlines(masks: MaskOutput, box: list[np.ndarray], h: np.ndarray, w:
     tight = project(masks.support, h, w, hh) if masks.support else box_poly
     obj = tight if masks.outline is masks.support else (project(masks.outline, h, w, hh) if masks.outline else box_poly)
     return {"box": box_poly, "tight": tight, "object": obj}
+
+
+REFINE_SIDE = 160  # the result crop is segmented at this longest side
+
+
+def result_crop(path: str, region: tuple[int, int, int, int], side: int) -> tuple[np.ndarray, float] | None:
+    """The ``region`` (x0, y0, x1, y1 in full-image pixels) of the image at ``path`` at about
+    ``side`` pixels on its longest side, and the scale (crop pixels per image pixel); None when
+    the image cannot be read. The image is decoded at 1/2, 1/4 or 1/8 of its size when that
+    still leaves the region ``side`` pixels (imageio's reduced JPEG decoding)."""
+    x0, y0, x1, y1 = region
+    longest = max(x1 - x0, y1 - y0)
+    k = next((k for k in (8, 4, 2) if longest / k >= side), 1)
+    try:
+        img = load_image(path, k)
+    except PixretError:
+        return None
+    crop = img[y0 // k : -(-y1 // k), x0 // k : -(-x1 // k)]
+    if not crop.size:
+        return None
+    s = min(1.0, side / max(crop.shape[:2]))
+    crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else crop
+    return crop, s / k
+
+
+def refine_in_result(path: str, size: tuple[int, int], prior: list[np.ndarray], box: list[np.ndarray],
+                     inliers: np.ndarray, cfg: MaskConfig) -> list[np.ndarray] | None:  # fmt: skip
+    """The object in a result image, segmented there (GrabCut) from that image's own evidence:
+    the query's object mapped into it (``prior``, probably object), the mapped query box around it
+    (``box``: what lies in the box outside the object, and a ring around the box, is probably
+    background; farther out surely), and the pair's inliers (``inliers`` (m, 2) image pixels:
+    surely object). Outlines in image pixels, or None when the image cannot be read or GrabCut
+    finds no object."""
+    if not box:
+        return None
+    w, h = size
+    pts = np.concatenate(box)
+    bx0, by0 = pts.min(0)
+    bx1, by1 = pts.max(0)
+    mx, my = cfg.refine_margin * (bx1 - bx0), cfg.refine_margin * (by1 - by0)
+    region = (int(max(0, bx0 - mx)), int(max(0, by0 - my)), int(min(w, np.ceil(bx1 + mx))), int(min(h, np.ceil(by1 + my))))
+    got = result_crop(path, region, REFINE_SIDE)
+    if got is None:
+        return None
+    crop, s = got
+    ch, cw = crop.shape[:2]
+    off = np.array(region[:2], np.float64)
+
+    def to_crop(polys):
+        return [np.round((p - off) * s).astype(np.int32) for p in polys if len(p) >= 3]
+
+    seg = np.full((ch, cw), cv2.GC_BGD, np.uint8)
+    near = np.zeros((ch, cw), np.uint8)
+    cv2.fillPoly(near, to_crop(box), 1)
+    ring = max(3, int(cfg.refine_ring * max(ch, cw)) | 1)
+    near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (ring, ring)))
+    seg[near > 0] = cv2.GC_PR_BGD
+    obj = np.zeros((ch, cw), np.uint8)
+    cv2.fillPoly(obj, to_crop(prior or box), 1)
+    seg[obj > 0] = cv2.GC_PR_FGD
+    if (seg == cv2.GC_BGD).sum() < 0.03 * seg.size:  # nothing around it to learn the background from
+        return None
+    r = max(1, int(round(0.015 * max(ch, cw))))
+    for x, y in np.round((np.asarray(inliers, np.float64).reshape(-1, 2) - off) * s).astype(int):
+        if 0 <= x < cw and 0 <= y < ch and obj[y, x]:
+            cv2.circle(seg, (int(x), int(y)), r, cv2.GC_FGD, -1)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(GRABCUT_SEED)
+    try:
+        cv2.grabCut(crop, seg, None, bgd, fgd, cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return None
+    fg = np.isin(seg, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    if not fg.any():
+        return None
+    diag = float(np.hypot(ch, cw))
+    outlines = _closed_outlines(fg, max(3, int(0.02 * diag) | 1), 0.003 * diag)
+    out = []
+    for c in outlines:
+        if len(c) >= 3:
+            out += clip_polygon(c / s + off, w, h)
+    return out or None

@@ -171,15 +171,22 @@ def results(index, query: Query, short: Shortlist, found: Found, masks: M.MaskOu
     order = sorted(found.matches.items(), key=lambda kv: (-kv[1].score, kv[1].via is not None, -bow[kv[0]], kv[0]))
     box = [box_polygon(tuple(query.box))]
     hits = []
-    for i, m in order:
+    mc = index.cfg.mask
+    for k, (i, m) in enumerate(order):
         im = index.images[i]
         w, h = im["size"]
         out = M.project_outlines(masks, box, m.v.homography, w, h)
+        polys, kind = out[masks.output], masks.output
+        if k < mc.refine:
+            path = index.display_path(i)
+            refined = M.refine_in_result(path, (w, h), out[masks.output], out["box"], m.db_xy, mc)
+            if refined:
+                polys, kind = refined, "refined"
         hits.append(Hit(index=i, name=im["name"], path=index.display_path(i), score=m.score, inliers=m.v.inliers,
                         bow_score=float(bow[i]), size=(w, h), homography=m.v.homography,
-                        polygons=out[masks.output], box_polygons=out["box"], tight_polygons=out["tight"],
+                        polygons=polys, box_polygons=out["box"], tight_polygons=out["tight"],
                         object_polygons=out["object"], matches=np.hstack([m.q_xy, m.db_xy]), via=m.via,
-                        mask_kind=masks.output))  # fmt: skip
+                        mask_kind=kind))  # fmt: skip
     verified = np.array([h.index for h in hits], np.int64)
     unverified = np.ones(len(index), bool)  # a mask, not setdiff1d: that hashes a million ids
     unverified[verified] = False

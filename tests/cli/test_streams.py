@@ -58,9 +58,11 @@ def test_evaluate_report_and_show_print_scores_to_stdout(bench, tmp_path):
 
 
 def test_compare_prints_its_tables_and_their_footnotes_to_stdout(bench, tmp_path):
-    for name, shift in (("near", 0.05), ("far", 0.4)):
-        assert run_cli(["reference-results", "--root", bench.root, "--dataset", "eng", "--out", tmp_path / name,
-                        "--shift", str(shift)]).returncode == 0  # fmt: skip
+    from pixret.evaluation.perturbed import perturbed_results
+    from pixret.evaluation.results import RunFolder
+
+    for name, shift in (("near", 0.05), ("far", 0.4)):  # methods' run folders (reference-results: oracles)
+        RunFolder(tmp_path / name).write_results(*perturbed_results(bench, shift, 0.0, 0.0, 0), f"shift {shift}")
     r = run_cli(["compare", "--root", bench.root, "--run", f"near={tmp_path / 'near'}", "--run",
                  f"far={tmp_path / 'far'}", "--baseline", "far", "--no-cache", "--markdown", tmp_path / "t.md"])  # fmt: skip
     results_only(r, "pixel mAP", "near", "differs from far")  # the dagger's meaning goes with the tables

@@ -72,7 +72,7 @@ def test_the_benchmark_is_labelled_as_proxford(built):
     assert set(L.duplicates()) and not set(L.duplicates()) & set(photos)
     assert len({L.photos()[p].sha256 for p in photos}) == len(photos)
     for q, i in bench.pairs():  # every outline lies on its photo
-        gt = bench.label(q, i)
+        gt = bench.gt(q, i)
         pts = np.concatenate(gt.polygons)
         assert (pts >= -1).all() and (pts[:, 0] <= gt.width + 1).all() and (pts[:, 1] <= gt.height + 1).all()
     assert all(b[2] > b[0] and b[3] > b[1] for b in (bench.queries[q].box for q in range(bench.n_queries)))
