@@ -29,9 +29,9 @@ from . import masks as M
 from .expansion import expand
 from .features import Features, extract_in_box
 from .hits import Hit, SearchResult
-from .matchers import ImageSide, QuerySide, match_shortlist
+from .matchers import ImageSide, QuerySide, get_matcher, match_shortlist
 from .shortlist import Shortlist, auto_top_k, cut, exhaustive
-from .verify import Verification, fit_pairs, wgc_mode
+from .verify import Verification, distinctive, fit_pairs, wgc_mode
 from .vocabulary import split_words
 
 MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
@@ -142,13 +142,27 @@ def verification(index, query: Query, short: Shortlist, cand: Candidates) -> Fou
     """Stage 4: a homography per candidate from its tentative matches, inliers that pass weak
     geometric consistency; verified with ``verify.min_inliers`` of them."""
     found = Found(tried=set(short.ids.tolist()))
-    check = wgc_mode(index.cfg)
-    kp = query.feats.kpts
+    vc = index.cfg.verify
     for i, side, (qi, di) in zip(short.ids.tolist(), cand.sides, cand.pairs, strict=True):
-        v = fit_pairs(qi, di, kp, side.kpts, index.cfg.verify, max(side.size), check)
-        if v is not None:
-            found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
+        verify_one(index, query, found, i, side, qi, di)
+    retry = [(i, side) for i, side in zip(short.ids.tolist(), cand.sides, strict=True)
+             if i not in found.matches and side.desc.shape[1]][: vc.retry_top_k]  # fmt: skip
+    if retry and vc.matching == "words":
+        again = get_matcher("ratio")(query.side, [side for _, side in retry], index.cfg, index.device)
+        for (i, side), (qi, di) in zip(retry, again, strict=True):
+            verify_one(index, query, found, i, side, qi, di)
     return found
+
+
+def verify_one(index, query: Query, found: Found, i: int, side: ImageSide, qi: np.ndarray, di: np.ndarray) -> None:
+    """Fit the query's tentative matches (qi, di) with database image ``i`` (verify.fit_pairs),
+    check that they rest on the object (verify.distinctive) and record the match in ``found``."""
+    kp = query.feats.kpts
+    vc = index.cfg.verify
+    v = fit_pairs(qi, di, kp, side.kpts, vc, max(side.size), wgc_mode(index.cfg))
+    words = None if query.words is None else query.words[:, 0]
+    if v is not None and distinctive(v, kp, words, tuple(query.box), len(qi), vc):
+        found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
 
 
 def expansion(index, query: Query, short: Shortlist, found: Found, exclude: np.ndarray | None = None) -> Found:
