@@ -110,6 +110,9 @@ class VerifyConfig:
     # image), and at least this many must, more than a homography needs (a fundamental matrix
     # fits chance matches more easily); 0 = homographies only
     epipolar_min_inliers: int = 0
+    # ... and as distinctive inliers (verify.distinctive): any photo of the same courtyard has
+    # one fundamental matrix with the query, whatever part of it shows
+    epipolar_min_distinct: float = 12.0
     # against what verifies without being the object (verify.distinctive): inliers counted once
     # per repeat of their word in the query box must reach this, or else cover ``min_coverage``
     # of the box and be ``repetition_ratio`` of the tentative matches; 0 = no such check

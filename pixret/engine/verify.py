@@ -20,6 +20,7 @@ class Verification:
     inliers: int
     query_idx: np.ndarray  # indices (into the query's box features) of inlier matches
     db_idx: np.ndarray
+    model: str = "homography"  # or "fundamental": a 3D view (fit_epipolar; the homography is its mean plane)
 
 
 def _plausible(h: np.ndarray) -> bool:
@@ -169,7 +170,7 @@ def fit_epipolar(qi: np.ndarray, di: np.ndarray, q_kpts: np.ndarray, d_kpts: np.
     h, _ = cv2.findHomography(src[inl], dst[inl], 0)
     if h is None or not _plausible(h):
         return None
-    return Verification(h, int(inl.sum()), qi[inl], di[inl])
+    return Verification(h, int(inl.sum()), qi[inl], di[inl], "fundamental")
 
 
 def distinctive(v: Verification, q_kpts: np.ndarray, q_words: np.ndarray | None, box, n_tentative: int,
@@ -189,7 +190,10 @@ def distinctive(v: Verification, q_kpts: np.ndarray, q_words: np.ndarray | None,
     if cfg.min_distinct_inliers <= 0 or q_words is None:
         return True
     repeats = np.bincount(q_words)[q_words]
-    if float((1.0 / repeats[v.query_idx]).sum()) >= cfg.min_distinct_inliers:
+    distinct = float((1.0 / repeats[v.query_idx]).sum())
+    if v.model == "fundamental":  # a fundamental matrix verifies the scene, not the object: no exceptions
+        return distinct >= cfg.epipolar_min_distinct
+    if distinct >= cfg.min_distinct_inliers:
         return True
     x1, y1, x2, y2 = box
     pts = q_kpts[v.query_idx, :2].astype(np.float32)
