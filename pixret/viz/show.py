@@ -84,3 +84,29 @@ def show_query(
         write_image(path, frame(label(img, f"#{rank + 1} {st}"), STATUS_COLORS[st]))
         written.append(path)
     return written
+
+
+def results_figure(bench: Benchmark, pixels: dict, ranks: np.ndarray, out: str | os.PathLike,
+                   queries: list[int] | None = None, per_query: int = 3, height: int = 220) -> Path:  # fmt: skip
+    """One PNG of a few queries' results, a row each: the query with its box and labelled object
+    (green), then its ``per_query`` best-ranked positives with the label (green) and the
+    method's pixels (red). ``pixels``: (query, image) -> PixelPrediction; ``ranks`` (n_database,
+    n_queries). Default queries: every one, in order."""
+    import cv2
+
+    rows = []
+    for q in queries if queries is not None else range(bench.n_queries):
+        query = bench.queries[q]
+        tiles = [label(render_query(bench, query), query.name)]
+        pos = set(query.positives.tolist())
+        shown = [int(i) for i in ranks[:, q] if int(i) in pos and (q, int(i)) in pixels][:per_query]
+        for i in shown:
+            tiles.append(label(render_pair(bench, query, i, pixels[(q, i)]), f"#{list(ranks[:, q]).index(i) + 1}"))
+        tiles = [cv2.resize(t, (max(1, round(t.shape[1] * height / t.shape[0])), height)) for t in tiles if t is not None]
+        rows.append(np.hstack(tiles))
+    width = max(r.shape[1] for r in rows)
+    canvas = np.full((height * len(rows), width, 3), 255, np.uint8)
+    for k, r in enumerate(rows):
+        canvas[k * height : (k + 1) * height, : r.shape[1]] = r
+    write_image(out, canvas)
+    return Path(out)
