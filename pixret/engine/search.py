@@ -18,6 +18,7 @@ features), ``shortlist.Shortlist``, ``Candidates`` (the matcher's pairs per shor
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from ..errors import PixretError
 from ..geometry import Box, box_polygon
 from ..imageio import as_image
+from ..parallel import default_workers
 from . import masks as M
 from .expansion import expand
 from .features import Features, extract_in_box
@@ -186,16 +188,13 @@ def results(index, query: Query, short: Shortlist, found: Found, masks: M.MaskOu
     box = [box_polygon(tuple(query.box))]
     hits = []
     mc = index.cfg.mask
+    mapped = [M.project_outlines(masks, box, m.v.homography, *index.images[i]["size"]) for i, m in order]
+    refined = refine_results(index, order[: mc.refine], mapped, masks.output)
     for k, (i, m) in enumerate(order):
         im = index.images[i]
         w, h = im["size"]
-        out = M.project_outlines(masks, box, m.v.homography, w, h)
-        polys, kind = out[masks.output], masks.output
-        if k < mc.refine:
-            path = index.display_path(i)
-            refined = M.refine_in_result(path, (w, h), out[masks.output], out["box"], m.db_xy, mc)
-            if refined:
-                polys, kind = refined, "refined"
+        out = mapped[k]
+        polys, kind = (refined[k], "refined") if k < len(refined) and refined[k] else (out[masks.output], masks.output)
         hits.append(Hit(index=i, name=im["name"], path=index.display_path(i), score=m.score, inliers=m.v.inliers,
                         bow_score=float(bow[i]), size=(w, h), homography=m.v.homography,
                         polygons=polys, box_polygons=out["box"], tight_polygons=out["tight"],
@@ -211,6 +210,27 @@ def results(index, query: Query, short: Shortlist, found: Found, masks: M.MaskOu
         hits.append(Hit(index=i, name=im["name"], path=index.display_path(i), score=0.0, inliers=0,
                         bow_score=float(bow[i]), size=tuple(im["size"])))  # fmt: skip
     return hits, np.concatenate([verified, rest])
+
+
+def refine_results(index, first: list, mapped: list[dict], output: str) -> list:
+    """The masks of the ``first`` verified results (database index, Match) segmented in their own
+    image (masks.refine_in_result), in order; None where that fails. In threads, one per core:
+    OpenCV's GrabCut and image decoding release the GIL, and each result is independent (its
+    GrabCut seeded by itself: the same masks in any order)."""
+    if not first:
+        return []
+    mc = index.cfg.mask
+
+    def one(k: int):
+        i, m = first[k]
+        return M.refine_in_result(index.display_path(i), tuple(index.images[i]["size"]), mapped[k][output],
+                                  mapped[k]["box"], m.db_xy, mc)  # fmt: skip
+
+    workers = min(len(first), default_workers())
+    if workers <= 1:
+        return [one(k) for k in range(len(first))]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, range(len(first))))
 
 
 def run(index, image, box, query_features: Features | None = None, exclude=None) -> SearchResult:
