@@ -276,11 +276,13 @@ def project_outlines(masks: MaskOutput, box: list[np.ndarray], h: np.ndarray, w:
     return {"box": box_poly, "tight": tight, "object": obj}
 
 
-def result_crop(path: str, region: tuple[int, int, int, int], side: int) -> tuple[np.ndarray, float] | None:
+def result_crop(path: str, region: tuple[int, int, int, int], side: int
+                ) -> tuple[np.ndarray, float, tuple[int, int]] | None:  # fmt: skip
     """The ``region`` (x0, y0, x1, y1 in full-image pixels) of the image at ``path`` at about
-    ``side`` pixels on its longest side, and the scale (crop pixels per image pixel); None when
-    the image cannot be read. The image is decoded at 1/2, 1/4 or 1/8 of its size when that
-    still leaves the region ``side`` pixels (imageio's reduced JPEG decoding)."""
+    ``side`` pixels on its longest side, the scale (crop pixels per image pixel) and the image
+    pixel the crop starts at; None when the image cannot be read. The image is decoded at 1/2,
+    1/4 or 1/8 of its size when that still leaves the region ``side`` pixels (imageio's reduced
+    JPEG decoding), so the crop starts at the multiple of that factor below (x0, y0)."""
     x0, y0, x1, y1 = region
     longest = max(x1 - x0, y1 - y0)
     k = next((k for k in (8, 4, 2) if longest / k >= side), 1)
@@ -293,7 +295,7 @@ def result_crop(path: str, region: tuple[int, int, int, int], side: int) -> tupl
         return None
     s = min(1.0, side / max(crop.shape[:2]))
     crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else crop
-    return crop, s / k
+    return crop, s / k, (x0 // k * k, y0 // k * k)
 
 
 def refine_in_result(path: str, size: tuple[int, int], prior: list[np.ndarray], box: list[np.ndarray],
@@ -315,9 +317,9 @@ def refine_in_result(path: str, size: tuple[int, int], prior: list[np.ndarray], 
     got = result_crop(path, region, cfg.refine_side)
     if got is None:
         return None
-    crop, s = got
+    crop, s, origin = got
     ch, cw = crop.shape[:2]
-    off = np.array(region[:2], np.float64)
+    off = np.array(origin, np.float64)
 
     def to_crop(polys):
         return [np.round((p - off) * s).astype(np.int32) for p in polys if len(p) >= 3]
