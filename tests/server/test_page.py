@@ -53,7 +53,13 @@ def test_page_search_by_drawing_a_box(live_server, bench, browser):
         page.mouse.up()
         assert page.is_enabled("#search-btn")
         page.click("#search-btn")
-        page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=20000)
+        # every verified tile drawn (tiles paint as their images arrive, in any order: reading the
+        # first verified tile as soon as some other tile was drawn raced its image on a busy CI machine)
+        page.wait_for_selector(".tile[data-verified='true']", timeout=20000)
+        page.wait_for_function(
+            "[...document.querySelectorAll(\".tile[data-verified='true']\")].every((t) => t.dataset.drawn === '1')",
+            timeout=20000,
+        )
         tiles = page.locator(".tile[data-verified='true']")
         assert tiles.count() >= 2
         # the mask is drawn: the tile has red-tinted pixels
