@@ -17,6 +17,8 @@ from .options import (
     PointsOpt,
     RootOpt,
     RunOpt,
+    check_outputs,
+    not_stdout,
     result_files,
     summary_table,
 )
@@ -123,6 +125,8 @@ def report(
     from ..evaluation.results import oracle_of
     from ..viz.report import write_report
 
+    not_stdout("REPORT.html", out)
+    check_outputs(out=out)
     image_results, pixel_results, named = result_files(run, image_results, pixel_results)
     if image_results is None:
         raise PixretError(None, "the report ranks images: give --image-results FILE (or --run FOLDER)")

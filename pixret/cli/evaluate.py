@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import PixretError
-from . import app, note, say, stdout
+from . import app, console, note, say, stdout
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -17,8 +17,10 @@ from .options import (
     Protocol,
     RootOpt,
     RunOpt,
+    check_outputs,
     result_files,
     summary_table,
+    write_output,
 )
 
 
@@ -35,25 +37,28 @@ def evaluate(
     protocol: Annotated[
         Protocol, typer.Option(help="compat = the release's numbers; strict = corrected.")
     ] = Protocol.both,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write all numbers here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write all numbers here ('-': to stdout, the "
+                                                  "table then to stderr).")] = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for per-query bars and PR curves (PNG).")] = None,
     points: PointsOpt = PointOrder.xy,
     one_based: OneBasedOpt = False,
     run: RunOpt = None,
 ) -> None:
     """Score a method's results on a benchmark with the compat and/or strict protocol."""
+    import json
+
     from ..datasets import load_benchmark
     from ..evaluation import PROTOCOLS, evaluate_files
     from ..evaluation.results import oracle_of
-    from ..io import write_json
 
+    shown = console if check_outputs(json=json_out) else stdout
     image_results, pixel_results, _ = result_files(run, image_results, pixel_results)
     bench = load_benchmark(root, dataset)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     ev = evaluate_files(bench, image_results, pixel_results, protos, points.value, one_based)
     summary = ev.summarize()
     oracle = oracle_of(pixel_results)  # built from the labels: marked, never shown as a method's score
-    stdout.print(summary_table(summary, f"{dataset}: {pixel_results.name}" + (" (oracle)" if oracle else "")))
+    shown.print(summary_table(summary, f"{dataset}: {pixel_results.name}" + (" (oracle)" if oracle else "")))
     if oracle:
         note(f"{pixel_results} is an oracle, built from the benchmark's labels ({oracle}): not a method's score")
     report = ev.input_report()
@@ -61,8 +66,8 @@ def evaluate(
         if text not in ev.read_notes:
             note(text)
     if json_out:
-        write_json(json_out, {"dataset": dataset, **({"oracle": oracle} if oracle else {}), **summary, "input": report})
-        say(f"wrote {json_out}")
+        doc = {"dataset": dataset, **({"oracle": oracle} if oracle else {}), **summary, "input": report}
+        write_output(json_out, json.dumps(doc, indent=2))
     if plots:
         from ..viz.plots import write_plots
 
