@@ -80,7 +80,8 @@ def show(
     root: RootOpt,
     dataset: DatasetOpt,
     pixel_results: Annotated[Path, typer.Option(help="Pixel-level results (.npy or .json).")],
-    out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("show"),
+    out: Annotated[Path, typer.Option(help="Folder for the PNG files (an earlier show's files there, not "
+                                      "written again, are removed: said).")] = Path("show"),
     query: Annotated[
         list[int] | None, typer.Option(metavar="N", help="Query index (repeatable); default: all.")
     ] = None,
@@ -94,7 +95,7 @@ def show(
     """Draw ground truth (green) and predicted (red) pixels on each query's database images."""
     from ..datasets import load_benchmark
     from ..evaluation import load_pixel_results, load_ranks
-    from ..viz.show import show_query
+    from ..viz.show import show_queries
 
     bench = load_benchmark(root, dataset)
     pixels = load_pixel_results(bench, pixel_results, points.value)
@@ -102,7 +103,7 @@ def show(
     bad = [q for q in query or () if not 0 <= q < bench.n_queries]
     if bad:
         raise PixretError(None, f"--query {bad[0]}: the benchmark has queries 0..{bench.n_queries - 1}")
-    n = 0
-    for q in query if query else range(bench.n_queries):
-        n += len(show_query(bench, q, pixels, out, ranks, top))
-    say(f"wrote {n} PNG file(s) to {out}")
+    written, notes = show_queries(bench, list(query) if query else list(range(bench.n_queries)), pixels, out, ranks, top)
+    for text in notes:  # an earlier show's files, removed or kept: said
+        note(text)
+    say(f"wrote {len(written)} PNG file(s) to {out}")
