@@ -29,7 +29,7 @@ from .config import EngineConfig
 from .distributed import Runner
 from .features import extract
 from .postings import postings
-from .shards import shard_name, write_shard
+from .shards import record, shard_name, write_shard
 from .vocabulary import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words, train_vocabulary
 
 MIN_VOCAB_FEATURES = 64
@@ -261,6 +261,8 @@ def build_shards(images: list[dict], quantizer: Quantizer, cfg: EngineConfig, sh
             chunks.append(str(out))
             assign.append((str(out), part, str(qfile)))
         shards.append((str(shard_dir / name), caches, chunks, cfg.shortlist.split_bits, cfg.compact, quantizer.size))
+    # in the index's ledger before a task writes one: a killed build's shards are known as pixret's
+    record(shard_dir.parent, "shards", [Path(job[0]).name for job in shards])
     shard_dir.mkdir(parents=True, exist_ok=True)
     runner.map(_assign, assign, "assigning words", "task")
     runner.map(_shard, shards, "index shards", "shard")

@@ -78,11 +78,12 @@ class Index:
                 where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
                 raise PixretError(root, f"no readable images to index in {where}; the index is unchanged")
             t0 = time.perf_counter()
-            quantizer = vocabulary(images, cfg, root / "work", runner, root)
+            work = store.work_folder(root)  # never a link, nor a folder pixret did not make
+            quantizer = vocabulary(images, cfg, work, runner, root)
             if progress:
                 print(f"vocabulary: {quantizer.size} words in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
                       flush=True)  # a note: stdout holds only results (pixret/cli/__init__.py)
-            names = build_shards(images, quantizer, cfg, root / "shards", root / "work", runner)
+            names = build_shards(images, quantizer, cfg, root / "shards", work, runner)
             return cls.publish(root, cfg, images, quantizer, names, skipped, device)
 
     @classmethod
@@ -113,7 +114,8 @@ class Index:
             new, skipped = extract_all([Path(p) for p in paths], self.cfg, fdir, runner, self.device)
             known = {im["cache"] for im in old}
             images = old + [im for im in new if im["cache"] not in known]
-            names = build_shards(images, self.quantizer, self.cfg, self.root / "shards", self.root / "work", runner)
+            work = store.work_folder(self.root)
+            names = build_shards(images, self.quantizer, self.cfg, self.root / "shards", work, runner)
             return self.publish(self.root, self.cfg, images, self.quantizer, names, self.skipped + skipped,
                                 self.device)  # fmt: skip
 

@@ -186,16 +186,25 @@ def user_key(path: Path | None = None) -> bytes:
 
 
 def _read_key(path: Path) -> bytes:
+    """The key file's bytes, checked (``user_key``); FileNotFoundError when there is none. The
+    file is opened without following a link (O_NOFOLLOW) and checked on the open descriptor, so
+    what is checked is what is read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise
     except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW's ELOOP ("Too many levels of symbolic links") says it badly
+            raise PixretError(path, "the cache key is a symbolic link: pixret reads its key only from a file itself, "
+                              f"never through a link (set {KEY_ENV} to the file's own path)") from None  # fmt: skip
         raise PixretError(path, f"cannot read the cache key ({exc.strerror or exc})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # checked before a file object is made: a folder cannot be one
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise PixretError(path, f"the cache key is {what}, not a file (set {KEY_ENV} to a file's path: the key is "
+                          "made there)")  # fmt: skip
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise PixretError(path, "the cache key is not a regular file")
         if st.st_uid != os.getuid():
             raise PixretError(path, "the cache key belongs to another user")
         if st.st_mode & 0o077:

@@ -86,6 +86,22 @@ def show_query(
     return written
 
 
+def show_queries(bench: Benchmark, queries: list[int], pixels: dict, out: str | os.PathLike,
+                 ranks: np.ndarray | None = None, top: int = 20) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """``show_query`` for each of ``queries`` into the folder ``out``, built beside and swapped in
+    as `pixret search --out` is (``pipelines.search.OutputFolder``): the PNGs an earlier show (or
+    search) wrote there and this one does not write again are removed, a file pixret did not
+    write is never replaced. Returns (the files written, in ``out``; notes on what was removed
+    or kept). PixretError (nothing in ``out`` replaced) when a name is taken by a file of the
+    user's."""
+    from ..pipelines.search import OutputFolder
+
+    with OutputFolder(out, "show") as folder:
+        staged = [p for q in queries for p in show_query(bench, q, pixels, folder.folder(), ranks, top)]
+        notes = folder.commit()
+    return [folder.final(p.name) for p in staged], notes
+
+
 def results_figure(bench: Benchmark, pixels: dict, ranks: np.ndarray, out: str | os.PathLike,
                    queries: list[int] | None = None, per_query: int = 3, height: int = 220) -> Path:  # fmt: skip
     """One PNG of a few queries' results, a row each: the query with its box and labelled object

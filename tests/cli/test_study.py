@@ -61,6 +61,12 @@ def test_the_readme_study_runs_from_create_to_serve_to_report(bench, tmp_path):
     assert "mask vs image:" in r.stdout and "wrote study.html and answers.csv" in r.stderr
     assert "method oracle" in (tmp_path / "study.html").read_text()
     assert ",1500.5,390,844,touch," in (tmp_path / "answers.csv").read_text()
+    # '-' is stdout (it wrote a file named '-'): the CSV alone there, the sentences on stderr
+    r = run_cli(["study", "report", "study.db", "again.html", "--csv", "-"], cwd=tmp_path)
+    assert r.returncode == 0 and not (tmp_path / "-").exists(), r.stderr
+    assert r.stdout == (tmp_path / "answers.csv").read_bytes().decode() and "mask vs image:" in r.stderr
+    r = run_cli(["study", "report", "study.db", "-"], cwd=tmp_path)
+    assert r.returncode == 2 and "OUT.html -: this output is written to a file only" in r.stderr
 
 
 def test_a_bad_mix_is_refused_before_any_work(tmp_path):
