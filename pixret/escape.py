@@ -22,9 +22,13 @@ returns text that the format shows as the same characters and never runs or inte
 - ``command``: a command line to paste into a POSIX shell (``shlex.quote`` per argument), so
   a name with ``& | < >``, spaces or quotes stays one argument;
 - ``terminal``: C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line),
-  DEL, the Unicode bidi controls (U+202E turns "gpj.exe" into what looks like another name:
-  "Trojan Source", CVE-2021-42574) and the line and paragraph separators, shown as ``<U+XXXX>``;
-  tabs and newlines kept in text, shown too in a name or a one-line message (``one_line``).
+  DEL, every invisible format character (Unicode category Cf: the bidi controls, U+202E turning
+  "gpj.exe" into what looks like another name: "Trojan Source", CVE-2021-42574; zero-width
+  spaces and joiners and U+FEFF, which make two names look identical and misalign a table's
+  borders) and the line and paragraph separators, shown as ``<U+XXXX>``; a byte of a file name
+  that is not UTF-8 (Python holds it as a lone surrogate, PEP 383: ``os.fsdecode``) as ``\\xNN``,
+  the way Python writes bytes, since it can be neither printed nor encoded as UTF-8; tabs and
+  newlines kept in text, shown too in a name or a one-line message (``one_line``).
 """
 
 from __future__ import annotations
@@ -32,9 +36,37 @@ from __future__ import annotations
 import html as _html
 import re
 import shlex
+import unicodedata
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format characters, surrogates, line/paragraph separators
+
+
+class _Visible(dict):
+    """A ``str.translate`` table that fills itself: each code point's visible form (itself, or
+    <U+XXXX>, or \\xNN for a surrogate-escaped byte) is decided once, by its Unicode category
+    (this Python's ``unicodedata``, so a newer Unicode's format characters are covered as it
+    names them), then looked up in C: a page of CJK text costs no Python call per character."""
+
+    def __init__(self, keep: str):
+        super().__init__()
+        self.keep = {ord(c) for c in keep}
+
+    def __missing__(self, code: int) -> str:
+        c = chr(code)
+        if code in self.keep:
+            out = c
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte of a name that is not UTF-8 (surrogateescape)
+            out = f"\\x{code - 0xDC00:02x}"
+        elif unicodedata.category(c) in _HIDDEN:
+            out = f"<U+{code:04X}>"
+        else:
+            out = c
+        self[code] = out
+        return out
+
+
+_TEXT = _Visible("\t\n")  # text keeps its tabs and line breaks
+_ONE_LINE = _Visible("")
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "[": "{[}", "]": "{]}",
@@ -50,14 +82,11 @@ _BLOCK_START = re.compile(r"^(\s*\d{0,9})([-+=]|(?<=\d)[.)])(?=[\s=-]|$)")  # Co
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _visible(m: re.Match) -> str:
-    return f"<U+{ord(m.group()):04X}>"
-
-
 def terminal(text: object, one_line: bool = False) -> str:
-    """``text`` safe to print: control and bidi characters shown as <U+XXXX>; tabs and newlines
-    kept, unless ``one_line`` (a name, a message: a newline in it could fake a line of its own)."""
-    return (_CONTROL_LINE if one_line else _CONTROL).sub(_visible, str(text))
+    """``text`` safe to print: control, format (bidi, zero-width) and separator characters shown
+    as <U+XXXX>, the bytes of a file name that is not UTF-8 as \\xNN; tabs and newlines kept,
+    unless ``one_line`` (a name, a message: a newline in it could fake a line of its own)."""
+    return str(text).translate(_ONE_LINE if one_line else _TEXT)
 
 
 def html(text: object) -> str:
