@@ -5,10 +5,16 @@ prints it and exits 2, the server answers it as a 4xx. Warnings all derive from
 ``PixretWarning``: input that is used, but probably not what the user meant, or something left
 out that the user should know about (an image skipped, a prediction the release format cannot
 hold). Filter them all with ``warnings.simplefilter("error", PixretWarning)``.
+
+A message quotes what the user gave through ``quoted`` (at most MAX_QUOTED characters, its
+length said beyond) and prints numbers through ``number`` (``%g``: 1e+308, not 309 digits), so
+that it stays one readable line whatever was given.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 
 
@@ -45,3 +51,39 @@ class IndexWarning(PixretWarning):
 
 class DownloadWarning(PixretWarning):
     """A downloaded file differs from the one recorded the first time."""
+
+
+MAX_QUOTED = 60  # characters of a user's text that a message quotes
+
+
+def number(value: object) -> str:
+    """A number as a message prints it: ``%g`` (six significant digits, an exponent beyond:
+    ``1e+308``, ``0.333333``, ``1920``), an integer in full up to 15 digits, never thousands of
+    digits (an integer too large for a float is said by its digit count)."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+        if abs(v) < 10**15:
+            return str(v)
+        if v.bit_length() > 1000:  # beyond a float (and str() stops at 4300 digits)
+            return f"an integer of about {int(v.bit_length() * math.log10(2)) + 1:,} digits"
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError, OverflowError):
+        return quoted(value)
+
+
+def quoted(value: object, most: int = MAX_QUOTED) -> str:
+    """What a user gave, as a message quotes it: text as Python writes a string (its quotes,
+    spaces and control characters visible), its first ``most`` characters and then its length;
+    a number as ``number`` writes it; anything else by its repr, cut the same way."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return number(value)
+    if isinstance(value, str):
+        return repr(value) if len(value) <= most else f"{value[:most]!r}... ({len(value):,} characters)"
+    try:
+        text = repr(value)
+    except ValueError:  # an integer beyond Python's 4300 digits, inside a list
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
