@@ -72,3 +72,16 @@ def test_a_file_stamp_changes_when_the_file_is_replaced_or_rewritten(tmp_path):
     first = file_stamp(f)
     os.utime(f, ns=(1, 1))
     assert file_stamp(f) != first and file_stamp(f)[1] == 4  # (inode, size, mtime)
+
+
+def test_a_json_number_of_thousands_of_digits_is_pixrets_own_line(tmp_path):
+    """Issue 32 (I5): a 5001-digit integer leaked Python's hint "use sys.set_int_max_str_digits()
+    to increase the limit"; the message is pixret's, naming the file."""
+    from tests.helpers import run_cli
+
+    sources = tmp_path / "my sources.json"
+    sources.write_text('{"labels": {"size": 1' + "0" * 5000 + "}}")
+    r = run_cli(["download", "--list", "--sources", sources])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "my sources.json: unreadable JSON (a number of 5,001 digits: more digits than pixret reads" in r.stderr
+    assert "sys." not in r.stderr and "set_int_max_str_digits" not in r.stderr
