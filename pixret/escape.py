@@ -16,7 +16,8 @@ returns text that the format shows as the same characters and never runs or inte
   ``?``` broken with ``{}`` so each character prints as itself; line breaks as spaces (a blank
   line is a paragraph break, which ends a ``\\caption{}`` or a cell: pdflatex stops);
 - ``chart``: a label matplotlib draws: ``$`` escaped (a pair of them is read as mathtext, and
-  bad mathtext raises), and cut to ``MAX_CHART`` characters with an ellipsis;
+  bad mathtext raises), characters its font lacks (emoji, CJK, a tab) as ``<U+XXXX>``, and cut
+  to ``MAX_CHART`` characters with an ellipsis;
 - ``csv_cell``: a cell that a spreadsheet would run as a formula (``= + - @``, tab, carriage
   return first: OWASP's CSV injection) gets a leading apostrophe; quoting is the csv module's;
 - ``command``: a command line to paste into a POSIX shell (``shlex.quote`` per argument), so
@@ -33,6 +34,7 @@ returns text that the format shows as the same characters and never runs or inte
 
 from __future__ import annotations
 
+import functools
 import html as _html
 import re
 import shlex
@@ -121,10 +123,25 @@ def latex(text: object) -> str:
 
 
 def chart(text: object) -> str:
-    """``text`` as a label matplotlib draws as it is (no mathtext), at most MAX_CHART characters."""
-    s = _LINE_BREAK.sub(" ", terminal(text))
+    """``text`` as a label matplotlib draws as it is (no mathtext), at most MAX_CHART characters:
+    line breaks as spaces, other control characters (a tab) and every character the chart's
+    font has no glyph for (emoji, CJK in DejaVu Sans) as <U+XXXX>, as in the terminal (matplotlib
+    would draw a box and warn "Glyph ... missing from font(s)")."""
+    glyphs = _chart_glyphs()
+    s = terminal(_LINE_BREAK.sub(" ", str(text)), one_line=True)
+    s = "".join(c if ord(c) in glyphs else f"<U+{ord(c):04X}>" for c in s)
     s = s if len(s) <= MAX_CHART else s[: MAX_CHART - 1] + "\u2026"
     return s.replace("$", r"\$")
+
+
+@functools.lru_cache(maxsize=1)
+def _chart_glyphs() -> frozenset[int]:
+    """The code points the font matplotlib draws labels in has glyphs for (its character map:
+    ``findfont`` of the default properties, DejaVu Sans unless the user's rcParams say otherwise).
+    matplotlib is imported here, when a chart is drawn, not with this module."""
+    from matplotlib import font_manager, ft2font
+
+    return frozenset(ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
 
 
 def command(*args: object) -> str:
