@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import re
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -191,13 +190,11 @@ def fetch_url(
                               "(moved or replaced?)")  # fmt: skip
         validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
         urls = list(dict.fromkeys([url, final, *(meta.get("urls", []) if resumed else [])]))
-        # drawn only on a terminal (disable=None), on stderr: parallel.progress_bar's rule (this
-        # module sits beside parallel in the layers and cannot import it); imported here, not at
-        # the top: `pixret --help` reads the weights' names through this module
-        from tqdm import tqdm
+        # the one progress bar (drawn only on a terminal, removed when done); imported here, not
+        # at the top: `pixret --help` reads the weights' names through this module
+        from .parallel import progress_bar
 
-        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=target.name,
-                   disable=None if progress else True, file=sys.stderr, leave=False)  # fmt: skip
+        bar = progress_bar(total=total, initial=have, unit="B", unit_scale=True, desc=target.name, enabled=progress)
         try:
             meta_path.write_text(json.dumps({"urls": urls, "total": total, "validator": validator}))
             with open(part, "ab" if resumed else "wb") as fh, bar:
