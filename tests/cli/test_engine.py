@@ -389,3 +389,18 @@ def test_a_search_of_fewer_queries_removes_the_folders_it_wrote_before(photos, b
     assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {"query.png", *(
         p.name for p in out.glob("0*.png"))}  # fmt: skip
     assert "removed 2 file(s)" in r.stderr
+
+
+def test_a_search_table_into_a_pipe_holds_long_names_whole(bench, tmp_path):
+    """Issue 32 (W2): tables printed to a pipe are as wide as their cells, not cut at 80 columns."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    q = bench.queries[0]
+    long_name = "a_very_long_photo_name_" + "of_the_same_object_" * 6 + "seen_again"
+    shutil.copy(bench.query_image(0), photos / "query.jpg")
+    shutil.copy(bench.database_image(int(q.positives[0])), photos / f"{long_name}.jpg")
+    assert run_cli(["index", photos, "--index", tmp_path / "idx", "--workers", "1"]).returncode == 0
+    box = ",".join(f"{v:.0f}" for v in q.box)
+    r = run_cli(["search", photos / "query.jpg", "--index", tmp_path / "idx", "--box", box])
+    assert r.returncode == 0, r.stderr
+    assert any(f"│ {long_name} │" in line for line in r.stdout.splitlines()), r.stdout
