@@ -16,6 +16,9 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import shlex
+import sys
+from pathlib import Path
 
 
 class PixretError(Exception):
@@ -87,3 +90,20 @@ def quoted(value: object, most: int = MAX_QUOTED) -> str:
     except ValueError:  # an integer beyond Python's 4300 digits, inside a list
         text = f"<a {type(value).__name__}>"
     return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs pixret's optional ``extra`` (learned, server, heic) into the
+    environment running now, written as the README writes it: ``.venv/bin/pip install -e
+    '.[learned]'`` in the checkout pixret runs from (its folder named first, so the line works
+    from anywhere); ``pip install 'pixret[learned]'`` with this environment's pip where pixret is
+    not a checkout (an installed wheel)."""
+    root = Path(__file__).resolve().parents[1]
+    pip = Path(sys.executable).with_name("pip")  # the environment's own (not resolved: a venv's python is a link)
+    if not (root / "pyproject.toml").is_file():
+        return f"{shlex.quote(str(pip))} install 'pixret[{extra}]'"
+    try:
+        pip_text = str(pip.relative_to(root))
+    except ValueError:
+        pip_text = shlex.quote(str(pip))
+    return f"cd {shlex.quote(str(root))} && {pip_text} install -e '.[{extra}]'"
