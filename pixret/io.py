@@ -7,7 +7,9 @@ import io
 import json
 import os
 import pickle
+import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,8 +137,13 @@ def read_json(path: str | os.PathLike) -> Any:
         raise PixretError(path, "is a folder, not a JSON file") from None
     except RecursionError:
         raise PixretError(path, "unreadable JSON (nested too deeply)") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, and ints beyond 4300 digits
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PixretError(path, f"unreadable JSON ({exc})") from None
+    except ValueError as exc:  # an integer beyond Python's 4300 digits (its text is a hint to Python users)
+        digits = re.search(r"has (\d+) digits", str(exc))
+        size = f"of {int(digits[1]):,} digits" if digits else "too long"
+        raise PixretError(path, f"unreadable JSON (a number {size}: more digits than pixret reads, "
+                          f"{sys.get_int_max_str_digits():,} at most)") from None
     except OSError as exc:  # no permission, an I/O error
         raise PixretError(path, f"cannot read ({exc.strerror or exc})") from None
 

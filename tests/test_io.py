@@ -95,3 +95,16 @@ def test_a_target_that_is_not_a_regular_file_is_never_renamed_over(tmp_path):
         fh.write("x")
         (tmp_path / "late").symlink_to(tmp_path / "real.txt")  # made while the file was being written
     assert (tmp_path / "late").is_symlink() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_json_number_of_thousands_of_digits_is_pixrets_own_line(tmp_path):
+    """Issue 32 (I5): a 5001-digit integer leaked Python's hint "use sys.set_int_max_str_digits()
+    to increase the limit"; the message is pixret's, naming the file."""
+    from tests.helpers import run_cli
+
+    sources = tmp_path / "my sources.json"
+    sources.write_text('{"labels": {"size": 1' + "0" * 5000 + "}}")
+    r = run_cli(["download", "--list", "--sources", sources])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "my sources.json: unreadable JSON (a number of 5,001 digits: more digits than pixret reads" in r.stderr
+    assert "sys." not in r.stderr and "set_int_max_str_digits" not in r.stderr

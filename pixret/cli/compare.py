@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import PixretError
+from ..errors import PixretError, quoted
 from ..evaluation.metrics import COMPARED, METRICS
 from . import app, console, note, say, stdout
 from .options import (
@@ -34,7 +34,7 @@ def parse_run(spec: str) -> tuple[str | None, Path]:
         return None, Path(spec)
     name, folder = spec.split("=", 1)
     if not name:
-        raise PixretError(None, f"--run {spec!r}: give NAME=FOLDER or FOLDER")
+        raise PixretError(None, f"--run {quoted(spec)}: give NAME=FOLDER or FOLDER")
     return name, Path(folder)
 
 
@@ -91,7 +91,7 @@ def compare_cmd(
 
     unknown = [m for m in metric or () if m not in METRICS]
     if unknown:
-        raise typer.BadParameter(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+        raise typer.BadParameter(f"unknown metric {quoted(unknown[0])}; choose from {', '.join(METRICS)}")
     metrics = list(dict.fromkeys(metric)) if metric else list(COMPARED)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     not_stdout("--html", html)

@@ -74,10 +74,9 @@ def index(
         f"({idx.memory_bytes() / max(1, len(idx)):.0f} B per image in memory, "
         f"{idx.shortlist_bytes() / max(1, len(idx)) / 1024:.1f} KB of postings), {len(idx.skipped)} skipped -> {index_dir}",
         to=stdout)  # fmt: skip
-    if idx.skipped:
-        first = idx.skipped[0]
-        say(f"skipped {len(idx.skipped)} file(s) the indexer could not take (first: {first['path']}: "
-            f"{first['reason']}); every one is listed in {index_dir / 'index.json'}")
+    skipped = len(idx.skipped) - (len(old.skipped) if add else 0)  # this run's: each was warned as it was met
+    if skipped:  # said once each: the warnings named the files and why, this says where the list is kept
+        say(f"{index_dir / 'index.json'} lists the file(s) skipped, with the reason for each")
 
 
 class OutFormat(str, Enum):

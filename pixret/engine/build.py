@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -40,11 +41,14 @@ ASSIGN_CHUNK = 256  # images per word-assignment task
 
 # ------------------------------------------------------------------ feature extraction
 def cache_key(path: Path, cfg: EngineConfig) -> str:
+    """The feature cache file's name: a hash of the image's absolute path, size, mtime and the
+    feature settings. The path is hashed as its bytes (``os.fsencode``): a file name that is not
+    UTF-8 (``caf\\xe9.png``) holds surrogate escapes, which ``str.encode`` refuses."""
     st = path.stat()
     ident = (
         f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
     )
-    return hashlib.sha1(ident.encode()).hexdigest()[:20]
+    return hashlib.sha1(os.fsencode(ident)).hexdigest()[:20]
 
 
 def cache_file(path: Path, cache: Path, cfg: EngineConfig) -> Path | None:

@@ -300,7 +300,8 @@ class Index:
 
 def hloc_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
     """``path`` relative to ``root`` ('/'-separated, '..' where it lies outside), as hloc names
-    images under its image folder; PixretError for a name hloc's pairs format cannot hold."""
+    images under its image folder; PixretError for a name hloc's pairs format cannot hold (white
+    space, or bytes that are not UTF-8)."""
     path = Path(path)
     try:
         name = Path(os.path.relpath(path.resolve(), Path(root).resolve())).as_posix()
@@ -309,6 +310,11 @@ def hloc_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
     if any(c.isspace() for c in name):
         raise PixretError(path, f"its name {name!r} holds white space: hloc's pairs format ('name0 name1' per "
                           "line) cannot hold it; rename the file")  # fmt: skip
+    try:  # a file name that is not UTF-8 holds surrogate escapes (os.fsdecode)
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PixretError(path, "its name is not UTF-8: hloc's pairs file and its HDF5 files hold UTF-8 "
+                          "names only; rename the file") from None  # fmt: skip
     return name
 
 

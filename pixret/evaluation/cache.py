@@ -102,7 +102,7 @@ def file_digest(path: Path | None) -> str:
                 rel = pair.get("mask") if isinstance(pair, dict) else None
                 if isinstance(rel, str):
                     m = path.parent / rel
-                    h.update(rel.encode())
+                    h.update(os.fsencode(rel))  # a name that is not UTF-8 holds surrogate escapes
                     h.update(_digest_or_missing(m).encode())
     except OSError as exc:
         raise PixretError(path, f"unreadable ({exc.strerror or exc})") from None
@@ -126,7 +126,7 @@ def benchmark_digest(bench: Benchmark) -> str:
     label has no size)."""
     h = hashlib.sha256(json.dumps([bench.name, bench.n_queries, bench.n_database]).encode())
     for f in benchmark_files(bench):
-        h.update(str(f).encode())
+        h.update(os.fsencode(f))  # its bytes: a folder name that is not UTF-8 holds surrogate escapes
         h.update(_digest_or_missing(f).encode())
     for i in sorted({i for _, i in bench.pairs()}):
         path = bench.database_image(i)

@@ -211,7 +211,9 @@ def test_index_names_every_file_it_does_not_take(bench, tmp_path):
     r = run_cli(["index", str(photos), "--index", str(tmp_path / "idx")])
     assert r.returncode == 0, r.stderr
     assert "ignored 2 file(s) that are not images pixret reads (.gif, .txt" in r.stderr
-    assert "skipped 1 file(s) the indexer could not take (first: " in r.stderr and "broken.jpg" in r.stderr
+    # each skipped image is said once, with its reason (a warning); the note after names none again
+    assert r.stderr.count("broken.jpg") == 1 and "broken.jpg: skipped (unreadable image)" in r.stderr
+    assert "index.json lists the file(s) skipped, with the reason for each" in r.stderr
     heic = importlib.util.find_spec("pillow_heif") is not None
     # what it indexed is the result (stdout, one line: the index's "vocabulary" narration is not); the rest, notes
     assert f"indexed {4 if heic else 3} images" in r.stdout and r.stdout.count("\n") == 1 and "indexed" not in r.stderr
@@ -454,3 +456,18 @@ def test_demo_and_run_check_their_folders_before_any_work(bench, tmp_path):
     r = run_cli(["run", "--root", bench.root, "--dataset", "eng", "--out", tmp_path / "run", "--index",
                  tmp_path / "notes", "--workers", "1"])  # fmt: skip
     assert r.returncode == 2 and "notes: not a pixret index" in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_search_table_into_a_pipe_holds_long_names_whole(bench, tmp_path):
+    """Issue 32 (W2): tables printed to a pipe are as wide as their cells, not cut at 80 columns."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    q = bench.queries[0]
+    long_name = "a_very_long_photo_name_" + "of_the_same_object_" * 6 + "seen_again"
+    shutil.copy(bench.query_image(0), photos / "query.jpg")
+    shutil.copy(bench.database_image(int(q.positives[0])), photos / f"{long_name}.jpg")
+    assert run_cli(["index", photos, "--index", tmp_path / "idx", "--workers", "1"]).returncode == 0
+    box = ",".join(f"{v:.0f}" for v in q.box)
+    r = run_cli(["search", photos / "query.jpg", "--index", tmp_path / "idx", "--box", box])
+    assert r.returncode == 0, r.stderr
+    assert any(f"│ {long_name} │" in line for line in r.stdout.splitlines()), r.stdout
