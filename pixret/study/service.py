@@ -104,8 +104,7 @@ def create_study(
     or a run built from them: ``evaluation.results.oracle_of``) records what they carry in its
     ``oracle`` setting, and its report and admin page call it an oracle whatever the label.
     ``cap``: the most participants the study takes (None: no cap; the admin page can change it)."""
-    from ..evaluation.results import load_pixel_results, oracle_of
-    from .report import GROUND_TRUTH
+    from ..evaluation.results import load_pixel_results
 
     path = Path(path)
     if path.exists():
@@ -131,7 +130,7 @@ def create_study(
     try:
         with store.transaction(db):
             method = str(pixel_results) if pixel_results else "oracle (ground truth)"
-            oracle = oracle_of(pixel_results) if pixel_results else GROUND_TRUTH
+            oracle = masks_oracle(pixel_results)
             marks = {"oracle": oracle} if oracle else {}  # what the masks carry from the labels
             info = {"dataset": dataset, "root": str(Path(root).resolve()), "conditions": ",".join(conditions),
                     "seed": str(seed), "mix": ",".join(f"{m:g}" for m in mix), "pairs": str(len(trials)),
@@ -155,6 +154,16 @@ def create_study(
         for made in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):  # all this call's own
             made.unlink(missing_ok=True)
     return path
+
+
+def masks_oracle(pixel_results: str | Path | None) -> str | None:
+    """What a study's masks carry from the benchmark's labels: the ground truth itself without
+    ``pixel_results``, what a run built from the labels records (``evaluation.results.oracle_of``),
+    or None for a method's results."""
+    from ..evaluation.results import oracle_of
+    from .report import GROUND_TRUTH
+
+    return oracle_of(pixel_results) if pixel_results else GROUND_TRUTH
 
 
 def _locked(method):
