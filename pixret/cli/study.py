@@ -57,11 +57,15 @@ def create(
 ) -> None:
     """Sample trials from a benchmark and write a new study file."""
     from ..study.design import parse_conditions, parse_mix
-    from ..study.service import create_study
+    from ..study.report import oracle_note
+    from ..study.service import create_study, masks_oracle
 
     shares, conds = parse_mix(mix), parse_conditions(conditions)  # both refused before any work
     path = create_study(study, root, dataset, pixel_results, pairs, conds, shares, seed, points.value, label,
                         cap or None)  # fmt: skip
+    oracle = masks_oracle(pixel_results)  # masks from the labels: said here, in the report and on the admin page
+    if oracle:
+        note(oracle_note({"oracle": oracle}))
     say(f"wrote {path}: {pairs} trials; serve it with: {escape.command('pixret', 'study', 'serve', path)}")
 
 

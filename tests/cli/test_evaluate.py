@@ -193,3 +193,36 @@ def test_show_into_a_folder_it_wrote_before_leaves_only_this_shows_files(tmp_pat
     r = run_cli(common)
     assert r.returncode == 2 and "exists and pixret did not write it" in r.stderr and r.stderr.count("\n") == 1
     assert (out / "q000_query.png").read_bytes() == b"my own picture now"
+
+
+def test_an_oracle_release_file_copied_out_of_its_run_folder_gets_a_note(tiny_release, tmp_path):
+    """An outside check (issue 32, item 3): the release-format pixels.npy of an oracle run,
+    copied out of its run folder (`evaluate --pixel-results lone/p.npy`, or a results tree's
+    pixel-level/NAME/matching_result/NAME.npy), was scored as a plain method with no word: the
+    .npy format has no place for the mark. Predictions that are the labels exactly get a note."""
+    import shutil
+
+    _, root = tiny_release
+    r = run_cli(["reference-results", "--root", root, "--dataset", "tiny", "--out", "ref"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "lone").mkdir()
+    shutil.copy(tmp_path / "ref" / "pixels.npy", tmp_path / "lone" / "p.npy")
+    said = "each of the 5 labelled positives has a prediction that is its label exactly (mask IoU 1.0)"
+    r = run_cli(["evaluate", "--root", root, "--dataset", "tiny", "--image-results", "ref/ranks.npy",
+                 "--pixel-results", "lone/p.npy"], cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert said in r.stderr and "look like the benchmark's labels (an oracle)" in r.stderr
+    tree = tmp_path / "results"
+    (tree / "pixel-level" / "copied" / "matching_result").mkdir(parents=True)
+    (tree / "image-level" / "copied").mkdir(parents=True)
+    shutil.copy(tmp_path / "ref" / "pixels.npy", tree / "pixel-level" / "copied" / "matching_result" / "tiny.npy")
+    shutil.copy(tmp_path / "ref" / "ranks.npy", tree / "image-level" / "copied" / "tiny.npy")
+    r = run_cli(["compare", "--root", root, "--results", tree, "--dataset", "tiny", "--no-cache"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "note: copied on tiny: " + said in r.stderr
+    # a method's predictions, near the labels but not them, get no such note
+    r = run_cli(["reference-results", "--root", root, "--dataset", "tiny", "--out", "near", "--shift", "0.05"],
+                cwd=tmp_path)  # fmt: skip
+    shutil.copy(tmp_path / "near" / "pixels.npy", tmp_path / "lone" / "near.npy")
+    r = run_cli(["evaluate", "--root", root, "--dataset", "tiny", "--pixel-results", "lone/near.npy"], cwd=tmp_path)
+    assert r.returncode == 0 and "label exactly" not in r.stderr, r.stderr
