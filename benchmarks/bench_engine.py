@@ -258,6 +258,9 @@ def landmarks(work: Path, photos: Path | None, figure: Path | None) -> None:
         print(f"   picture of the landmark results: {figure}")
 
 
+SECTIONS = ("landmarks", "real", "g296", "generated")  # the generated one: --images (5,000) images
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=5000)
@@ -269,19 +272,24 @@ def main() -> None:
     ap.add_argument("--no-real", action="store_true", help="skip the real-photo benchmark")
     ap.add_argument("--no-small", action="store_true", help="skip the small generated benchmark")
     ap.add_argument("--no-landmarks", action="store_true", help="skip the real-landmark benchmark")
+    ap.add_argument("--only", choices=SECTIONS, nargs="+", default=None,
+                    help="run only these benchmarks (e.g. --only landmarks: minutes, not the hour of all four)")
     ap.add_argument("--photos", type=Path, default=None,
                     help="the landmark photos' folder (make-benchmark --photos); default: download them")
     ap.add_argument("--figure", type=Path, default=None, help="write a picture of landmark results here (PNG)")
     args = ap.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    if not args.no_landmarks:
+    only = set(args.only or SECTIONS)
+    if "landmarks" in only and not args.no_landmarks:
         landmarks(work, args.photos, args.figure)
-    if not args.no_real:
+    if "real" in only and not args.no_real:
         real_photos(work)
-    if not args.no_small:  # the built-in demo's size: 12 queries, 296 images
+    if "g296" in only and not args.no_small:  # the built-in demo's size: 12 queries, 296 images
         small = generated(work, "g296", 12, 8, 296, progress=False)
         three_ways(small, work, "g296", None, work / "index-g296" / "features")
+    if "generated" not in only:
+        return
     name = f"b{args.images}"
     t0 = time.perf_counter()
     bench = generated(work, name, args.queries, args.positives, args.images)
