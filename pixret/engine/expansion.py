@@ -167,7 +167,8 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
     ids = cut(scores, ec.chain_candidates or auto_chain, skip)
     check = wgc_mode(cfg)
     kp = query.feats.kpts
-    sides = {i: index.side(i) for i in set(new) | set(ids.tolist())}
+    want = sorted(set(new) | set(ids.tolist()))
+    sides = dict(zip(want, index.sides(want), strict=True))
     if new:
         pairs = match_shortlist(query.side, [sides[i] for i in new], cfg, index.device)
         for i, (qi, di) in zip(new, pairs, strict=True):
