@@ -299,8 +299,9 @@ def _match_one(query: QuerySide, im: ImageSide, sq: SortedWords, k: int, flat_si
 
 def _match_batch(query: QuerySide, images: list[ImageSide], sq: SortedWords, k: int, flat_sigs, vc) -> list[Pairs]:
     """``_match_one`` of each image, computed over all of them at once: their words looked up in
-    the query's table together, the shared features sorted by (image, word, feature), each
-    word's pairs laid out, signatures tested and Lowe's ratio applied with the image as the
+    the query's table together, each shared feature paired with its word's query features (in
+    the reference's order, word by word, only where a cap keeps a word's first pairs: the ratio
+    test sorts them anyway), signatures tested and Lowe's ratio applied with the image as the
     first key of every sort, then split by image."""
     he = flat_sigs is not None
     words = [im.words for im in images]
@@ -313,20 +314,26 @@ def _match_batch(query: QuerySide, images: list[ImageSide], sq: SortedWords, k: 
     if not len(m):
         return [(np.zeros(0, np.int64), np.zeros(0, np.int64)) for _ in images]
     img = np.searchsorted(off, m, "right") - 1
-    by = np.argsort(img * len(sq.unique) + g[m], kind="stable")  # by image, word, then feature
-    m, img, gm = m[by], img[by], g[m][by]
-    da = np.flatnonzero(_runs(img, gm))
-    dc = np.diff(np.append(da, len(gm)))
-    grp = gm[da]
-    qa, qc = sq.first[grp], sq.count[grp]
-    n = qc * dc
-    w = np.repeat(np.arange(len(n)), n)
-    kk = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    if vc.max_pairs_per_word > 0:  # a bursty word keeps its first pairs
+    if vc.max_pairs_per_word > 0:  # a bursty word keeps its first pairs: laid out in the reference's order
+        by = np.argsort(img * len(sq.unique) + g[m], kind="stable")  # by image, word, then feature
+        m, img, gm = m[by], img[by], g[m][by]
+        da = np.flatnonzero(_runs(img, gm))
+        dc = np.diff(np.append(da, len(gm)))
+        grp = gm[da]
+        qa, qc = sq.first[grp], sq.count[grp]
+        n = qc * dc
+        w = np.repeat(np.arange(len(n)), n)
+        kk = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
         ok = kk < vc.max_pairs_per_word
         w, kk = w[ok], kk[ok]
-    fi = sq.order[qa[w] + kk // dc[w]]
-    pos = da[w] + kk % dc[w]
+        fi = sq.order[qa[w] + kk // dc[w]]
+        pos = da[w] + kk % dc[w]
+    else:  # every pair: each shared image feature with its word's query features, no sort (the
+        # ratio test's result does not depend on the pairs' order: it sorts them by value)
+        grp = g[m]
+        qa, qc = sq.first[grp], sq.count[grp]
+        pos = np.repeat(np.arange(len(m)), qc)
+        fi = sq.order[np.repeat(qa - (np.cumsum(qc) - qc), qc) + np.arange(int(qc.sum()))]
     dg, pim = m[pos], img[pos]  # the db feature (in all the images' rows) and its image
     if he:
         ham = np.bitwise_count(flat_sigs[fi] ^ np.concatenate([im.sigs for im in images])[dg])
