@@ -32,7 +32,7 @@ def image_url(ix: Index, i: int) -> str:
 
 @router.get("/info")
 def info(st: State = Depends(get_state), ix: Index = Depends(get_index)) -> dict:
-    return {"images": len(ix), "config": ix.cfg.name, "generation": ix.generation,
+    return {"images": len(ix), "config": ix.cfg.name, "generation": ix.generation, "warm": dict(st.warming),
             "benchmark": None if st.bench is None else {"name": st.bench.name, "queries": st.bench.n_queries,
                                                         "results": st.ranks is not None,
                                                         "generation": st.bench_generation}}  # fmt: skip

@@ -11,6 +11,11 @@ photo), so every answer that holds ids names its generation (``generation``: the
 another generation than the one served is a 409 with one line (``Stale``), never another
 image. The benchmark is read once per server, but a server started again may serve another:
 its answers and image addresses carry a generation of their own (``bench_generation``).
+
+Warming (``warm=True``; `pixret serve` does it unless --no-warm): a background thread reads the
+index into the page cache ahead of the first searches (``Index.warm``: the inverted files, then
+the features when the machine has the memory for them), again for each generation swapped in;
+its progress goes to ``on_warm`` (one line at a time) and to /api/info ("warm").
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +77,8 @@ class State:
     """The index, the benchmark (optional), and a locked store of recent searches, bounded by
     count and by bytes (a 40 MP upload is ~113 MB decoded: 64 of them would be 7 GB)."""
 
-    def __init__(self, index: Index | None, bench=None, ranks=None, pixels=None, device: str | None = None):
+    def __init__(self, index: Index | None, bench=None, ranks=None, pixels=None, device: str | None = None,
+                 warm: bool = False, on_warm: Callable[[str], None] | None = None):  # fmt: skip
         self.index, self.bench, self.ranks, self.pixels = index, bench, ranks, pixels
         self.searches: OrderedDict[str, tuple[np.ndarray, SearchResult, str | None]] = OrderedDict()
         self.store_bytes = 0
@@ -82,6 +89,53 @@ class State:
         self.stamp = self._stamp()
         self.reload_problem: str | None = None  # why the last reopening failed (the old index is kept)
         self.bench_generation = bench_generation(bench)
+        self.warm, self.on_warm = warm, on_warm
+        self.warming: dict = {"state": "off"}  # what /api/info shows of the warm-up
+        self._stop_warming = threading.Event()
+        if warm and index is not None:
+            self.start_warming(index)
+
+    def start_warming(self, index: Index) -> threading.Thread:
+        """Warm ``index`` in a background thread (the one warming an earlier index stops)."""
+        self._stop_warming.set()
+        stop = self._stop_warming = threading.Event()
+        status = self.warming = {"state": "warming", "generation": index.generation, "stage": "postings",
+                                 "done_bytes": 0, "total_bytes": 0}  # fmt: skip
+        said: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            status.update(stage=stage, done_bytes=done, total_bytes=total)
+            quarter = 4 * done // max(total, 1)
+            if said.get(stage, 0) < quarter < 4:
+                said[stage] = quarter
+                self._say(f"warm-up: {stage} {25 * quarter}% ({done / 1e9:.2f} of {total / 1e9:.2f} GB)")
+
+        def run() -> None:
+            try:
+                out = index.warm(progress, stop)
+            except Exception as exc:  # noqa: BLE001 - a damaged file: searches will say so; serving goes on
+                status.update(state="failed", problem=str(exc))
+                log.warning("warm-up stopped: %s", exc)
+                return
+            status.update(state="stopped" if stop.is_set() else "done", seconds=round(out["seconds"], 2),
+                          postings_bytes=out["postings"], features_bytes=out["features"], skipped=out["skipped"])  # fmt: skip
+            if not stop.is_set():
+                what = (f"the inverted files ({out['postings'] / 1e9:.2f} GB) are in memory; the features were "
+                        f"not read: {out['skipped']}" if out["skipped"] else
+                        f"the index ({(out['postings'] + out['features']) / 1e9:.2f} GB) is in memory")  # fmt: skip
+                self._say(f"warm-up done in {out['seconds']:.1f} s: {what}")
+
+        self._say(f"warming the index in the background ({len(index):,} images): progress in /api/info")
+        thread = threading.Thread(target=run, name="pixret-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def stop_warming(self) -> None:
+        self._stop_warming.set()
+
+    def _say(self, line: str) -> None:
+        if self.on_warm is not None:
+            self.on_warm(line)
 
     def _stamp(self) -> tuple | None:
         return None if self.index is None else file_stamp(Path(self.index.root) / "index.json")
@@ -105,6 +159,8 @@ class State:
                 log.warning("keeping the index being served: %s", exc)
                 return
             self.index, self.stamp, self.reload_problem = fresh, stamp, None
+            if self.warm:
+                self.start_warming(fresh)
 
     def remember(self, img: np.ndarray, res: SearchResult, generation: str | None = None) -> str:
         """Keep a search (its query image, its result and the index generation it ran on);
