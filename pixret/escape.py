@@ -16,25 +16,59 @@ returns text that the format shows as the same characters and never runs or inte
   ``?``` broken with ``{}`` so each character prints as itself; line breaks as spaces (a blank
   line is a paragraph break, which ends a ``\\caption{}`` or a cell: pdflatex stops);
 - ``chart``: a label matplotlib draws: ``$`` escaped (a pair of them is read as mathtext, and
-  bad mathtext raises), and cut to ``MAX_CHART`` characters with an ellipsis;
+  bad mathtext raises), characters its font lacks (emoji, CJK, a tab) as ``<U+XXXX>``, and cut
+  to ``MAX_CHART`` characters with an ellipsis;
 - ``csv_cell``: a cell that a spreadsheet would run as a formula (``= + - @``, tab, carriage
   return first: OWASP's CSV injection) gets a leading apostrophe; quoting is the csv module's;
 - ``command``: a command line to paste into a POSIX shell (``shlex.quote`` per argument), so
   a name with ``& | < >``, spaces or quotes stays one argument;
 - ``terminal``: C0 and C1 control characters (ESC starts ANSI sequences; CR rewrites the line),
-  DEL, the Unicode bidi controls (U+202E turns "gpj.exe" into what looks like another name:
-  "Trojan Source", CVE-2021-42574) and the line and paragraph separators, shown as ``<U+XXXX>``;
-  tabs and newlines kept in text, shown too in a name or a one-line message (``one_line``).
+  DEL, every invisible format character (Unicode category Cf: the bidi controls, U+202E turning
+  "gpj.exe" into what looks like another name: "Trojan Source", CVE-2021-42574; zero-width
+  spaces and joiners and U+FEFF, which make two names look identical and misalign a table's
+  borders) and the line and paragraph separators, shown as ``<U+XXXX>``; a byte of a file name
+  that is not UTF-8 (Python holds it as a lone surrogate, PEP 383: ``os.fsdecode``) as ``\\xNN``,
+  the way Python writes bytes, since it can be neither printed nor encoded as UTF-8; tabs and
+  newlines kept in text, shown too in a name or a one-line message (``one_line``).
 """
 
 from __future__ import annotations
 
+import functools
 import html as _html
 import re
 import shlex
+import unicodedata
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format characters, surrogates, line/paragraph separators
+
+
+class _Visible(dict):
+    """A ``str.translate`` table that fills itself: each code point's visible form (itself, or
+    <U+XXXX>, or \\xNN for a surrogate-escaped byte) is decided once, by its Unicode category
+    (this Python's ``unicodedata``, so a newer Unicode's format characters are covered as it
+    names them), then looked up in C: a page of CJK text costs no Python call per character."""
+
+    def __init__(self, keep: str):
+        super().__init__()
+        self.keep = {ord(c) for c in keep}
+
+    def __missing__(self, code: int) -> str:
+        c = chr(code)
+        if code in self.keep:
+            out = c
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte of a name that is not UTF-8 (surrogateescape)
+            out = f"\\x{code - 0xDC00:02x}"
+        elif unicodedata.category(c) in _HIDDEN:
+            out = f"<U+{code:04X}>"
+        else:
+            out = c
+        self[code] = out
+        return out
+
+
+_TEXT = _Visible("\t\n")  # text keeps its tabs and line breaks
+_ONE_LINE = _Visible("")
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "[": "{[}", "]": "{]}",
@@ -50,14 +84,11 @@ _BLOCK_START = re.compile(r"^(\s*\d{0,9})([-+=]|(?<=\d)[.)])(?=[\s=-]|$)")  # Co
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _visible(m: re.Match) -> str:
-    return f"<U+{ord(m.group()):04X}>"
-
-
 def terminal(text: object, one_line: bool = False) -> str:
-    """``text`` safe to print: control and bidi characters shown as <U+XXXX>; tabs and newlines
-    kept, unless ``one_line`` (a name, a message: a newline in it could fake a line of its own)."""
-    return (_CONTROL_LINE if one_line else _CONTROL).sub(_visible, str(text))
+    """``text`` safe to print: control, format (bidi, zero-width) and separator characters shown
+    as <U+XXXX>, the bytes of a file name that is not UTF-8 as \\xNN; tabs and newlines kept,
+    unless ``one_line`` (a name, a message: a newline in it could fake a line of its own)."""
+    return str(text).translate(_ONE_LINE if one_line else _TEXT)
 
 
 def html(text: object) -> str:
@@ -92,10 +123,25 @@ def latex(text: object) -> str:
 
 
 def chart(text: object) -> str:
-    """``text`` as a label matplotlib draws as it is (no mathtext), at most MAX_CHART characters."""
-    s = _LINE_BREAK.sub(" ", terminal(text))
+    """``text`` as a label matplotlib draws as it is (no mathtext), at most MAX_CHART characters:
+    line breaks as spaces, other control characters (a tab) and every character the chart's
+    font has no glyph for (emoji, CJK in DejaVu Sans) as <U+XXXX>, as in the terminal (matplotlib
+    would draw a box and warn "Glyph ... missing from font(s)")."""
+    glyphs = _chart_glyphs()
+    s = terminal(_LINE_BREAK.sub(" ", str(text)), one_line=True)
+    s = "".join(c if ord(c) in glyphs else f"<U+{ord(c):04X}>" for c in s)
     s = s if len(s) <= MAX_CHART else s[: MAX_CHART - 1] + "\u2026"
     return s.replace("$", r"\$")
+
+
+@functools.lru_cache(maxsize=1)
+def _chart_glyphs() -> frozenset[int]:
+    """The code points the font matplotlib draws labels in has glyphs for (its character map:
+    ``findfont`` of the default properties, DejaVu Sans unless the user's rcParams say otherwise).
+    matplotlib is imported here, when a chart is drawn, not with this module."""
+    from matplotlib import font_manager, ft2font
+
+    return frozenset(ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
 
 
 def command(*args: object) -> str:

@@ -9,23 +9,65 @@ server comes whole instead of its tail appended to the old head, and only when t
 answers with the bytes asked for (Content-Range). A size known in advance (``size``) is checked
 before a byte is kept and after the last: a file of another size is one line, and nothing of it
 is kept to resume from.
+
+An address is checked before it is asked for (``check_url``): http(s), a host, no white space
+or control character (an address with a space or a line break is refused in one line); a
+non-ASCII one is percent-encoded as UTF-8, its host IDNA-encoded (RFC 3987 3.1, what a browser
+sends for such an address).
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from .errors import PixretError
+from .errors import PixretError, quoted
 
 CHUNK = 1 << 20
+
+
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))  # what percent-encoding leaves as it is
+
+
+def check_url(url: object, where: str | os.PathLike | None = None) -> str:
+    """``url`` as it is asked for: PixretError (naming ``where``, else the address) when it is
+    not text, not http(s), has no host, or holds white space or a control character (which
+    urllib refuses with a traceback, or sends as another request line); a non-ASCII address
+    percent-encoded as UTF-8 and its host IDNA-encoded (RFC 3987 3.1), so a mirror's ``café/``
+    folder is reached as ``caf%C3%A9/``."""
+    shown = quoted(url, 80)
+    if not isinstance(url, str) or not url:
+        raise PixretError(where, f"address {shown}: expected an http(s) address as text")
+    bad = next((c for c in url if c.isspace() or not c.isprintable()), None)
+    if bad is not None:
+        raise PixretError(where, f"address {shown} holds {quoted(bad)} (U+{ord(bad):04X}): an address has no "
+                          "white space or control character (write a space as %20)")  # fmt: skip
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise PixretError(where, f"address {shown}: not an address ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise PixretError(where, f"address {shown}: expected http:// or https:// and a host")
+    if url.isascii():
+        return url
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    name, colon, port = hostport.rpartition(":") if hostport.count(":") == 1 else (hostport, "", "")
+    try:
+        ascii_host = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise PixretError(where, f"address {shown}: its host {quoted(name)} is not a valid host name") from None
+    netloc = f"{quote(userinfo, safe=_PRINTABLE_ASCII)}{at}{ascii_host}{colon}{port}"
+    return urlunsplit((parts.scheme, netloc, *(quote(p, safe=_PRINTABLE_ASCII)
+                                               for p in (parts.path, parts.query, parts.fragment))))  # fmt: skip
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -84,6 +126,7 @@ def fetch_url(
     docstring). ``size``: the file's size in bytes when known. ``timeout``: seconds, for the
     connection and for each read. Raises PixretError (one line) when the server fails, the
     connection drops ("run again to resume") or the file is not of ``size`` bytes."""
+    url = check_url(url)
     target = Path(target)
     part = target.with_name(target.name + ".part")
     meta_path = target.with_name(target.name + ".part.json")
@@ -123,6 +166,9 @@ def fetch_url(
         raise
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise PixretError(url, f"cannot connect ({getattr(exc, 'reason', exc)})") from None
+    except (ValueError, http.client.HTTPException) as exc:  # an address or a redirect urllib cannot ask for
+        raise PixretError(url, f"cannot download from this address ({type(exc).__name__}: {quoted(str(exc), 120)})") \
+            from None
     with resp:
         final = resp.geturl()
         length = resp.headers.get("Content-Length")
@@ -144,13 +190,11 @@ def fetch_url(
                               "(moved or replaced?)")  # fmt: skip
         validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
         urls = list(dict.fromkeys([url, final, *(meta.get("urls", []) if resumed else [])]))
-        # drawn only on a terminal (disable=None), on stderr: parallel.progress_bar's rule (this
-        # module sits beside parallel in the layers and cannot import it); imported here, not at
-        # the top: `pixret --help` reads the weights' names through this module
-        from tqdm import tqdm
+        # the one progress bar (drawn only on a terminal, removed when done); imported here, not
+        # at the top: `pixret --help` reads the weights' names through this module
+        from .parallel import progress_bar
 
-        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=target.name,
-                   disable=None if progress else True, file=sys.stderr, leave=False)  # fmt: skip
+        bar = progress_bar(total=total, initial=have, unit="B", unit_scale=True, desc=target.name, enabled=progress)
         try:
             meta_path.write_text(json.dumps({"urls": urls, "total": total, "validator": validator}))
             with open(part, "ab" if resumed else "wb") as fh, bar:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from .errors import PixretError
+from .errors import PixretError, number, quoted
 
 # ---------------------------------------------------------------- boxes
 
@@ -39,14 +39,16 @@ class Box(NamedTuple):
         try:
             vals = tuple(float(v) for v in parts)
         except (TypeError, ValueError):
-            raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {box!r}") from None
+            raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {quoted(box)}") from None
         if len(vals) != 4:
-            raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {len(vals)}: {box!r}")
+            raise PixretError(None, f"box must be 4 numbers x1,y1,x2,y2, got {len(vals)}: {quoted(box)}")
         return cls(*vals)
 
     def format(self) -> str:
-        """As a person reads it: "60, 220, 300, 410" (whole pixels, as the page shows it)."""
-        return ", ".join(f"{round(float(v)):d}" if math.isfinite(float(v)) else str(v) for v in self)
+        """As a person reads it: "60, 220, 300, 410" (whole pixels, as the page shows it); a value
+        beyond a million pixels, or not finite, as ``errors.number`` writes it (1e308 is
+        ``1e+308``, not 309 digits)."""
+        return ", ".join(f"{round(float(v)):d}" if abs(float(v)) < 1e6 else number(v) for v in self)
 
     def check(self, w: int, h: int) -> Box:
         """This box clipped to a ``w`` x ``h`` image; PixretError when it has a non-finite value,

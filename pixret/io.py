@@ -7,7 +7,9 @@ import io
 import json
 import os
 import pickle
+import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +24,43 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def check_target(path: str | os.PathLike) -> None:
+    """Refuse to replace ``path`` when it exists and is not a regular file: a symbolic link (the
+    link itself would be replaced, not what it points to), a folder, a FIFO, a device or a
+    socket. PixretError, one line naming it. Every file pixret writes is renamed over its target
+    (``atomic_open``, ``replace_file``): a rename over a device node or a FIFO would put a
+    regular file in its place, so such a target is never renamed over."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):  # a file above it is said by the writer
+        return
+    except OSError as exc:
+        raise PixretError(path, f"cannot write here ({exc.strerror or exc})") from None
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISLNK(st.st_mode):
+        why = "is a symbolic link: pixret does not replace a link (give the path of a file, or remove the link)"
+    elif stat.S_ISDIR(st.st_mode):
+        why = "is a folder: give a file name to write"
+    else:
+        why = "exists and is not a regular file (a FIFO, a device or a socket): pixret does not replace it"
+    raise PixretError(path, why)
+
+
+def replace_file(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """``os.replace(tmp, path)`` after ``check_target(path)``: the one way a finished temp file
+    takes a target's place (``tmp`` is left for the caller to remove when refused)."""
+    check_target(path)
+    os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds.
+    PixretError (nothing written) when ``path`` exists and is not a regular file
+    (``check_target``: checked before the block and again before the rename)."""
     path = Path(path)
-    if path.is_dir():
-        raise PixretError(path, "is a folder: give a file name to write")
+    check_target(path)
     file_above = next((p for p in path.parents if p.exists()), None)
     if file_above is not None and not file_above.is_dir():
         raise PixretError(file_above, "is a file, not a folder: cannot write into it (give a folder's name)")
@@ -42,7 +75,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -104,8 +137,13 @@ def read_json(path: str | os.PathLike) -> Any:
         raise PixretError(path, "is a folder, not a JSON file") from None
     except RecursionError:
         raise PixretError(path, "unreadable JSON (nested too deeply)") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, and ints beyond 4300 digits
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PixretError(path, f"unreadable JSON ({exc})") from None
+    except ValueError as exc:  # an integer beyond Python's 4300 digits (its text is a hint to Python users)
+        digits = re.search(r"has (\d+) digits", str(exc))
+        size = f"of {int(digits[1]):,} digits" if digits else "too long"
+        raise PixretError(path, f"unreadable JSON (a number {size}: more digits than pixret reads, "
+                          f"{sys.get_int_max_str_digits():,} at most)") from None
     except OSError as exc:  # no permission, an I/O error
         raise PixretError(path, f"cannot read ({exc.strerror or exc})") from None
 

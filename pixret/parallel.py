@@ -100,9 +100,24 @@ def progress_bar(iterable: Any = None, *, enabled: bool = True, **kwargs: Any) -
     """tqdm over ``iterable`` (or a manual bar: ``total=``), the one progress bar of pixret: on
     stderr, and drawn only when stderr is a terminal (tqdm's ``disable=None``), so a log that
     captures the output holds no ``\\r`` frames. ``enabled=False`` hides it anywhere; ``kwargs``
-    go to tqdm (desc, unit, total, ...). tqdm is imported here, not at the top: `pixret --help`."""
+    go to tqdm (desc, unit, total, ...). tqdm is imported here, not at the top: `pixret --help`.
+
+    On a terminal a bar is removed when it ends (``leave=False``): what stays on the screen are
+    the results and notes, not a finished bar or an empty line per stage. A terminal that gives
+    no size (0 x 0: a pty under ``script``, some CI runners) gets 80 x 24: tqdm 4.70 takes its
+    rows as -1 there and draws nothing, then ends each bar with a newline (``pixret index`` left
+    four empty lines)."""
     from tqdm import tqdm
 
+    kwargs.setdefault("leave", False)
+    if enabled:
+        try:
+            cols, rows = os.get_terminal_size(sys.stderr.fileno())
+        except (OSError, ValueError):  # not a terminal (tqdm draws nothing), or a stream with no file
+            cols = rows = 1
+        if cols < 1 or rows < 1:
+            kwargs.setdefault("ncols", 80)
+            kwargs.setdefault("nrows", 24)
     return tqdm(iterable, disable=None if enabled else True, file=sys.stderr, **kwargs)
 
 

@@ -2,9 +2,14 @@
 
 import csv
 import io
+import os
 import shlex
+import shutil
+import sys
+import unicodedata
 
 from pixret import escape
+from tests.helpers import run_cli
 
 HOSTILE = ['=HYPERLINK("http://x")', "<img src=x onerror=alert(1)>", "a|b\nc", r"\textbf{x}_1 & 50%",
            "[opt] name", "\x1b[31mred\x1b[0m", "abc\u202edcba"]  # fmt: skip
@@ -92,3 +97,35 @@ def test_markdown_escapes_what_could_become_markup_and_nothing_else():
     # a line starting as a list, a thematic break or a setext heading does not become one
     assert [escape.markdown_cell(s) for s in ("- a", "1. a", "2) a", "---", "= a", "-a", "3.5 pts")] == [
         "\\- a", "1\\. a", "2\\) a", "\\---", "\\= a", "-a", "3.5 pts"]
+
+
+def test_terminal_shows_invisible_format_characters_and_bytes_that_are_not_utf8():
+    # Unicode category Cf (zero-width space, byte order mark, soft hyphen, joiners, bidi marks)
+    assert escape.terminal("a\u200bb\ufeffc\u00add\u2060e\u200d") == "a<U+200B>b<U+FEFF>c<U+00AD>d<U+2060>e<U+200D>"
+    assert escape.terminal("\U000e0041 \u061c \u2066") == "<U+E0041> <U+061C> <U+2066>"  # tag, bidi marks
+    assert escape.terminal(os.fsdecode(b"caf\xe9.png")) == "caf\\xe9.png"  # a file name's byte, as Python writes it
+    assert escape.terminal("\ud800") == "<U+D800>"
+    assert escape.terminal("日本 café ü \u00a0 👍") == "日本 café ü \u00a0 👍"  # what shows, as it is
+    every_cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    assert all(escape.terminal(c, one_line=True).startswith("<U+") for c in every_cf)
+    for f in (escape.html, escape.markdown_cell, escape.latex, escape.csv_cell, escape.chart):
+        f(os.fsdecode(b"caf\xe9\xff")).encode("utf-8")  # every format can be written as UTF-8
+
+
+def test_two_names_that_differ_by_an_invisible_character_print_differently_in_aligned_tables(bench, tmp_path):
+    """Issue 32 (J2): U+200B and U+FEFF reached the terminal raw, misaligning borders, and
+    ``p1`` looked like ``p\\u200b1``."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    q = bench.queries[0]
+    shutil.copy(bench.query_image(0), photos / "p1.jpg")
+    for i, name in zip(q.positives[:2], ("p\u200b1.jpg", "\ufeffp1.jpg"), strict=True):
+        shutil.copy(bench.database_image(int(i)), photos / name)
+    r = run_cli(["index", photos, "--index", tmp_path / "idx", "--workers", "1"])
+    assert r.returncode == 0, r.stderr
+    box = ",".join(f"{v:.0f}" for v in q.box)
+    r = run_cli(["search", photos / "p1.jpg", "--index", tmp_path / "idx", "--box", box])
+    assert r.returncode == 0, r.stderr
+    assert "p<U+200B>1" in r.stdout and "<U+FEFF>p1" in r.stdout and "\u200b" not in r.stdout
+    rows = [line for line in r.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+    assert len(rows) >= 6 and len({len(line) for line in rows}) == 1  # every border in the same column

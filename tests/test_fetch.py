@@ -85,3 +85,17 @@ def test_a_part_file_of_a_changed_file_is_not_resumed(tmp_path):
         os.utime(f, ns=(1, 1))
         fetch_url(f"{url}/f.bin", target, timeout=10, progress=False)
     assert target.read_bytes() == new and log[-1] == ("f.bin", "bytes=2000-")
+
+
+def test_an_address_urllib_cannot_ask_for_is_one_line(tmp_path):
+    """Issue 32 (N): a --mirror with a space ended in http.client.InvalidURL (a traceback)."""
+    from pixret.fetch import check_url
+    from tests.helpers import run_cli
+
+    r = run_cli(["make-benchmark", tmp_path / "lm", "--landmarks", "--mirror", "http://127.0.0.1:1/my photos"])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "address 'http://127.0.0.1:1/my photos/" in r.stderr and "holds ' ' (U+0020)" in r.stderr
+    assert check_url("https://bücher.example:8080/café/x?q=é") == "https://xn--bcher-kva.example:8080/caf%C3%A9/x?q=%C3%A9"
+    assert check_url("https://mirror.example/caf%C3%A9/x") == "https://mirror.example/caf%C3%A9/x"  # kept as it is
+    with pytest.raises(PixretError, match="expected http:// or https://"):
+        fetch_url("file:///etc/passwd", tmp_path / "x")

@@ -66,3 +66,33 @@ def test_mask_outlines_fill_back_and_rle_round_trips():
 
 def test_polygons_as_lists_rounds():
     assert polygons_as_lists([np.array([[1.234, 2.345]])], 1) == [[[1.2, 2.3]]]
+
+
+def test_a_box_message_is_one_short_line_whatever_the_box(small, tmp_path):
+    """Issue 32 (I4): ``--box=1e308,1e308,1e308,1e308`` printed a 1.3 KB line (each number in
+    full, 309 digits); a long text given as a box was quoted whole. The CLI and the API alike."""
+    from fastapi.testclient import TestClient
+
+    from pixret.server.app import create_app
+    from tests.helpers import run_cli
+
+    idx, paths = small
+    client = TestClient(create_app(idx.root), base_url="http://127.0.0.1:8000")
+    for box, said in (("1e308,1e308,1e308,1e308", "box 1e+308, 1e+308, 1e+308, 1e+308 is empty"),
+                      ("1e308,0,-1e308,5", "box 1e+308, 0, -1e+308, 5 is empty"),
+                      ("x" * 5000, "got 'xxxxxxxxxx"), ("1," * 3000 + "1", "got 3001: '1,1,1,")):  # fmt: skip
+        r = run_cli(["search", paths[0], "--index", idx.root, f"--box={box}"])
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and said in r.stderr, r.stderr
+        assert len(r.stderr) < 200, r.stderr
+        answer = client.post("/api/search", data={"box": box, "image_id": "0"})
+        assert answer.status_code == 422 and said in answer.json()["detail"] and len(answer.json()["detail"]) < 200
+
+
+def test_messages_print_numbers_compactly_and_cut_what_they_quote():
+    from pixret.errors import number, quoted
+
+    assert [number(v) for v in (1e308, 60.0, 220, 0.123456789, float("nan"), 10**20, np.int64(7))] == [
+        "1e+308", "60", "220", "0.123457", "nan", "1e+20", "7"]  # fmt: skip
+    assert number(10**5000) == "an integer of about 5,001 digits"  # str() would refuse it
+    assert quoted("a b") == "'a b'" and quoted("x" * 5000) == repr("x" * 60) + "... (5,000 characters)"
+    assert len(quoted([1e308] * 1000)) < 100

@@ -3,6 +3,9 @@
 import base64
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -176,3 +179,180 @@ def test_no_module_decodes_an_image_but_imageio():
     found = [f"{p.relative_to(root)}:{n}" for p in root.rglob("*.py") if p.name != "imageio.py"
              for n, line in enumerate(p.read_text().splitlines(), 1) if decoders.search(line)]  # fmt: skip
     assert found == []
+
+
+# ---------------------------------------------------------------- decompression bombs under MAX_PIXELS (issue 32, I2)
+def _flat_png(side: int, colour_type: int, samples: int) -> bytes:
+    """A valid side x side PNG of one colour (8-bit samples), compressed row by row: the
+    outside check's bombs are 12000 x 12000 grey (0.14 MB) and 10000 x 10000 RGBA (0.39 MB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    row = bytes(1 + side * samples)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _pixret_peak(tmp_path, args) -> tuple[subprocess.CompletedProcess, float]:
+    """``pixret ARGS`` in a process of its own: its result and its peak memory (MB: the kernel's
+    VmHWM, which starts again at exec, unlike ru_maxrss, which keeps the forking parent's)."""
+    peak = tmp_path / "peak.txt"
+    code = ("import atexit, shutil, sys; out = sys.argv[1]; "
+            "atexit.register(lambda: shutil.copyfile('/proc/self/status', out)); "
+            "sys.argv = ['pixret', *sys.argv[2:]]; from pixret.cli import main; main()")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code, str(peak), *map(str, args)], capture_output=True, text=True,
+                       timeout=300)  # fmt: skip
+    hwm = next(line for line in peak.read_text().splitlines() if line.startswith("VmHWM:"))
+    return r, int(hwm.split()[1]) / 1024
+
+
+@pytest.mark.parametrize(("side", "colour_type", "samples", "mb"), [(12000, 0, 1, 0.14), (10000, 6, 4, 0.39)])
+def test_a_decompression_bomb_under_the_size_limit_is_one_line_and_never_decoded(small, tmp_path, side,
+                                                                                 colour_type, samples, mb):  # fmt: skip
+    """The outside check: these reached 937 MB and 680 MB, printed Pillow's own "Image size
+    (144000000 pixels) exceeds limit" warning naming no file, then searched."""
+    idx, _ = small
+    bomb = tmp_path / "holiday.png"
+    bomb.write_bytes(_flat_png(side, colour_type, samples))
+    assert len(bomb.read_bytes()) / 1e6 == pytest.approx(mb, abs=0.01)
+    r, peak_mb = _pixret_peak(tmp_path, ["search", bomb, "--index", idx.root, "--box", "10,10,500,500"])
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.stderr.count("\n") == 1 and "holiday.png: image of " in r.stderr and "decompression bomb" in r.stderr
+    assert "exceeds limit" not in r.stderr and "Warning" not in r.stderr  # Pillow's words
+    assert peak_mb < 350, peak_mb  # nothing decoded: a 12000 x 12000 image is 432 MB as BGR
+
+
+def test_the_plausibility_bound_lets_every_photograph_through():
+    from pixret.imageio import _check_plausible
+
+    for fmt, w, h, nbytes in [("JPEG", 8000, 6000, 750_000),  # a uniform grey frame: JPEG's floor, 64 px/B
+                              ("JPEG", 8000, 8000, 1_273_000),  # a blurred photo at quality 30 (50 px/B)
+                              ("WEBP", 8000, 6000, 105_000),  # a smooth sky at 48 MP (458 px/B)
+                              ("PNG", 4000, 4000, 10_000)]:  # any file under PLAUSIBLE_PIXELS
+        _check_plausible("x", fmt, w, h, nbytes)  # fmt: skip
+    with pytest.raises(PixretError, match="1,028 pixels per byte"):
+        _check_plausible("bomb.png", "PNG", 12000, 12000, 140_051)
+
+
+def test_a_png_header_is_read_without_decoding_it_its_orientation_too(tmp_path, monkeypatch):
+    """Pillow's getexif decodes a whole PNG to look for an eXIf chunk after the pixels: the
+    size check itself decoded the bomb. The chunks are walked instead, and an eXIf chunk after
+    the image data still turns the image."""
+    import struct
+    import zlib
+
+    from PIL import ImageFile
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 6
+    stored = cv2.imencode(".png", cv2.resize(skimage_photo(), (120, 80)))[1].tobytes()
+    late = stored[:-12] + chunk(b"eXIf", exif.tobytes()[6:]) + stored[-12:]  # after IDAT, before IEND
+    path = tmp_path / "late.png"
+    path.write_bytes(late)
+    assert image_size(path) == (80, 120) and load_image(path).shape == (120, 80, 3)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_flat_png(12000, 0, 1))
+
+    def no_decoding(self):
+        raise AssertionError("the header check decoded the image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert image_size(bomb) == (12000, 12000) and image_size(path) == (80, 120)  # headers only
+    with pytest.raises(PixretError, match="decompression bomb"):
+        load_image(bomb)
+
+
+# ---------------------------------------------------------------- nothing raw from a decoder (issue 32, I3)
+def _damaged_pngs(tmp_path) -> dict[str, Path]:
+    """PNGs on which OpenCV's libpng printed ``libpng error: ...`` before pixret's line."""
+    import struct
+    import zlib
+
+    good = cv2.imencode(".png", cv2.resize(skimage_photo(), (96, 64)))[1].tobytes()
+    ihdr = good[16:29]
+
+    def with_ihdr(data: bytes) -> bytes:
+        return good[:16] + data + struct.pack(">I", zlib.crc32(b"IHDR" + data)) + good[33:]
+
+    out = {
+        "taller.png": with_ihdr(ihdr[:4] + (64 + 40).to_bytes(4, "big") + ihdr[8:]),  # "Not enough image data"
+        "wide.png": with_ihdr((1_000_001).to_bytes(4, "big") + (1).to_bytes(4, "big") + ihdr[8:]),  # "Invalid IHDR data"
+        "interlace.png": with_ihdr(ihdr[:12] + b"\x02"),  # an interlace method PNG does not have
+        "cut.png": good[: len(good) // 2],  # "PNG input buffer is incomplete"
+    }  # fmt: skip
+    paths = {}
+    for name, data in out.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(data)
+    return paths
+
+
+def test_a_damaged_png_is_pixrets_one_line_and_nothing_of_libpng(small, tmp_path, capfd):
+    from tests.helpers import run_cli
+
+    idx, _ = small
+    for name, path in _damaged_pngs(tmp_path).items():
+        r = run_cli(["search", path, "--index", idx.root, "--box", "0,0,50,50"])
+        fd = capfd.readouterr()  # what C code wrote to the process's stdout and stderr
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1 and f"{name}: " in r.stderr and "PNG" in r.stderr or "unreadable" in r.stderr
+        assert "libpng" not in fd.err + fd.out and "libpng" not in r.stderr, fd.err
+    r = run_cli(["search", tmp_path / "taller.png", "--index", idx.root, "--box", "0,0,50,50"])
+    assert "taller.png: truncated PNG (its image data ends before its last row)" in r.stderr
+
+
+def test_a_folder_of_damaged_pngs_is_indexed_with_one_warning_each_and_nothing_of_libpng(bench, tmp_path, capfd):
+    from tests.helpers import run_cli
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    damaged = _damaged_pngs(photos)
+    for i in range(3):
+        cv2.imwrite(str(photos / f"p{i}.png"), load_image(bench.database_image(i)))
+    r = run_cli(["index", photos, "--index", tmp_path / "idx", "--workers", "1"])
+    fd = capfd.readouterr()
+    assert r.returncode == 0 and "indexed 3 images" in r.stdout, r.stderr
+    assert all(r.stderr.count(name) == 1 for name in damaged) and "libpng" not in fd.err + r.stderr
+
+
+def test_png_pixels_are_opencvs_in_every_colour_type_and_bit_depth():
+    """Pillow decodes PNGs now: the same pixels as OpenCV's IMREAD_COLOR (and IMREAD_REDUCED_*),
+    and the same mask as IMREAD_UNCHANGED, for every kind of PNG."""
+    from pixret.imageio import decode_mask
+
+    rng = np.random.default_rng(0)
+    h, w = 37, 53
+    rgb = rng.integers(0, 256, (h, w, 3), np.uint8)
+
+    def pil(im, **kw) -> bytes:
+        buf = io.BytesIO()
+        im.save(buf, "PNG", **kw)
+        return buf.getvalue()
+
+    palette = Image.fromarray(rgb).quantize(16)
+    cases = [pil(Image.fromarray(rgb)), pil(Image.fromarray(rng.integers(0, 256, (h, w, 4), np.uint8))),
+             pil(Image.fromarray(rng.integers(0, 256, (h, w), np.uint8))),
+             pil(Image.fromarray(rng.integers(0, 256, (h, w, 2), np.uint8), "LA")),
+             pil(Image.fromarray(rng.integers(0, 2, (h, w)).astype(bool))),
+             pil(Image.fromarray((rng.integers(0, 4, (h, w)) * 85).astype(np.uint8)), bits=2),
+             pil(palette), pil(palette, bits=4), pil(palette, transparency=3),
+             pil(Image.fromarray(rgb), transparency=(1, 2, 3)),
+             cv2.imencode(".png", rng.integers(0, 65536, (h, w), np.uint16))[1].tobytes(),
+             cv2.imencode(".png", rng.integers(0, 65536, (h, w, 3), np.uint16))[1].tobytes(),
+             cv2.imencode(".png", rng.integers(0, 2, (h, w, 4), np.uint16))[1].tobytes()]  # fmt: skip
+    for k, data in enumerate(cases):
+        buf = np.frombuffer(data, np.uint8)
+        for reduce, flag in ((1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2), (8, cv2.IMREAD_REDUCED_COLOR_8)):
+            want = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+            got = decode_image(data, f"case {k}", reduce)
+            assert got.shape == want.shape and (got == want).all(), (k, reduce)
+        raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        assert (decode_mask(data, f"case {k}") == ((raw.max(axis=2) if raw.ndim == 3 else raw) > 0)).all(), k

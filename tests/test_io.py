@@ -72,3 +72,39 @@ def test_a_file_stamp_changes_when_the_file_is_replaced_or_rewritten(tmp_path):
     first = file_stamp(f)
     os.utime(f, ns=(1, 1))
     assert file_stamp(f) != first and file_stamp(f)[1] == 4  # (inode, size, mtime)
+
+
+def test_a_target_that_is_not_a_regular_file_is_never_renamed_over(tmp_path):
+    """Every write is a temp file renamed over its target: over a FIFO, a device node or a link
+    that would put a regular file in its place. Such a target is refused, before and after the
+    block, and nothing is left beside it."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "real.txt").write_text("the user's")
+    (tmp_path / "link").symlink_to(tmp_path / "real.txt")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "dir").mkdir()
+    for name, why in (("fifo", "not a regular file"), ("link", "is a symbolic link"), ("dangling", "symbolic link"),
+                      ("dir", "is a folder")):  # fmt: skip
+        with pytest.raises(PixretError, match=why):
+            write_json(tmp_path / name, {"v": 1})
+    assert (tmp_path / "fifo").is_fifo() and (tmp_path / "link").is_symlink() and not (tmp_path / "nowhere").exists()
+    assert (tmp_path / "real.txt").read_text() == "the user's"
+    with pytest.raises(PixretError, match="is a symbolic link"), atomic_open(tmp_path / "late", "w") as fh:
+        fh.write("x")
+        (tmp_path / "late").symlink_to(tmp_path / "real.txt")  # made while the file was being written
+    assert (tmp_path / "late").is_symlink() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_json_number_of_thousands_of_digits_is_pixrets_own_line(tmp_path):
+    """Issue 32 (I5): a 5001-digit integer leaked Python's hint "use sys.set_int_max_str_digits()
+    to increase the limit"; the message is pixret's, naming the file."""
+    from tests.helpers import run_cli
+
+    sources = tmp_path / "my sources.json"
+    sources.write_text('{"labels": {"size": 1' + "0" * 5000 + "}}")
+    r = run_cli(["download", "--list", "--sources", sources])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "my sources.json: unreadable JSON (a number of 5,001 digits: more digits than pixret reads" in r.stderr
+    assert "sys." not in r.stderr and "set_int_max_str_digits" not in r.stderr

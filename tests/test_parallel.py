@@ -110,3 +110,59 @@ def test_the_progress_bar_draws_on_a_terminal_only():
     assert drawn.count(b"\r") > 10 and b"work" in drawn and b"50/50" in drawn
     assert _bar_output(stderr_tty=False) == b""  # a log gets no frames (issue 32: hundreds of \r)
     assert list(progress_bar(range(3), enabled=False)) == [0, 1, 2]
+
+
+def on_a_terminal(args: list, cwd, size: tuple[int, int] | None = None, timeout: float = 300) -> bytes:
+    """What ``args`` writes to a terminal (a pty as stdout and stderr): ``size`` (rows, columns),
+    or none given, as a pty under ``script -qc`` reports it (0 x 0)."""
+    main, child = pty.openpty()
+    if size is not None:
+        fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    proc = subprocess.Popen([str(a) for a in args], stdout=child, stderr=child, stdin=subprocess.DEVNULL, cwd=cwd)
+    os.close(child)
+    out = b""
+    try:
+        while block := _read(main):
+            out += block
+    finally:
+        os.close(main)
+        assert proc.wait(timeout) == 0, out.decode(errors="replace")
+    return out
+
+
+def screen(raw: bytes) -> list[str]:
+    """The lines a terminal shows after ``raw``: a carriage return goes back to the line's start
+    and what follows overwrites it (tqdm's frames, and the blanks that clear a finished bar)."""
+    lines, line, col = [], [], 0
+    for ch in raw.decode("utf-8", "replace").replace("\r\n", "\n"):
+        if ch == "\r":
+            col = 0
+        elif ch == "\n":
+            lines.append("".join(line).rstrip())
+            line, col = [], 0
+        else:
+            line[col : col + 1] = [ch]
+            col += 1
+    return [*lines, "".join(line).rstrip()] if "".join(line).strip() else lines
+
+
+def _photos(bench, folder):
+    import shutil
+
+    folder.mkdir()
+    for i in range(4):
+        shutil.copy(bench.database_image(i), folder / f"p{i}.jpg")
+
+
+def test_bars_on_a_terminal_are_drawn_then_leave_no_line_behind(bench, tmp_path):
+    """Issue 32 (L): under ``script -qc`` (a terminal of 0 x 0) ``pixret index`` left 4 empty
+    lines and drew no bar: tqdm took its rows as -1. Now each bar is drawn and removed when done,
+    what stays being the results and notes; on a terminal of a real size too."""
+    _photos(bench, tmp_path / "photos")
+    pixret = [sys.executable, "-c", "from pixret.cli import main; main()"]
+    for k, size in enumerate((None, (24, 100))):
+        raw = on_a_terminal([*pixret, "index", "photos", "--index", f"idx{k}", "--workers", "1"], tmp_path, size)
+        shown = screen(raw)
+        assert b"features: 100%" in raw and b"4/4" in raw  # the bar was drawn
+        assert "" not in shown and len(shown) == 2, shown  # then removed: no empty line, no finished bar
+        assert shown[0].startswith("vocabulary: ") and shown[1].startswith("indexed 4 images")

@@ -22,7 +22,7 @@ import sys
 import warnings
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
 from ..errors import PixretError
@@ -34,8 +34,29 @@ app = typer.Typer(
     help="Content-based pixel retrieval: benchmarks, evaluation, search engine, reports.",
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings, errors
-stdout = Console(soft_wrap=True)  # results
+
+
+class _Console(Console):
+    """A rich Console that lays out for a terminal's width only on a terminal: into a pipe or a
+    log (no width to fit) lines are whole, a table as wide as its cells (rich would fit it to 80
+    columns, or to the width of whatever terminal the command was started from, wrapping an
+    address mid-word: ``download --list`` cut every one). Tables do not expand, so a wide layout
+    costs nothing."""
+
+    UNBOUNDED = 100_000  # columns: wider than any line pixret prints
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(max(size.width, self.UNBOUNDED), size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = _Console(stderr=True, soft_wrap=True)  # progress, notes, warnings, errors
+stdout = _Console(soft_wrap=True)  # results
 
 
 def say(text: object, prefix: str = "", style: str = "", to: Console | None = None) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import PixretError
-from . import app, say, stdout
+from . import app, note, say, stdout
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -17,6 +17,8 @@ from .options import (
     PointsOpt,
     RootOpt,
     RunOpt,
+    check_outputs,
+    not_stdout,
     result_files,
     summary_table,
 )
@@ -91,7 +93,7 @@ def reference_results(
     from ..datasets import load_benchmark
     from ..evaluation import write_pixel_results, write_ranks
     from ..evaluation.perturbed import perturbed_results
-    from ..pipelines.benchmark import check_out, record_run
+    from ..pipelines.benchmark import check_out, drop_stale, record_run
 
     bench = load_benchmark(root, dataset)
     check_out(out)  # replaces only the run files a run wrote there
@@ -102,6 +104,8 @@ def reference_results(
     write_pixel_results(out / "pixels.json", pixels, method=f"reference shift={shift} drop={drop}", oracle=oracle)
     record_run(out, ["ranks.npy", "pixels.npy", "pixels.json"])
     say(f"wrote {out}/ranks.npy, pixels.npy, pixels.json: an oracle ({oracle}), marked as one wherever it is shown")
+    for name in drop_stale(out, ["ranks.npy", "pixels.npy", "pixels.json"]):  # an earlier run's, not these results'
+        note(f"removed {out / name}: an earlier pixret run wrote it here, and it does not describe these results")
 
 
 @app.command()
@@ -123,6 +127,8 @@ def report(
     from ..evaluation.results import oracle_of
     from ..viz.report import write_report
 
+    not_stdout("REPORT.html", out)
+    check_outputs(out=out)
     image_results, pixel_results, named = result_files(run, image_results, pixel_results)
     if image_results is None:
         raise PixretError(None, "the report ranks images: give --image-results FILE (or --run FOLDER)")

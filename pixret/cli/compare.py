@@ -8,10 +8,19 @@ from typing import Annotated
 
 import typer
 
-from ..errors import PixretError
+from ..errors import PixretError, quoted
 from ..evaluation.metrics import COMPARED, METRICS
-from . import app, note, say, stdout
-from .options import OneBasedOpt, PointOrder, PointsOpt, Protocol, RootOpt
+from . import app, console, note, say, stdout
+from .options import (
+    OneBasedOpt,
+    PointOrder,
+    PointsOpt,
+    Protocol,
+    RootOpt,
+    check_outputs,
+    not_stdout,
+    write_output,
+)
 
 
 def parse_run(spec: str) -> tuple[str | None, Path]:
@@ -25,7 +34,7 @@ def parse_run(spec: str) -> tuple[str | None, Path]:
         return None, Path(spec)
     name, folder = spec.split("=", 1)
     if not name:
-        raise PixretError(None, f"--run {spec!r}: give NAME=FOLDER or FOLDER")
+        raise PixretError(None, f"--run {quoted(spec)}: give NAME=FOLDER or FOLDER")
     return name, Path(folder)
 
 
@@ -54,11 +63,11 @@ def compare_cmd(
     baseline: Annotated[
         str | None, typer.Option(help="Mark cells that differ significantly from this method (p < 0.05).")
     ] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Write every table as Markdown.")] = None,
-    latex: Annotated[Path | None, typer.Option(help="Write the paper's table as LaTeX (booktabs).")] = None,
-    csv: Annotated[Path | None, typer.Option("--csv", help="Write one row per cell (CSV).")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write every table as Markdown ('-': stdout).")] = None,
+    latex: Annotated[Path | None, typer.Option(help="Write the paper's table as LaTeX (booktabs; '-': stdout).")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write one row per cell (CSV; '-': stdout).")] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write all scores, per-query values and paired tests.")
+        Path | None, typer.Option("--json", help="Write all scores, per-query values and paired tests ('-': stdout).")
     ] = None,
     html: Annotated[
         Path | None, typer.Option(help="Write an HTML page: the tables, per-query differences, masks side by side.")
@@ -71,37 +80,40 @@ def compare_cmd(
     points: PointsOpt = PointOrder.xy,
     one_based: OneBasedOpt = False,
 ) -> None:
-    """Score several methods on several benchmarks, in the paper's table layout, with significance."""
+    """Score several methods on several benchmarks, in the paper's table layout, with significance.
+    An output given as '-' (--markdown, --latex, --csv or --json) is written to stdout, and the
+    tables to stderr."""
+    import json
+
     from ..evaluation import PROTOCOLS
     from ..evaluation.compare import compare
-    from ..io import write_bytes, write_json
     from ..viz import tables
 
     unknown = [m for m in metric or () if m not in METRICS]
     if unknown:
-        raise typer.BadParameter(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+        raise typer.BadParameter(f"unknown metric {quoted(unknown[0])}; choose from {', '.join(METRICS)}")
     metrics = list(dict.fromkeys(metric)) if metric else list(COMPARED)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
+    not_stdout("--html", html)
+    shown = console if check_outputs(markdown=markdown, latex=latex, csv=csv, json=json_out, html=html) else stdout
     runs = [parse_run(r) for r in run or ()]
     store = False if no_cache else (cache or True)
     cmp = compare(root, results, method, dataset, protos, points.value, cache=store, runs=runs, one_based=one_based)
     cmp.check_baseline(baseline)  # a method of the comparison, never an oracle
     for p in protos:
         for m in metrics:
-            stdout.print(tables.rich_table(cmp, p, m, baseline))
+            shown.print(tables.rich_table(cmp, p, m, baseline))
     for line in tables.footnotes(cmp, baseline):  # the tables' footnotes (what a dagger means): with them
-        say(line, to=stdout)
+        say(line, to=shown)
     fresh = len(cmp.evaluated)
     say(f"scored {fresh} (method, dataset) pair(s), {len(cmp.scores) - fresh} from the cache")
     for text in cmp.notes:
         note(text)
     for path, text in ((markdown, tables.markdown), (latex, tables.latex), (csv, tables.csv_text)):
         if path:
-            write_bytes(path, text(cmp, baseline, metrics).encode())
-            say(f"wrote {path}")
+            write_output(path, text(cmp, baseline, metrics))
     if json_out:
-        write_json(json_out, cmp.as_dict(baseline))
-        say(f"wrote {json_out}")
+        write_output(json_out, json.dumps(cmp.as_dict(baseline), indent=2))
     if html:
         from ..viz.compare_page import write_compare_page
 

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from ..escape import terminal
 from . import app, say, stdout
 
 
@@ -36,10 +38,14 @@ def download(
     if list_ or not what:
         t = Table("name", "description", "sha256")
         t.columns[0].no_wrap = True
+        t.columns[1].overflow = "fold"  # an address wider than a terminal goes on in the next line, whole
         for s in table.values():
             if s.name.startswith("r1m-") and s.name not in ("r1m-list", "r1m-1"):
                 continue
-            t.add_row(s.name, f"{s.description} [dim]({s.urls[0]})[/]", "yes" if s.sha256 else "-")
+            # a sources file's names and addresses are shown as text, never read as rich markup
+            t.add_row(Text(terminal(s.name, one_line=True)),
+                      Text.assemble(terminal(s.description, one_line=True), (f" ({terminal(s.urls[0], one_line=True)})", "dim")),
+                      "yes" if s.sha256 else "-")  # fmt: skip
         stdout.print(t)
         groups = "; ".join(
             f"{k} = {' + '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in GROUPS.items()

@@ -15,8 +15,19 @@ from rich.table import Table
 
 from ..errors import PixretError, ResultsWarning
 from ..escape import terminal
-from . import app, note, say, stdout
-from .options import ConfigOpt, DatasetOpt, DeviceOpt, RootOpt, SchedulerOpt, WorkersOpt, summary_table
+from . import app, console, note, say, stdout
+from .options import (
+    ConfigOpt,
+    DatasetOpt,
+    DeviceOpt,
+    RootOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    check_outputs,
+    is_stdout,
+    summary_table,
+    write_output,
+)
 
 if TYPE_CHECKING:  # the engine, NumPy and OpenCV are imported inside the commands (start-up: cli/__init__.py)
     from ..engine import Index
@@ -63,10 +74,9 @@ def index(
         f"({idx.memory_bytes() / max(1, len(idx)):.0f} B per image in memory, "
         f"{idx.shortlist_bytes() / max(1, len(idx)) / 1024:.1f} KB of postings), {len(idx.skipped)} skipped -> {index_dir}",
         to=stdout)  # fmt: skip
-    if idx.skipped:
-        first = idx.skipped[0]
-        say(f"skipped {len(idx.skipped)} file(s) the indexer could not take (first: {first['path']}: "
-            f"{first['reason']}); every one is listed in {index_dir / 'index.json'}")
+    skipped = len(idx.skipped) - (len(old.skipped) if add else 0)  # this run's: each was warned as it was met
+    if skipped:  # said once each: the warnings named the files and why, this says where the list is kept
+        say(f"{index_dir / 'index.json'} lists the file(s) skipped, with the reason for each")
 
 
 class OutFormat(str, Enum):
@@ -99,7 +109,8 @@ def search(
         "--exclude-query", help="Leave the query image itself out of the results (same file, or the same "
         "image indexed elsewhere).")] = False,
     pairs_out: Annotated[Path | None, typer.Option(
-        "--pairs-out", help="Write hloc's retrieval pairs (the --top first shortlisted images per query).")] = None,
+        "--pairs-out", help="Write hloc's retrieval pairs (the --top first shortlisted images per query; '-': "
+        "to stdout, the tables then to stderr).")] = None,
     image_dir: Annotated[Path | None, typer.Option(
         "--image-dir", help="--pairs-out: the image folder hloc reads (names relative to it; default: the "
         "folder that holds every indexed image).")] = None,
@@ -120,7 +131,17 @@ def search(
         raise PixretError(None, "give a query IMAGE with --box, or --queries FILE (not both)")
     if query is not None and box is None:
         raise PixretError(None, "--box x1,y1,x2,y2 is needed with a query IMAGE")
-    todo = read_queries(queries) if queries else [QueryLine(query, Box.parse(box), 0)]
+    if image_dir is not None and not image_dir.is_dir():  # names relative to a file, or to nothing, resolve nowhere
+        raise PixretError(image_dir, f"--image-dir: {'a file, not' if image_dir.exists() else 'no such'} folder: "
+                          "give the folder hloc reads the images from")  # fmt: skip
+    if check_outputs(pairs_out=pairs_out) and json_out:
+        raise PixretError(None, "--pairs-out - and --json both write to stdout: give --pairs-out a file name")
+    comments: list[int] = []
+    todo = read_queries(queries, comments) if queries else [QueryLine(query, Box.parse(box), 0)]
+    if comments:  # a line starting with '#' is a comment: said, never dropped silently
+        shown = ", ".join(map(str, comments[:5])) + (f" and {len(comments) - 5} more" if len(comments) > 5 else "")
+        note(f"{queries}: skipped {len(comments)} line(s) starting with '#' as comments (line {shown}); an image "
+             "whose name starts with '#' is written ./#NAME")  # fmt: skip
     formats = set(fmt or [OutFormat.png])
     idx = Index.open(index_dir, device)
     pairs: list[str] = []
@@ -134,9 +155,9 @@ def search(
                 doc = {"query": str(q.image), **r.to_json(top=top, matches=matches)}
                 typer.echo(json.dumps(doc))
             else:
-                _print_hits(q.image, r, top)
+                _print_hits(q.image, r, top, console if is_stdout(pairs_out) else stdout)
             if written:
-                sub = "" if len(todo) == 1 else f"{k:03d}_{q.image.stem}/"
+                sub = "" if queries is None else f"{k:03d}_{q.image.stem}/"  # a queries file: a folder per query
                 if OutFormat.png in formats:
                     _draw(lambda name, sub=sub: written.path(sub + name), idx, q, r, top, unverified)
                 if OutFormat.coco in formats:
@@ -150,21 +171,27 @@ def search(
     if out:
         say(f"wrote {', '.join(sorted(f.value for f in formats))} results to {out}")
     if pairs_out:
-        write_bytes(pairs_out, ("\n".join(pairs) + "\n").encode())
-        say(f"wrote {len(pairs)} hloc pairs to {pairs_out} (names relative to {root})")
+        text = "\n".join(pairs) + "\n"
+        if is_stdout(pairs_out):
+            write_output(pairs_out, text)
+        else:
+            write_bytes(pairs_out, text.encode())
+        say(f"wrote {len(pairs)} hloc pairs to {'stdout' if is_stdout(pairs_out) else pairs_out} (names relative to "
+            f"{root})")  # fmt: skip
 
 
-def _print_hits(query: Path, r, top: int) -> None:
-    """The ranking as a table on stdout (names as plain text)."""
+def _print_hits(query: Path, r, top: int, to=stdout) -> None:
+    """The ranking as a table on stdout (names as plain text); ``to``: stderr when stdout holds a
+    document (--pairs-out -)."""
     t = Table(title=rich_escape(terminal(f"{query.name}: {r.timings['total'] * 1000:.0f} ms")))
     for col in ("rank", "image", "inliers", "tf-idf", "verified"):
         t.add_column(col)
     for k, h in enumerate(r.hits[:top]):
         t.add_row(str(k + 1), rich_escape(terminal(h.name, one_line=True)), str(h.inliers), f"{h.bow_score:.3f}",
                   "yes" if h.verified else "")  # fmt: skip
-    stdout.print(t)
+    to.print(t)
     if not any(h.verified for h in r.hits[:top]):
-        stdout.print("no match found: the object was not verified in any image (try a tighter box on a textured part)")
+        to.print("no match found: the object was not verified in any image (try a tighter box on a textured part)")
 
 
 def _draw(dest, idx: Index, q, r, top: int, unverified: bool) -> None:
@@ -222,6 +249,9 @@ def run(
     _print_run(folder, f"pixret {config} on {dataset}")
 
 
+REPORT = "report.html"  # the demo's report, in its folder
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo benchmark, results and report.")] = Path(
@@ -235,12 +265,17 @@ def demo(
     from ..datasets import load_benchmark
     from ..datasets.generate.synthetic import SyntheticConfig, make_benchmark
     from ..engine import get_config
+    from ..engine.store import check_index_folder
     from ..pipelines import benchmark as pipeline
     from ..viz.report import write_report
 
     t0 = time.perf_counter()
     data = out / "data"
     name = "demo"
+    # before any work: the run folder, the report and the index folder take no file pixret did not write
+    pipeline.check_out(out / "results")
+    pipeline.check_out(out, files=(REPORT,))
+    check_index_folder(out / "index")
     try:
         bench = load_benchmark(data, name)
     except PixretError:
@@ -254,7 +289,8 @@ def demo(
         # no value at a threshold (compat; docs/protocols.md, difference 10) is no news to a first run
         warnings.filterwarnings("ignore", r"compat \w+: no query keeps a positive", ResultsWarning)
         ev = pipeline.score(folder, bench, run)
-    report = write_report(ev, out / "report.html", f"pixret {config}")
+    report = write_report(ev, out / REPORT, f"pixret {config}")
+    pipeline.record_run(out, [REPORT])  # the demo's report: replaced by the next demo, never a file of the user's
     _print_run(folder, f"pixret {config} on the demo benchmark")
     say(f"{bench.n_queries} queries, {bench.n_database} images; total {time.perf_counter() - t0:.0f} s", to=stdout)
     say(f"report: {report}   results: {out / 'results'}")

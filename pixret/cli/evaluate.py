@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import PixretError
-from . import app, note, say, stdout
+from . import app, console, note, say, stdout
 from .options import (
     DatasetOpt,
     OneBasedOpt,
@@ -17,8 +17,10 @@ from .options import (
     Protocol,
     RootOpt,
     RunOpt,
+    check_outputs,
     result_files,
     summary_table,
+    write_output,
 )
 
 
@@ -35,25 +37,28 @@ def evaluate(
     protocol: Annotated[
         Protocol, typer.Option(help="compat = the release's numbers; strict = corrected.")
     ] = Protocol.both,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write all numbers here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write all numbers here ('-': to stdout, the "
+                                                  "table then to stderr).")] = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for per-query bars and PR curves (PNG).")] = None,
     points: PointsOpt = PointOrder.xy,
     one_based: OneBasedOpt = False,
     run: RunOpt = None,
 ) -> None:
     """Score a method's results on a benchmark with the compat and/or strict protocol."""
+    import json
+
     from ..datasets import load_benchmark
     from ..evaluation import PROTOCOLS, evaluate_files
     from ..evaluation.results import oracle_of
-    from ..io import write_json
 
+    shown = console if check_outputs(json=json_out) else stdout
     image_results, pixel_results, _ = result_files(run, image_results, pixel_results)
     bench = load_benchmark(root, dataset)
     protos = PROTOCOLS if protocol is Protocol.both else (protocol.value,)
     ev = evaluate_files(bench, image_results, pixel_results, protos, points.value, one_based)
     summary = ev.summarize()
     oracle = oracle_of(pixel_results)  # built from the labels: marked, never shown as a method's score
-    stdout.print(summary_table(summary, f"{dataset}: {pixel_results.name}" + (" (oracle)" if oracle else "")))
+    shown.print(summary_table(summary, f"{dataset}: {pixel_results.name}" + (" (oracle)" if oracle else "")))
     if oracle:
         note(f"{pixel_results} is an oracle, built from the benchmark's labels ({oracle}): not a method's score")
     report = ev.input_report()
@@ -61,8 +66,8 @@ def evaluate(
         if text not in ev.read_notes:
             note(text)
     if json_out:
-        write_json(json_out, {"dataset": dataset, **({"oracle": oracle} if oracle else {}), **summary, "input": report})
-        say(f"wrote {json_out}")
+        doc = {"dataset": dataset, **({"oracle": oracle} if oracle else {}), **summary, "input": report}
+        write_output(json_out, json.dumps(doc, indent=2))
     if plots:
         from ..viz.plots import write_plots
 
@@ -75,7 +80,8 @@ def show(
     root: RootOpt,
     dataset: DatasetOpt,
     pixel_results: Annotated[Path, typer.Option(help="Pixel-level results (.npy or .json).")],
-    out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("show"),
+    out: Annotated[Path, typer.Option(help="Folder for the PNG files (an earlier show's files there, not "
+                                      "written again, are removed: said).")] = Path("show"),
     query: Annotated[
         list[int] | None, typer.Option(metavar="N", help="Query index (repeatable); default: all.")
     ] = None,
@@ -89,7 +95,7 @@ def show(
     """Draw ground truth (green) and predicted (red) pixels on each query's database images."""
     from ..datasets import load_benchmark
     from ..evaluation import load_pixel_results, load_ranks
-    from ..viz.show import show_query
+    from ..viz.show import show_queries
 
     bench = load_benchmark(root, dataset)
     pixels = load_pixel_results(bench, pixel_results, points.value)
@@ -97,7 +103,7 @@ def show(
     bad = [q for q in query or () if not 0 <= q < bench.n_queries]
     if bad:
         raise PixretError(None, f"--query {bad[0]}: the benchmark has queries 0..{bench.n_queries - 1}")
-    n = 0
-    for q in query if query else range(bench.n_queries):
-        n += len(show_query(bench, q, pixels, out, ranks, top))
-    say(f"wrote {n} PNG file(s) to {out}")
+    written, notes = show_queries(bench, list(query) if query else list(range(bench.n_queries)), pixels, out, ranks, top)
+    for text in notes:  # an earlier show's files, removed or kept: said
+        note(text)
+    say(f"wrote {len(written)} PNG file(s) to {out}")

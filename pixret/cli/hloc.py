@@ -12,7 +12,7 @@ import typer
 from .. import escape
 from ..errors import PixretError
 from . import app, note, say, stdout
-from .options import ConfigOpt, DatasetOpt, RootOpt, summary_table
+from .options import ConfigOpt, DatasetOpt, RootOpt, check_outputs, is_stdout, summary_table, write_output
 
 
 class Order(str, Enum):
@@ -62,7 +62,7 @@ def export_hloc_pairs(
     root: RootOpt,
     dataset: DatasetOpt,
     run: Annotated[Path, typer.Option("--run", metavar="FOLDER", help="A run folder (pixret run): its ranks.npy.")],
-    out: Annotated[Path, typer.Option(help="hloc pairs file to write ('query database' per line).")],
+    out: Annotated[Path, typer.Option(help="hloc pairs file to write ('query database' per line; '-': stdout).")],
     top: Annotated[int, typer.Option(help="Images per query, in the run's order.", min=1)] = 50,
 ) -> None:
     """Write hloc's retrieval pairs from a pixret ranking (each query's top images), for hloc's
@@ -71,6 +71,7 @@ def export_hloc_pairs(
     from ..evaluation.results import RunFolder, load_ranks
     from ..pipelines import hloc as pipeline
 
+    check_outputs(out=out)
     bench = load_benchmark(root, dataset)
     folder = RunFolder(run).check()
     if folder.oracle():  # its ranking comes from the labels: pairs made from it would carry them into import-hloc
@@ -78,6 +79,10 @@ def export_hloc_pairs(
                           "retrieval pairs come from a method's ranking")  # fmt: skip
     root = pipeline.image_root(bench)
     pairs = pipeline.pairs_from_ranks(bench, load_ranks(bench, folder.ranks), top, root)
-    pipeline.write_pairs(out, pairs)
+    if is_stdout(out):
+        write_output(out, pipeline.pairs_text(pairs, "stdout"))
+    else:
+        pipeline.write_pairs(out, pairs)
     where = f"names relative to {root}" if root else "the benchmark's images are not here: names are theirs, with .jpg"
-    say(f"wrote {len(pairs)} pairs ({min(top, bench.n_database)} per query) to {out} ({where})")
+    say(f"wrote {len(pairs)} pairs ({min(top, bench.n_database)} per query) to {'stdout' if is_stdout(out) else out} "
+        f"({where})")  # fmt: skip

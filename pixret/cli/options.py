@@ -94,3 +94,48 @@ def summary_table(summary: dict[str, dict], title: str) -> Table:
     for label, metric, subset in summary_rows():
         t.add_row(label, *(pct(metric.value(r, subset)) for r in summary.values()))
     return t
+
+
+STDOUT = "-"  # an output file given as '-' is written to stdout (JSON, CSV, Markdown, LaTeX, pairs)
+
+
+def is_stdout(path: Path | str | None) -> bool:
+    return path is not None and str(path) == STDOUT
+
+
+def check_outputs(**options: Path | str | None) -> bool:
+    """Check a command's output files (option name -> path) before any work: a path that exists
+    and is not a regular file (a link, a folder, a FIFO, a device) is refused (``io.check_target``),
+    as are two outputs given as '-'. Returns whether one is '-' (stdout): then that document is
+    all stdout holds, and the command's tables go to stderr."""
+    from ..io import check_target
+
+    dashed = [name for name, path in options.items() if is_stdout(path)]
+    if len(dashed) > 1:
+        raise PixretError(None, f"--{dashed[0]} - and --{dashed[1]} -: one output at most can go to stdout ('-')")
+    for path in options.values():
+        if path is not None and not is_stdout(path):
+            check_target(path)
+    return bool(dashed)
+
+
+def not_stdout(option: str, path: Path | str | None) -> None:
+    """Refuse '-' for an output that is not text for stdout (an HTML page with its pictures)."""
+    if is_stdout(path):
+        raise PixretError(None, f"{option} -: this output is written to a file only; give its name")
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a text output: to stdout when ``path`` is '-', else to the file (atomically; 'wrote'
+    on stderr)."""
+    import sys
+
+    from ..io import write_bytes
+    from . import say
+
+    if is_stdout(path):
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    write_bytes(path, text.encode())
+    say(f"wrote {path}")

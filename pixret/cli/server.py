@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import PixretError
+from ..errors import PixretError, install_hint
 from . import app, say
 from .options import OneBasedOpt
 
@@ -33,7 +33,7 @@ def need_server_extra() -> None:
     missing = [pkg for pkg, mods in _EXTRA.items() if not any(_importable(m) for m in mods)]
     if missing:
         raise PixretError(
-            None, f"the web page needs the server extra ({', '.join(missing)} missing): pip install 'pixret[server]'"
+            None, f"the web page needs the server extra ({', '.join(missing)} missing): {install_hint('server')}"
         )
 
 

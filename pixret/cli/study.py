@@ -9,8 +9,17 @@ from typing import Annotated
 import typer
 
 from .. import escape
-from . import app, note, say, stdout
-from .options import DatasetOpt, PointOrder, PointsOpt, RootOpt
+from . import app, console, note, say, stdout
+from .options import (
+    DatasetOpt,
+    PointOrder,
+    PointsOpt,
+    RootOpt,
+    check_outputs,
+    is_stdout,
+    not_stdout,
+    write_output,
+)
 from .server import AllowHostOpt, HostOpt, PortOpt, need_server_extra, run_server
 
 study_app = typer.Typer(help="User studies: does showing the pixels help people?", no_args_is_help=True)
@@ -48,11 +57,15 @@ def create(
 ) -> None:
     """Sample trials from a benchmark and write a new study file."""
     from ..study.design import parse_conditions, parse_mix
-    from ..study.service import create_study
+    from ..study.report import oracle_note
+    from ..study.service import create_study, masks_oracle
 
     shares, conds = parse_mix(mix), parse_conditions(conditions)  # both refused before any work
     path = create_study(study, root, dataset, pixel_results, pairs, conds, shares, seed, points.value, label,
                         cap or None)  # fmt: skip
+    oracle = masks_oracle(pixel_results)  # masks from the labels: said here, in the report and on the admin page
+    if oracle:
+        note(oracle_note({"oracle": oracle}))
     say(f"wrote {path}: {pairs} trials; serve it with: {escape.command('pixret', 'study', 'serve', path)}")
 
 
@@ -80,7 +93,8 @@ def serve(
 def report(
     study: StudyArg,
     out: Annotated[Path, typer.Argument(metavar="OUT.html", help="The report to write.")],
-    csv: Annotated[Path | None, typer.Option("--csv", help="Also write every answer as CSV.")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write every answer as CSV ('-': to stdout, the "
+                                             "result sentences then to stderr).")] = None,
     include_incomplete: Annotated[
         bool, typer.Option(help="Also count participants who did not answer every trial (left out by default).")
     ] = False,
@@ -89,14 +103,24 @@ def report(
     ] = None,
 ) -> None:
     """Accuracy, clicks on the object and response times per condition, with 95% intervals."""
-    from ..study.report import sentence, write_report
+    import io
+
+    from ..study.report import sentence, write_csv, write_report
     from ..study.service import Study
 
+    not_stdout("OUT.html", out)
+    check_outputs(csv=csv, out=out)
     s = Study(study, readonly=True)  # a report only reads: a read-only file will do
     try:
-        result = write_report(s.rows(), s.meta, out, csv, not include_incomplete, pointer.value if pointer else None)
+        rows = s.rows()
+        result = write_report(rows, s.meta, out, None if is_stdout(csv) else csv, not include_incomplete,
+                              pointer.value if pointer else None)  # fmt: skip
     finally:
         s.close()
+    if is_stdout(csv):
+        text = io.StringIO()
+        write_csv(rows, text)
+        write_output(csv, text.getvalue())
     dropped = result["dropped"]
     if dropped["participants"]:
         note(f"left out {dropped['participants']} participant(s) who did not answer every trial "
@@ -104,5 +128,5 @@ def report(
     if dropped["pointer"]:
         note(f"left out {dropped['pointer']} answer(s) given with another pointer")
     for (a, b), d in result["differences"].items():  # the result sentences, for scripts
-        say(sentence(a, b, d), to=stdout)
-    say(f"wrote {out}" + (f" and {csv}" if csv else ""))
+        say(sentence(a, b, d), to=console if is_stdout(csv) else stdout)
+    say(f"wrote {out}" + (f" and {csv}" if csv and not is_stdout(csv) else ""))

@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import PixretError
+from ..errors import PixretError, quoted
 
 Replaceable = Callable[[Path], bool]  # whether pixret may replace the file at this path (it put it there)
 
@@ -63,7 +63,7 @@ def _extract_zip(archive: Path, dest: Path) -> None:
             root = dest.resolve()
             for member in zf.namelist():
                 if root not in (dest / member).resolve().parents and (dest / member).resolve() != root:
-                    raise PixretError(archive, f"member {member!r} would land outside the folder")
+                    raise PixretError(archive, f"member {quoted(member)} would land outside the folder")
             zf.extractall(dest)
     except zipfile.BadZipFile as exc:
         raise PixretError(archive, f"corrupt zip ({exc})") from None
@@ -190,9 +190,9 @@ def _plan(src: Path, target: Path, moves: list[tuple[Path | None, Path]], replac
                 _plan(child, target / child.name, moves, replaceable)
             return
         if target.exists() or target.is_symlink():
-            raise PixretError(None, f"archive folder {src.name!r} would replace the file {target}")
+            raise PixretError(None, f"archive folder {quoted(src.name)} would replace the file {target}")
     elif target.is_dir() and not target.is_symlink():
-        raise PixretError(None, f"archive member {src.name!r} is a file where {target} is a folder")
+        raise PixretError(None, f"archive member {quoted(src.name)} is a file where {target} is a folder")
     elif target.exists() or target.is_symlink():
         if target.is_file() and not target.is_symlink() and src.is_file() and filecmp.cmp(src, target, shallow=False):
             moves.append((None, target))

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import BenchmarkWarning, PixretError
+from ..errors import BenchmarkWarning, PixretError, quoted
 from ..imageio import decode_mask
 from ..io import read_json, write_json
 
@@ -101,7 +101,7 @@ def shape_polygons(shape: object, k: int, path: object) -> list[np.ndarray]:
         raise PixretError(path, f"shape {k} is a {kind}, which has no area: a pixel label needs "
                           f"{', '.join(AREA_SHAPES[:-1])} or {AREA_SHAPES[-1]} shapes")  # fmt: skip
     if kind not in AREA_SHAPES:
-        raise PixretError(path, f"shape {k} has an unknown shape_type {kind!r}; "
+        raise PixretError(path, f"shape {k} has an unknown shape_type {quoted(kind)}; "
                           f"known: {', '.join(AREA_SHAPES + NO_AREA_SHAPES)}")  # fmt: skip
     pts = _points(shape, k, path)
     if kind in ("rectangle", "circle", "mask") and len(pts) != 2:
@@ -140,7 +140,7 @@ def _side(value: object, path: object, key: str) -> int | None:
         return None
     ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_SIDE
     if not ok or value != int(value):
-        raise PixretError(path, f"{key} must be a whole number of pixels in 1..{MAX_SIDE}, got {value!r}")
+        raise PixretError(path, f"{key} must be a whole number of pixels in 1..{MAX_SIDE}, got {quoted(value)}")
     return int(value)
 
 

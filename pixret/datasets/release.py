@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BenchmarkWarning, PixretError
+from ..errors import BenchmarkWarning, PixretError, quoted
 from ..io import load_npy, load_pickle, regular_file
 from .model import Benchmark, Query
 
@@ -65,10 +65,10 @@ def check_new_name(name: str) -> str:
     64 characters). Checked before anything is written."""
     if name.lower() in RESERVED:
         what = "a dataset of the release" if name in KNOWN else "a name the release's files use"
-        raise PixretError(None, f"--name {name!r} is reserved ({what}; its loader reads other files): "
+        raise PixretError(None, f"--name {quoted(name)} is reserved ({what}; its loader reads other files): "
                           "choose another name")  # fmt: skip
     if not _NAME.match(name) or name.endswith("."):
-        raise PixretError(None, f"--name {name!r}: use letters, digits, '_', '.' and '-' (at most 64, "
+        raise PixretError(None, f"--name {quoted(name)}: use letters, digits, '_', '.' and '-' (at most 64, "
                           "starting with a letter or digit)")  # fmt: skip
     return name
 
@@ -223,7 +223,7 @@ def load_benchmark(root: str | os.PathLike, name: str) -> Benchmark:
             try:
                 q, i = (int(v) for v in str(key).split("_"))
             except ValueError:
-                raise PixretError(pairs_path, f"key {key!r} is not '{{q}}_{{i}}'") from None
+                raise PixretError(pairs_path, f"key {quoted(key)} is not '{{q}}_{{i}}'") from None
             pair_labels[(q, i)] = _resolve_label(base, str(rel))
     elif any(len(q.easy) or len(q.hard) for q in queries):
         warnings.warn(

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import PixretError
+from ..errors import PixretError, quoted
 from ..io import read_json
 
 _KAIST = "https://sgvr.kaist.ac.kr/~guoyuan/Segment_retrieval"
@@ -96,23 +96,26 @@ def load_sources(override: str | os.PathLike | None = None) -> dict[str, Source]
         return table
     if not Path(path).exists():
         raise PixretError(path, "sources file not found")
+    # urllib is imported only where a sources file is read (`download --list` starts fast)
+    from ..fetch import check_url
+
     doc = read_json(path)
     if not isinstance(doc, dict):
         raise PixretError(path, "expected an object {name: {urls, sha256, ...}}")
     for name, fields in doc.items():
         if not isinstance(fields, dict):
-            raise PixretError(path, f"entry {name!r} is not an object")
+            raise PixretError(path, f"entry {quoted(name)} is not an object")
         allowed = {"urls", "sha256", "size", "filename", "dest", "extract", "flatten", "description"}
         bad = set(fields) - allowed
         if bad:
-            raise PixretError(path, f"entry {name!r} has unknown field(s) {sorted(bad)}")
+            raise PixretError(path, f"entry {quoted(name)} has unknown field(s) {quoted(sorted(bad))}")
         _check_fields(fields, path, name)
-        if "urls" in fields:
-            fields = {**fields, "urls": tuple(fields["urls"])}
+        if "urls" in fields:  # each checked, a non-ASCII one percent-encoded (fetch.check_url)
+            fields = {**fields, "urls": tuple(check_url(u, f"{path}: entry {quoted(name)}") for u in fields["urls"])}
         base = table.get(name)
         if base is None:
             if not {"urls", "filename", "dest"} <= set(fields):
-                raise PixretError(path, f"new entry {name!r} needs urls, filename and dest")
+                raise PixretError(path, f"new entry {quoted(name)} needs urls, filename and dest")
             table[name] = Source(name=name, **fields)
         else:
             table[name] = replace(base, **fields)
@@ -126,22 +129,22 @@ def _check_fields(fields: dict, path: object, name: str) -> None:
     """Each field of the right type: a string for urls would become a tuple of characters."""
     urls = fields.get("urls", [])
     if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
-        raise PixretError(path, f"entry {name!r}: 'urls' must be a list of addresses")
+        raise PixretError(path, f"entry {quoted(name)}: 'urls' must be a list of addresses")
     for key, kind in _TYPES.items():
         if key in fields and fields[key] is not None and not isinstance(fields[key], kind):
-            raise PixretError(path, f"entry {name!r}: {key!r} must be a {kind.__name__}, got {fields[key]!r}")
+            raise PixretError(path, f"entry {quoted(name)}: {key!r} must be a {kind.__name__}, got {quoted(fields[key])}")
     size = fields.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-        raise PixretError(path, f"entry {name!r}: 'size' must be a whole number of bytes, got {size!r}")
+        raise PixretError(path, f"entry {quoted(name)}: 'size' must be a whole number of bytes, got {quoted(size)}")
     sha = fields.get("sha256")
     if isinstance(sha, str) and (len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha)):
-        raise PixretError(path, f"entry {name!r}: 'sha256' must be 64 hex digits")
+        raise PixretError(path, f"entry {quoted(name)}: 'sha256' must be 64 hex digits")
     for key in ("filename", "dest"):
         v = fields.get(key)
         if isinstance(v, str) and (
             Path(v).is_absolute() or ".." in Path(v).parts or (key == "filename" and "/" in v)
         ):
-            raise PixretError(path, f"entry {name!r}: {key!r} must stay inside the download folder")
+            raise PixretError(path, f"entry {quoted(name)}: {key!r} must stay inside the download folder")
 
 
 def resolve(names: list[str], table: dict[str, Source]) -> list[Source]:
@@ -151,7 +154,7 @@ def resolve(names: list[str], table: dict[str, Source]) -> list[Source]:
         for m in GROUPS.get(n, (n,)):
             if m not in table:
                 known = ", ".join([*GROUPS, *[k for k in table if not k.startswith("r1m-")]])
-                raise PixretError(None, f"unknown download {m!r}; known: {known}, r1m-1..r1m-100")
+                raise PixretError(None, f"unknown download {quoted(m)}; known: {known}, r1m-1..r1m-100")
             if table[m] not in out:
                 out.append(table[m])
     return out

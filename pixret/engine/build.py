@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -29,7 +30,7 @@ from .config import EngineConfig
 from .distributed import Runner
 from .features import extract
 from .postings import postings
-from .shards import shard_name, write_shard
+from .shards import record, shard_name, write_shard
 from .vocabulary import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words, train_vocabulary
 
 MIN_VOCAB_FEATURES = 64
@@ -40,11 +41,14 @@ ASSIGN_CHUNK = 256  # images per word-assignment task
 
 # ------------------------------------------------------------------ feature extraction
 def cache_key(path: Path, cfg: EngineConfig) -> str:
+    """The feature cache file's name: a hash of the image's absolute path, size, mtime and the
+    feature settings. The path is hashed as its bytes (``os.fsencode``): a file name that is not
+    UTF-8 (``caf\\xe9.png``) holds surrogate escapes, which ``str.encode`` refuses."""
     st = path.stat()
     ident = (
         f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
     )
-    return hashlib.sha1(ident.encode()).hexdigest()[:20]
+    return hashlib.sha1(os.fsencode(ident)).hexdigest()[:20]
 
 
 def cache_file(path: Path, cache: Path, cfg: EngineConfig) -> Path | None:
@@ -261,6 +265,8 @@ def build_shards(images: list[dict], quantizer: Quantizer, cfg: EngineConfig, sh
             chunks.append(str(out))
             assign.append((str(out), part, str(qfile)))
         shards.append((str(shard_dir / name), caches, chunks, cfg.shortlist.split_bits, cfg.compact, quantizer.size))
+    # in the index's ledger before a task writes one: a killed build's shards are known as pixret's
+    record(shard_dir.parent, "shards", [Path(job[0]).name for job in shards])
     shard_dir.mkdir(parents=True, exist_ok=True)
     runner.map(_assign, assign, "assigning words", "task")
     runner.map(_shard, shards, "index shards", "shard")

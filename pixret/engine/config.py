@@ -99,6 +99,26 @@ class VerifyConfig:
     # ("scale+orientation"; "scale"; "none" = position only). Chance inliers between unrelated
     # images fail it. Applied where the features carry them (SIFT; upright SIFT: scale only)
     keypoint_check: str = "scale+orientation"
+    # a second chance: the first this many shortlisted images that words matching did not
+    # verify are matched again exhaustively (Lowe's ratio over the descriptors, as the sift-sp
+    # baseline matches) and verified with the same checks; 0 = none (a compact index keeps no
+    # descriptors: none there)
+    retry_top_k: int = 0
+    # 3D views: where no homography verifies an image, a fundamental matrix may (its inliers lie
+    # on their epipolar lines, wherever the object's surfaces are); those inliers must agree on
+    # one scale change and rotation (Jegou et al.'s weak geometric consistency, voted over the
+    # image), and at least this many must, more than a homography needs (a fundamental matrix
+    # fits chance matches more easily); 0 = homographies only
+    epipolar_min_inliers: int = 0
+    # ... and as distinctive inliers (verify.distinctive): any photo of the same courtyard has
+    # one fundamental matrix with the query, whatever part of it shows
+    epipolar_min_distinct: float = 12.0
+    # against what verifies without being the object (verify.distinctive): inliers counted once
+    # per repeat of their word in the query box must reach this, or else cover ``min_coverage``
+    # of the box and be ``repetition_ratio`` of the tentative matches; 0 = no such check
+    min_distinct_inliers: float = 0.0
+    min_coverage: float = 0.02
+    repetition_ratio: float = 0.13
     max_scale_change: float = 2.0  # keypoint_check: allowed factor between feature and model scale
     max_angle_change: float = 30.0  # keypoint_check: allowed orientation difference, degrees
 
@@ -131,6 +151,9 @@ class MaskConfig:
     refine: int = 0
     refine_margin: float = 0.15  # the result crop: the mapped box and this share of its size around it
     refine_ring: float = 0.04  # probably background: a ring this share of the crop around the mapped box
+    refine_min_iou: float = 0.6  # a segmentation keeping less of the mapped outline than this share is not used
+    refine_side: int = 160  # pixels, the result crop's longest side (GrabCut is O(pixels))
+    refine_iters: int = 3  # GrabCut iterations in a result
 
     def __post_init__(self) -> None:
         _check_choices(self)
@@ -206,12 +229,19 @@ class EngineConfig:
 # pair of a word whose signatures differ in at most 18 bits (no cap on bursty words, which had
 # cut true matches), and Lowe's 0.8 ratio among them.
 FAST_SHORTLIST = ShortlistConfig(split_bits=8)
-FAST_VERIFY = VerifyConfig(hamming_threshold=18, max_pairs_per_word=0, ratio=0.8, max_desc_dist=1.5)
+# ... and, measured on the landmark benchmark (make-benchmark --landmarks), the real-photo one and
+# the generated one (benchmarks/bench_engine.py; README "Real photographs"): a verification must
+# rest on distinctive inliers (a courtyard's other wings repeat the query's windows), and masks
+# are segmented in each of the first 20 results' own image; in the query, GrabCut takes the
+# whole box as probably object (its background is found by colour), not only near the inliers
+FAST_VERIFY = VerifyConfig(hamming_threshold=18, max_pairs_per_word=0, ratio=0.8, max_desc_dist=1.5,
+                           min_distinct_inliers=4.5)  # fmt: skip
+FAST_MASK = MaskConfig(hull_reach=2.0, refine=20, refine_side=120, refine_iters=2, refine_min_iou=0.5)
 
 CONFIGS: dict[str, EngineConfig] = {
     # the default: vocabulary shortlist, verification of the top 100 through shared words,
     # masks that follow the object
-    "fast": EngineConfig(shortlist=FAST_SHORTLIST, verify=FAST_VERIFY),
+    "fast": EngineConfig(shortlist=FAST_SHORTLIST, verify=FAST_VERIFY, mask=FAST_MASK),
     # the paper's baseline: ratio-test matching + RANSAC against every database image,
     # the projected query box as the pixel output
     "sift-sp": EngineConfig(
@@ -225,11 +255,14 @@ CONFIGS: dict[str, EngineConfig] = {
     ),
     # the default with a compact index (R1M scale): no descriptors on disk, float16 keypoints,
     # Lowe's ratio over signature distances (README "Scaling out")
+    # (no per-result segmentation: at a million the results' photos are rarely on the searching
+    # machine's disk, and each one read costs a cold seek: the mapped outlines, as before)
     "fast-compact": EngineConfig(name="fast-compact", compact=True, shortlist=FAST_SHORTLIST,
-                                 verify=replace(FAST_VERIFY, match_distance="signature")),  # fmt: skip
+                                 verify=replace(FAST_VERIFY, match_distance="signature"),
+                                 mask=replace(FAST_MASK, refine=0)),  # fmt: skip
     # the default with upright features (faster, for collections without in-plane rotation)
     "fast-upright": EngineConfig(name="fast-upright", features=FeatureConfig(upright=True), shortlist=FAST_SHORTLIST,
-                                 verify=FAST_VERIFY),  # fmt: skip
+                                 verify=FAST_VERIFY, mask=FAST_MASK),  # fmt: skip
     # learned features (pip install 'pixret[learned]'), named like hloc's: extractor+matcher
     # XFeat, matched by mutual nearest neighbours (one batched product) in the top shortlisted
     # images, the rest of the shortlist through words; the query box is also described rotated

@@ -40,7 +40,7 @@ import shapely
 from .masks import evidence, support_polygons
 from .matchers import ImageSide, QuerySide, match_shortlist, match_words
 from .shortlist import cut
-from .verify import Verification, _plausible, fit_pairs, weak_geometric_consistency, wgc_mode
+from .verify import Verification, _plausible, distinctive, fit_pairs, weak_geometric_consistency, wgc_mode
 from .vocabulary import split_words
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def _maps_box_onto(h: np.ndarray, box, w: int, hh: int) -> bool:
 def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndarray | None = None) -> Found:
     """The expansion stage (module docstring): ``found`` with the images the expanded query and
     the chains verified added. ``exclude``: database indices never returned."""
-    from .search import Match
+    from .search import Match, verify_one
 
     cfg = index.cfg
     ec = cfg.expansion
@@ -178,10 +178,7 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
         if alone:
             paired.update(zip(new, pairs, strict=True))
         for i, (qi, di) in zip(new, pairs, strict=True):
-            side = sides[i]
-            v = fit_pairs(qi, di, kp, side.kpts, cfg.verify, max(side.size), check)
-            if v is not None:
-                found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
+            verify_one(index, query, found, i, sides[i], qi, di)
         found.tried.update(new)
     # then what the query cannot verify, through the verified results (one hop)
     todo = [int(i) for i in ids if int(i) not in found.matches]
@@ -198,7 +195,7 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
         for c, (qi, di) in zip(todo, pairs, strict=True):
             side = sides[c]
             v = fit_pairs(qi, di, qs.kpts, side.kpts, link_cfg, max(side.size), check)
-            if v is None:
+            if v is None or not distinctive(v, qs.kpts, qs.words[:, 0], qs.box, len(qi), link_cfg):
                 continue
             h = v.homography @ h_qr
             h = h / h[2, 2]

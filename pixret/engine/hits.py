@@ -12,7 +12,9 @@ JSON of a hit (``Hit.to_json``)::
     homography  3 x 3 list, query pixels -> image pixels (null when unverified)
     box         [x1, y1, x2, y2] around the mapped query box (null when unverified)
     polygons    the object's outline(s) [[[x, y], ...], ...] in image pixels (the default mask)
-    mask_kind   which outline ``polygons`` is: "box", "object" or "tight"
+    mask_kind   which outline ``polygons`` is: "refined" (segmented in this image from its own
+                evidence: masks.refine_in_result), else the query's "box", "object" or "tight"
+                outline mapped by the homography
     mask        the same pixels as a COCO RLE {"size": [h, w], "counts": str} (null when none)
     matches     (opt-in) inlier correspondences [[qx, qy, x, y], ...]
 """
@@ -60,7 +62,7 @@ class Hit:
     object_polygons: list[np.ndarray] = field(default_factory=list)  # the query's segmented object, mapped
     matches: np.ndarray | None = None  # (m, 4): query x, y -> result x, y of the inliers
     via: int | None = None  # chained through this verified result (masks along chains)
-    mask_kind: str = ""  # "box", "object" or "tight": which outline ``polygons`` holds
+    mask_kind: str = ""  # "refined", "box", "object" or "tight": which outline ``polygons`` holds
 
     @property
     def verified(self) -> bool:

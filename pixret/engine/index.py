@@ -80,11 +80,12 @@ class Index:
                 where = f"any of the {len(paths)} given images" if paths else "an empty list of images"
                 raise PixretError(root, f"no readable images to index in {where}; the index is unchanged")
             t0 = time.perf_counter()
-            quantizer = vocabulary(images, cfg, root / "work", runner, root)
+            work = store.work_folder(root)  # never a link, nor a folder pixret did not make
+            quantizer = vocabulary(images, cfg, work, runner, root)
             if progress:
                 print(f"vocabulary: {quantizer.size} words in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
                       flush=True)  # a note: stdout holds only results (pixret/cli/__init__.py)
-            names = build_shards(images, quantizer, cfg, root / "shards", root / "work", runner)
+            names = build_shards(images, quantizer, cfg, root / "shards", work, runner)
             return cls.publish(root, cfg, images, quantizer, names, skipped, device)
 
     @classmethod
@@ -115,7 +116,8 @@ class Index:
             new, skipped = extract_all([Path(p) for p in paths], self.cfg, fdir, runner, self.device)
             known = {im["cache"] for im in old}
             images = old + [im for im in new if im["cache"] not in known]
-            names = build_shards(images, self.quantizer, self.cfg, self.root / "shards", self.root / "work", runner)
+            work = store.work_folder(self.root)
+            names = build_shards(images, self.quantizer, self.cfg, self.root / "shards", work, runner)
             return self.publish(self.root, self.cfg, images, self.quantizer, names, self.skipped + skipped,
                                 self.device)  # fmt: skip
 
@@ -367,7 +369,8 @@ class Index:
 
 def hloc_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
     """``path`` relative to ``root`` ('/'-separated, '..' where it lies outside), as hloc names
-    images under its image folder; PixretError for a name hloc's pairs format cannot hold."""
+    images under its image folder; PixretError for a name hloc's pairs format cannot hold (white
+    space, or bytes that are not UTF-8)."""
     path = Path(path)
     try:
         name = Path(os.path.relpath(path.resolve(), Path(root).resolve())).as_posix()
@@ -376,6 +379,11 @@ def hloc_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
     if any(c.isspace() for c in name):
         raise PixretError(path, f"its name {name!r} holds white space: hloc's pairs format ('name0 name1' per "
                           "line) cannot hold it; rename the file")  # fmt: skip
+    try:  # a file name that is not UTF-8 holds surrogate escapes (os.fsdecode)
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PixretError(path, "its name is not UTF-8: hloc's pairs file and its HDF5 files hold UTF-8 "
+                          "names only; rename the file") from None  # fmt: skip
     return name
 
 

@@ -276,14 +276,13 @@ def project_outlines(masks: MaskOutput, box: list[np.ndarray], h: np.ndarray, w:
     return {"box": box_poly, "tight": tight, "object": obj}
 
 
-REFINE_SIDE = 160  # the result crop is segmented at this longest side
-
-
-def result_crop(path: str, region: tuple[int, int, int, int], side: int) -> tuple[np.ndarray, float] | None:
+def result_crop(path: str, region: tuple[int, int, int, int], side: int
+                ) -> tuple[np.ndarray, float, tuple[int, int]] | None:  # fmt: skip
     """The ``region`` (x0, y0, x1, y1 in full-image pixels) of the image at ``path`` at about
-    ``side`` pixels on its longest side, and the scale (crop pixels per image pixel); None when
-    the image cannot be read. The image is decoded at 1/2, 1/4 or 1/8 of its size when that
-    still leaves the region ``side`` pixels (imageio's reduced JPEG decoding)."""
+    ``side`` pixels on its longest side, the scale (crop pixels per image pixel) and the image
+    pixel the crop starts at; None when the image cannot be read. The image is decoded at 1/2,
+    1/4 or 1/8 of its size when that still leaves the region ``side`` pixels (imageio's reduced
+    JPEG decoding), so the crop starts at the multiple of that factor below (x0, y0)."""
     x0, y0, x1, y1 = region
     longest = max(x1 - x0, y1 - y0)
     k = next((k for k in (8, 4, 2) if longest / k >= side), 1)
@@ -296,7 +295,7 @@ def result_crop(path: str, region: tuple[int, int, int, int], side: int) -> tupl
         return None
     s = min(1.0, side / max(crop.shape[:2]))
     crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else crop
-    return crop, s / k
+    return crop, s / k, (x0 // k * k, y0 // k * k)
 
 
 def refine_in_result(path: str, size: tuple[int, int], prior: list[np.ndarray], box: list[np.ndarray],
@@ -315,12 +314,12 @@ def refine_in_result(path: str, size: tuple[int, int], prior: list[np.ndarray], 
     bx1, by1 = pts.max(0)
     mx, my = cfg.refine_margin * (bx1 - bx0), cfg.refine_margin * (by1 - by0)
     region = (int(max(0, bx0 - mx)), int(max(0, by0 - my)), int(min(w, np.ceil(bx1 + mx))), int(min(h, np.ceil(by1 + my))))
-    got = result_crop(path, region, REFINE_SIDE)
+    got = result_crop(path, region, cfg.refine_side)
     if got is None:
         return None
-    crop, s = got
+    crop, s, origin = got
     ch, cw = crop.shape[:2]
-    off = np.array(region[:2], np.float64)
+    off = np.array(origin, np.float64)
 
     def to_crop(polys):
         return [np.round((p - off) * s).astype(np.int32) for p in polys if len(p) >= 3]
@@ -343,7 +342,7 @@ def refine_in_result(path: str, size: tuple[int, int], prior: list[np.ndarray], 
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(GRABCUT_SEED)
     try:
-        cv2.grabCut(crop, seg, None, bgd, fgd, cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(crop, seg, None, bgd, fgd, cfg.refine_iters, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return None
     fg = np.isin(seg, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
@@ -355,4 +354,22 @@ def refine_in_result(path: str, size: tuple[int, int], prior: list[np.ndarray], 
     for c in outlines:
         if len(c) >= 3:
             out += clip_polygon(c / s + off, w, h)
-    return out or None
+    if not out:
+        return None
+    # a guard: the result's own segmentation refines the mapped outline, it does not replace it
+    # (GrabCut that follows another surface of the same colours is not the object): it keeps
+    # ``refine_min_iou`` of the mapped outline and lies within the mapped box and its ring
+    seg_geom, prior_geom = _union_geom(out), _union_geom(prior or box)
+    ring = max(bx1 - bx0, by1 - by0) * cfg.refine_ring * 2
+    inside = _area_of(shapely.intersection(seg_geom, _union_geom(box).buffer(ring)))
+    kept = _area_of(shapely.intersection(seg_geom, prior_geom))
+    ok = kept >= cfg.refine_min_iou * prior_geom.area and inside >= 0.9 * seg_geom.area
+    return out if ok else None
+
+
+def _union_geom(polys: list[np.ndarray]):
+    return shapely.union_all([shapely.make_valid(Polygon(p)) for p in polys if len(p) >= 3])
+
+
+def _area_of(geom) -> float:
+    return float(geom.area)

@@ -18,6 +18,7 @@ features), ``shortlist.Shortlist``, ``Candidates`` (the matcher's pairs per shor
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,13 +26,14 @@ import numpy as np
 from ..errors import PixretError
 from ..geometry import Box, box_polygon
 from ..imageio import as_image
+from ..parallel import default_workers
 from . import masks as M
 from .expansion import expand
 from .features import Features, extract_in_box
 from .hits import Hit, SearchResult
-from .matchers import ImageSide, QuerySide, match_shortlist
+from .matchers import ImageSide, QuerySide, get_matcher, match_shortlist
 from .shortlist import Shortlist, auto_top_k, cut, exhaustive
-from .verify import Verification, fit_pairs, wgc_mode
+from .verify import Verification, distinctive, fit_pairs, wgc_mode
 from .vocabulary import split_words
 
 MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
@@ -142,13 +144,27 @@ def verification(index, query: Query, short: Shortlist, cand: Candidates) -> Fou
     """Stage 4: a homography per candidate from its tentative matches, inliers that pass weak
     geometric consistency; verified with ``verify.min_inliers`` of them."""
     found = Found(tried=set(short.ids.tolist()))
-    check = wgc_mode(index.cfg)
-    kp = query.feats.kpts
+    vc = index.cfg.verify
     for i, side, (qi, di) in zip(short.ids.tolist(), cand.sides, cand.pairs, strict=True):
-        v = fit_pairs(qi, di, kp, side.kpts, index.cfg.verify, max(side.size), check)
-        if v is not None:
-            found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
+        verify_one(index, query, found, i, side, qi, di)
+    retry = [(i, side) for i, side in zip(short.ids.tolist(), cand.sides, strict=True)
+             if i not in found.matches and side.desc.shape[1]][: vc.retry_top_k]  # fmt: skip
+    if retry and vc.matching == "words":
+        again = get_matcher("ratio")(query.side, [side for _, side in retry], index.cfg, index.device)
+        for (i, side), (qi, di) in zip(retry, again, strict=True):
+            verify_one(index, query, found, i, side, qi, di)
     return found
+
+
+def verify_one(index, query: Query, found: Found, i: int, side: ImageSide, qi: np.ndarray, di: np.ndarray) -> None:
+    """Fit the query's tentative matches (qi, di) with database image ``i`` (verify.fit_pairs),
+    check that they rest on the object (verify.distinctive) and record the match in ``found``."""
+    kp = query.feats.kpts
+    vc = index.cfg.verify
+    v = fit_pairs(qi, di, kp, side.kpts, vc, max(side.size), wgc_mode(index.cfg))
+    words = None if query.words is None else query.words[:, 0]
+    if v is not None and distinctive(v, kp, words, tuple(query.box), len(qi), vc):
+        found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
 
 
 def expansion(index, query: Query, short: Shortlist, found: Found, exclude: np.ndarray | None = None) -> Found:
@@ -172,16 +188,13 @@ def results(index, query: Query, short: Shortlist, found: Found, masks: M.MaskOu
     box = [box_polygon(tuple(query.box))]
     hits = []
     mc = index.cfg.mask
+    mapped = [M.project_outlines(masks, box, m.v.homography, *index.images[i]["size"]) for i, m in order]
+    refined = refine_results(index, order[: mc.refine], mapped, masks.output)
     for k, (i, m) in enumerate(order):
         im = index.images[i]
         w, h = im["size"]
-        out = M.project_outlines(masks, box, m.v.homography, w, h)
-        polys, kind = out[masks.output], masks.output
-        if k < mc.refine:
-            path = index.display_path(i)
-            refined = M.refine_in_result(path, (w, h), out[masks.output], out["box"], m.db_xy, mc)
-            if refined:
-                polys, kind = refined, "refined"
+        out = mapped[k]
+        polys, kind = (refined[k], "refined") if k < len(refined) and refined[k] else (out[masks.output], masks.output)
         hits.append(Hit(index=i, name=im["name"], path=index.display_path(i), score=m.score, inliers=m.v.inliers,
                         bow_score=float(bow[i]), size=(w, h), homography=m.v.homography,
                         polygons=polys, box_polygons=out["box"], tight_polygons=out["tight"],
@@ -197,6 +210,27 @@ def results(index, query: Query, short: Shortlist, found: Found, masks: M.MaskOu
         hits.append(Hit(index=i, name=im["name"], path=index.display_path(i), score=0.0, inliers=0,
                         bow_score=float(bow[i]), size=tuple(im["size"])))  # fmt: skip
     return hits, np.concatenate([verified, rest])
+
+
+def refine_results(index, first: list, mapped: list[dict], output: str) -> list:
+    """The masks of the ``first`` verified results (database index, Match) segmented in their own
+    image (masks.refine_in_result), in order; None where that fails. In threads, one per core:
+    OpenCV's GrabCut and image decoding release the GIL, and each result is independent (its
+    GrabCut seeded by itself: the same masks in any order)."""
+    if not first:
+        return []
+    mc = index.cfg.mask
+
+    def one(k: int):
+        i, m = first[k]
+        return M.refine_in_result(index.display_path(i), tuple(index.images[i]["size"]), mapped[k][output],
+                                  mapped[k]["box"], m.db_xy, mc)  # fmt: skip
+
+    workers = min(len(first), default_workers())
+    if workers <= 1:
+        return [one(k) for k in range(len(first))]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, range(len(first))))
 
 
 def run(index, image, box, query_features: Features | None = None, exclude=None) -> SearchResult:

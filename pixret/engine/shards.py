@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PixretError
-from ..io import file_stamp, save_npy, write_json
+from ..io import file_stamp, read_json, save_npy, write_json
 from . import pagecache
 from . import postings as P
 
@@ -54,6 +54,43 @@ WHOLE = ("offsets", "post_words", "post_ptr", "post_ids", "post_df", "rows")  # 
 SUMS = "sums.json"
 SHARD_FILES = frozenset({*(f"{a}.npy" for a in ARRAYS), "rows.npy", SUMS})  # everything write_shard writes
 SHARD_TEMP = re.compile(r"\.s-[0-9a-f]{20}\..+\.tmp")  # a shard being written (or left by a kill)
+
+
+# The ledger of an index folder: every generation, shard and work folder pixret made there, each
+# recorded (by the one process that holds the index's writer lock) before the folder is made, so
+# that what a killed build left is known as pixret's. A folder is removed only when the ledger
+# names it (store.remove_old_data): a name pixret would give is no proof, a folder of the user's
+# can bear one. An unreadable ledger proves nothing: what it named is then kept, with a warning.
+LEDGER, LEDGER_FORMAT = ".pixret-written", "pixret-index-written"
+LEDGER_KINDS = ("generations", "shards", "work")
+
+
+def written(root: Path) -> dict[str, set[str]]:
+    """The folders the ledger of index folder ``root`` names, by kind (``LEDGER_KINDS``)."""
+    out: dict[str, set[str]] = {k: set() for k in LEDGER_KINDS}
+    path = root / LEDGER
+    if not path.is_file() or path.is_symlink():
+        return out
+    try:
+        doc = read_json(path)
+    except PixretError:
+        return out
+    if isinstance(doc, dict) and doc.get("format") == LEDGER_FORMAT:
+        for kind in LEDGER_KINDS:
+            names = doc.get(kind)
+            out[kind] = {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+    return out
+
+
+def record(root: Path, kind: str, names, forget: bool = False) -> None:
+    """Add ``names`` to (``forget``: remove them from) the ledger's ``kind``; the caller holds
+    the writer lock."""
+    doc = written(root)
+    new = doc[kind] - set(names) if forget else doc[kind] | set(names)
+    if new == doc[kind]:
+        return  # nothing new to say
+    doc[kind] = new
+    write_json(root / LEDGER, {"format": LEDGER_FORMAT, **{k: sorted(v) for k, v in doc.items()}}, indent=None)
 
 
 def shard_name(*parts: bytes | str) -> str:

@@ -8,6 +8,7 @@ Layout of an index folder::
                         every shard's sums.json, and its own CRC (written last, atomically)
     .pixret-index       the mark of a folder pixret made for an index (written before anything else)
     .lock               held by the one process writing the index (build, add)
+    .pixret-written     the ledger: the generations, shards and work folders pixret made here
     features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file and
                         feature config; another folder can be shared between indexes)
     shards/s-*/         immutable shards of consecutive images: features, words, signatures, a
@@ -27,9 +28,14 @@ build that fails or is killed changes nothing a reader sees.
 pixret deletes only what it can prove it wrote. An index is written only into a new or empty
 folder (marked ``.pixret-index`` at once, so that an interrupted first build resumes) or into
 one that holds a pixret index.json; any other folder is refused with one line, before anything
-is written. Inside it, a generation, a shard or the work folder is removed only when its name is
-one pixret gives and every file in it is one pixret writes there; anything else (``gen-notes``,
-a file of the user's in ``work/``) is kept, whole, with a warning naming it.
+is written. Inside it, ``.pixret-written`` (shards.py's ledger) names every generation, shard
+and work folder pixret made there, each recorded before it is made (a killed build's are known);
+an index written before the ledger existed has its current generation and shards recorded when
+their files match the checksums in index.json. A folder is removed only when the ledger names
+it and every file in it is one pixret writes there; anything else (``gen-notes``, a folder of
+the user's named ``gen-0123456789abcdef`` or ``shards/s-...``, a file of the user's in ``work/``)
+is kept, whole, with a warning naming it. pixret writes no work file into a folder it did not
+make, nor through a link (``work_folder``), and refuses a ``shards`` that is a link or a file.
 
 Checks on open (measured by benchmarks/bench_scale.py at each scale): the CRC-32 of index.json
 and of every generation file (at a million images about 200 MB, 0.05-0.1 s), each shard's
@@ -61,7 +67,7 @@ from .build import save_quantizer
 from .catalog import Catalog, as_records, write_catalog
 from .config import EngineConfig
 from .postings import global_idf
-from .shards import SHARD_FILES, SHARD_TEMP, Shard, ShardSet, crc_file, sums_crc
+from .shards import LEDGER, SHARD_FILES, SHARD_TEMP, Shard, ShardSet, crc_file, record, sums_crc, written
 from .vocabulary import Quantizer
 
 FORMAT, VERSION = "pixret-index", 3  # 3: checksums (index.json, generation files, shards)
@@ -99,9 +105,12 @@ def publish(root: Path, cfg: EngineConfig, images: Iterable[dict], quantizer: Qu
     collection, the catalog, checksums), swap index.json to it and drop what it no longer names;
     returns the generation's name. The caller holds the writer lock. ``images``: records
     {path, name, size, cache[, bytes]}."""
+    adopt_current(root)  # an index written before pixret kept a ledger: its generation, proven by its checksums
     gen = f"gen-{time.time_ns():x}"
-    while (root / gen).exists():  # never write into a folder that is there already
+    while (root / gen).exists() or (root / gen).is_symlink():  # never write into a folder that is there already
         gen = f"gen-{time.time_ns():x}"
+    record(root, "generations", [gen])  # before it exists: a killed publish leaves a folder known as pixret's
+    record(root, "shards", names)
     data = root / gen
     data.mkdir()
     try:
@@ -121,10 +130,61 @@ def publish(root: Path, cfg: EngineConfig, images: Iterable[dict], quantizer: Qu
         meta["checksum"] = _meta_crc(meta)
         write_json(root / "index.json", meta)
     except BaseException:
-        remove_owned(data, _generation_file)
+        if remove_owned(data, _generation_file):
+            record(root, "generations", [gen], forget=True)
         raise
     remove_old_data(root, keep=gen, shards=set(names))
     return gen
+
+
+def adopt_current(root: Path) -> None:
+    """Record in the ledger the generation index.json names and its shards, when their files
+    match the checksums index.json holds (an index pixret wrote before it kept a ledger: its
+    data are proven pixret's by its own files). Anything that does not match is not recorded."""
+    try:
+        meta = read_meta(root)
+        gen = meta["generation"]
+        known = written(root)
+        if not (isinstance(gen, str) and GENERATION.fullmatch(gen)) or gen in known["generations"]:
+            return
+        data = root / gen
+        if data.is_symlink() or any(crc_file(data / f) != meta["checksums"][f] for f in GENERATION_FILES):
+            return
+        regular_file(data / "shards.json")
+        names = json.loads((data / "shards.json").read_text())
+        sums = meta["shard_checksums"]
+        proven = [n for n, c in zip(names, sums, strict=True) if isinstance(n, str) and SHARD_NAME.fullmatch(n)
+                  and not (root / "shards" / n).is_symlink() and sums_crc(root / "shards" / n) == c]  # fmt: skip
+    except (PixretError, OSError, ValueError, KeyError, TypeError, RecursionError):
+        return
+    record(root, "generations", [gen])
+    record(root, "shards", proven)
+
+
+def work_folder(root: Path) -> Path:
+    """The folder a build or an add keeps its work files in (the vocabulary, each chunk's words)
+    while it runs; the caller holds the writer lock. ROOT/work when pixret made it (the ledger
+    says so: a resumed build finds its vocabulary there) or it is not there yet; else (a link, a
+    file, or a folder pixret did not make) another folder made now, ``work-N``: pixret never
+    writes into a folder it cannot prove it made, nor through a link (what is there is kept, and
+    said when the build ends)."""
+    made = written(root)["work"]
+    for name in ["work", *sorted(made - {"work"})]:
+        folder = root / name
+        if name in made and folder.is_dir() and not folder.is_symlink():
+            return folder
+    n = 0
+    while True:
+        name = "work" if n == 0 else f"work-{n}"
+        folder = root / name
+        if not (folder.exists() or folder.is_symlink()):
+            record(root, "work", [name])
+            try:
+                folder.mkdir()
+            except OSError as exc:
+                raise PixretError(folder, f"cannot make the build's work folder ({exc.strerror or exc})") from None
+            return folder
+        n += 1
 
 
 def read_meta(root: Path) -> dict:
@@ -252,6 +312,20 @@ def claim(root: Path) -> tuple[bool, bool]:
     """Make sure pixret may write an index into ROOT (new, empty, marked ``.pixret-index`` or
     holding a pixret index.json) and mark it; (made now, was new or empty). PixretError, one line
     naming the folder and what it holds, for any other folder: nothing is written there."""
+    entries = check_index_folder(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / MARK).exists():
+            write_bytes_new(root / MARK, MARK_TEXT.encode())
+    except OSError as exc:
+        raise PixretError(root, f"cannot write the index here ({exc.strerror or exc})") from None
+    return entries is None, not entries
+
+
+def check_index_folder(root: Path) -> list[str] | None:
+    """``claim``'s check, writing nothing (a command checks its index folder before any work):
+    ROOT's entries (None: not there); PixretError, one line, when pixret may not write an index
+    there."""
     try:
         entries = sorted(os.listdir(root))
     except FileNotFoundError:
@@ -264,13 +338,11 @@ def claim(root: Path) -> tuple[bool, bool]:
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
         raise PixretError(root, f"not a pixret index, and not empty (it holds {shown}): give a new or empty "
                           "folder for the index; nothing was changed")  # fmt: skip
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        if not (root / MARK).exists():
-            write_bytes_new(root / MARK, MARK_TEXT.encode())
-    except OSError as exc:
-        raise PixretError(root, f"cannot write the index here ({exc.strerror or exc})") from None
-    return entries is None, not entries
+    shards = root / "shards"
+    if shards.is_symlink() or (shards.exists() and not shards.is_dir()):
+        raise PixretError(shards, f"{'a link' if shards.is_symlink() else 'a file'} where pixret keeps the index's "
+                          "shards: pixret does not write through it; move it away (nothing was changed)")  # fmt: skip
+    return entries
 
 
 def write_bytes_new(path: Path, data: bytes) -> None:
@@ -304,7 +376,7 @@ def _undo_claim(root: Path, made: bool) -> None:
     """After a first build into a new or empty folder: if it left nothing but its mark, the lock
     and empty folders, remove exactly those (os.rmdir removes only an empty folder)."""
     files = [p for p in root.rglob("*") if not p.is_dir() or p.is_symlink()]
-    if any(p.parent != root or p.name not in (MARK, ".lock") for p in files):
+    if any(p.parent != root or p.name not in (MARK, ".lock", LEDGER) for p in files):
         return  # the build wrote something: the folder is an index's (interrupted, it resumes)
     for p in files:
         with contextlib.suppress(OSError):
@@ -356,29 +428,39 @@ def generation(root: Path) -> str | None:
 
 def remove_old_data(root: Path, keep: str, shards: set[str]) -> None:
     """After the swap: drop earlier generations, the shards no generation names any more and the
-    build's work files; readers that still map them keep their open files. Only what pixret
-    wrote is removed (``remove_owned``): any other folder is kept, with a warning naming it."""
+    build's work folders; readers that still map them keep their open files. Only what the
+    ledger proves pixret made is removed (``shards.written``; its files checked by
+    ``remove_owned``): any other folder is kept, with a warning naming it."""
+    made = written(root)
+    gone: dict[str, list[str]] = {"generations": [], "shards": [], "work": []}
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.name.startswith("gen-") and entry.name != keep and entry.is_dir():
-            if entry.is_symlink() or not GENERATION.fullmatch(entry.name):
-                _kept(Path(entry.path), "not a generation pixret wrote")
-            else:
-                remove_owned(Path(entry.path), _generation_file)
+        if entry.name.startswith("gen-") and entry.name != keep and (entry.is_dir() or entry.is_symlink()):
+            if entry.is_symlink() or entry.name not in made["generations"]:
+                _kept(Path(entry.path), "not a generation pixret recorded writing")
+            elif remove_owned(Path(entry.path), _generation_file):
+                gone["generations"].append(entry.name)
     shard_dir = root / "shards"
     if shard_dir.is_dir() and not shard_dir.is_symlink():
         for entry in sorted(os.scandir(shard_dir), key=lambda e: e.name):
             if entry.name in shards:
                 continue
-            ours = SHARD_NAME.fullmatch(entry.name) or SHARD_TEMP.fullmatch(entry.name)
-            if not ours or entry.is_symlink() or not entry.is_dir():
-                _kept(Path(entry.path), "not a shard pixret wrote")
-            else:
-                remove_owned(Path(entry.path), _shard_file)
+            temp = SHARD_TEMP.fullmatch(entry.name)
+            name = entry.name[1:23] if temp else entry.name  # a temp folder: .s-<20 hex>.<pid>.<hex>.tmp
+            if entry.is_symlink() or not entry.is_dir() or name not in made["shards"]:
+                _kept(Path(entry.path), "not a shard pixret recorded writing")
+            elif remove_owned(Path(entry.path), _shard_file) and not temp:
+                gone["shards"].append(name)
+    for name in sorted(made["work"]):
+        work = root / name
+        if work.is_symlink():
+            _kept(work, "a link, not the work folder pixret makes")
+        elif not work.exists() or (work.is_dir() and remove_owned(work, _work_file)):
+            gone["work"].append(name)
     work = root / "work"
-    if work.is_symlink():
-        _kept(work, "a link, not the work folder pixret makes")
-    elif work.is_dir():
-        remove_owned(work, _work_file)
+    if (work.exists() or work.is_symlink()) and "work" not in made["work"]:  # work went to another folder
+        _kept(work, "a link, not the work folder pixret makes" if work.is_symlink() else "not a folder pixret made")
+    for kind, names in gone.items():
+        record(root, kind, names, forget=True)
 
 
 def _generation_file(name: str) -> bool:

@@ -20,6 +20,7 @@ class Verification:
     inliers: int
     query_idx: np.ndarray  # indices (into the query's box features) of inlier matches
     db_idx: np.ndarray
+    model: str = "homography"  # or "fundamental": a 3D view (fit_epipolar; the homography is its mean plane)
 
 
 def _plausible(h: np.ndarray) -> bool:
@@ -114,14 +115,90 @@ def fit_pairs(
     of the database image sets the inlier threshold (``reproj_threshold``).
     """
     fit = estimate(q_kpts[qi, :2], d_kpts[di, :2], cfg, longest_side)
-    if fit is None:
+    if fit is not None:
+        h, inl = fit
+        if check != "none":
+            inl &= weak_geometric_consistency(h, q_kpts[qi], d_kpts[di], check, cfg)
+        if inl.sum() >= cfg.min_inliers:
+            return Verification(h, int(inl.sum()), qi[inl], di[inl])
+    return fit_epipolar(qi, di, q_kpts, d_kpts, cfg, longest_side, check)
+
+
+def voted_consistency(q_kpts: np.ndarray, d_kpts: np.ndarray, check: str, cfg: VerifyConfig) -> np.ndarray:
+    """Weak geometric consistency as Jegou et al. (ECCV 2008) define it, for a relation with no
+    local similarity to check against (a fundamental matrix): which matches (rows of q_kpts,
+    d_kpts: x, y, size, angle) agree with the most common scale change and rotation, within
+    ``max_scale_change`` and ``max_angle_change`` (rotation only with ``check``
+    "scale+orientation"). The mode is the match with the most others within those bounds
+    (O(n^2) over a verification's inliers: a few hundred)."""
+    n = len(q_kpts)
+    if n == 0:
+        return np.zeros(0, bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ls = np.log(d_kpts[:, 2] / q_kpts[:, 2])
+    ok_scale = np.abs(ls[:, None] - ls[None, :]) <= np.log(cfg.max_scale_change)
+    if check == "scale+orientation":
+        turn = d_kpts[:, 3] - q_kpts[:, 3]
+        diff = np.abs((turn[:, None] - turn[None, :] + 180.0) % 360.0 - 180.0)
+        ok_scale &= diff <= cfg.max_angle_change
+    ok_scale &= np.isfinite(ls)[:, None] & np.isfinite(ls)[None, :]
+    return ok_scale[int(np.argmax(ok_scale.sum(1)))]
+
+
+def fit_epipolar(qi: np.ndarray, di: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, cfg: VerifyConfig,
+                 longest_side: int, check: str = "none") -> Verification | None:  # fmt: skip
+    """A view no single homography explains (another side of a 3D object): a fundamental matrix
+    (OpenCV USAC MAGSAC, inliers within the reprojection threshold of their epipolar lines),
+    whose inliers pass voted weak geometric consistency; verified with
+    ``epipolar_min_inliers`` of them. The Verification's homography is a least-squares one over
+    those inliers (where the query's outlines land on average: the masks refine them in the
+    image). None when it fails."""
+    need = cfg.epipolar_min_inliers
+    if not need or len(qi) < max(need, 8):
         return None
-    h, inl = fit
-    if check != "none":
-        inl &= weak_geometric_consistency(h, q_kpts[qi], d_kpts[di], check, cfg)
-    if inl.sum() < cfg.min_inliers:
+    src, dst = q_kpts[qi, :2].astype(np.float32), d_kpts[di, :2].astype(np.float32)
+    thr = max(2.0, cfg.reproj_threshold * longest_side)
+    f, inl = cv2.findFundamentalMat(src, dst, cv2.USAC_MAGSAC, thr, 0.999, cfg.max_iters)
+    if f is None or f.shape != (3, 3) or inl is None:
         return None
-    return Verification(h, int(inl.sum()), qi[inl], di[inl])
+    inl = inl.ravel().astype(bool)
+    if check != "none" and inl.any():
+        sub = np.flatnonzero(inl)
+        inl[sub[~voted_consistency(q_kpts[qi[sub]], d_kpts[di[sub]], check, cfg)]] = False
+    if inl.sum() < need:
+        return None
+    h, _ = cv2.findHomography(src[inl], dst[inl], 0)
+    if h is None or not _plausible(h):
+        return None
+    return Verification(h, int(inl.sum()), qi[inl], di[inl], "fundamental")
+
+
+def distinctive(v: Verification, q_kpts: np.ndarray, q_words: np.ndarray | None, box, n_tentative: int,
+                cfg: VerifyConfig) -> bool:  # fmt: skip
+    """Whether a verification rests on the object rather than on a corner of the query box or on
+    structure the box repeats (``VerifyConfig.min_distinct_inliers``; 0: always).
+
+    The evidence: the inliers counted once per repeat of their visual word among the query's
+    features (sum of 1 / repeats: ten inliers on ten copies of one window count one). Where it
+    is below ``min_distinct_inliers``, the verification must also not look like either failure:
+    its inliers' convex hull in the query covers at least ``min_coverage`` of the box (a few
+    inliers on a tower at the box's edge are not the facade), and they are at least
+    ``repetition_ratio`` of the tentative matches (the same windows on another wing of a
+    courtyard vote for a shifted grid among hundreds of tentative matches: Torii et al.,
+    "Visual place recognition with repetitive structures", CVPR 2013). ``q_words`` (n,) the
+    query features' nearest words; ``box`` (x1, y1, x2, y2) the query box."""
+    if cfg.min_distinct_inliers <= 0 or q_words is None:
+        return True
+    repeats = np.bincount(q_words)[q_words]
+    distinct = float((1.0 / repeats[v.query_idx]).sum())
+    if v.model == "fundamental":  # a fundamental matrix verifies the scene, not the object: no exceptions
+        return distinct >= cfg.epipolar_min_distinct
+    if distinct >= cfg.min_distinct_inliers:
+        return True
+    x1, y1, x2, y2 = box
+    pts = q_kpts[v.query_idx, :2].astype(np.float32)
+    hull = cv2.contourArea(cv2.convexHull(pts)) if len(pts) >= 3 else 0.0
+    return hull >= cfg.min_coverage * max(1.0, (x2 - x1) * (y2 - y1)) and v.inliers >= cfg.repetition_ratio * n_tentative
 
 
 def wgc_mode(cfg: EngineConfig) -> str:

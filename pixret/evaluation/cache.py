@@ -102,7 +102,7 @@ def file_digest(path: Path | None) -> str:
                 rel = pair.get("mask") if isinstance(pair, dict) else None
                 if isinstance(rel, str):
                     m = path.parent / rel
-                    h.update(rel.encode())
+                    h.update(os.fsencode(rel))  # a name that is not UTF-8 holds surrogate escapes
                     h.update(_digest_or_missing(m).encode())
     except OSError as exc:
         raise PixretError(path, f"unreadable ({exc.strerror or exc})") from None
@@ -126,7 +126,7 @@ def benchmark_digest(bench: Benchmark) -> str:
     label has no size)."""
     h = hashlib.sha256(json.dumps([bench.name, bench.n_queries, bench.n_database]).encode())
     for f in benchmark_files(bench):
-        h.update(str(f).encode())
+        h.update(os.fsencode(f))  # its bytes: a folder name that is not UTF-8 holds surrogate escapes
         h.update(_digest_or_missing(f).encode())
     for i in sorted({i for _, i in bench.pairs()}):
         path = bench.database_image(i)
@@ -186,16 +186,25 @@ def user_key(path: Path | None = None) -> bytes:
 
 
 def _read_key(path: Path) -> bytes:
+    """The key file's bytes, checked (``user_key``); FileNotFoundError when there is none. The
+    file is opened without following a link (O_NOFOLLOW) and checked on the open descriptor, so
+    what is checked is what is read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise
     except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW's ELOOP ("Too many levels of symbolic links") says it badly
+            raise PixretError(path, "the cache key is a symbolic link: pixret reads its key only from a file itself, "
+                              f"never through a link (set {KEY_ENV} to the file's own path)") from None  # fmt: skip
         raise PixretError(path, f"cannot read the cache key ({exc.strerror or exc})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # checked before a file object is made: a folder cannot be one
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise PixretError(path, f"the cache key is {what}, not a file (set {KEY_ENV} to a file's path: the key is "
+                          "made there)")  # fmt: skip
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise PixretError(path, "the cache key is not a regular file")
         if st.st_uid != os.getuid():
             raise PixretError(path, "the cache key belongs to another user")
         if st.st_mode & 0o077:

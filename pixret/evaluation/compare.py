@@ -37,7 +37,7 @@ import numpy as np
 from ..datasets import load_benchmark
 from ..datasets.model import Benchmark
 from ..datasets.release import KNOWN, find_datasets
-from ..errors import PixretError
+from ..errors import PixretError, quoted
 from . import cache as _cache
 from .evaluator import evaluate_files
 from .metrics import COMPARED, METRICS, PAPER_SUBSETS
@@ -144,9 +144,9 @@ class Comparison:
         if baseline is None:
             return
         if baseline not in self.methods:
-            raise PixretError(None, f"baseline {baseline!r} is not among the methods: {', '.join(self.methods)}")
+            raise PixretError(None, f"baseline {quoted(baseline)} is not among the methods: {', '.join(self.methods)}")
         if baseline in self.oracles:
-            raise PixretError(None, f"baseline {baseline!r} is an oracle, built from the benchmark's labels "
+            raise PixretError(None, f"baseline {quoted(baseline)} is an oracle, built from the benchmark's labels "
                               f"({self.oracles[baseline]}): a significance test needs a method as its baseline")  # fmt: skip
 
     def value(self, method: str, dataset: str, protocol: str, metric: str, subset: str) -> float | None:

@@ -42,7 +42,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..datasets.model import Benchmark
-from ..errors import PixretError, ResultsWarning
+from ..errors import PixretError, ResultsWarning, quoted
 from ..geometry import (
     box_iou,
     mask_outlines,
@@ -295,9 +295,9 @@ def _points(value: object, path: object, key: str) -> np.ndarray:
 def _index(value: object, path: object, key: str, what: str) -> int:
     """A non-negative integer (an int, or a float with no fraction: 0.9 is refused, not cut to 0)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer):
-        raise PixretError(path, f"{key}: {what} must be an integer, got {value!r}")
+        raise PixretError(path, f"{key}: {what} must be an integer, got {quoted(value)}")
     if isinstance(value, float) and not value.is_integer():
-        raise PixretError(path, f"{key}: {what} must be an integer, got {value!r}")
+        raise PixretError(path, f"{key}: {what} must be an integer, got {quoted(value)}")
     if value < 0:
         raise PixretError(path, f"{key}: {what} {int(value)} is negative")
     return int(value)
@@ -365,7 +365,7 @@ def _warn_short(short: list[str], path: object) -> None:
 
 def _check_order(points: str) -> None:
     if points not in POINT_ORDERS:
-        raise PixretError(None, f"unknown point order {points!r}; choose from {', '.join(POINT_ORDERS)}")
+        raise PixretError(None, f"unknown point order {quoted(points)}; choose from {', '.join(POINT_ORDERS)}")
 
 
 def read_pixel_results(
@@ -389,7 +389,7 @@ def read_pixel_results(
     for key, value in raw.items():
         m = _RELEASE_KEY.match(str(key))
         if not m:
-            raise PixretError(path, f"unknown key {key!r}, expected 'qimlist_{{q}}_imlist_{{i}}'")
+            raise PixretError(path, f"unknown key {quoted(key)}, expected 'qimlist_{{q}}_imlist_{{i}}'")
         q, i = int(m[1]), int(m[2])
         _check_pair(q, i, n_queries, n_database, path, str(key))
         pts = _points(value, path, str(key))
@@ -439,7 +439,7 @@ def _read_pixret_json(path: Path, n_queries: int, n_database: int) -> PixelResul
 def _read_png_mask(base: Path, rel: str, path: Path, key: str) -> dict:
     mpath = (base / rel).resolve()
     if base.resolve() not in mpath.parents:
-        raise PixretError(path, f"{key}: mask path {rel!r} leaves the results folder")
+        raise PixretError(path, f"{key}: mask path {quoted(rel)} leaves the results folder")
     if not mpath.is_file():
         raise PixretError(mpath, "mask image not found")
     return mask_to_rle(load_mask(mpath, MAX_MASK_PIXELS))

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..datasets.model import Benchmark
 from ..engine import EngineConfig, Index, get_config
+from ..engine.store import check_index_folder
 from ..errors import PixretError, ResultsWarning
 from ..evaluation import PixelEval, PixelPrediction
 from ..evaluation.results import RunFolder
@@ -122,7 +123,7 @@ def run_engine(
 def write_run(out: str | os.PathLike, bench: Benchmark, run: RunOutput, method: str) -> RunFolder:
     """Stage 3: the run folder's result files (ranks.npy, pixels.json, pixels.npy). PixretError
     (nothing written) when the folder holds a run file no pixret run wrote (``check_out``)."""
-    check_out(out)
+    check_out(out, before=False)
     folder = RunFolder(out)
     folder.write_results(run.ranks, run.pixels, method)
     record_run(Path(out), RUN_FILES[:3])
@@ -139,19 +140,21 @@ def _written(out: Path) -> dict[str, str]:
     return {k: v for k, v in files.items() if isinstance(v, str)} if isinstance(files, dict) else {}
 
 
-def check_out(out: str | os.PathLike) -> None:
-    """Refuse a run folder holding a run file (ranks.npy, pixels.json, pixels.npy, scores.json)
-    that no pixret run wrote there, or that changed since: one line naming it. A new or empty
-    folder, or one holding other files only, is fine (those are never touched)."""
+def check_out(out: str | os.PathLike, files=RUN_FILES, before: bool = True) -> None:
+    """Refuse a run folder holding a run file (``files``: ranks.npy, pixels.json, pixels.npy,
+    scores.json) that no pixret run wrote there, or that changed since: one line naming it (that
+    nothing was written, when ``before``: called before any work, as every command does). A new
+    or empty folder, or one holding other files only, is fine (those are never touched)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise PixretError(out, "is a file, not a folder: give a folder for the run")
+        raise PixretError(out, "is a file, not a folder: give a folder for the run" + ("; nothing was written"
+                                                                                         if before else ""))  # fmt: skip
     written = _written(out)
-    for name in RUN_FILES:
-        _check_file(out / name, written.get(name))
+    for name in files:
+        _check_file(out / name, written.get(name), "; nothing was written" if before else "")
 
 
-def _check_file(f: Path, recorded: str | None) -> None:
+def _check_file(f: Path, recorded: str | None, tail: str = "") -> None:
     if not (f.exists() or f.is_symlink()):
         return
     try:
@@ -160,7 +163,7 @@ def _check_file(f: Path, recorded: str | None) -> None:
         ours = False
     if not ours:
         raise PixretError(f, "not written by a pixret run in this folder, or changed since: give a new --out "
-                          "folder, or move the file away; nothing was written")  # fmt: skip
+                          f"folder, or move the file away{tail}")  # fmt: skip
 
 
 def record_run(out: Path, names) -> None:
@@ -168,6 +171,29 @@ def record_run(out: Path, names) -> None:
     written = _written(out)
     written.update({n: sha256_of(out / n) for n in names if (out / n).is_file()})
     write_json(out / LEDGER, {"format": LEDGER_FORMAT, "files": written})
+
+
+def drop_stale(out: Path, keep) -> list[str]:
+    """After writing the run files ``keep`` into OUT: remove the other run files an earlier
+    pixret run wrote there (recorded in the ledger, unchanged since), which would stand beside
+    these results as if they were theirs (an earlier run's scores.json); returns their names.
+    A run file not recorded, or changed, is never removed (``check_out`` refused it before)."""
+    written, removed = _written(out), []
+    for name in RUN_FILES:
+        f = out / name
+        if name in keep or not f.is_file() or f.is_symlink():
+            continue
+        try:
+            ours = written.get(name) == sha256_of(f)
+        except OSError:
+            ours = False
+        if ours:
+            f.unlink()
+            removed.append(name)
+    if removed:
+        write_json(out / LEDGER, {"format": LEDGER_FORMAT, "files": {k: v for k, v in written.items()
+                                                                     if k not in removed}})  # fmt: skip
+    return removed
 
 
 def score(folder: RunFolder, bench: Benchmark, run: RunOutput) -> PixelEval:
@@ -195,6 +221,7 @@ def main(
     conf = get_config(conf) if isinstance(conf, str) else conf
     out = Path(out)
     check_out(out)  # before the run's minutes, not after
+    check_index_folder(Path(index_dir or out / "index"))
     run = run_engine(bench, conf, index_dir or out / "index", **kwargs)
     score(write_run(out, bench, run, conf.name), bench, run)
     return out

@@ -56,6 +56,7 @@ from ..evaluation.results import RunFolder
 from ..geometry import Box
 from ..imageio import image_size
 from ..io import atomic_open, regular_file
+from .benchmark import RUN_FILES, check_out, record_run
 
 MAX_KEYPOINTS = 1_000_000  # per image: more is not a feature file (checked before reading)
 MAX_SIDE = 100_000  # pixels: a declared side beyond this is not an image pixret reads (imageio's 400 MP)
@@ -131,14 +132,21 @@ def pairs_from_ranks(bench: Benchmark, ranks: np.ndarray, top: int,
             for q in bench.queries for i in np.asarray(ranks[:top, q.index])]  # fmt: skip
 
 
-def write_pairs(path: str | os.PathLike, pairs: list[tuple[str, str]]) -> Path:
-    """hloc's pairs file: ``name0 name1`` per line (hloc/utils/parsers.py ``parse_retrieval``);
-    a name with white space cannot be written in it (PixretError)."""
+def pairs_text(pairs: list[tuple[str, str]], path: object = None) -> str:
+    """hloc's pairs file's text: ``name0 name1`` per line (hloc/utils/parsers.py
+    ``parse_retrieval``); a name with white space cannot be written in it (PixretError naming
+    ``path``, the file it was meant for)."""
     bad = next((n for pair in pairs for n in pair if not n or any(c.isspace() for c in n)), None)
     if bad is not None:
         raise PixretError(path, f"image name {bad!r} holds white space: hloc's pairs format cannot hold it")
+    return "".join(f"{a} {b}\n" for a, b in pairs)
+
+
+def write_pairs(path: str | os.PathLike, pairs: list[tuple[str, str]]) -> Path:
+    """hloc's pairs file (``pairs_text``), written atomically."""
+    text = pairs_text(pairs, path)
     with atomic_open(path, "w") as fh:
-        fh.write("".join(f"{a} {b}\n" for a, b in pairs))
+        fh.write(text)
     return Path(path)
 
 
@@ -172,7 +180,9 @@ def _shown(name: str, most: int = 100) -> str:
 def read_pairs(path: str | os.PathLike, bench: Benchmark) -> Pairs:
     """Stage 1: hloc's pairs file, query first, read against ``bench``. Lines whose first image
     is not a query (database-to-database pairs, as SfM pairs hold) are skipped and counted; a
-    name the benchmark does not have is a PixretError naming the line."""
+    name the benchmark does not have is a PixretError naming the line. A line starting with '#'
+    is a pair when it names a query and a database image (hloc's ``parse_retrieval`` reads every
+    line: an image may be named ``#q.jpg``, and pixret writes it so), else a comment, counted."""
     path = Path(path)
     queries = _Names([q.name for q in bench.queries])
     database = _Names(bench.database)
@@ -192,7 +202,12 @@ def read_pairs(path: str | os.PathLike, bench: Benchmark) -> Pairs:
         raise PixretError(path, f"unreadable pairs file ({exc})") from None
     for n, line in enumerate(lines, 1):
         parts = line.split()
-        if not parts or parts[0].startswith("#"):
+        if not parts:
+            continue
+        if parts[0].startswith("#") and not (len(parts) == 2 and queries.find(parts[0]) is not None
+                                             and database.find(parts[1]) is not None):  # fmt: skip
+            why = "a comment (starts with '#', and is no pair of the benchmark's images)"
+            out.skipped[why] = out.skipped.get(why, 0) + 1
             continue
         if len(parts) != 2:
             raise PixretError(f"{path}:{n}", f"expected 'name0 name1' (hloc's pairs format), got {line.strip()[:80]!r}")
@@ -548,7 +563,10 @@ def to_results(bench: Benchmark, pairs: Pairs, fits: dict[tuple[int, int], Fit],
 
 def write_run(out: str | os.PathLike, bench: Benchmark, run: HlocRun, method: str, source: dict) -> tuple[RunFolder, PixelEval]:
     """Stage 4: the run folder (ranks.npy, pixels.json, pixels.npy) and scores.json (both
-    protocols, the notes, where the results came from)."""
+    protocols, the notes, where the results came from), recorded in its ledger as every run's
+    are. PixretError (nothing written) when the folder holds a run file no pixret run wrote
+    there (``pipelines.benchmark.check_out``)."""
+    check_out(out)
     folder = RunFolder(out)
     folder.write_results(run.ranks, run.pixels, method, oracle=run.oracle)
     ev = PixelEval(bench, run.ranks, run.pixels)
@@ -557,6 +575,7 @@ def write_run(out: str | os.PathLike, bench: Benchmark, run: HlocRun, method: st
     oracle = {"oracle": run.oracle} if run.oracle else {}
     folder.write_scores({"dataset": bench.name, "method": method, **oracle, "source": source,
                          "notes": run.notes + folder.notes() + report["notes"], **summary, "input": report})  # fmt: skip
+    record_run(Path(out), RUN_FILES)
     return folder, ev
 
 
@@ -567,6 +586,7 @@ def main(bench: Benchmark, pairs: str | os.PathLike, features: str | os.PathLike
     conf = get_config(conf) if isinstance(conf, str) else conf
     if order not in ORDERS or carry not in CARRY:
         raise PixretError(None, f"order must be one of {', '.join(ORDERS)} and carry one of {', '.join(CARRY)}")
+    check_out(out)  # before the files are read: a folder holding results pixret did not write is refused
     read = read_pairs(pairs, bench)
     checks: list[str] = []
     fits = verify_pairs(bench, read, features, matches, conf, checks)

@@ -10,7 +10,8 @@ Formats:
 
 - the queries file: one query per line, ``IMAGE x1,y1,x2,y2`` (the box in the image's pixels;
   spaces after the commas allowed); the image path is relative to the file; blank lines and
-  lines starting with ``#`` are skipped;
+  lines starting with ``#`` are skipped, the latter counted in a note (`pixret search`): an
+  image whose name starts with ``#`` is written ``./#NAME``;
 - COCO (``cocodataset.org/#format-data``): ``images`` (id, file_name, width, height),
   ``annotations`` (id, image_id, category_id 1, ``segmentation`` an RLE with str counts,
   ``area`` in pixels, ``bbox`` [x, y, w, h], ``iscrowd`` 0, and pixret's ``score``,
@@ -55,9 +56,11 @@ class QueryLine:
     line: int
 
 
-def read_queries(path: str | os.PathLike) -> list[QueryLine]:
+def read_queries(path: str | os.PathLike, comments: list[int] | None = None) -> list[QueryLine]:
     """The queries of a file (module docstring); PixretError naming the file and line of a line
-    that is not ``IMAGE x1,y1,x2,y2``, or of an image that does not exist."""
+    that is not ``IMAGE x1,y1,x2,y2``, or of an image that does not exist. ``comments``: the
+    numbers of the lines skipped as comments are appended to it (the caller says so: an image
+    named ``#q.jpg`` must be written ``./#q.jpg``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -68,6 +71,8 @@ def read_queries(path: str | os.PathLike) -> list[QueryLine]:
     out = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
+        if line.startswith("#") and comments is not None:
+            comments.append(n)
         if not line or line.startswith("#"):
             continue
         parts = line.replace(", ", ",").rsplit(None, 1)
@@ -173,8 +178,10 @@ class OutputFolder:
     Only one search writes a folder at a time (a lock on the folder). Leaving the ``with``
     without ``commit`` (an error) discards what was staged: the folder is as it was."""
 
-    def __init__(self, out: str | os.PathLike):
+    def __init__(self, out: str | os.PathLike, what: str = "search"):
         self.out = Path(out)
+        self.what = what  # the command, as the notes name it
+        self.before = "pixret command"  # the one that wrote the folder before, as its manifest names it
         self.stage: Path | None = None
         self.previous: dict[str, list[str]] = {}
         self.notes: list[str] = []
@@ -193,7 +200,8 @@ class OutputFolder:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock)
-            raise PixretError(self.out, "another search is writing to this folder: wait for it, or use another --out") from None
+            raise PixretError(self.out, f"another {self.what} is writing to this folder: wait for it, or use another "
+                              "--out") from None  # fmt: skip
         self.previous = self._read_manifest()
         self.stage = Path(tempfile.mkdtemp(prefix=".pixret-search-", dir=self.out))
         return self
@@ -235,6 +243,8 @@ class OutputFolder:
             self.notes.append(f"{path}: unreadable ({exc.problem}): no file here is taken for one pixret wrote")
             return {}
         files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == "pixret-search-output" else None
+        by = doc.get("by", "search") if isinstance(doc, dict) else None
+        self.before = by if by in ("search", "show") else self.before
         if not isinstance(files, dict):
             self.notes.append(f"{path}: not pixret's list of the files it wrote: no file here is taken for one")
             return {}
@@ -242,7 +252,7 @@ class OutputFolder:
                 if _plain(rel) and isinstance(hashes, list)}  # fmt: skip
 
     def _write_manifest(self, files: dict[str, list[str]]) -> None:
-        write_json(self.out / MANIFEST, {"format": "pixret-search-output", "version": 1,
+        write_json(self.out / MANIFEST, {"format": "pixret-search-output", "version": 1, "by": self.what,
                                          "files": dict(sorted(files.items()))})  # fmt: skip
 
     def _inside(self, rel: str) -> bool:
@@ -280,8 +290,8 @@ class OutputFolder:
         if taken:
             self._keep_stage = True
             raise PixretError(self.out / taken[0], f"exists and pixret did not write it (or it was changed since; "
-                              f"{len(taken)} such name(s)): nothing in {self.out} was replaced; this search's results "
-                              f"are in {self.stage}")  # fmt: skip
+                              f"{len(taken)} such name(s)): nothing in {self.out} was replaced; this {self.what}'s "
+                              f"results are in {self.stage}")  # fmt: skip
         new = {rel: _sha256(self.stage / rel) for rel in staged}
         # listed before they move: a search stopped half-way leaves nothing pixret cannot recognise
         self._write_manifest({rel: sorted({*self.previous.get(rel, []), *([new[rel]] if rel in new else [])})
@@ -303,11 +313,11 @@ class OutputFolder:
                 kept.append(rel)
         self._write_manifest({rel: [h] for rel, h in new.items()})
         if removed:
-            self.notes.append(f"removed {len(removed)} file(s) an earlier search wrote in {self.out} and this one did "
-                              f"not write again (first: {removed[0]})")  # fmt: skip
+            self.notes.append(f"removed {len(removed)} file(s) an earlier {self.before} wrote in {self.out} and this "
+                              f"one did not write again (first: {removed[0]})")  # fmt: skip
         if kept:
-            self.notes.append(f"kept {len(kept)} file(s) an earlier search wrote in {self.out} that were changed "
-                              f"since (first: {kept[0]}): they are not this search's results")  # fmt: skip
+            self.notes.append(f"kept {len(kept)} file(s) an earlier {self.before} wrote in {self.out} that were changed "
+                              f"since (first: {kept[0]}): they are not this {self.what}'s results")  # fmt: skip
         return self.notes
 
     def _prune(self, folder: Path) -> None:

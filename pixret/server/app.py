@@ -4,7 +4,8 @@ JSON API (all under /api; its OpenAPI schema at /openapi.json):
   GET  /api/info                          index size, its generation, benchmark mode
   GET  /api/images?offset=&limit=         database images (id, name, w, h, url), the generation
   GET  /api/images/{id}?gen=G             a database image (JPEG); ?size= for a thumbnail
-  POST /api/search                        multipart: file (upload) or image_id (and gen), box=x1,y1,x2,y2, top
+  POST /api/search                        multipart: file (upload) or image_id (and gen), box=x1,y1,x2,y2, top,
+                                          exclude_query (leave the query image out)
   GET  /api/searches/{sid}/query          the query image of a search (JPEG)
   GET  /api/searches/{sid}/hits/{rank}/mask.png   a result's mask (PNG, 255 = object)
   GET  /api/searches/{sid}/hits/{rank}/matches    inlier correspondences [[qx, qy, x, y], ...]
@@ -45,8 +46,6 @@ from fastapi.staticfiles import StaticFiles
 from ..datasets import load_benchmark
 from ..engine import Index
 from ..errors import PixretError
-from ..evaluation import load_pixel_results, load_ranks
-from ..evaluation.results import RunFolder
 from ..study.service import Conflict, Invalid, NotFound, Study, StudyError
 from . import routes_bench, routes_search, routes_study
 from .security import LOOPBACK, Guard
@@ -79,14 +78,10 @@ def create_app(
     if index_dir is None and study is None:
         raise PixretError(None, "give an index (--index) or a study (--study)")
     index = Index.open(index_dir, device) if index_dir is not None else None  # reopened by State.refresh
-    bench = ranks = pixels = None
-    if root and dataset:
-        bench = load_benchmark(root, dataset)
-        if results:
-            results = Path(results)
-            folder = RunFolder(results).check()  # ranks.npy + pixels.json (else pixels.npy), as every tool reads a run
-            ranks = load_ranks(bench, folder.ranks, one_based)
-            pixels = load_pixel_results(bench, folder.pixels)
+    bench = load_benchmark(root, dataset) if root and dataset else None
+    # the results (a run folder: ranks.npy + pixels.json, else pixels.npy) are read now, and again
+    # whenever their files change (State.refresh)
+    st = State(index, bench, results or None, one_based, device=device, warm=warm, on_warm=on_warm)
     study_handle = Study(study, root) if study is not None else None
 
     @contextlib.asynccontextmanager
@@ -105,7 +100,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.pixret = State(index, bench, ranks, pixels, device=device, warm=warm, on_warm=on_warm)
+    app.state.pixret = st
     app.add_middleware(Guard, hosts=(*LOOPBACK, *hosts), max_body=MAX_UPLOAD_BYTES + 64 * 1024)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # a study's participants must never reach the ground truth: with a study, the rest is admin-only

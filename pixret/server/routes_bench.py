@@ -1,8 +1,12 @@
 """Benchmark routes: queries, their ranked results with ground truth and predictions, images.
 
-The benchmark is read once per server; its answers name its generation (state.bench_generation)
-and image addresses carry it, so that a page left open while the server was started again on
-another benchmark gets a 409, not another image under the same id.
+The benchmark is read once per server, the method's results (``--results``) again whenever
+their files change (state.State.refresh). Answers name the generation of both (state.BenchRun:
+the benchmark, the results folder, its files' stamps) and image addresses carry it, so that a
+page left open while the results were replaced, or the server was started again on another
+benchmark, gets a 409, not another image or other predictions under the same id. Each request
+reads one BenchRun throughout. Answers name the method whose predictions they show, and mark
+an oracle (results built from the benchmark's labels: ``oracle``, what they carry).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from ..evaluation.iou import strict_iou
 from ..geometry import polygons_as_lists as polys
 from ..imageio import image_size, load_image
 from ..viz.show import status_of
-from .state import State, check_generation, get_state, jpeg
+from .state import BenchRun, State, check_generation, get_state, jpeg
 
 router = APIRouter(prefix="/api/benchmark")
 GEN = Query(None, max_length=200, description="the benchmark generation the id comes from (a 409 if not the one served)")
@@ -28,9 +32,16 @@ def need_bench(st: State = Depends(get_state)) -> Benchmark:
     return st.bench
 
 
+def method_of(run: BenchRun) -> dict:
+    """Whose predictions the answers show: the method's name (None without results) and, for
+    results built from the benchmark's labels, what they carry from them (``oracle``)."""
+    return {"method": run.method, "oracle": run.oracle}
+
+
 @router.get("/queries")
 def bench_queries(b: Benchmark = Depends(need_bench), st: State = Depends(get_state)) -> dict:
-    return {"generation": st.bench_generation, "queries": [{"index": q.index, "name": q.name, "box": list(q.box), "easy": len(q.easy),
+    run = st.run
+    return {"generation": run.generation, **method_of(run), "queries": [{"index": q.index, "name": q.name, "box": list(q.box), "easy": len(q.easy),
                          "hard": len(q.hard), "junk": len(q.junk)} for q in b.queries]}  # fmt: skip
 
 
@@ -42,23 +53,24 @@ def bench_query(
     b: Benchmark = Depends(need_bench),
     st: State = Depends(get_state),
 ) -> dict:
-    check_generation("benchmark", gen, st.bench_generation)
+    run = st.run  # one generation throughout
+    check_generation("benchmark", gen, run.generation)
     if not 0 <= q < b.n_queries:
         raise HTTPException(404, f"no query {q}")
     query = b.queries[q]
-    items = st.ranks[:top, q].tolist() if st.ranks is not None else query.positives.tolist()[:top]
+    items = run.ranks[:top, q].tolist() if run.ranks is not None else query.positives.tolist()[:top]
     out = []
     for rank, i in enumerate(items):
         gt = b.gt(q, int(i))
-        pred = (st.pixels or {}).get((q, int(i)))
+        pred = (run.pixels or {}).get((q, int(i)))
         status = status_of(query, int(i))
         out.append({"rank": rank, "id": int(i), "name": b.database[int(i)], "status": status,
-                    "url": f"/api/benchmark/images/{int(i)}?gen={st.bench_generation}",
+                    "url": f"/api/benchmark/images/{int(i)}?gen={run.generation}",
                     "gt": polys(gt.polygons) if gt else [], "pred": polys(pred.polygons) if pred else [],
-                    **_counts(b, int(i), status, gt, pred, st.pixels is not None)})  # fmt: skip
-    return {"generation": st.bench_generation, "results": out,
+                    **_counts(b, int(i), status, gt, pred, run.pixels is not None)})  # fmt: skip
+    return {"generation": run.generation, **method_of(run), "results": out,
             "query": {"index": q, "name": query.name, "box": list(query.box),
-                      "url": f"/api/benchmark/queries/{q}/image?gen={st.bench_generation}"},
+                      "url": f"/api/benchmark/queries/{q}/image?gen={run.generation}"},
             "thresholds": [round(100 * t) for t in THRESHOLDS]}  # fmt: skip
 
 
@@ -77,11 +89,12 @@ def _counts(b: Benchmark, i: int, status: str, gt, pred, has_pixels: bool) -> di
 
 
 def _bench_jpeg(path_of, n: int, k: int, size: int | None, gen: str | None, st: State) -> Response:
-    check_generation("benchmark", gen, st.bench_generation)
+    generation = st.run.generation
+    check_generation("benchmark", gen, generation)
     path = path_of(k) if 0 <= k < n else None
     if path is None:
         raise HTTPException(404, f"no image {k}")
-    return jpeg(load_image(path), size, st.bench_generation, pinned=gen is not None)
+    return jpeg(load_image(path), size, generation, pinned=gen is not None)
 
 
 @router.get("/queries/{q}/image")

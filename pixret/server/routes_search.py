@@ -8,6 +8,8 @@ one it means.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import Response
@@ -32,10 +34,12 @@ def image_url(ix: Index, i: int) -> str:
 
 @router.get("/info")
 def info(st: State = Depends(get_state), ix: Index = Depends(get_index)) -> dict:
+    run = st.run
+    bench = None if st.bench is None else {"name": st.bench.name, "queries": st.bench.n_queries,
+                                           "results": run.ranks is not None, "generation": run.generation,
+                                           "method": run.method, "oracle": run.oracle}  # fmt: skip
     return {"images": len(ix), "config": ix.cfg.name, "generation": ix.generation, "warm": dict(st.warming),
-            "benchmark": None if st.bench is None else {"name": st.bench.name, "queries": st.bench.n_queries,
-                                                        "results": st.ranks is not None,
-                                                        "generation": st.bench_generation}}  # fmt: skip
+            "benchmark": bench}
 
 
 def db_image(ix: Index, i: int) -> np.ndarray:
@@ -91,18 +95,22 @@ def search(
     image_id: int | None = Form(None),
     gen: str | None = Form(None, max_length=200, description="the generation image_id comes from"),
     top: int = Form(24, ge=1, le=200),
+    exclude_query: bool = Form(False, description="leave the query image itself out of the results "
+                               "(Index.search_full: the collection image picked, or an image of the same pixels)"),
     st: State = Depends(get_state),
     ix: Index = Depends(get_index),
 ) -> dict:
+    exclude: bool | Path = exclude_query
     if file is not None:
         img = check_upload(file.file.read(MAX_UPLOAD_BYTES + 1))
     elif image_id is not None:
         check_generation("index", gen, ix.generation)
         img = db_image(ix, image_id)
+        exclude = exclude_query and ix.image_path(image_id)  # that collection image, and copies of its pixels
     else:
         raise HTTPException(422, "give an uploaded file or an image_id")
     vals = Box.parse(box)
-    res = ix.search_full(img, vals)
+    res = ix.search_full(img, vals, exclude_query=exclude)
     sid = st.remember(img, res, ix.generation)
     # the one serialiser of a search (Hit.to_json), as `pixret search --json` prints it; ranks
     # count from 1, and /api/searches/{sid}/hits/{rank - 1}/... addresses a hit; each hit's

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Body, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from ..imageio import load_image
-from ..study.report import render_report, write_csv
+from ..study.report import render_report, shown_as, study_oracle, write_csv
 from ..study.service import MAX_POSITION, Study
 from .state import STATIC_DIR, jpeg
 
@@ -141,8 +141,11 @@ def live_report(study: Study = Depends(admin), include_incomplete: bool = False)
 
 @router.get("/api/study/admin/progress")
 def progress(study: Study = Depends(admin)) -> dict:
+    # "shown": what the study shows, as the report names it ("method NAME", or "oracle (...)"
+    # whatever the label); "oracle": what its masks carry from the labels, null for a method's
     return {**study.progress(), "trials": study.pairs, "settings": study.settings(),
-            "label": study.meta.get("label") or study.meta.get("method"), "dataset": study.meta.get("dataset")}  # fmt: skip
+            "label": study.meta.get("label") or study.meta.get("method"), "dataset": study.meta.get("dataset"),
+            "shown": shown_as(study.meta), "oracle": study_oracle(study.meta)}  # fmt: skip
 
 
 @router.post("/api/study/admin/settings")

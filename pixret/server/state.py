@@ -9,8 +9,12 @@ An image id means something only within one generation (a rebuild may give id 0 
 photo), so every answer that holds ids names its generation (``generation``: the index's
 ``gen-...`` folder), image addresses carry it (``/api/images/{i}?gen=G``), and a request for
 another generation than the one served is a 409 with one line (``Stale``), never another
-image. The benchmark is read once per server, but a server started again may serve another:
-its answers and image addresses carry a generation of their own (``bench_generation``).
+image. The benchmark is read once per server, but a server started again may serve another,
+and a method's results folder (``--results``) may be replaced under it: benchmark answers and
+image addresses carry a generation of their own (``BenchRun.generation``: the benchmark, the
+results folder and its files' stamps). Results are looked at like the index (their files'
+stamps, at most once a second) and read again when they changed; an answer for an earlier
+generation is a 409.
 
 Warming (``warm=True``; `pixret serve` does it unless --no-warm): a background thread reads the
 index into the page cache ahead of the first searches (``Index.warm``: the inverted files, then
@@ -26,8 +30,10 @@ import logging
 import secrets
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +42,8 @@ from fastapi.responses import Response
 
 from ..engine import Index, SearchResult
 from ..errors import PixretError
+from ..evaluation import load_pixel_results, load_ranks
+from ..evaluation.results import RunFolder, oracle_of
 from ..imageio import decode_image, encode, probe, thumbnail
 from ..io import file_stamp
 
@@ -64,22 +72,71 @@ def check_generation(what: str, asked: str | None, now: str | None) -> None:
         raise Stale(what, asked, now)
 
 
-def bench_generation(bench) -> str | None:
-    """A name for what a benchmark's ids mean (its name, folder, queries and database images in
-    order): the same benchmark gets the same one in every server that serves it."""
+def bench_generation(bench, results: Path | None = None, stamps: tuple = ()) -> str | None:
+    """A name for what a benchmark's answers mean: the benchmark (its name, folder, queries and
+    database images in order) and the method's results served with it (their folder and the
+    stamps of its files: replaced or rewritten, they get another name). The same benchmark and
+    results get the same one in every server that serves them."""
     if bench is None:
         return None
-    what = [bench.name, str(Path(bench.root).resolve()), [q.name for q in bench.queries], list(bench.database)]
+    what = [bench.name, str(Path(bench.root).resolve()), [q.name for q in bench.queries], list(bench.database),
+            None if results is None else str(results.resolve()), [list(st) if st else None for st in stamps]]  # fmt: skip
     return "bench-" + hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+
+
+RUN_FILES = (RunFolder.RANKS, RunFolder.PIXELS, RunFolder.RELEASE_PIXELS, RunFolder.SCORES)
+
+
+def run_stamps(results: Path | None) -> tuple:
+    """The stamps (``io.file_stamp``) of a run folder's files, in RUN_FILES order (None: missing)."""
+    return () if results is None else tuple(file_stamp(results / f) for f in RUN_FILES)
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """A method's results on the benchmark as they are served, taken as one: a request reads
+    them all from one (a swap meanwhile does not mix two). ``method``: the name its files give
+    (``RunFolder.method``); ``oracle``: what it carries from the benchmark's labels when it was
+    built from them (``oracle_of``), else None; ``stamps``: its files' when read."""
+
+    ranks: np.ndarray | None = None
+    pixels: dict | None = None
+    method: str | None = None
+    oracle: str | None = None
+    stamps: tuple = ()
+    generation: str | None = None
+
+
+def load_run(bench, results: Path | None, one_based: bool = False) -> BenchRun:
+    """Read a run folder's ranking and pixel results for ``bench`` (``results`` None: the
+    benchmark alone). PixretError (one line) for a folder that is no run or a file that is
+    damaged or does not fit the benchmark."""
+    if bench is None:
+        return BenchRun()
+    if results is None:
+        return BenchRun(generation=bench_generation(bench))
+    stamps = run_stamps(results)
+    folder = RunFolder(results).check()  # ranks.npy + pixels.json (else pixels.npy), as every tool reads a run
+    ranks = load_ranks(bench, folder.ranks, one_based)
+    pixels = load_pixel_results(bench, folder.pixels)
+    return BenchRun(ranks, pixels, folder.method(), oracle_of(folder.pixels), stamps,
+                    bench_generation(bench, results, stamps))  # fmt: skip
 
 
 class State:
     """The index, the benchmark (optional), and a locked store of recent searches, bounded by
     count and by bytes (a 40 MP upload is ~113 MB decoded: 64 of them would be 7 GB)."""
 
-    def __init__(self, index: Index | None, bench=None, ranks=None, pixels=None, device: str | None = None,
-                 warm: bool = False, on_warm: Callable[[str], None] | None = None):  # fmt: skip
-        self.index, self.bench, self.ranks, self.pixels = index, bench, ranks, pixels
+    def __init__(self, index: Index | None, bench=None, results: str | Path | None = None, one_based: bool = False,
+                 device: str | None = None, warm: bool = False,
+                 on_warm: Callable[[str], None] | None = None):  # fmt: skip
+        """``results``: a method's run folder on ``bench`` (read now: a PixretError if it is
+        none); ``one_based``: its ranking holds indices 1..n; ``warm``: warm the index in a
+        background thread, its progress lines to ``on_warm``."""
+        self.index, self.bench = index, bench
+        self.results = Path(results) if results is not None and bench is not None else None
+        self.one_based = one_based
+        self.run = load_run(bench, self.results, one_based)
         self.searches: OrderedDict[str, tuple[np.ndarray, SearchResult, str | None]] = OrderedDict()
         self.store_bytes = 0
         self.lock = threading.Lock()
@@ -88,7 +145,8 @@ class State:
         self.checked = time.monotonic()
         self.stamp = self._stamp()
         self.reload_problem: str | None = None  # why the last reopening failed (the old index is kept)
-        self.bench_generation = bench_generation(bench)
+        self.results_problem: str | None = None  # why the last reading of the results failed (the old kept)
+        self._failed_stamps: tuple | None = None  # the results' stamps that failed to read (not read again)
         self.warm, self.on_warm = warm, on_warm
         self.warming: dict = {"state": "off"}  # what /api/info shows of the warm-up
         self._stop_warming = threading.Event()
@@ -137,18 +195,24 @@ class State:
         if self.on_warm is not None:
             self.on_warm(line)
 
+    @property
+    def bench_generation(self) -> str | None:
+        return self.run.generation
+
     def _stamp(self) -> tuple | None:
         return None if self.index is None else file_stamp(Path(self.index.root) / "index.json")
 
     def refresh(self) -> None:
-        """Swap in the index again if index.json changed since it was opened (at most one stat
-        per POLL_SECONDS); a failure keeps the index being served and is remembered."""
-        if self.index is None or time.monotonic() - self.checked < POLL_SECONDS:
+        """Swap in the index again if index.json changed since it was opened, and the results if
+        their files changed (at most one look per POLL_SECONDS); a failure keeps what is being
+        served and is remembered (and logged)."""
+        if (self.index is None and self.results is None) or time.monotonic() - self.checked < POLL_SECONDS:
             return
         with self.reload_lock:
             if time.monotonic() - self.checked < POLL_SECONDS:
                 return
             self.checked = time.monotonic()
+            self._refresh_results()
             stamp = self._stamp()
             if stamp is None or stamp == self.stamp:
                 return
@@ -161,6 +225,27 @@ class State:
             self.index, self.stamp, self.reload_problem = fresh, stamp, None
             if self.warm:
                 self.start_warming(fresh)
+
+    def _refresh_results(self) -> None:
+        """Read the results again when a file of their folder changed (replaced, rewritten,
+        added or removed); a folder that does not read (half copied, damaged) keeps the results
+        being served, and is not read again until its files change once more."""
+        if self.results is None:
+            return
+        stamps = run_stamps(self.results)
+        if stamps == self.run.stamps or stamps == self._failed_stamps:
+            return
+        try:
+            with warnings.catch_warnings(record=True) as caught:  # what reading said: to the log
+                warnings.simplefilter("always")
+                run = load_run(self.bench, self.results, self.one_based)
+        except PixretError as exc:
+            self.results_problem, self._failed_stamps = str(exc), stamps
+            log.warning("keeping the results being served: %s", exc)
+            return
+        for w in caught:
+            log.warning("%s", w.message)
+        self.run, self.results_problem, self._failed_stamps = run, None, None
 
     def remember(self, img: np.ndarray, res: SearchResult, generation: str | None = None) -> str:
         """Keep a search (its query image, its result and the index generation it ran on);

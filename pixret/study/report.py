@@ -285,18 +285,24 @@ def _plots(rows: list[dict], result: dict, conditions: tuple[str, ...]) -> str:
     per = result["per_condition"]
     acc = [per[c]["accuracy"] for c in conditions]
     x = np.arange(len(conditions))
-    vals = [np.nan if e.value is None else 100 * e.value for e in acc]  # no bar where nothing was measured
-    # whiskers only where there is an interval
-    err = np.array([[100 * (e.value - e.low), 100 * (e.high - e.value)] if e.low is not None else [0.0, 0.0]
-                    for e in acc]).T  # fmt: skip
+    vals = np.array([np.nan if e.value is None else 100 * e.value for e in acc])  # no bar where nothing was measured
     a2.bar(x, vals, color="#3b7dd8")
-    a2.errorbar(x, np.nan_to_num(vals), yerr=err, fmt="none", color="#222", capsize=6)
+    # whiskers only where the report has an interval: none at all (not zero-length caps) where it
+    # has none, and the axis says which
+    ci = np.array([e.low is not None for e in acc], dtype=bool)
+    if ci.any():
+        err = np.array([[100 * (e.value - e.low), 100 * (e.high - e.value)] for e in acc if e.low is not None]).T
+        a2.errorbar(x[ci], vals[ci], yerr=err, fmt="none", color="#222", capsize=6)
     a2.set_xticks(x, conditions)
     a2.set_ylim(0, 105)
     a2.set_xlabel("condition")
-    a2.set_ylabel("accuracy (%), 95% CI")
-    a2.set_title("accuracy")
-    return first + img_tag(figure_png(fig), "image/png", "accuracy per condition")
+    a2.set_ylabel("accuracy (%), 95% CI" if ci.all() else "accuracy (%), 95% CI where drawn" if ci.any() else "accuracy (%)")
+    a2.set_title("accuracy" if ci.any() else "accuracy (no interval)")
+    why = "; ".join(sorted({e.why for e in acc if e.low is None and e.why}))
+    missing = "" if ci.all() else f"no interval{'' if not ci.any() else ' for some conditions'}: {why}"
+    alt = "accuracy per condition" + (f" ({missing})" if missing else "")
+    caption = f"<figcaption class='ci'>accuracy, {escape.html(missing)}</figcaption>" if missing else ""
+    return first + "<figure>" + img_tag(figure_png(fig), "image/png", alt) + caption + "</figure>"
 
 
 CSV_FIELDS = ["participant", "position", "trial", "query", "image", "kind", "condition", "answer", "click_x",
@@ -332,9 +338,27 @@ def select(rows: list[dict], trials: int, complete_only: bool = True, pointer: s
     return rows, dropped
 
 
+GROUND_TRUTH = "the ground truth"  # what a study made without --pixel-results shows: the labels themselves
+
+
+def study_oracle(meta: dict) -> str | None:
+    """What the study's masks carry from the benchmark's labels when they come from them (an
+    oracle: no --pixel-results, or a run built from the labels), None for a method's results.
+    From the study file's ``oracle`` setting (`study create` writes it); for a file made before
+    that setting, "oracle (ground truth)" as its method, or the ``"oracle"`` mark of the results
+    file it names (``evaluation.results.oracle_of``; None when that file is gone)."""
+    from ..evaluation.results import oracle_of
+
+    if meta.get("oracle"):
+        return meta["oracle"]
+    method = meta.get("method", "")
+    if method.startswith("oracle"):
+        return GROUND_TRUTH
+    return oracle_of(method) if method else None
+
+
 def method_label(meta: dict) -> str:
-    """The method's name as the report shows it: the label given at create time, else the
-    results file's name (never its whole path)."""
+    """The label given at create time, else the results file's name (never its whole path)."""
     label = meta.get("label")
     if label:
         return label
@@ -342,12 +366,33 @@ def method_label(meta: dict) -> str:
     return method if method.startswith("oracle") else Path(method).name
 
 
+def shown_as(meta: dict) -> str:
+    """What the study showed, as its report and admin page name it: "method NAME", or for an
+    oracle "oracle (ground truth)" / "oracle (built from the labels: WHAT)" whatever its label,
+    the label beside it (as given: callers escape it for their format)."""
+    oracle, label = study_oracle(meta), method_label(meta)
+    if oracle is None:
+        return f"method {label}"
+    what = "oracle (ground truth)" if oracle == GROUND_TRUTH else f"oracle (built from the labels: {oracle})"
+    return what if label.casefold() in ("oracle", "oracle (ground truth)") else f'{what}, labelled "{label}"'
+
+
+def oracle_note(meta: dict) -> str:
+    """A sentence for a study whose masks come from the labels ("" for a method's)."""
+    oracle = study_oracle(meta)
+    if oracle is None:
+        return ""
+    return (f"The boxes and masks shown come from the benchmark's labels ({oracle}), not from a method's "
+            "predictions: this study measures what exact pixel-level results would do, not what a method does.")
+
+
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:24px;max-width:1000px;color:#222}"
     "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}"
     "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right} td:first-child{text-align:left}"
     ".ci{color:#666;font-size:12px} li{margin:6px 0} .plots{display:flex;flex-wrap:wrap;gap:12px}"
-    ".plots img{max-width:100%;height:auto} .note{background:#fff6db;border:1px solid #e0b84a;padding:8px 12px}"
+    ".plots img{max-width:100%;height:auto} .plots figure{margin:0;max-width:100%}"
+    ".note{background:#fff6db;border:1px solid #e0b84a;padding:8px 12px}"
     "@media (max-width:700px){body{margin:10px} td,th{padding:3px 5px}}"
 )
 
@@ -359,6 +404,10 @@ def render_report(
     analysis. ``complete_only``: count only participants who answered every trial (the report
     says how many it left out); ``pointer``: only answers given with that pointer."""
     e = escape.html
+
+    def name(text: str) -> str:  # a name from the study file: its bidi and control characters shown
+        return escape.terminal(text, one_line=True)
+
     conditions = tuple(meta["conditions"].split(","))
     trials = int(meta.get("pairs") or 0)
     all_people = len({r["participant"] for r in rows})
@@ -396,7 +445,8 @@ def render_report(
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'><title>pixret study report</title>"
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>User study: {e(meta.get('dataset', ''))}, method {e(method_label(meta))}</h1>",
+        f"<h1>User study: {e(name(meta.get('dataset', '')))}, {e(name(shown_as(meta)))}</h1>",
+        f"<p class='note oracle'>{e(name(oracle_note(meta)))}</p>" if oracle_note(meta) else "",
         f"<p>{result['participants']} participants, {result['responses']} answers; conditions "
         f"{e(', '.join(conditions))}; trials {e(str(meta.get('pairs', '')))} (mix easy, hard, negative = "
         f"{e(str(meta.get('mix', '')))}); answers by pointer: "

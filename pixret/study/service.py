@@ -100,8 +100,10 @@ def create_study(
     """Sample the trials and write a new study file (refused if ``path`` exists).
 
     ``label``: the method's name in the report (default: its results file's name, or "oracle
-    (ground truth)"); ``cap``: the most participants the study takes (None: no cap; the admin
-    page can change it)."""
+    (ground truth)"). A study whose masks come from the benchmark's labels (no ``pixel_results``,
+    or a run built from them: ``evaluation.results.oracle_of``) records what they carry in its
+    ``oracle`` setting, and its report and admin page call it an oracle whatever the label.
+    ``cap``: the most participants the study takes (None: no cap; the admin page can change it)."""
     from ..evaluation.results import load_pixel_results
 
     path = Path(path)
@@ -128,10 +130,12 @@ def create_study(
     try:
         with store.transaction(db):
             method = str(pixel_results) if pixel_results else "oracle (ground truth)"
+            oracle = masks_oracle(pixel_results)
+            marks = {"oracle": oracle} if oracle else {}  # what the masks carry from the labels
             info = {"dataset": dataset, "root": str(Path(root).resolve()), "conditions": ",".join(conditions),
                     "seed": str(seed), "mix": ",".join(f"{m:g}" for m in mix), "pairs": str(len(trials)),
                     "method": method, "label": label or (Path(pixel_results).name if pixel_results else method),
-                    "open": "1", "cap": "" if cap is None else str(cap),
+                    "open": "1", "cap": "" if cap is None else str(cap), **marks,
                     "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
             db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(info.items()))
             write_trials(db, bench, trials, pixels)
@@ -150,6 +154,16 @@ def create_study(
         for made in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):  # all this call's own
             made.unlink(missing_ok=True)
     return path
+
+
+def masks_oracle(pixel_results: str | Path | None) -> str | None:
+    """What a study's masks carry from the benchmark's labels: the ground truth itself without
+    ``pixel_results``, what a run built from the labels records (``evaluation.results.oracle_of``),
+    or None for a method's results."""
+    from ..evaluation.results import oracle_of
+    from .report import GROUND_TRUTH
+
+    return oracle_of(pixel_results) if pixel_results else GROUND_TRUTH
 
 
 def _locked(method):

@@ -84,3 +84,45 @@ def show_query(
         write_image(path, frame(label(img, f"#{rank + 1} {st}"), STATUS_COLORS[st]))
         written.append(path)
     return written
+
+
+def show_queries(bench: Benchmark, queries: list[int], pixels: dict, out: str | os.PathLike,
+                 ranks: np.ndarray | None = None, top: int = 20) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """``show_query`` for each of ``queries`` into the folder ``out``, built beside and swapped in
+    as `pixret search --out` is (``pipelines.search.OutputFolder``): the PNGs an earlier show (or
+    search) wrote there and this one does not write again are removed, a file pixret did not
+    write is never replaced. Returns (the files written, in ``out``; notes on what was removed
+    or kept). PixretError (nothing in ``out`` replaced) when a name is taken by a file of the
+    user's."""
+    from ..pipelines.search import OutputFolder
+
+    with OutputFolder(out, "show") as folder:
+        staged = [p for q in queries for p in show_query(bench, q, pixels, folder.folder(), ranks, top)]
+        notes = folder.commit()
+    return [folder.final(p.name) for p in staged], notes
+
+
+def results_figure(bench: Benchmark, pixels: dict, ranks: np.ndarray, out: str | os.PathLike,
+                   queries: list[int] | None = None, per_query: int = 3, height: int = 220) -> Path:  # fmt: skip
+    """One PNG of a few queries' results, a row each: the query with its box and labelled object
+    (green), then its ``per_query`` best-ranked positives with the label (green) and the
+    method's pixels (red). ``pixels``: (query, image) -> PixelPrediction; ``ranks`` (n_database,
+    n_queries). Default queries: every one, in order."""
+    import cv2
+
+    rows = []
+    for q in queries if queries is not None else range(bench.n_queries):
+        query = bench.queries[q]
+        tiles = [label(render_query(bench, query), query.name)]
+        pos = set(query.positives.tolist())
+        shown = [int(i) for i in ranks[:, q] if int(i) in pos and (q, int(i)) in pixels][:per_query]
+        for i in shown:
+            tiles.append(label(render_pair(bench, query, i, pixels[(q, i)]), f"#{list(ranks[:, q]).index(i) + 1}"))
+        tiles = [cv2.resize(t, (max(1, round(t.shape[1] * height / t.shape[0])), height)) for t in tiles if t is not None]
+        rows.append(np.hstack(tiles))
+    width = max(r.shape[1] for r in rows)
+    canvas = np.full((height * len(rows), width, 3), 255, np.uint8)
+    for k, r in enumerate(rows):
+        canvas[k * height : (k + 1) * height, : r.shape[1]] = r
+    write_image(out, canvas)
+    return Path(out)

@@ -118,3 +118,40 @@ def test_reference_results_are_an_oracle_wherever_they_are_shown(tmp_path):
     res = r.invoke(app, ["evaluate", "--root", str(tmp_path), "--dataset", "tiny", "--image-results",
                          str(tmp_path / "off" / "ranks.npy"), "--pixel-results", str(tmp_path / "off" / "pixels.npy")])  # fmt: skip
     assert res.exit_code == 0 and "pixels.npy (oracle)" in res.output and "is an oracle" in res.output, res.output
+
+
+def test_reference_results_over_a_run_folder_leave_no_stale_scores(tmp_path):
+    """The breaker's example: `reference-results --out runcopy` over a `run` folder left its
+    scores.json (method fast, fast's scores) beside the oracle's ranks and pixels, without a
+    word. pixret's own recorded scores.json is removed, and said; a scores.json of the user's is
+    never touched (refused before anything is written)."""
+    import json
+
+    import numpy as np
+
+    from pixret.datasets import load_benchmark
+    from pixret.evaluation.perturbed import perturbed_results
+    from pixret.evaluation.results import RunFolder
+    from pixret.pipelines.benchmark import record_run
+    from tests.helpers import SQ, run_cli, write_release
+
+    queries = [{"easy": [0, 1], "hard": [2], "junk": [3]}, {"easy": [4], "hard": [5], "junk": []}]
+    labels = {(q, i): [SQ] for q, i in [(0, 0), (0, 1), (0, 2), (1, 4), (1, 5)]}
+    write_release(tmp_path, "tiny", queries, 6, labels, images=True)
+    bench = load_benchmark(tmp_path, "tiny")
+    run = tmp_path / "runcopy"  # as `pixret run` leaves a folder: its four files, recorded
+    ranks, pixels = perturbed_results(bench, 0.3, 0.0, 0.0, 1)
+    RunFolder(run).write_results(ranks, pixels, "fast")
+    RunFolder(run).write_scores({"dataset": "tiny", "method": "fast", "strict": {"pixel_mAP": {"medium": 0.42}}})
+    record_run(run, ["ranks.npy", "pixels.json", "pixels.npy", "scores.json"])
+    r = run_cli(["reference-results", "--root", tmp_path, "--dataset", "tiny", "--out", run])
+    assert r.returncode == 0, r.stderr
+    assert not (run / "scores.json").exists() and f"note: removed {run / 'scores.json'}" in r.stderr, r.stderr
+    assert RunFolder(run).oracle() and RunFolder(run).method().startswith("reference")
+    assert sorted(json.loads((run / ".pixret-run.json").read_text())["files"]) == ["pixels.json", "pixels.npy",
+                                                                                  "ranks.npy"]  # fmt: skip
+    (run / "scores.json").write_text('{"mine": true}')  # the user's own, not recorded: refused, kept
+    r = run_cli(["reference-results", "--root", tmp_path, "--dataset", "tiny", "--out", run, "--shift", "0.2"])
+    assert r.returncode == 2 and "scores.json: not written by a pixret run" in r.stderr
+    assert "nothing was written" in r.stderr and (run / "scores.json").read_text() == '{"mine": true}'
+    assert np.array_equal(np.load(run / "ranks.npy"), perturbed_results(bench, 0.0, 0.0, 0.0, 0)[0])

@@ -384,3 +384,26 @@ def test_a_run_named_longer_than_a_path_can_be(tmp_path):
     name = "m" * 300  # a file name of this length makes is_dir() raise: read as NAME=FOLDER
     assert parse_run(f"{name}={tmp_path}") == (name, tmp_path)
     assert parse_run(str(tmp_path)) == (None, tmp_path)
+
+
+def test_an_output_given_as_a_dash_is_stdout(two, tmp_path):
+    """The breaker's example: `compare --json -` wrote a file named '-' ("wrote -"). '-' is stdout,
+    for every text output (the tables then go to stderr: stdout is the document alone)."""
+    from tests.helpers import run_cli
+
+    root, results = two
+    doc, _ = _json(root, results, tmp_path / "file.json", "--no-cache")
+    base = ["compare", "--root", root, "--results", results, "--no-cache"]
+    r = run_cli([*base, "--json", "-"], cwd=tmp_path)
+    assert r.returncode == 0 and not (tmp_path / "-").exists() and "wrote -" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)["scores"] == doc["scores"] and "pixel mAP" in r.stderr
+    r = run_cli([*base, "--csv", "-", "--markdown", tmp_path / "t.md"], cwd=tmp_path)
+    assert r.returncode == 0 and not (tmp_path / "-").exists(), r.stderr
+    assert next(csv.reader(io.StringIO(r.stdout)))[:2] == ["method", "dataset"] and (tmp_path / "t.md").is_file()
+    for extra in (["--markdown", "-"], ["--latex", "-"]):
+        r = run_cli([*base, *extra], cwd=tmp_path)
+        assert r.returncode == 0 and r.stdout.strip() and not (tmp_path / "-").exists(), r.stderr
+    r = run_cli([*base, "--json", "-", "--csv", "-"], cwd=tmp_path)
+    assert r.returncode == 2 and "one output at most can go to stdout" in r.stderr and not r.stdout
+    r = run_cli([*base, "--html", "-"], cwd=tmp_path)
+    assert r.returncode == 2 and "--html -: this output is written to a file only" in r.stderr

@@ -211,7 +211,9 @@ def test_index_names_every_file_it_does_not_take(bench, tmp_path):
     r = run_cli(["index", str(photos), "--index", str(tmp_path / "idx")])
     assert r.returncode == 0, r.stderr
     assert "ignored 2 file(s) that are not images pixret reads (.gif, .txt" in r.stderr
-    assert "skipped 1 file(s) the indexer could not take (first: " in r.stderr and "broken.jpg" in r.stderr
+    # each skipped image is said once, with its reason (a warning); the note after names none again
+    assert r.stderr.count("broken.jpg") == 1 and "broken.jpg: skipped (unreadable image)" in r.stderr
+    assert "index.json lists the file(s) skipped, with the reason for each" in r.stderr
     heic = importlib.util.find_spec("pillow_heif") is not None
     # what it indexed is the result (stdout, one line: the index's "vocabulary" narration is not); the rest, notes
     assert f"indexed {4 if heic else 3} images" in r.stdout and r.stdout.count("\n") == 1 and "indexed" not in r.stderr
@@ -384,6 +386,88 @@ def test_a_search_of_fewer_queries_removes_the_folders_it_wrote_before(photos, b
     r = run_cli(["search", "--queries", str(tmp_path / "one.txt"), "--top", "2", "--out", str(out), "--format",
                  "png", "--index", str(photos / "my-index")])  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {"query.png", *(
-        p.name for p in out.glob("0*.png"))}  # fmt: skip
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == [subs[0]]  # a queries file: sub-folders
+    assert "query.png" in {p.name for p in (out / subs[0]).iterdir()}
     assert "removed 2 file(s)" in r.stderr
+
+
+def test_a_queries_file_says_what_it_skips_and_always_gives_sub_folders(photos, bench, tmp_path):
+    """The breaker's examples: a line `#q.jpg 913,114,1712,1366` was taken for a comment without
+    a word (2 of 3 queries searched); a one-line queries file wrote flat into --out, where the
+    README promises each query of a queries file a sub-folder."""
+    box = ",".join(str(round(v)) for v in bench.queries[0].box)
+    shutil.copy(bench.query_image(0), tmp_path / "#q.jpg")
+    shutil.copy(bench.query_image(0), tmp_path / "a.jpg")
+    (tmp_path / "three.txt").write_text(f"a.jpg {box}\n#q.jpg {box}\n./#q.jpg {box}\n")
+    r = run_cli(["search", "--queries", tmp_path / "three.txt", "--index", photos / "my-index", "--top", "2",
+                 "--json"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 2
+    assert "skipped 1 line(s) starting with '#' as comments (line 2)" in r.stderr and "./#NAME" in r.stderr
+    (tmp_path / "one.txt").write_text(f"a.jpg {box}\n")
+    out = tmp_path / "o"
+    r = run_cli(["search", "--queries", tmp_path / "one.txt", "--index", photos / "my-index", "--top", "2", "--out",
+                 out])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == ["000_a"]
+    assert (out / "000_a" / "query.png").is_file() and "comments" not in r.stderr
+
+
+def test_pairs_need_a_real_image_folder_and_can_go_to_stdout(photos, bench, tmp_path):
+    """The breaker's examples: --image-dir naming a file wrote the names '.' and '../#front.jpg';
+    one that does not exist was taken without a word."""
+    query = str(bench.query_image(0))
+    box = ",".join(str(round(v)) for v in bench.queries[0].box)
+    base = ["search", query, "--box", box, "--index", photos / "my-index", "--top", "2"]
+    for image_dir, why in ((photos / "photos" / "p0.jpg", "a file, not folder"), (tmp_path / "nonexistent" / "dir",
+                                                                                  "no such folder")):  # fmt: skip
+        r = run_cli([*base, "--pairs-out", tmp_path / "pairs.txt", "--image-dir", image_dir])
+        assert r.returncode == 2 and f"--image-dir: {why}" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        assert not (tmp_path / "pairs.txt").exists()
+    r = run_cli([*base, "--pairs-out", "-"], cwd=tmp_path)  # '-': the pairs are stdout, the table stderr
+    assert r.returncode == 0 and not (tmp_path / "-").exists(), r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(len(line.split(" ")) == 2 for line in lines) and "rank" in r.stderr, r.stdout
+
+
+def test_demo_and_run_check_their_folders_before_any_work(bench, tmp_path):
+    """The breaker's example: with a file of the user's at pixret-demo/results/pixels.json, the
+    demo ran five minutes, made pixret-demo/data and pixret-demo/index, then said "nothing was
+    written". Its folders are checked first; the line says what is true."""
+    demo = tmp_path / "pixret-demo"
+    (demo / "results").mkdir(parents=True)
+    (demo / "results" / "pixels.json").write_text('{"mine": 1}')
+    r = run_cli(["demo", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("error: pixret-demo/results/pixels.json: not written by a pixret run")
+    assert "nothing was written" in r.stderr and sorted(p.name for p in demo.iterdir()) == ["results"]
+    (demo / "results" / "pixels.json").unlink()
+    for mine, says in (("report.html", "pixret-demo/report.html: not written by a pixret run"),
+                       ("index/thesis.txt", "pixret-demo/index: not a pixret index")):  # fmt: skip
+        (demo / mine).parent.mkdir(exist_ok=True)
+        (demo / mine).write_text("mine")
+        r = run_cli(["demo", "--workers", "1"], cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {says}") and r.stderr.count("\n") == 1, r.stderr
+        assert not (demo / "data").exists() and (demo / mine).read_text() == "mine"
+        (demo / mine).unlink()
+    # run: its index folder too, before any work (the benchmark's images are not even read)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    r = run_cli(["run", "--root", bench.root, "--dataset", "eng", "--out", tmp_path / "run", "--index",
+                 tmp_path / "notes", "--workers", "1"])  # fmt: skip
+    assert r.returncode == 2 and "notes: not a pixret index" in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_search_table_into_a_pipe_holds_long_names_whole(bench, tmp_path):
+    """Issue 32 (W2): tables printed to a pipe are as wide as their cells, not cut at 80 columns."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    q = bench.queries[0]
+    long_name = "a_very_long_photo_name_" + "of_the_same_object_" * 6 + "seen_again"
+    shutil.copy(bench.query_image(0), photos / "query.jpg")
+    shutil.copy(bench.database_image(int(q.positives[0])), photos / f"{long_name}.jpg")
+    assert run_cli(["index", photos, "--index", tmp_path / "idx", "--workers", "1"]).returncode == 0
+    box = ",".join(f"{v:.0f}" for v in q.box)
+    r = run_cli(["search", photos / "query.jpg", "--index", tmp_path / "idx", "--box", box])
+    assert r.returncode == 0, r.stderr
+    assert any(f"│ {long_name} │" in line for line in r.stdout.splitlines()), r.stdout

@@ -157,3 +157,72 @@ def test_rankings_from_matlab_get_the_one_based_hint(tmp_path):
     assert code == 0 and "1-based" not in err
     code, err, _ = _evaluate([*common, "--image-results", str(tmp_path / "ok.npy"), "--one-based"], tmp_path)
     assert code == 2 and "the ranking holds index 0: it is 0-based already; drop --one-based" in err
+
+
+def test_json_to_a_dash_is_stdout(tmp_path):
+    """The breaker's example: `evaluate --json -` wrote a file named '-'; '-' is stdout, with the
+    table on stderr, so that stdout is the JSON alone."""
+    _setup(tmp_path)
+    common = ["evaluate", "--root", tmp_path, "--dataset", "tiny", "--pixel-results", tmp_path / "pix.npy",
+              "--image-results", tmp_path / "ranks.npy"]  # fmt: skip
+    r = run_cli([*common, "--json", "-"], cwd=tmp_path)
+    assert r.returncode == 0 and not (tmp_path / "-").exists() and "wrote -" not in r.stderr, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["dataset"] == "tiny" and doc["strict"]["pixel_mAP"]["medium"] == 1.0 and "pixel mAP" in r.stderr
+    r = run_cli([*common, "--json", tmp_path / "s.json"], cwd=tmp_path)  # a file: the table on stdout, as before
+    assert r.returncode == 0 and "pixel mAP" in r.stdout and json.loads((tmp_path / "s.json").read_text()) == doc
+
+
+def test_show_into_a_folder_it_wrote_before_leaves_only_this_shows_files(tmp_path):
+    """The breaker's example: `show --query 0 --out show/` on the positives, then again with
+    --image-results and --top 4, left 12 PNGs (two different q000_r000_*) while saying "wrote 5
+    PNG file(s)". The folder is built beside and swapped in as `search --out` is."""
+    _setup(tmp_path)
+    out = tmp_path / "show"
+    common = ["show", "--root", tmp_path, "--dataset", "tiny", "--pixel-results", tmp_path / "pix.npy", "--query", "0",
+              "--out", out]  # fmt: skip
+    r = run_cli(common)
+    assert r.returncode == 0 and "wrote 4 PNG file(s)" in r.stderr, r.stderr
+    (out / "notes.txt").write_text("mine")
+    r = run_cli([*common, "--image-results", tmp_path / "ranks.npy", "--top", "4"])
+    assert r.returncode == 0 and "wrote 5 PNG file(s)" in r.stderr, r.stderr
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 5 and sum(p.startswith("q000_r000_") for p in pngs) == 1, pngs
+    assert "removed" in r.stderr and "an earlier show wrote" in r.stderr and (out / "notes.txt").read_text() == "mine"
+    (out / "q000_query.png").write_bytes(b"my own picture now")  # changed since: never replaced
+    r = run_cli(common)
+    assert r.returncode == 2 and "exists and pixret did not write it" in r.stderr and r.stderr.count("\n") == 1
+    assert (out / "q000_query.png").read_bytes() == b"my own picture now"
+
+
+def test_an_oracle_release_file_copied_out_of_its_run_folder_gets_a_note(tiny_release, tmp_path):
+    """An outside check (issue 32, item 3): the release-format pixels.npy of an oracle run,
+    copied out of its run folder (`evaluate --pixel-results lone/p.npy`, or a results tree's
+    pixel-level/NAME/matching_result/NAME.npy), was scored as a plain method with no word: the
+    .npy format has no place for the mark. Predictions that are the labels exactly get a note."""
+    import shutil
+
+    _, root = tiny_release
+    r = run_cli(["reference-results", "--root", root, "--dataset", "tiny", "--out", "ref"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "lone").mkdir()
+    shutil.copy(tmp_path / "ref" / "pixels.npy", tmp_path / "lone" / "p.npy")
+    said = "each of the 5 labelled positives has a prediction that is its label exactly (mask IoU 1.0)"
+    r = run_cli(["evaluate", "--root", root, "--dataset", "tiny", "--image-results", "ref/ranks.npy",
+                 "--pixel-results", "lone/p.npy"], cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert said in r.stderr and "look like the benchmark's labels (an oracle)" in r.stderr
+    tree = tmp_path / "results"
+    (tree / "pixel-level" / "copied" / "matching_result").mkdir(parents=True)
+    (tree / "image-level" / "copied").mkdir(parents=True)
+    shutil.copy(tmp_path / "ref" / "pixels.npy", tree / "pixel-level" / "copied" / "matching_result" / "tiny.npy")
+    shutil.copy(tmp_path / "ref" / "ranks.npy", tree / "image-level" / "copied" / "tiny.npy")
+    r = run_cli(["compare", "--root", root, "--results", tree, "--dataset", "tiny", "--no-cache"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "note: copied on tiny: " + said in r.stderr
+    # a method's predictions, near the labels but not them, get no such note
+    r = run_cli(["reference-results", "--root", root, "--dataset", "tiny", "--out", "near", "--shift", "0.05"],
+                cwd=tmp_path)  # fmt: skip
+    shutil.copy(tmp_path / "near" / "pixels.npy", tmp_path / "lone" / "near.npy")
+    r = run_cli(["evaluate", "--root", root, "--dataset", "tiny", "--pixel-results", "lone/near.npy"], cwd=tmp_path)
+    assert r.returncode == 0 and "label exactly" not in r.stderr, r.stderr

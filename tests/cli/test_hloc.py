@@ -222,3 +222,104 @@ def test_exported_pairs_name_files_relative_to_the_folder_they_say(tmp_path):
         assert (folder / query).resolve() == scene.bench.query_image(q).resolve()
         ranks = np.load(tmp_path / "run" / "ranks.npy")
         assert (folder / db).resolve() == scene.bench.database_image(int(ranks[k, q])).resolve()
+
+
+def _refused(r, name: str) -> None:
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith(f"error: {name}"), r.stderr
+
+
+def test_import_hloc_never_replaces_a_run_file_it_did_not_write(tmp_path):
+    """The breaker's example: import-hloc --out into a folder holding the user's own ranks.npy and
+    scores.json, then a pixels.npy, replaced them all (exit 0, no note), and wrote no record of
+    its files. It is refused as `run` and `reference-results` are, before anything is read."""
+    from tests.helpers import run_cli
+
+    scene = Scene(tmp_path)
+    pairs, feats, matches = scene.write()
+    args = ["import-hloc", "--root", tmp_path, "--dataset", "hl", "--pairs", pairs, "--features", feats,
+            "--matches", matches, "--out", tmp_path / "mine"]  # fmt: skip
+    (tmp_path / "mine").mkdir()
+    for name, data in (("ranks.npy", b"mine"), ("scores.json", b'{"my": 1}'), ("pixels.npy", b"my pixels")):
+        (tmp_path / "mine" / name).write_bytes(data)
+        _refused(run_cli(args), str(tmp_path / "mine" / "ranks.npy"))
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["pixels.npy", "ranks.npy", "scores.json"]
+    assert (tmp_path / "mine" / "ranks.npy").read_bytes() == b"mine"
+    (tmp_path / "mine" / "ranks.npy").unlink()
+    (tmp_path / "mine" / "scores.json").unlink()
+    _refused(run_cli(args), str(tmp_path / "mine" / "pixels.npy"))
+    assert (tmp_path / "mine" / "pixels.npy").read_bytes() == b"my pixels"
+    # into its own folder: recorded, so a second import replaces the first's files, and a run may follow
+    args[-1] = tmp_path / "run"
+    assert run_cli(args).returncode == 0
+    assert sorted(json.loads((tmp_path / "run" / ".pixret-run.json").read_text())["files"]) == [
+        "pixels.json", "pixels.npy", "ranks.npy", "scores.json"]  # fmt: skip
+    r = run_cli([*args, "--order", "retrieval"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "run" / "scores.json").read_text())["source"]["order"] == "retrieval"
+
+
+def test_an_output_that_is_not_a_regular_file_is_never_replaced(tmp_path):
+    """The breaker's examples: `--out` onto a FIFO (export-hloc-pairs, compare --markdown) or a
+    symbolic link replaced it with a regular file (written beside, then renamed over it)."""
+    import os
+
+    from tests.helpers import run_cli
+
+    scene = Scene(tmp_path)
+    pairs, feats, matches = scene.write()
+    base = ["--root", tmp_path, "--dataset", "hl"]
+    assert run_cli(["import-hloc", *base, "--pairs", pairs, "--features", feats, "--matches", matches, "--out",
+                    tmp_path / "run"]).returncode == 0  # fmt: skip
+    os.mkfifo(tmp_path / "ff1")
+    os.mkfifo(tmp_path / "ff2")
+    (tmp_path / "target.txt").write_text("the user's")
+    (tmp_path / "link1").symlink_to(tmp_path / "target.txt")
+    (tmp_path / "folder").mkdir()
+    for out, why in (("ff1", "not a regular file"), ("link1", "is a symbolic link"), ("folder", "is a folder")):
+        r = run_cli(["export-hloc-pairs", *base, "--run", tmp_path / "run", "--out", tmp_path / out])
+        _refused(r, str(tmp_path / out))
+        assert why in r.stderr
+    r = run_cli(["compare", *base, "--run", tmp_path / "run", "--no-cache", "--markdown", tmp_path / "ff2"])
+    _refused(r, str(tmp_path / "ff2"))
+    assert (tmp_path / "ff1").is_fifo() and (tmp_path / "ff2").is_fifo() and (tmp_path / "link1").is_symlink()
+    assert (tmp_path / "target.txt").read_text() == "the user's" and not list((tmp_path / "folder").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
+
+
+def test_names_starting_with_a_hash_round_trip_through_hloc_pairs(tmp_path):
+    """The breaker's example: an image named '#q.jpg' starts a pairs line; hloc reads it (its
+    ``parse_retrieval`` skips no line), pixret's import-hloc took it for a comment and found 'no
+    pair of a query'. Pairs pixret writes (export-hloc-pairs) are read back by import-hloc."""
+    import pickle
+
+    from tests.helpers import run_cli
+
+    class HashScene(Scene):  # hloc's names as pixret writes them where the images are not: the file names
+        @staticmethod
+        def qname(q: int) -> str:
+            return f"#query_{q:03d}.jpg"
+
+        @staticmethod
+        def dname(i: int) -> str:
+            return f"db_{i:04d}.jpg"
+
+    scene = HashScene(tmp_path)
+    pairs, feats, matches = scene.write()
+    gnd = next(tmp_path.rglob("gnd_*.pkl"))
+    doc = pickle.loads(gnd.read_bytes())
+    doc["qimlist"] = [f"#{n}" for n in doc["qimlist"]]
+    gnd.write_bytes(pickle.dumps(doc))
+    (tmp_path / "commented.txt").write_text("# pairs from netvlad\n" + pairs.read_text())
+    base = ["--root", tmp_path, "--dataset", "hl", "--features", feats, "--matches", matches]
+    r = run_cli(["import-hloc", *base, "--pairs", tmp_path / "commented.txt", "--out", tmp_path / "run"])
+    assert r.returncode == 0, r.stderr
+    assert "9 of 36 pairs verified" in r.stderr and "1 line(s) of the pairs file skipped: a comment" in r.stderr
+    r = run_cli(["export-hloc-pairs", "--root", tmp_path, "--dataset", "hl", "--run", tmp_path / "run", "--top", "3",
+                 "--out", "-"], cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0 and not (tmp_path / "-").exists(), r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 9 and all(line.startswith("#query_00") for line in lines), lines
+    (tmp_path / "top3.txt").write_text(r.stdout)
+    r = run_cli(["import-hloc", *base, "--pairs", tmp_path / "top3.txt", "--out", tmp_path / "again"])
+    assert r.returncode == 0 and "9 of 9 pairs verified" in r.stderr, r.stderr

@@ -57,3 +57,38 @@ def test_a_size_in_the_sources_file_is_a_whole_number_of_bytes(tmp_path, monkeyp
             load_sources()
     f.write_text(json.dumps({"roxford5k-images": {"urls": ["http://127.0.0.1:1/o.tgz"], "size": None}}))
     assert load_sources()["roxford5k-images"].size is None  # a mirror of another copy: size unknown
+
+
+def test_an_address_with_a_space_a_line_break_or_no_host_is_one_line_naming_the_file(tmp_path):
+    """Issue 32 (N): such an override ended in http.client.InvalidURL or UnicodeEncodeError."""
+    from tests.helpers import run_cli
+
+    f = tmp_path / "my mirrors.json"
+    for url, said in (("https://mirror.example/pixel retrieval.rar", "holds ' ' (U+0020)"),
+                      ("https://mirror.example/a\nGET /b", "holds '\\n' (U+000A)"),
+                      ("https://mirror.example/a\u200bb.rar", "(U+200B)"), ("ftp://mirror.example/x.rar", "expected http"),
+                      ("https:///x.rar", "expected http:// or https:// and a host")):  # fmt: skip
+        f.write_text(json.dumps({"labels": {"urls": [url]}}))
+        r = run_cli(["download", "labels", "--sources", f, "--root", tmp_path / "data"])
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "my mirrors.json: entry 'labels': address " in r.stderr and said in r.stderr, r.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_non_ascii_address_is_asked_for_percent_encoded(tmp_path):
+    """A mirror's folder or file named with accents: asked for as UTF-8, percent-encoded (RFC 3987
+    3.1), as a browser does (it was a UnicodeEncodeError)."""
+    from tests.helpers import RELEASE_FILES, run_cli
+    from tests.httpserver import serve
+    from tests.rar5 import write_rar5
+
+    served = tmp_path / "www"
+    served.mkdir()
+    write_rar5(served / "caf%C3%A9.rar", RELEASE_FILES)  # the request path, as this server looks it up
+    with serve(served) as (base, log):
+        f = tmp_path / "mirrors.json"
+        f.write_text(json.dumps({"labels": {"urls": [f"{base}/café.rar"]}}, ensure_ascii=False), encoding="utf-8")
+        r = run_cli(["download", "labels", "--sources", f, "--root", tmp_path / "data"])
+    assert r.returncode == 0, r.stderr
+    assert log == [("caf%C3%A9.rar", None)]
+    assert (tmp_path / "data/pixel_retrieval_benchmarks/queries/oxford/0.json").exists()

@@ -1,5 +1,8 @@
 """Building an index, stage by stage (engine/build.py): images skipped and listed, caches reused or described again."""
 
+import json
+import os
+import shutil
 
 import cv2
 import numpy as np
@@ -7,7 +10,7 @@ import pytest
 
 from pixret.engine import Index, IndexWarning, get_config
 from pixret.errors import PixretError
-from tests.helpers import same_features
+from tests.helpers import run_cli, same_features
 
 
 def test_bad_images_are_skipped_and_listed(bench, feature_cache, tmp_path):
@@ -83,3 +86,31 @@ def test_task_order_does_not_change_the_index(bench, sharded, tmp_path, monkeypa
     other = Index.build(paths, SHARDED_CFG, tmp_path / "idx", workers=1, progress=False)
     assert any(o != sorted(o) for o in ran)  # some stage really ran out of order
     assert_same_index(sharded, other)
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_searched_and_written(bench, tmp_path):
+    """Issue 32 (I1): ``caf\\xe9.jpg`` (bytes that are not UTF-8: Python holds a surrogate escape)
+    is hashed by its bytes, printed escaped, and written to JSON so that it resolves to the file."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    odd = photos / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(bench.query_image(0), odd)
+    for i in bench.queries[0].positives[:3]:
+        shutil.copy(bench.database_image(int(i)), photos / f"p{int(i)}.jpg")
+    idx, out = tmp_path / "idx", tmp_path / "out"
+    r = run_cli(["index", photos, "--index", idx, "--workers", "1"])
+    assert r.returncode == 0 and "indexed 4 images" in r.stdout, r.stderr
+    box = ",".join(f"{v:.0f}" for v in bench.queries[0].box)
+    r = run_cli(["search", odd, "--index", idx, "--box", box, "--out", out, "--format", "coco", "--format", "labelme"])
+    assert r.returncode == 0, r.stderr
+    assert "caf\\xe9" in r.stdout  # the table shows the byte, escaped
+    (r.stdout + r.stderr).encode("utf-8")  # nothing a terminal cannot print (no lone surrogate)
+    coco = json.loads((out / "coco.json").read_text())
+    assert odd.resolve() in {(out / im["file_name"]).resolve() for im in coco["images"]}
+    labelme = [json.loads(f.read_text()) for f in out.glob("*.json") if f.name != "coco.json"]
+    assert odd.resolve() in {(out / doc["imagePath"]).resolve() for doc in labelme}
+    r = run_cli(["search", odd, "--index", idx, "--box", box, "--json"])
+    assert r.returncode == 0 and json.loads(r.stdout)["query"] == str(odd)
+    r = run_cli(["search", odd, "--index", idx, "--box", box, "--pairs-out", tmp_path / "pairs.txt"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1
+    assert "caf\\xe9.jpg: its name is not UTF-8: hloc's pairs file" in r.stderr

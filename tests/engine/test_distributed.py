@@ -174,3 +174,16 @@ def test_the_local_cluster_listens_on_loopback_only_and_leaves_the_environment_a
         listening = [c.laddr.ip for p in procs for c in p.net_connections("inet") if c.status == psutil.CONN_LISTEN]
         assert listening and set(listening) == {"127.0.0.1"}
     assert dict(os.environ) == env  # the nanny's OMP_NUM_THREADS=1 for its workers is not the caller's
+
+
+def test_the_dask_bars_on_a_terminal_leave_no_line_behind(bench, tmp_path):
+    """Issue 32 (L): the Dask map's bar is the one progress bar: drawn on a terminal (here one
+    that gives no size, as under ``script -qc``), removed when done, no empty line."""
+    from tests.test_parallel import _photos, on_a_terminal, screen
+
+    _photos(bench, tmp_path / "photos")
+    raw = on_a_terminal([sys.executable, "-c", "from pixret.cli import main; main()", "index", "photos", "--index",
+                         "idx", "--workers", "2"], tmp_path)  # fmt: skip
+    shown = screen(raw)
+    assert b"features: 100%" in raw and "" not in shown, shown
+    assert shown[-1].startswith("indexed 4 images"), shown

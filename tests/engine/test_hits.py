@@ -18,7 +18,9 @@ def test_to_json_is_the_one_serialiser(bench, index):
     assert np.allclose(hits[0]["homography"], hit.homography, atol=1e-6)
     assert np.array_equal(rle_to_mask(hits[0]["mask"]), hit.mask)  # the RLE is the default mask
     assert len(hits[0]["matches"]) == hit.inliers and hits[0]["score"] == hit.score
-    assert hits[0]["mask_kind"] in ("box", "object", "tight") and doc["fills_box"] in (True, False)
+    assert hits[0]["mask_kind"] in ("box", "object", "tight", "refined") and doc["fills_box"] in (True, False)
+    # the default config segments the first results in their own image (masks.refine_in_result)
+    assert any(h["mask_kind"] == "refined" for h in hits if h["verified"])
     assert set(doc["timings"]) >= {"features", "shortlist", "matching", "verification", "expansion", "masks",
                                    "results", "total"}  # fmt: skip
     plain = hit.to_json(rle=False)

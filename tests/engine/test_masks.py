@@ -126,3 +126,32 @@ def test_the_adaptive_mask_decides_from_the_evidence():
     assert not out.fills_box and out.output == "object" and _iou(out.outline, truth) > 0.85
     # a fixed output is kept whatever the evidence
     assert query_masks(img, ev, MaskConfig(output="box")).output == "box"
+
+
+def test_a_result_image_segments_its_own_object(tmp_path):
+    """refine_in_result: in a result image, the mapped box holds a disc on a wall of another
+    colour; seeded by the box (probably object) and the inliers (surely object), GrabCut in the
+    image keeps the disc, not the box. A prior the segmentation does not keep half of is not
+    used (None), nor is an image that cannot be read."""
+    from pixret.engine.config import MaskConfig
+    from pixret.engine.masks import refine_in_result
+    from pixret.geometry import fill_polygons
+
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(120, 12, (240, 320, 3)), 0, 255).astype(np.uint8)  # a grey wall
+    disc = np.zeros((240, 320), np.uint8)
+    cv2.circle(disc, (160, 120), 50, 1, -1)
+    img[disc > 0] = np.clip(rng.normal((40, 40, 200), 10, (int(disc.sum()), 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "result.png"
+    cv2.imwrite(str(path), img)
+    box = [np.array([[100.0, 60], [220, 60], [220, 180], [100, 180]])]
+    inliers = np.array([[160.0, 120], [150, 110], [175, 130], [140, 125]])
+    cfg = MaskConfig(refine_side=160, refine_iters=3, refine_min_iou=0.5)
+    out = refine_in_result(str(path), (320, 240), box, box, inliers, cfg)
+    got = fill_polygons(out, 240, 320)
+    iou = (got & disc).sum() / (got | disc).sum()
+    box_iou = disc.sum() / (120 * 120)
+    assert iou > 0.85 and iou > box_iou + 0.2
+    far = [np.array([[0.0, 0], [60, 0], [60, 60], [0, 60]])]  # a prior on the wall, away from the disc
+    assert refine_in_result(str(path), (320, 240), far, box, inliers, cfg) is None
+    assert refine_in_result(str(tmp_path / "gone.png"), (320, 240), box, box, inliers, cfg) is None

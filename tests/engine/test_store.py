@@ -117,3 +117,88 @@ def test_an_interrupted_first_build_resumes_in_its_own_folder(bench, tmp_path, m
     r = run_cli(["index", "imgs", "--index", "fresh", "--workers", "1"], cwd=tmp_path)  # its mark: the same folder
     assert r.returncode == 0, r.stderr
     assert len(Index.open(tmp_path / "fresh")) == 4 and not (tmp_path / "fresh" / "work").exists()
+
+
+def test_work_files_are_never_written_through_a_link(bench, tmp_path):
+    # the breaker's example: u1b/work a link to a folder of the user's; the rebuild warned that it
+    # kept the link, then wrote its quantizer-*, s-* and vocab-* files into the user's folder
+    _photos(bench, tmp_path / "imgs")
+    assert run_cli(["index", "imgs", "--index", "u1b", "--workers", "1"], cwd=tmp_path).returncode == 0
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    (tmp_path / "u1b" / "work").symlink_to(theirs, target_is_directory=True)
+    shutil.copy(bench.database_image(5), tmp_path / "imgs" / "late.jpg")
+    r = run_cli(["index", "imgs", "--index", "u1b", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt"]  # nothing piled into the user's folder
+    assert "warning: u1b/work: kept (a link" in r.stderr and (tmp_path / "u1b" / "work").is_symlink()
+    assert not list((tmp_path / "u1b").glob("work-*")) and len(Index.open(tmp_path / "u1b")) == 5
+    # a link where the shards go: refused in one line, before any work
+    (tmp_path / "elsewhere").mkdir()
+    shutil.move(tmp_path / "u1b" / "shards", tmp_path / "elsewhere" / "shards")
+    (tmp_path / "u1b" / "shards").symlink_to(tmp_path / "elsewhere" / "shards", target_is_directory=True)
+    r = run_cli(["index", "imgs", "--index", "u1b", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: u1b/shards: a link where pixret keeps")
+    assert r.stderr.strip().count("\n") == 0
+
+
+def test_folders_named_as_pixret_names_its_own_are_kept_without_proof(bench, tmp_path):
+    # the breaker's example: a folder of the user's named gen-0123456789abcdef, and one named as a
+    # shard, were deleted on the rebuild without a word (their names and file names were pixret's)
+    _photos(bench, tmp_path / "imgs")
+    assert run_cli(["index", "imgs", "--index", "u1b", "--workers", "1"], cwd=tmp_path).returncode == 0
+    idx = tmp_path / "u1b"
+    mine = {"gen-0123456789abcdef/idf.npy": b"my idf", "shards/s-00000000000000000000/kpts.npy": b"my points",
+            ".s-00000000000000000000.1.ab.tmp/kpts.npy": b"x"}  # fmt: skip
+    mine = {("shards/" + k if k.startswith(".s-") else k): v for k, v in mine.items()}
+    for rel, data in mine.items():
+        (idx / rel).parent.mkdir(parents=True, exist_ok=True)
+        (idx / rel).write_bytes(data)
+    first = generation(idx)
+    shutil.copy(bench.database_image(5), tmp_path / "imgs" / "late.jpg")
+    r = run_cli(["index", "imgs", "--index", "u1b", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert all((idx / rel).read_bytes() == data for rel, data in mine.items())
+    for kept in ("u1b/gen-0123456789abcdef", "u1b/shards/s-00000000000000000000",
+                 "u1b/shards/.s-00000000000000000000.1.ab.tmp"):  # fmt: skip
+        assert f"warning: {kept}: kept" in r.stderr, r.stderr
+    assert not (idx / first).exists()  # pixret's own earlier generation: recorded, so removed
+    index = Index.open(idx)
+    ours = {s.folder.name for s in index.shards.shards}
+    assert {p.name for p in (idx / "shards").iterdir()} == ours | {"s-00000000000000000000",
+                                                                   ".s-00000000000000000000.1.ab.tmp"}
+
+
+def test_a_killed_build_leaves_nothing_a_later_build_cannot_prove_and_clean(bench, tmp_path, monkeypatch):
+    import pixret.engine.store as store
+
+    _photos(bench, tmp_path / "imgs", n=5)
+
+    def killed(*args, **kwargs):
+        raise PixretError(None, "killed while publishing")
+
+    monkeypatch.setattr(store, "global_idf", killed)  # the shards are written, the generation is not
+    assert run_cli(["index", "imgs", "--index", "k", "--workers", "1"], cwd=tmp_path).returncode == 2
+    orphans = {p.name for p in (tmp_path / "k" / "shards").iterdir()}
+    assert orphans and (tmp_path / "k" / "work").is_dir()
+    monkeypatch.undo()
+    (tmp_path / "imgs" / "shot4.jpg").unlink()  # another collection: the killed build's shards are not reused
+    r = run_cli(["index", "imgs", "--index", "k", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    index = Index.open(tmp_path / "k")
+    assert {p.name for p in (tmp_path / "k" / "shards").iterdir()} == {s.folder.name for s in index.shards.shards}
+    assert not orphans & {s.folder.name for s in index.shards.shards} and not (tmp_path / "k" / "work").exists()
+
+
+def test_an_index_written_before_the_ledger_is_cleaned_by_its_checksums(bench, tmp_path):
+    from pixret.engine.shards import LEDGER
+
+    _photos(bench, tmp_path / "imgs")
+    assert run_cli(["index", "imgs", "--index", "old", "--workers", "1"], cwd=tmp_path).returncode == 0
+    (tmp_path / "old" / LEDGER).unlink()  # as an earlier pixret left it
+    first = generation(tmp_path / "old")
+    shutil.copy(bench.database_image(5), tmp_path / "imgs" / "late.jpg")
+    r = run_cli(["index", "imgs", "--index", "old", "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    assert not (tmp_path / "old" / first).exists() and len(Index.open(tmp_path / "old")) == 5

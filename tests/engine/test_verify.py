@@ -128,3 +128,70 @@ def test_no_unrelated_image_is_verified_among_near_duplicate_textures(textures):
     assert wrong_before > 0 and found_before <= found + 1
 
 
+
+
+def test_voted_consistency_keeps_the_most_common_scale_and_turn():
+    """Jegou et al.'s weak geometric consistency, voted over the matches (for a fundamental
+    matrix, which has no local similarity): the mode is 2x larger, turned 30 degrees."""
+    from pixret.engine.verify import voted_consistency
+
+    q = np.array([[0, 0, 4.0, 10.0]] * 5)
+    d = np.array([[0, 0, 8.0, 40.0], [0, 0, 7.0, 50.0], [0, 0, 9.0, 35.0],  # the mode: x2, +30
+                  [0, 0, 40.0, 40.0],  # 10x: another scale
+                  [0, 0, 8.0, 200.0]])  # fmt: skip
+    assert voted_consistency(q, d, "scale+orientation", VerifyConfig()).tolist() == [True, True, True, False, False]
+    assert voted_consistency(q, d, "scale", VerifyConfig()).tolist() == [True, True, True, False, True]
+    assert voted_consistency(q[:0], d[:0], "scale", VerifyConfig()).shape == (0,)
+
+
+def test_distinctive_refuses_repeated_structure_and_a_corner_of_the_box():
+    """Inliers on ten copies of one window count once; such weak evidence verifies only when it
+    covers enough of the box and enough of the tentative matches."""
+    from pixret.engine.verify import Verification, distinctive
+
+    cfg = VerifyConfig(min_distinct_inliers=4.5, min_coverage=0.02, repetition_ratio=0.13)
+    box = (0.0, 0.0, 100.0, 100.0)
+    grid = np.array([[x, y, 4.0, 0.0] for x in (10, 50, 90) for y in (10, 50, 90)], np.float64)  # 9 points
+    v = Verification(np.eye(3), 9, np.arange(9), np.arange(9))
+    unique = np.arange(9)  # every inlier its own word: 9 distinct
+    repeated = np.zeros(9, np.int64)  # one word, nine times: 1 distinct
+    assert distinctive(v, grid, unique, box, 200, cfg)
+    assert not distinctive(v, grid, repeated, box, 200, cfg)  # 9 of 200 tentative: repeated structure
+    assert distinctive(v, grid, repeated, box, 60, cfg)  # 9 of 60: a weak true match
+    corner = grid.copy()
+    corner[:, :2] = corner[:, :2] / 20  # all inside a 5 x 5 px corner: 0.2% of the box
+    assert not distinctive(v, corner, repeated, box, 60, cfg)
+    assert distinctive(v, grid, repeated, box, 200, VerifyConfig())  # off by default
+    f = Verification(np.eye(3), 9, np.arange(9), np.arange(9), "fundamental")
+    assert not distinctive(f, grid, unique, box, 60, cfg)  # 9 distinct < epipolar_min_distinct (12)
+
+
+def test_a_fundamental_matrix_verifies_a_view_no_homography_explains():
+    """Two planes at different depths seen from two places (a 3D scene): one homography holds
+    only one plane's points; the fundamental matrix path verifies the view with the points of
+    both, and a plausible mean-plane homography to map the outline."""
+    from pixret.engine.verify import fit_epipolar, fit_pairs
+
+    rng = np.random.default_rng(0)
+    k = np.array([[800.0, 0, 500], [0, 800, 400], [0, 0, 1]])
+    pts = np.concatenate([np.c_[rng.uniform(-2, 2, (60, 2)), np.full(60, 8.0)],  # a far wall
+                          np.c_[rng.uniform(-1, 0, (60, 1)), rng.uniform(-1, 1, (60, 1)), rng.uniform(4, 6, (60, 1))]])  # fmt: skip
+    r, _ = cv2.Rodrigues(np.array([0.0, 0.25, 0.0]))
+
+    def project(p, rot, t):
+        c = p @ rot.T + t
+        xy = c @ k.T
+        return xy[:, :2] / xy[:, 2:]
+
+    q_xy, d_xy = project(pts, np.eye(3), np.zeros(3)), project(pts, r, np.array([-1.5, 0, 0.5]))
+    q = np.c_[q_xy, np.full(len(pts), 4.0), np.zeros(len(pts))]
+    d = np.c_[d_xy, np.full(len(pts), 4.0), np.zeros(len(pts))]
+    idx = np.arange(len(pts))
+    cfg = VerifyConfig(min_inliers=90, epipolar_min_inliers=100)
+    assert fit_pairs(idx, idx, q, d, replace(cfg, epipolar_min_inliers=0), 1000) is None  # no plane holds 90
+    v = fit_epipolar(idx, idx, q, d, cfg, 1000, "scale")
+    assert v is not None and v.model == "fundamental" and v.inliers >= 110
+    assert fit_pairs(idx, idx, q, d, cfg, 1000, "scale").model == "fundamental"
+    # unrelated points: nothing
+    noise = np.c_[rng.uniform(0, 1000, (120, 2)), np.full(120, 4.0), np.zeros(120)]
+    assert fit_epipolar(idx, idx, q, noise, cfg, 1000, "scale") is None

@@ -113,3 +113,23 @@ def test_a_results_tree_handed_over_with_its_cache_is_scored_again(tmp_path, mon
     mine.chmod(0o600)
     _, err = _compare(tmp_path, results, tmp_path / "d.json")
     assert "2 from the cache" in err
+
+
+def test_a_key_file_that_is_a_folder_or_a_link_is_a_note_and_every_score_is_computed(tmp_path, monkeypatch):
+    """The breaker's examples: PIXRET_KEY_FILE naming a folder gave a traceback
+    (IsADirectoryError); a key reached through a symbolic link was refused as "Too many levels of
+    symbolic links". Each is one note saying what is wrong, and the scores are computed."""
+    results = _tree(tmp_path)
+    honest, _ = _compare(tmp_path, results, tmp_path / "a.json")
+    (tmp_path / "keys").mkdir()
+    mine = tmp_path / "user" / "cache.key"
+    monkeypatch.setenv("PIXRET_KEY_FILE", str(mine))
+    _compare(tmp_path, results, tmp_path / "b.json")  # the key made, 0600
+    (tmp_path / "link.key").symlink_to(mine)
+    for key, says in ((tmp_path / "keys", "the cache key is a folder, not a file"),
+                      (tmp_path / "link.key", "the cache key is a symbolic link")):  # fmt: skip
+        monkeypatch.setenv("PIXRET_KEY_FILE", str(key))
+        scores, err = _compare(tmp_path, results, tmp_path / "c.json")
+        assert scores == honest and "scored 2 (method, dataset) pair(s), 0 from the cache" in err, err
+        assert f"note: cache not used ({key}: {says}" in err and "Too many levels" not in err, err
+        assert "Traceback" not in err and not list((tmp_path / "keys").iterdir())

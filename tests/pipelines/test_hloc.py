@@ -157,7 +157,8 @@ def test_the_pairs_file_is_read_against_the_benchmark(scene, tmp_path):
         fh.write("db/db_0001.jpg db/db_0002.jpg\n# a comment\n\nquery/query_000.jpg db/db_0000.jpg\n")
     read = hloc.read_pairs(pairs, scene.bench)
     assert read.ranked[0][-3:] == [0, 1, 2] and len(read.ranked[0]) == 12
-    assert read.skipped == {"first image is not a query": 1, "pair given twice (the first kept)": 1}
+    assert read.skipped == {"first image is not a query": 1, "pair given twice (the first kept)": 1,
+                            "a comment (starts with '#', and is no pair of the benchmark's images)": 1}  # fmt: skip
     bad = tmp_path / "bad.txt"
     bad.write_text("query/query_000.jpg db/db_0000.jpg\nquery/query_000.jpg elsewhere/x.jpg\n")
     with pytest.raises(PixretError, match=r"bad.txt:2: 'elsewhere/x.jpg' is not a database image of benchmark 'hl'"):

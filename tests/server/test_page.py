@@ -3,6 +3,7 @@
 import contextlib
 import math
 import shutil
+import unicodedata
 
 import cv2
 import numpy as np
@@ -53,7 +54,13 @@ def test_page_search_by_drawing_a_box(live_server, bench, browser):
         page.mouse.up()
         assert page.is_enabled("#search-btn")
         page.click("#search-btn")
-        page.wait_for_selector(".tile[data-verified='true'][data-drawn='1']", timeout=20000)
+        # every verified tile drawn (tiles paint as their images arrive, in any order: reading the
+        # first verified tile as soon as some other tile was drawn raced its image on a busy CI machine)
+        page.wait_for_selector(".tile[data-verified='true']", timeout=20000)
+        page.wait_for_function(
+            "[...document.querySelectorAll(\".tile[data-verified='true']\")].every((t) => t.dataset.drawn === '1')",
+            timeout=20000,
+        )
         tiles = page.locator(".tile[data-verified='true']")
         assert tiles.count() >= 2
         # the mask is drawn: the tile has red-tinted pixels
@@ -84,13 +91,13 @@ def test_benchmark_names_are_shown_as_text_never_run(bench, index, tmp_path, bro
     gnd_path = next(root.rglob("gnd_eng.pkl"))
     gnd = pickle.loads(gnd_path.read_bytes())
     evil = '<img src=x onerror="window.__xss=1">'
-    gnd["qimlist"] = [evil + n for n in gnd["qimlist"]]
+    gnd["qimlist"] = [evil + "\u202egpj.exe_" + n for n in gnd["qimlist"]]  # markup, and a bidi override
     gnd_path.write_bytes(pickle.dumps(gnd))
     with serve_app(create_app(index.root, root, "eng")) as url, _page(browser, 1280, 800) as page:
         page.goto(url + "/")
         page.wait_for_selector("#bench-query option", state="attached")
         text = page.eval_on_selector("#bench-query option", "o => o.textContent")
-        assert evil in text
+        assert evil + "<U+202E>gpj.exe_" in text and "\u202e" not in text
         page.wait_for_timeout(500)
         assert page.evaluate("window.__xss") is None
         assert page.locator("#bench-query img").count() == 0
@@ -514,3 +521,237 @@ def test_the_timing_line_names_every_stage_the_engine_timed(live_server, bench, 
         assert {"matching", "verification", "expansion"} <= set(stages)
         shown = status.split(" ms searching (")[1].rstrip(" ms)").split(", ")
         assert shown == [f"{k} {math.floor(timings[k] * 1000 + 0.5)}" for k in stages], status  # JS's Math.round
+
+
+# ---------------------------------------------------------------- an outside check of issue 32's fix
+def _photos(tmp_path, bench, names: dict[int, str]):
+    """A folder of ``bench``'s database images under names of the test's own; returns it."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, name in names.items():
+        shutil.copy(bench.database_image(i), folder / name)
+    return folder
+
+
+def _index(folder, idx):
+    from tests.helpers import run_cli
+
+    r = run_cli(["index", folder, "--index", idx, "--workers", "1"])
+    assert r.returncode == 0, r.stderr
+    return idx
+
+
+def _gt_box(bench, q, i):
+    pts = bench.gt(q, i).all_points
+    return [int(pts[:, 0].min()), int(pts[:, 1].min()), int(pts[:, 0].max()), int(pts[:, 1].max())]
+
+
+def _search_thumb(page, image_id, box):
+    """Pick a collection image as the query, type its box, search, wait for the results."""
+    page.click(f"#thumbs .thumb[data-id='{image_id}']")
+    page.wait_for_selector("#box-fields:not([disabled])")
+    for k, v in zip(("bx1", "by1", "bx2", "by2"), box, strict=True):
+        page.fill(f"#{k}", str(v))
+    page.click("#search-btn")
+    page.wait_for_selector("#status[data-stage='done']", timeout=30000)
+
+
+LONG = "a_photo_with_a_very_long_name_" + "0123456789" * 15  # 180 characters, no space to wrap at
+BIDI = "bidi\u202egpj.exe_b"  # shows as "bidib_exe.jpg" where the override is obeyed
+
+
+@needs_chromium
+def test_names_show_invisible_characters_and_long_names_stay_in_their_column(bench, tmp_path, browser):
+    """An image named bidi<U+202E>gpj.exe_b.jpg showed as "bidib_exe.jpg" in the thumbnails (the
+    terminal escapes it); a long name stretched the thumbnail grid into the query panel. Every
+    name the page shows shows format and bidi characters as <U+XXXX>; long names are cut with an
+    ellipsis (the whole name in the title) or wrap, at 1280 and 390 px."""
+    from pixret import escape
+
+    q = bench.queries[0]
+    pos = [int(i) for i in q.positives[:4]]
+    names = {pos[0]: LONG + ".jpg", pos[1]: BIDI + ".jpg", pos[2]: "plain_2.jpg", pos[3]: "plain_3.jpg"}
+    idx = _index(_photos(tmp_path, bench, names), tmp_path / "idx")
+    shown = escape.terminal(BIDI, one_line=True)
+    assert shown == "bidi<U+202E>gpj.exe_b"
+    with serve_app(create_app(idx)) as url:
+        for width, kw in ((1280, {"viewport": {"width": 1280, "height": 900}}), (390, PHONE)):
+            with _context(browser, **kw) as ctx:
+                page = ctx.new_page()
+                page.goto(url)
+                page.wait_for_selector("#thumbs .thumb img")
+                caps = page.eval_on_selector_all("#thumbs .thumb", "ts => ts.map(t => [t.dataset.id, "
+                                                 "t.querySelector('.thumb-name').textContent, t.title])")  # fmt: skip
+                by_name = {c[1]: c for c in caps}
+                assert shown in by_name and by_name[shown][2] == shown, caps
+                long_id, cut = next((c[0], c) for c in caps if c[1] == LONG)
+                assert cut[2] == LONG  # the whole name in the title
+                long_cap = f"#thumbs .thumb[data-id='{long_id}'] .thumb-name"
+                assert page.eval_on_selector(long_cap, "n => n.scrollWidth > n.clientWidth && "
+                                             "getComputedStyle(n).textOverflow === 'ellipsis'")  # fmt: skip
+                grid, picker = page.locator("#thumbs").bounding_box(), page.locator("#picker").bounding_box()
+                panel = page.locator("#query-panel").bounding_box()
+                assert grid["x"] + grid["width"] <= picker["x"] + picker["width"] + 1, (grid, picker)
+                if width > 700:  # side by side: the grid stays left of the query panel
+                    assert grid["x"] + grid["width"] <= panel["x"], (grid, panel)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                # hits: the query is the long-named photo; the bidi-named one is found
+                _search_thumb(page, int(long_id), _gt_box(bench, 0, pos[0]))
+                page.wait_for_selector("#results .tile[data-drawn='1']")
+                tiles = page.eval_on_selector_all("#results .tile", "ts => ts.map(t => t.textContent)")
+                assert any(shown in t for t in tiles), tiles
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.locator("#results .tile", has_text=shown).click()
+                page.wait_for_selector("#detail-canvas[data-drawn='1']")
+                assert shown in page.inner_text("#detail-title")
+                page.keyboard.press("Escape")
+                text = page.evaluate("document.body.innerText + [...document.querySelectorAll('[title],[alt],"
+                                     "[aria-label]')].map(e => e.title + e.alt + e.getAttribute('aria-label')).join()")
+                assert "\u202e" not in text
+                _shot(page, f"names-{width}.png")
+        # the page's rule is the terminal's (escape.terminal): every character the terminal shows
+        # as <U+XXXX> the page shows so too; beyond it only format characters (Cf)
+        with _page(browser, 800, 600) as page:
+            page.goto(url)
+            page.wait_for_selector("#thumbs .thumb img")
+            page_escapes = set(page.evaluate("""() => { const out = [];
+                for (let c = 0; c < 0x10000; c++) { if (c >= 0xd800 && c < 0xe000) continue;
+                  const ch = String.fromCodePoint(c); if (visible(ch) !== ch) out.push(c); } return out; }"""))
+    terminal_escapes = {c for c in range(0x10000) if not 0xD800 <= c < 0xE000
+                        and escape.terminal(chr(c), one_line=True) != chr(c)}  # fmt: skip
+    assert terminal_escapes <= page_escapes
+    assert {unicodedata.category(chr(c)) for c in page_escapes - terminal_escapes} <= {"Cf", "Cn"}
+
+
+@needs_chromium
+def test_the_admin_page_and_live_report_show_a_bidi_label_escaped(bench, tmp_path, browser):
+    from pixret.study.service import create_study
+
+    study = create_study(tmp_path / "s.db", bench.root, "eng", pairs=3, label="fast\u202ev2")
+    with serve_app(create_app(None, study=study, study_token="tok")) as url, _page(browser, 1280, 800) as page:
+        page.goto(url + "/study/admin")
+        page.fill("#token", "tok")
+        page.click("#sign-in")
+        page.wait_for_selector("body[data-loaded='1']")
+        assert 'labelled "fast<U+202E>v2"' in page.inner_text("#what")
+        page.goto(url + "/study/admin/report")
+        assert 'labelled "fast<U+202E>v2"' in page.inner_text("h1") and "\u202e" not in page.content()
+
+
+@needs_chromium
+def test_search_again_without_a_box_says_what_is_missing_and_keeps_old_results_marked(
+    bench, tmp_path, browser, monkeypatch
+):
+    """After an index swap: pick a new image, click "Search again" with no box: the banner went,
+    no search ran, and the earlier index's results and status line stayed as if current."""
+    from pixret.server import state as st_mod
+
+    monkeypatch.setattr(st_mod, "POLL_SECONDS", 0.0)
+    q = bench.queries[0]
+    pos = [int(i) for i in q.positives[:3]]
+    others = [i for i in range(bench.n_database) if i not in q.positives]
+    idx = _index(_photos(tmp_path, bench, {i: f"old_{k}.jpg" for k, i in enumerate(pos + others[:2])}), tmp_path / "idx")
+    with serve_app(create_app(idx)) as url, _page(browser, 1280, 1000) as page:
+        page.goto(url)
+        page.wait_for_selector("#thumbs .thumb img")
+        _search_thumb(page, 0, _gt_box(bench, 0, pos[0]))
+        page.wait_for_selector("#results .tile[data-verified='true'][data-drawn='1']")
+        assert page.is_hidden("#stale-results")
+        new = tmp_path / "new"
+        new.mkdir()
+        for k, i in enumerate(others[2:5] + pos):  # every id names another photo now
+            shutil.copy(bench.database_image(i), new / f"new_{k}.jpg")
+        from tests.helpers import run_cli
+
+        assert run_cli(["index", new, "--index", idx, "--workers", "1"]).returncode == 0
+        page.wait_for_selector("#index-changed:not([hidden])", timeout=20000)
+        # the earlier results: faded, under a note of their own, their status line gone
+        assert page.is_visible("#stale-results") and "earlier index" in page.inner_text("#stale-results")
+        assert page.inner_text("#status") == ""
+        page.wait_for_function("[...document.querySelectorAll('#thumbs .thumb-name')].some(n => n.textContent === 'new_3')")
+        new_id = page.get_attribute("#thumbs .thumb:has(.thumb-name:text-is('new_3'))", "data-id")
+        page.click(f"#thumbs .thumb[data-id='{new_id}']")  # a new query, without a box yet
+        page.wait_for_selector("#box-fields:not([disabled])")
+        page.click("#search-again")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "Search again needs a box" in page.inner_text("#error")
+        assert page.is_visible("#index-changed") and page.is_visible("#stale-results")  # nothing pretends
+        assert "stale" in page.get_attribute("#results-panel", "class") and page.inner_text("#status") == ""
+        _shot(page, "search-again-without-a-box.png")
+        # with a box: the new index's results, nothing stale left
+        for k, v in zip(("bx1", "by1", "bx2", "by2"), _gt_box(bench, 0, pos[0]), strict=True):
+            page.fill(f"#{k}", str(v))
+        page.click("#search-again")
+        page.wait_for_selector("#status[data-stage='done']", timeout=30000)
+        assert page.is_hidden("#stale-results") and page.is_hidden("#index-changed") and page.is_hidden("#error")
+        labels = page.eval_on_selector_all("#results .tile", "ts => ts.map(t => t.getAttribute('aria-label'))")
+        assert labels and all("old_" not in t for t in labels)
+
+
+@needs_chromium
+def test_a_collection_image_leaves_itself_out_by_default(live_server, bench, browser):
+    """Searching a collection image returned the image itself as #1 ("object found, 486
+    inliers"): the page has "leave the query image out", on for a collection image."""
+    i = int(bench.queries[1].easy[0])
+    box = _gt_box(bench, 1, i)
+    with _page(browser, 1280, 900) as page:
+        page.goto(live_server)
+        page.wait_for_selector("#thumbs .thumb img")
+        _search_thumb(page, i, box)
+        assert page.is_checked("#exclude-query")
+        ranked = page.evaluate("state.search.hits.map(h => h.index)")
+        assert i not in ranked and page.evaluate("state.search.excluded") == [i]
+        assert "the query image left out" in page.inner_text("#status")
+        assert page.locator("#results .tile[data-verified='true']").count() >= 1  # its other views are found
+        _shot(page, "exclude-query.png")
+        page.uncheck("#exclude-query")
+        page.click("#search-btn")
+        page.wait_for_function(f"state.search && state.search.hits.length && state.search.hits[0].index === {i}",
+                               timeout=30000)  # fmt: skip
+        page.set_input_files("#upload", str(bench.query_image(1)))  # a photo of one's own: off
+        page.wait_for_selector("#box-fields:not([disabled])")
+        assert not page.is_checked("#exclude-query")
+
+
+@needs_chromium
+def test_the_benchmark_view_names_the_method_marks_an_oracle_and_follows_replaced_results(
+    bench, index, results, tmp_path, browser, monkeypatch
+):
+    """`serve --results runs/oracle` showed IoU 99 predictions with no oracle mark and never named
+    the method; results replaced under the server were served as before."""
+    from pixret.server import state as st_mod
+    from tests.helpers import run_cli
+
+    served = tmp_path / "served"
+    shutil.copytree(results, served)
+    assert run_cli(["reference-results", "--root", bench.root, "--dataset", "eng", "--out", tmp_path / "oracle"]).returncode == 0
+    monkeypatch.setattr(st_mod, "POLL_SECONDS", 0.0)
+    with serve_app(create_app(index.root, bench.root, "eng", served)) as url:
+        for name, kw in (("phone", PHONE), ("desktop", {"viewport": {"width": 1280, "height": 900}})):
+            with _context(browser, **kw) as ctx:
+                page = ctx.new_page()
+                page.goto(url)
+                page.click("#tab-bench")
+                page.wait_for_selector("#bench-results .tile.true[data-drawn='1']")
+                assert page.inner_text("#bench-method") == "Predictions (red) of fast"
+                assert page.locator("#bench-method .badge").count() == 0
+                if name == "phone":
+                    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+                    continue
+                gen = page.evaluate("state.benchGen")
+                # the run folder replaced by the oracle's while the page is open
+                shutil.rmtree(served)
+                shutil.copytree(tmp_path / "oracle", served, ignore=shutil.ignore_patterns(".pixret-run.json"))
+                page.wait_for_selector("#bench-changed:not([hidden])", timeout=20000)  # the page looks every 4 s
+                page.wait_for_selector("#bench-method .badge")
+                page.wait_for_function(f"document.getElementById('bench-results').dataset.generation !== {gen!r}")
+                page.wait_for_selector("#bench-results .tile.true[data-drawn='1']")
+                line = page.inner_text("#bench-method")
+                assert line.startswith("Predictions (red) of reference shift=0.0 drop=0.0") and "ORACLE" in line.upper()
+                assert "built from the benchmark's labels" in line
+                worth = page.eval_on_selector_all("#bench-results .tile.true .worth", "ws => ws.map(w => w.textContent)")
+                assert worth and all(w.startswith("oracle IoU 100") for w in worth), worth
+                _shot(page, "bench-oracle.png")
+                page.locator("#bench-results .tile.true").first.click()
+                page.wait_for_selector("#detail-canvas[data-drawn='1']")
+                assert page.inner_text("#detail-title").startswith("reference shift=0.0 drop=0.0 (oracle): query ")

@@ -126,3 +126,21 @@ def test_benchmark_answers_and_images_name_their_benchmark(bench, index, results
         r = c2.get(url)
         assert r.status_code == 409 and r.json()["generation"] != g, url
     assert c.get("/api/benchmark/images/0").headers["cache-control"] == "no-cache"
+
+
+def test_a_collection_image_searched_with_exclude_query_does_not_find_itself(client, bench):
+    """A collection image searched from the page came back as its own #1 ("object found, 486
+    inliers"): the search takes exclude_query, as the CLI and the Python API do."""
+    q = bench.queries[1]
+    i = int(q.easy[0])
+    gt = bench.gt(1, i).all_points
+    box = f"{gt[:, 0].min():.0f},{gt[:, 1].min():.0f},{gt[:, 0].max():.0f},{gt[:, 1].max():.0f}"
+    kept = client.post("/api/search", data={"box": box, "image_id": str(i)}).json()
+    assert kept["hits"][0]["index"] == i and kept["excluded"] == []
+    left = client.post("/api/search", data={"box": box, "image_id": str(i), "exclude_query": "true"}).json()
+    assert left["excluded"] == [i] and i not in {h["index"] for h in left["hits"]}
+    assert any(h["verified"] for h in left["hits"])  # the other views of the object are still found
+    # an upload of the same file: left out by its pixels
+    files = {"file": ("x.jpg", bench.database_image(i).read_bytes(), "image/jpeg")}
+    up = client.post("/api/search", data={"box": box, "exclude_query": "true"}, files=files).json()
+    assert up["excluded"] == [i]

@@ -77,7 +77,8 @@ def test_two_participants_at_once_one_reloads_one_answers_wrong(bench, study, br
     # two people: what was measured, and no conclusion (an interval needs six), never "nan"
     assert "2 participants counted, fewer than the 6" in text and "cannot tell mask from image yet" in text
     assert not re.search(r"\bnan\b", text.split("<h2>Plots</h2>")[0], re.IGNORECASE)
-    assert "method oracle masks" in text
+    # the ground truth's masks: an oracle, whatever its label (issue 32, item 3)
+    assert "User study: eng, oracle (ground truth), labelled &quot;oracle masks&quot;" in text
     if ARTIFACTS.is_dir():
         shutil.copy(tmp_path / "report.html", ARTIFACTS / "study-report.html")
 
@@ -150,14 +151,15 @@ def test_the_admin_page_signs_in_by_form_shows_progress_and_closes_the_study(stu
     rows = page.locator("#participants tbody tr")
     assert rows.count() == 3 and "6 / 6" in rows.nth(2).inner_text()
     assert page.locator("#conditions tbody tr").count() == 3
-    assert "oracle masks" in page.inner_text("#what")
+    assert page.inner_text("#what").startswith('eng: oracle (ground truth), labelled "oracle masks"')
+    assert page.is_visible("#oracle-note") and "from the benchmark's labels" in page.inner_text("#oracle-note")
     _shot(page, "study-admin.png")
     # the live report, in a new tab, behind the same cookie
     with ctx.expect_page() as tab:
         page.click("#report")
     report = tab.value
     report.wait_for_load_state()
-    assert "User study: eng, method oracle masks" in report.inner_text("h1")
+    assert report.inner_text("h1") == 'User study: eng, oracle (ground truth), labelled "oracle masks"'
     assert report.evaluate("document.documentElement.scrollWidth") <= 1280
     report.close()
     # close the study: the participants' page says so and takes no one
@@ -179,4 +181,38 @@ def test_the_admin_page_signs_in_by_form_shows_progress_and_closes_the_study(stu
     page.click("text=Sign out")
     page.wait_for_selector("#token")
     assert page.evaluate("fetch('/api/study/admin/progress').then(r => r.status)") == 401
+    ctx.close()
+
+
+def _sign_in(page, url: str) -> None:
+    page.goto(url + "/study/admin")
+    page.fill("#token", TOKEN)
+    page.click("#sign-in")
+    page.wait_for_selector("body[data-loaded='1']")
+
+
+def test_the_admin_page_on_a_phone_hides_nothing_off_to_the_side(study, browser):
+    """On a phone the participants' table scrolled sideways with no cue (its last columns out of
+    sight): each row is now a card, every cell under its column's name, nothing wider than the screen."""
+    _, url = study
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                              device_scale_factor=2, bypass_csp=True)  # fmt: skip
+    page = ctx.new_page()
+    _sign_in(page, url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for table in ("#participants", "#conditions"):
+        width = page.evaluate(f"(() => {{ const t = document.querySelector('{table}'); "
+                              "return [t.scrollWidth, t.clientWidth]; })()")  # fmt: skip
+        assert width[0] <= width[1] + 1, (table, width)  # no hidden part to scroll to
+    last = page.locator("#participants tbody tr").nth(2)
+    cells = last.locator("td")
+    assert cells.count() == 6
+    for k in range(6):  # each cell on screen, after its column's name
+        bb = cells.nth(k).bounding_box()
+        assert bb["x"] >= 0 and bb["x"] + bb["width"] <= 390, bb
+        label = cells.nth(k).evaluate("td => getComputedStyle(td, '::before').content")
+        assert label.strip('"') == ["#", "answered", "progress", "pointer", "started", "last answer"][k]
+    assert cells.nth(3).inner_text() == "touch" and cells.nth(1).inner_text() == "6 / 6"  # participant 2, the phone
+    last.scroll_into_view_if_needed()
+    _shot(page, "study-admin-phone.png")
     ctx.close()

@@ -2,7 +2,7 @@
 
 from pixret.datasets import load_benchmark
 from pixret.evaluation import evaluate_files
-from pixret.viz.plots import per_query_figure, pr_curves
+from pixret.viz.plots import per_query_bars, per_query_figure, pr_curves
 
 
 def _title(ax):
@@ -77,3 +77,26 @@ def test_chart_labels_are_never_read_as_math(tree, tmp_path):
     ev = _ev(tree)
     ev.bench.name = r"$\undefinedcmd{x}$ bench"  # a benchmark is any NAME
     assert per_query_bars(ev, tmp_path / "q.png")[:4] == b"\x89PNG" and pr_curves(ev)[:4] == b"\x89PNG"
+
+
+def test_chart_labels_have_every_glyph_the_font_draws_and_matplotlib_says_nothing(bench, tree, tmp_path):
+    """Issue 32 (J4): labels with emoji, CJK or a tab printed 5 lines of matplotlib's "warning:
+    Glyph ... missing from font(s) DejaVu Sans."; the characters the font lacks are written as
+    <U+XXXX>, as in the terminal."""
+    import warnings
+
+    from pixret import escape
+    from tests.helpers import run_cli
+    from tests.viz.test_compare_page import _runs
+
+    assert escape.chart("🚀 fast\t日本 café") == "<U+1F680> fast<U+0009><U+65E5><U+672C> café"
+    runs = _runs(bench, tmp_path, {"🚀 rocket": 0.05, "日本\tbase": 0.3})
+    r = run_cli(["compare", "--root", bench.root, "--dataset", "eng", *runs, "--baseline", "日本\tbase",
+                 "--html", tmp_path / "compare.html"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Glyph" not in r.stderr and "missing from font" not in r.stderr, r.stderr
+    ev = _ev(tree)
+    ev.bench.name = "🚀 日本\tbench"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's glyph warning would raise
+        assert per_query_bars(ev)[:4] == b"\x89PNG" and pr_curves(ev)[:4] == b"\x89PNG"

