@@ -93,6 +93,12 @@ def serve(
                      "else then needs the admin token."),
     ] = None,  # fmt: skip
     one_based: OneBasedOpt = False,
+    warm: Annotated[
+        bool,
+        typer.Option(help="Read the index into memory in the background at start (the inverted files, then "
+                     "the features if the machine has the memory), so that the first searches do not wait "
+                     "on the disk; progress on stderr and in /api/info."),
+    ] = True,  # fmt: skip
 ) -> None:
     """Serve the search page: pick or upload a photo, draw a box, see the object in every result.
 
@@ -102,6 +108,6 @@ def serve(
 
     def make(hosts, token):
         return create_app(index_dir, root, dataset, results, device, hosts=hosts, study=study, study_token=token,
-                          one_based=one_based)  # fmt: skip
+                          one_based=one_based, warm=warm, on_warm=say)  # fmt: skip
 
     run_server(make, host, port, allow_host, study)

@@ -167,9 +167,16 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
     ids = cut(scores, ec.chain_candidates or auto_chain, skip)
     check = wgc_mode(cfg)
     kp = query.feats.kpts
-    sides = {i: index.side(i) for i in set(new) | set(ids.tolist())}
+    want = sorted(set(new) | set(ids.tolist()))
+    sides = dict(zip(want, index.sides(want), strict=True))
+    # the query's pairs with an image, kept for the chains' confirmation where the matcher pairs
+    # each image on its own (words, ratio); mnn and lightglue depend on an image's place in the list
+    paired: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    alone = cfg.verify.matching in ("words", "ratio")
     if new:
         pairs = match_shortlist(query.side, [sides[i] for i in new], cfg, index.device)
+        if alone:
+            paired.update(zip(new, pairs, strict=True))
         for i, (qi, di) in zip(new, pairs, strict=True):
             verify_one(index, query, found, i, sides[i], qi, di)
         found.tried.update(new)
@@ -178,7 +185,9 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
     if not todo:
         return found
     link_cfg = replace(cfg.verify, min_inliers=ec.chain_min_inliers)
-    direct_pairs = dict(zip(todo, match_shortlist(query.side, [sides[i] for i in todo], cfg, index.device), strict=True))
+    rest = [i for i in todo if i not in paired] if alone else todo
+    direct_pairs = {**paired, **dict(zip(rest, match_shortlist(query.side, [sides[i] for i in rest], cfg, index.device),
+                                        strict=True))}  # fmt: skip
     best: dict[int, Match] = {}
     for r, m_r, qs in sources[: ec.chain_sources]:
         pairs = match_words(qs, [sides[i] for i in todo], cfg, index.device)

@@ -80,6 +80,12 @@ class SortedWords(NamedTuple):
     unique: np.ndarray  # (u,) the distinct words, ascending
     first: np.ndarray  # (u,) where each distinct word starts in the sorted words
     count: np.ndarray  # (u,) how many features hold it
+    # (max word + 2,) each word's row in ``unique``, -1 for a word it lacks (the last entry
+    # stands for every larger word); None when the words are too large for a table
+    slot: np.ndarray | None = None
+
+
+MAX_SLOT = 1 << 22  # a table of each word's group (sort_words) up to this many words: 32 MB
 
 
 def sort_words(qw: np.ndarray) -> SortedWords:
@@ -87,17 +93,50 @@ def sort_words(qw: np.ndarray) -> SortedWords:
     computed once for a whole shortlist."""
     qo = np.argsort(qw, kind="stable")
     uq, qa, qc = np.unique(qw[qo], return_index=True, return_counts=True)
-    return SortedWords(qo, uq, qa, qc)
+    slot = None
+    if len(uq) and int(uq[0]) >= 0 and int(uq[-1]) < MAX_SLOT:
+        slot = np.full(int(uq[-1]) + 2, -1, np.int64)
+        slot[uq] = np.arange(len(uq))
+    return SortedWords(qo, uq, qa, qc, slot)
 
 
 def sorted_word_pairs(q: SortedWords, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """``word_pairs`` with the query's words sorted already (the same pairs, in the same order)."""
-    qo, do = q.order, np.argsort(dw, kind="stable")
+    """``word_pairs`` with the query's words sorted already (the same pairs, in the same order).
+
+    With the query's table of words (``SortedWords.slot``) an image's features are looked up
+    in it (one gather) and only those that share a word are sorted: the same pairs as sorting
+    all of them and searching every query word (the way without a table), at a third of the
+    cost (2,300 images of 718 features: 53 against 125 microseconds an image)."""
+    if q.slot is None or (len(dw) and int(dw.min()) < 0):
+        return _searched_word_pairs(q, dw, cap)
+    g = np.take(q.slot, dw, mode="clip")  # the group of each image feature's word (-1: none)
+    m = np.flatnonzero(g >= 0)
+    if not len(m):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    gm = g[m]
+    by = np.argsort(gm, kind="stable")
+    do, gs = m[by], gm[by]  # the shared features, by word (query order), then by index
+    da = np.flatnonzero(np.concatenate(([True], gs[1:] != gs[:-1])))
+    dc = np.diff(np.append(da, len(gs)))
+    grp = gs[da]
+    return _product(q.order, q.first[grp], q.count[grp], do, da, dc, cap)
+
+
+def _searched_word_pairs(q: SortedWords, dw: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """``sorted_word_pairs`` without the table: every image feature sorted, every query word
+    searched among them."""
+    do = np.argsort(dw, kind="stable")
     ds = dw[do]
     da = np.searchsorted(ds, q.unique, "left")
     dc = np.searchsorted(ds, q.unique, "right") - da
     keep = dc > 0
-    qa, qc, da, dc = q.first[keep], q.count[keep], da[keep], dc[keep]
+    return _product(q.order, q.first[keep], q.count[keep], do, da[keep], dc[keep], cap)
+
+
+def _product(qo, qa, qc, do, da, dc, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each shared word's query features (qo[qa:qa + qc]) times its image features
+    (do[da:da + dc]), word by word, laid out with repeat/arange; ``cap`` > 0 keeps a word's
+    first ``cap`` pairs."""
     n = qc * dc
     if not n.sum():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -149,8 +188,8 @@ def ratio_filter(qi, di, dist, max_dist: float, ratio: float) -> tuple[np.ndarra
     new = np.ones(len(qi), bool)
     new[1:] = (qi[1:] != qi[:-1]) | (di[1:] != di[:-1])
     qi, di, dist = qi[new], di[new], dist[new]
-    first = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
-    has_second = np.r_[first[1:], len(qi)] - first > 1
+    first = np.flatnonzero(np.concatenate(([True], qi[1:] != qi[:-1])))  # (np.r_ costs 10x)
+    has_second = np.append(first[1:], len(qi)) - first > 1
     d1 = dist[first]
     d2 = np.where(has_second, dist[np.minimum(first + 1, len(qi) - 1)], np.inf)
     ok = (d1 < max_dist) & (d1 < ratio * d2)
@@ -159,6 +198,38 @@ def ratio_filter(qi, di, dist, max_dist: float, ratio: float) -> tuple[np.ndarra
     qi, di = qi[best], di[best]
     _, keep = np.unique(di, return_index=True)
     return qi[keep], di[keep]
+
+
+def ratio_filter_grouped(img, qi, di, dist, max_dist: float, ratio: float):
+    """``ratio_filter`` of the pairs of several images at once, ``img`` (m,) naming each pair's
+    image: (img, qi, di) of the kept pairs, by image, then as ``ratio_filter`` returns them (by
+    db feature)."""
+    if not len(qi):
+        return img, qi, di
+    order = np.lexsort((di, dist, qi, img))  # by image, query feature, then distance
+    img, qi, di, dist = img[order], qi[order], di[order], dist[order]
+    new = _runs(img, qi, di)  # drop repeated pairs (a feature pair can share several words)
+    img, qi, di, dist = img[new], qi[new], di[new], dist[new]
+    first = np.flatnonzero(_runs(img, qi))
+    has_second = np.append(first[1:], len(qi)) - first > 1
+    d1 = dist[first]
+    d2 = np.where(has_second, dist[np.minimum(first + 1, len(qi) - 1)], np.inf)
+    ok = (d1 < max_dist) & (d1 < ratio * d2)
+    img, qi, di, d1 = img[first[ok]], qi[first[ok]], di[first[ok]], d1[ok]
+    # one pair per db feature: the nearest (ties: the lower query feature), by db feature
+    order = np.lexsort((qi, d1, di, img))
+    img, qi, di = img[order], qi[order], di[order]
+    keep = _runs(img, di)
+    return img[keep], qi[keep], di[keep]
+
+
+def _runs(*keys: np.ndarray) -> np.ndarray:
+    """(m,) bool: where a run of equal keys (all of them) starts, in arrays sorted by them."""
+    new = np.zeros(len(keys[0]), bool)
+    new[:1] = True
+    for k in keys:
+        new[1:] |= k[1:] != k[:-1]
+    return new
 
 
 @fixed_threads()  # the similarity products' rounding must not depend on the BLAS thread count
@@ -188,29 +259,98 @@ def mnn_pairs_batch(
     return out
 
 
+BATCH = 256  # images word matching pairs at once: numpy over all their pairs, memory bounded
+
+
 def match_words(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str) -> list[Pairs]:
+    """Pairs sharing a visual word (multiple assignment on the query side), within
+    ``hamming_threshold`` bits of signature, then Lowe's ratio test (``ratio_filter``).
+
+    Computed for BATCH images at a time (``_match_batch``): the same pairs in the same order as
+    image by image (``_match_one``, the reference), for a third of the time at a million images,
+    where a query pairs ~2,600 images and almost all of an unrelated image's ~500 shared-word
+    pairs fail the signature test (numpy's cost per call, not per pair, was most of it)."""
     vc = cfg.verify
     if query.words is None:
         raise PixretError(None, "matching 'words' needs the query's visual words")
     k = query.words.shape[1] if query.words.ndim == 2 else 1
-    flat_words = query.words.ravel()
     use_he = vc.hamming_threshold > 0 and query.sigs is not None
     flat_sigs = query.sigs.ravel() if use_he else None
-    out = []
-    sorted_words = sort_words(flat_words)  # the query side, once for every image
-    for im in images:
-        fi, di = sorted_word_pairs(sorted_words, im.words, vc.max_pairs_per_word)
-        if use_he and im.sigs is not None:
-            ham = np.bitwise_count(flat_sigs[fi] ^ im.sigs[di])
-            near = ham <= vc.hamming_threshold
-            fi, di = fi[near], di[near]
-            if vc.match_distance == "signature":  # no descriptors needed (a compact index)
-                # +1: a pair at Hamming distance 0 must not pass any ratio against another at 0
-                dist = ham[near].astype(np.float32) + 1.0
-                out.append(ratio_filter(fi // k, di, dist, np.inf, vc.ratio))
-                continue
-        out.append(filter_pairs(fi // k, di, query.desc, im.desc, vc.max_desc_dist, vc.ratio))
+    sq = sort_words(query.words.ravel())  # the query side, once for every image
+    out: list[Pairs] = []
+    for a in range(0, len(images), BATCH):
+        out += _match_batch(query, images[a : a + BATCH], sq, k, flat_sigs, vc)
     return out
+
+
+def _match_one(query: QuerySide, im: ImageSide, sq: SortedWords, k: int, flat_sigs, vc) -> Pairs:
+    """``match_words`` of one image."""
+    fi, di = sorted_word_pairs(sq, im.words, vc.max_pairs_per_word)
+    if flat_sigs is not None and im.sigs is not None:
+        ham = np.bitwise_count(flat_sigs[fi] ^ im.sigs[di])
+        near = ham <= vc.hamming_threshold
+        fi, di = fi[near], di[near]
+        if vc.match_distance == "signature":  # no descriptors needed (a compact index)
+            # +1: a pair at Hamming distance 0 must not pass any ratio against another at 0
+            dist = ham[near].astype(np.float32) + 1.0
+            return ratio_filter(fi // k, di, dist, np.inf, vc.ratio)
+    return filter_pairs(fi // k, di, query.desc, im.desc, vc.max_desc_dist, vc.ratio)
+
+
+def _match_batch(query: QuerySide, images: list[ImageSide], sq: SortedWords, k: int, flat_sigs, vc) -> list[Pairs]:
+    """``_match_one`` of each image, computed over all of them at once: their words looked up in
+    the query's table together, each shared feature paired with its word's query features (in
+    the reference's order, word by word, only where a cap keeps a word's first pairs: the ratio
+    test sorts them anyway), signatures tested and Lowe's ratio applied with the image as the
+    first key of every sort, then split by image."""
+    he = flat_sigs is not None
+    words = [im.words for im in images]
+    if (sq.slot is None or not images or (he and any(im.sigs is None for im in images))
+            or any(len(w) and int(w.min()) < 0 for w in words)):  # fmt: skip
+        return [_match_one(query, im, sq, k, flat_sigs, vc) for im in images]
+    off = np.concatenate(([0], np.cumsum([len(w) for w in words]))).astype(np.int64)
+    g = np.take(sq.slot, np.concatenate(words), mode="clip")  # each feature's query word group (-1: none)
+    m = np.flatnonzero(g >= 0)
+    if not len(m):
+        return [(np.zeros(0, np.int64), np.zeros(0, np.int64)) for _ in images]
+    img = np.searchsorted(off, m, "right") - 1
+    if vc.max_pairs_per_word > 0:  # a bursty word keeps its first pairs: laid out in the reference's order
+        by = np.argsort(img * len(sq.unique) + g[m], kind="stable")  # by image, word, then feature
+        m, img, gm = m[by], img[by], g[m][by]
+        da = np.flatnonzero(_runs(img, gm))
+        dc = np.diff(np.append(da, len(gm)))
+        grp = gm[da]
+        qa, qc = sq.first[grp], sq.count[grp]
+        n = qc * dc
+        w = np.repeat(np.arange(len(n)), n)
+        kk = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        ok = kk < vc.max_pairs_per_word
+        w, kk = w[ok], kk[ok]
+        fi = sq.order[qa[w] + kk // dc[w]]
+        pos = da[w] + kk % dc[w]
+    else:  # every pair: each shared image feature with its word's query features, no sort (the
+        # ratio test's result does not depend on the pairs' order: it sorts them by value)
+        grp = g[m]
+        qa, qc = sq.first[grp], sq.count[grp]
+        pos = np.repeat(np.arange(len(m)), qc)
+        fi = sq.order[np.repeat(qa - (np.cumsum(qc) - qc), qc) + np.arange(int(qc.sum()))]
+    dg, pim = m[pos], img[pos]  # the db feature (in all the images' rows) and its image
+    if he:
+        ham = np.bitwise_count(flat_sigs[fi] ^ np.concatenate([im.sigs for im in images])[dg])
+        near = ham <= vc.hamming_threshold
+        fi, dg, pim, ham = fi[near], dg[near], pim[near], ham[near]
+    qi, di = fi // k, dg - off[pim]
+    if he and vc.match_distance == "signature":
+        dist, max_dist = ham.astype(np.float32) + 1.0, np.inf
+    else:  # descriptor distances image by image (a pair's rows are its image's), as filter_pairs
+        bounds = np.searchsorted(pim, np.arange(len(images) + 1))
+        dist = np.concatenate([np.zeros(0)] + [
+            np.sqrt(np.square(query.desc[qi[a:b]].astype(np.int32) - im.desc[di[a:b]].astype(np.int32)).sum(1))
+            / desc_scale(query.desc.dtype) for im, a, b in zip(images, bounds[:-1], bounds[1:], strict=True)])  # fmt: skip
+        max_dist = vc.max_desc_dist
+    pim, qi, di = ratio_filter_grouped(pim, qi, di, dist, max_dist, vc.ratio)
+    cuts = np.searchsorted(pim, np.arange(1, len(images)))
+    return list(zip(np.split(qi, cuts), np.split(di, cuts), strict=True))
 
 
 def match_ratio(query: QuerySide, images: list[ImageSide], cfg: EngineConfig, device: str) -> list[Pairs]:

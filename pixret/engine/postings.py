@@ -86,6 +86,10 @@ def query_vector(fine: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.
 def shard_scores(post_words, post_ptr, post_ids, n_images: int, words: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Dot product (n_images,) of the query's (sorted, unique fine ``words``, weights ``w``) with
     every image's un-normalised sqrt(tf) x idf vector."""
+    kind = np.asarray(post_words[:0]).dtype
+    if np.asarray(words).dtype != kind:  # searchsorted would copy the whole table to the keys' type
+        fits = (words >= 0) & (words <= np.iinfo(kind).max)
+        words, w = np.asarray(words[fits], kind), w[fits]
     pos = np.searchsorted(post_words, words)
     ok = pos < len(post_words)
     ok[ok] = post_words[pos[ok]] == words[ok]

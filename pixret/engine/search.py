@@ -136,7 +136,7 @@ def shortlist(index, query: Query, exclude: np.ndarray | None = None) -> Shortli
 
 def matching(index, query: Query, short: Shortlist) -> Candidates:
     """Stage 3: tentative matches with every shortlisted image (matchers.match_shortlist)."""
-    sides = [index.side(int(i)) for i in short.ids]
+    sides = index.sides(short.ids)
     return Candidates(match_shortlist(query.side, sides, index.cfg, index.device), sides)
 
 

@@ -45,6 +45,7 @@ import numpy as np
 
 from ..errors import PixretError
 from ..io import file_stamp, read_json, save_npy, write_json
+from . import pagecache
 from . import postings as P
 
 ARRAYS = ("offsets", "kpts", "words", "sigs", "desc", "post_words", "post_ptr", "post_ids", "post_df")
@@ -157,6 +158,19 @@ def _map(path: Path) -> mmap.mmap | bytes:
         return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(fh.fileno()).st_size else b""
 
 
+def _merged(lo: np.ndarray, hi: np.ndarray) -> list[tuple[int, int]]:
+    """Byte ranges [lo, hi) sorted by start, overlapping or touching ones joined."""
+    out: list[list[int]] = []
+    for start, stop in zip(lo.tolist(), hi.tolist(), strict=True):
+        if stop <= start:
+            continue
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], stop)
+        else:
+            out.append([start, stop])
+    return [(s, e) for s, e in out]
+
+
 def sums_crc(folder: Path) -> int:
     """CRC-32 of a shard's sums.json (what the generation records for it)."""
     return crc_file(folder / SUMS)
@@ -181,9 +195,11 @@ class Shard:
         # the files checked whole, mapped now: a reader keeps checking the files it opened even
         # after a rebuild removed them (their pages stay until it closes them)
         self._maps = {name: _map(folder / f"{name}.npy") for name in WHOLE}
-        for name in ARRAYS:
-            setattr(self, name, np.load(folder / f"{name}.npy", mmap_mode="r"))
-        self.rows = np.load(folder / "rows.npy", mmap_mode="r")
+        # every array memory-mapped (np.memmap, kept for its mapping: prefetch, madvise) and used
+        # through a plain ndarray view of it: slicing a memmap costs 5x a view's
+        self._mapped = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in (*ARRAYS, "rows")}
+        for name, arr in self._mapped.items():
+            setattr(self, name, np.asarray(arr))
         for name in FEATURES:
             if crc_file(folder / f"{name}.npy", 0, _header_len(folder / f"{name}.npy", getattr(self, name))) != heads.get(name):
                 self._damaged(f"{name}.npy")
@@ -191,8 +207,9 @@ class Shard:
         self.offsets = np.array(self.offsets)  # small, read per image: in RAM
         for name in ("post_words", "post_ptr", "post_ids", "kpts", "words", "sigs", "desc"):
             # a query reads scattered bits of these: no read-ahead (it would page in 32x what
-            # is used, and a cold search of a million images would wait on the disk for it)
-            mm = getattr(getattr(self, name), "_mmap", None)
+            # is used, and a cold search of a million images would wait on the disk for it);
+            # what a search will read is asked for ahead instead (``prefetch``)
+            mm = getattr(self._mapped[name], "_mmap", None)
             if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
                 mm.madvise(mmap.MADV_RANDOM)
         self._postings_checked = False
@@ -265,6 +282,50 @@ class Shard:
                               "checksum): build the index again")  # fmt: skip
         self._checked[j] = True
 
+    def feature_ranges(self, local) -> dict[str, list[tuple[int, int]]]:
+        """The byte ranges, within each FEATURES file's mapping, that hold local images
+        ``local``'s rows: page-aligned starts, sorted, overlapping or touching ones joined
+        (arrays with no bytes left out)."""
+        js = np.unique(np.asarray(local, np.int64))
+        out: dict[str, list[tuple[int, int]]] = {}
+        if not len(js):
+            return out
+        a, b = self.offsets[js], self.offsets[js + 1]
+        for name in FEATURES:
+            arr = self._mapped[name]
+            mm, row = getattr(arr, "_mmap", None), arr.strides[0] if arr.ndim else 0
+            if mm is None or not row or not arr.size:
+                continue
+            base = int(arr.offset) % mmap.ALLOCATIONGRANULARITY  # where the data starts in the mapping
+            lo = (base + a * row) // mmap.PAGESIZE * mmap.PAGESIZE
+            out[name] = _merged(lo, np.minimum(base + b * row, len(mm)))
+        return out
+
+    def prefetch(self, local) -> int:
+        """Ask the kernel to read local images ``local``'s features into the page cache now,
+        without waiting (madvise WILLNEED on ``feature_ranges``, in file order); returns the
+        bytes asked for. The reads then run side by side on the disk while the caller goes on,
+        where touching the mapping (MADV_RANDOM) reads one page at a time, one after the other."""
+        if not hasattr(mmap, "MADV_WILLNEED"):
+            return 0
+        asked = 0
+        for name, ranges in self.feature_ranges(local).items():
+            mm = self._mapped[name]._mmap
+            for start, stop in ranges:
+                mm.madvise(mmap.MADV_WILLNEED, start, stop - start)
+                asked += stop - start
+        return asked
+
+    def read_postings(self) -> int:
+        """Bring the inverted file and rows.npy into the page cache: its first check reads every
+        byte; once checked, they are read through. Returns their bytes."""
+        if not self._postings_checked:
+            self.check_postings()
+        else:
+            for name in ("post_words", "post_ptr", "post_ids", "post_df", "rows"):
+                pagecache.read_in(self.folder / f"{name}.npy")
+        return self.postings_nbytes() + self.rows.nbytes
+
     def postings_nbytes(self) -> int:
         return sum(getattr(self, f"post_{k}").nbytes for k in ("words", "ptr", "ids", "df"))
 
@@ -294,6 +355,14 @@ class ShardSet:
     def locate(self, i: int) -> tuple[Shard, int]:
         s = int(np.searchsorted(self.starts, i, side="right")) - 1
         return self.shards[s], i - int(self.starts[s])
+
+    def prefetch(self, ids) -> int:
+        """``Shard.prefetch`` of global images ``ids``, shard by shard; the bytes asked for."""
+        ids = np.asarray(ids, np.int64)
+        if not len(ids):
+            return 0
+        where = np.searchsorted(self.starts, ids, side="right") - 1
+        return sum(self.shards[k].prefetch(ids[where == k] - self.starts[k]) for k in np.unique(where).tolist())
 
     def nbytes(self) -> int:
         """Bytes of everything the shortlist reads: postings (memory-mapped), idf and norms."""

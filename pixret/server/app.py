@@ -66,24 +66,28 @@ def create_app(
     study: str | Path | None = None,
     study_token: str | None = None,
     one_based: bool = False,
+    warm: bool = False,
+    on_warm=None,
 ) -> FastAPI:
     """The app for an index (and, optionally, a benchmark and a method's result folder), and/or
     a user study (``study``: its file; the admin views need ``study_token``, made up if None).
 
     ``hosts``: names besides the loopback ones that requests may address (``--host``);
-    ``one_based``: the results' ranking holds indices 1..n (MATLAB)."""
+    ``one_based``: the results' ranking holds indices 1..n (MATLAB); ``warm``: read the index into
+    the page cache in a background thread (state.py), its progress lines to ``on_warm``."""
     if index_dir is None and study is None:
         raise PixretError(None, "give an index (--index) or a study (--study)")
     index = Index.open(index_dir, device) if index_dir is not None else None  # reopened by State.refresh
     bench = load_benchmark(root, dataset) if root and dataset else None
     # the results (a run folder: ranks.npy + pixels.json, else pixels.npy) are read now, and again
     # whenever their files change (State.refresh)
-    st = State(index, bench, results or None, one_based, device=device)
+    st = State(index, bench, results or None, one_based, device=device, warm=warm, on_warm=on_warm)
     study_handle = Study(study, root) if study is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        _app.state.pixret.stop_warming()
         if study_handle is not None:  # closing the last connection moves the WAL's answers into the file
             study_handle.close()
 

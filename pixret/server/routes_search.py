@@ -38,7 +38,8 @@ def info(st: State = Depends(get_state), ix: Index = Depends(get_index)) -> dict
     bench = None if st.bench is None else {"name": st.bench.name, "queries": st.bench.n_queries,
                                            "results": run.ranks is not None, "generation": run.generation,
                                            "method": run.method, "oracle": run.oracle}  # fmt: skip
-    return {"images": len(ix), "config": ix.cfg.name, "generation": ix.generation, "benchmark": bench}
+    return {"images": len(ix), "config": ix.cfg.name, "generation": ix.generation, "warm": dict(st.warming),
+            "benchmark": bench}
 
 
 def db_image(ix: Index, i: int) -> np.ndarray:

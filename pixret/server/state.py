@@ -15,6 +15,11 @@ image addresses carry a generation of their own (``BenchRun.generation``: the be
 results folder and its files' stamps). Results are looked at like the index (their files'
 stamps, at most once a second) and read again when they changed; an answer for an earlier
 generation is a 409.
+
+Warming (``warm=True``; `pixret serve` does it unless --no-warm): a background thread reads the
+index into the page cache ahead of the first searches (``Index.warm``: the inverted files, then
+the features when the machine has the memory for them), again for each generation swapped in;
+its progress goes to ``on_warm`` (one line at a time) and to /api/info ("warm").
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,9 +128,11 @@ class State:
     count and by bytes (a 40 MP upload is ~113 MB decoded: 64 of them would be 7 GB)."""
 
     def __init__(self, index: Index | None, bench=None, results: str | Path | None = None, one_based: bool = False,
-                 device: str | None = None):  # fmt: skip
+                 device: str | None = None, warm: bool = False,
+                 on_warm: Callable[[str], None] | None = None):  # fmt: skip
         """``results``: a method's run folder on ``bench`` (read now: a PixretError if it is
-        none); ``one_based``: its ranking holds indices 1..n."""
+        none); ``one_based``: its ranking holds indices 1..n; ``warm``: warm the index in a
+        background thread, its progress lines to ``on_warm``."""
         self.index, self.bench = index, bench
         self.results = Path(results) if results is not None and bench is not None else None
         self.one_based = one_based
@@ -139,6 +147,53 @@ class State:
         self.reload_problem: str | None = None  # why the last reopening failed (the old index is kept)
         self.results_problem: str | None = None  # why the last reading of the results failed (the old kept)
         self._failed_stamps: tuple | None = None  # the results' stamps that failed to read (not read again)
+        self.warm, self.on_warm = warm, on_warm
+        self.warming: dict = {"state": "off"}  # what /api/info shows of the warm-up
+        self._stop_warming = threading.Event()
+        if warm and index is not None:
+            self.start_warming(index)
+
+    def start_warming(self, index: Index) -> threading.Thread:
+        """Warm ``index`` in a background thread (the one warming an earlier index stops)."""
+        self._stop_warming.set()
+        stop = self._stop_warming = threading.Event()
+        status = self.warming = {"state": "warming", "generation": index.generation, "stage": "postings",
+                                 "done_bytes": 0, "total_bytes": 0}  # fmt: skip
+        said: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            status.update(stage=stage, done_bytes=done, total_bytes=total)
+            quarter = 4 * done // max(total, 1)
+            if said.get(stage, 0) < quarter < 4:
+                said[stage] = quarter
+                self._say(f"warm-up: {stage} {25 * quarter}% ({done / 1e9:.2f} of {total / 1e9:.2f} GB)")
+
+        def run() -> None:
+            try:
+                out = index.warm(progress, stop)
+            except Exception as exc:  # noqa: BLE001 - a damaged file: searches will say so; serving goes on
+                status.update(state="failed", problem=str(exc))
+                log.warning("warm-up stopped: %s", exc)
+                return
+            status.update(state="stopped" if stop.is_set() else "done", seconds=round(out["seconds"], 2),
+                          postings_bytes=out["postings"], features_bytes=out["features"], skipped=out["skipped"])  # fmt: skip
+            if not stop.is_set():
+                what = (f"the inverted files ({out['postings'] / 1e9:.2f} GB) are in memory; the features were "
+                        f"not read: {out['skipped']}" if out["skipped"] else
+                        f"the index ({(out['postings'] + out['features']) / 1e9:.2f} GB) is in memory")  # fmt: skip
+                self._say(f"warm-up done in {out['seconds']:.1f} s: {what}")
+
+        self._say(f"warming the index in the background ({len(index):,} images): progress in /api/info")
+        thread = threading.Thread(target=run, name="pixret-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def stop_warming(self) -> None:
+        self._stop_warming.set()
+
+    def _say(self, line: str) -> None:
+        if self.on_warm is not None:
+            self.on_warm(line)
 
     @property
     def bench_generation(self) -> str | None:
@@ -168,6 +223,8 @@ class State:
                 log.warning("keeping the index being served: %s", exc)
                 return
             self.index, self.stamp, self.reload_problem = fresh, stamp, None
+            if self.warm:
+                self.start_warming(fresh)
 
     def _refresh_results(self) -> None:
         """Read the results again when a file of their folder changed (replaced, rewritten,

@@ -372,3 +372,39 @@ def test_a_first_build_refused_by_its_scheduler_leaves_no_folder(bench, tmp_path
         Index.build([bench.database_image(0)], get_config("fast"), tmp_path / "new", scheduler="tls://127.0.0.1:1",
                     progress=False)  # fmt: skip
     assert not (tmp_path / "new").exists()
+
+
+def test_sides_are_the_images_read_one_by_one(index):
+    # issue 33: the candidates' features are asked of the disk all at once, then read
+    ids = [5, 0, 5, len(index) - 1]
+    for got, want in zip(index.sides(ids), [index.side(i) for i in ids], strict=True):
+        assert got.size == want.size
+        assert all(np.array_equal(getattr(got, k), getattr(want, k)) for k in ("kpts", "desc", "words", "sigs"))
+    assert index.sides([]) == []
+
+
+def test_warming_reads_the_index_into_memory_and_minds_the_memory_left(index, tmp_path, monkeypatch):
+    # issue 33: a server after a restart searched a cold page cache; `pixret serve` warms it
+    from pixret.engine import pagecache
+
+    root = tmp_path / "idx"
+    shutil.copytree(index.root, root, ignore=shutil.ignore_patterns("features"))
+    idx = Index.open(root)
+    files = idx.files()
+    assert root / "index.json" in files and all(p.is_file() for p in files)
+    feats = [p for p in files if p.parent.parent.name == "shards" and p.stem in ("kpts", "words", "sigs", "desc")]
+    pagecache.evict(files)
+    assert pagecache.resident(feats)[0] < 0.1 * pagecache.resident(feats)[1]
+    seen = []
+    monkeypatch.setattr(pagecache, "available_memory", lambda: 1000)  # no room: only the postings
+    out = idx.warm(lambda stage, done, total: seen.append((stage, done, total)))
+    assert out["features"] == 0 and out["skipped"].startswith("the features need")
+    assert out["postings"] == sum(s.postings_nbytes() + s.rows.nbytes for s in idx.shards.shards)
+    assert seen and seen[-1] == ("postings", out["postings"], out["postings"])
+    monkeypatch.setattr(pagecache, "available_memory", lambda: 1 << 40)
+    seen.clear()
+    out = idx.warm(lambda stage, done, total: seen.append((stage, done, total)))
+    size = sum(p.stat().st_size for p in feats)
+    assert out["skipped"] is None and out["features"] == size and seen[-1] == ("features", size, size)
+    assert pagecache.resident(feats) == (size, size)
+    assert idx.warm(features=False)["features"] == 0  # the postings again, read through once checked

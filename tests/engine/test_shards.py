@@ -71,3 +71,39 @@ def test_postings_that_pass_their_checksums_are_still_checked_against_each_other
     with pytest.raises(PixretError, match="postings pointers out of order"):
         _forged(tmp_path / "b", backwards).check_postings()
     assert _forged(tmp_path / "c", lambda a: None).scores(np.array([3]), np.array([1.0])).tolist() == [1.0, 0.0, 1.0]
+
+
+def test_what_a_prefetch_asks_of_the_disk_is_exactly_the_images_rows(tmp_path):
+    # issue 33: a cold search read each candidate's features a page at a time, one image after
+    # the other; the shard now asks the kernel for all of them at once (madvise WILLNEED)
+    import mmap
+
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(0, 900, 40)  # empty images, and images spanning several pages
+    offsets = np.r_[0, np.cumsum(sizes)]
+    n = int(offsets[-1])
+    arrays = {"offsets": offsets, "kpts": rng.random((n, 4)).astype(np.float16),
+              "words": rng.integers(0, 50, n).astype(np.uint16), "sigs": rng.integers(0, 2**63, n).astype(np.uint64),
+              "desc": rng.integers(0, 255, (n, 8)).astype(np.uint8), **postings(rng.integers(0, 50, n), offsets)}  # fmt: skip
+    write_shard(tmp_path / "s", arrays)
+    shard = Shard(tmp_path / "s")
+    js = [3, 7, 8, 21, 39, 7]  # unsorted, repeated, neighbours
+    ranges = shard.feature_ranges(js)
+    assert sorted(ranges) == ["desc", "kpts", "sigs", "words"]
+    for name, spans in ranges.items():
+        path = tmp_path / "s" / f"{name}.npy"
+        head = path.stat().st_size - arrays[name].nbytes
+        data = path.read_bytes()
+        row = arrays[name].strides[0]
+        assert all(a % mmap.PAGESIZE == 0 and a < b for a, b in spans)
+        assert all(b1 < a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))  # sorted, apart
+        for j in set(js):  # every byte of each image's rows lies in one range, read back as they are
+            a, b = head + int(offsets[j]) * row, head + int(offsets[j + 1]) * row
+            assert a == b or any(s <= a and b <= e for s, e in spans)
+            assert data[a:b] == arrays[name][offsets[j]:offsets[j + 1]].tobytes()
+        wanted = sum(int(sizes[j]) * row for j in set(js))
+        assert wanted <= sum(b - a for a, b in spans) <= wanted + len(set(js)) * mmap.PAGESIZE
+    assert shard.prefetch(js) == sum(b - a for spans in ranges.values() for a, b in spans)
+    assert shard.feature_ranges([]) == {} and shard.prefetch([]) == 0
+    compact = _write(tmp_path, "c", np.array([1, 2, 3]), [0, 1, 3])  # no descriptors: nothing to read
+    assert sorted(compact.feature_ranges([0, 1])) == ["kpts", "sigs", "words"]

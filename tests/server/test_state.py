@@ -68,3 +68,24 @@ def test_the_server_shows_images_added_by_index_add_without_a_restart(bench, tmp
     # a damaged index.json keeps the index being served (and says why, in the log)
     (idx / "index.json").write_text("{")
     assert c.get("/api/info").json()["images"] == 7
+
+
+def test_the_server_warms_its_index_in_the_background_and_says_how_far_it_is(bench, index):
+    # issue 33: a server after a restart searched a cold page cache; it reads the index in first
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from pixret.server import create_app
+
+    lines = []
+    c = TestClient(create_app(index.root, warm=True, on_warm=lines.append), base_url="http://127.0.0.1:8000")
+    deadline = time.monotonic() + 120
+    while (warm := c.get("/api/info").json()["warm"])["state"] == "warming" and time.monotonic() < deadline:
+        time.sleep(0.05)  # searches are served meanwhile; this only waits for the end
+    assert warm["state"] == "done" and warm["generation"] == index.generation and warm["postings_bytes"] > 0
+    assert warm["features_bytes"] > 0 or warm["skipped"]
+    assert lines[0].startswith("warming the index in the background (23 images)")
+    assert lines[-1].startswith("warm-up done in ")
+    assert TestClient(create_app(index.root), base_url="http://127.0.0.1:8000").get("/api/info").json()["warm"] == {
+        "state": "off"}
