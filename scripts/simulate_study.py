@@ -19,12 +19,9 @@ chromium``, or ``python -m playwright install chromium`` and ``--chromium`` its 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -113,9 +110,10 @@ def _in_browser(args, path: Path, bench, rng) -> None:
     from playwright.sync_api import sync_playwright
 
     from pixret.server import create_app
+    from tests.reference.serving import serve_app
     from tests.reference.study_participant import ScriptedParticipant
 
-    with _serve(create_app(None, study=path)) as url, sync_playwright() as p:
+    with serve_app(create_app(None, study=path)) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
         for k in range(args.participants):
             # bypass_csp: the scripted participant polls with wait_for_function (the CSP forbids eval)
@@ -131,26 +129,6 @@ def _in_browser(args, path: Path, bench, rng) -> None:
             print(f"participant {k + 1}/{args.participants} done", file=sys.stderr, flush=True)  # progress
             page.context.close()
         browser.close()
-
-
-@contextlib.contextmanager
-def _serve(app):
-    """The app on a free 127.0.0.1 port, uvicorn in a thread; yields its base URL."""
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,7 @@ import contextlib
 import os
 import pickle
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import cv2
@@ -19,6 +17,7 @@ from pixret.datasets import dataset_spec, write_labelme
 from pixret.datasets.generate.synthetic import SyntheticConfig
 from pixret.evaluation import write_pixel_results, write_ranks
 from pixret.evaluation.perturbed import perturbed_results
+from tests.reference.serving import serve_app  # noqa: F401 - the tests import it from here
 
 RELEASE = "pixel_retrieval_benchmarks"
 
@@ -77,31 +76,6 @@ def write_release(
 
 def square(x: float, y: float, s: float) -> list[list[float]]:
     return [[x, y], [x + s, y], [x + s, y + s], [x, y + s]]
-
-
-@contextlib.contextmanager
-def serve_app(app):
-    """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
-    import threading
-
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        t.join(5)
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
