@@ -347,4 +347,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.stdout.reconfigure(line_buffering=True)  # each table as it is measured, also into a pipe or a log
+    try:
+        main()
+    except PixretError as exc:  # a download that cannot connect, a photo that is not the labelled one
+        sys.exit(f"error: {exc}")

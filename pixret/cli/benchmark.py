@@ -35,7 +35,7 @@ def make_benchmark_cmd(
                                                 "NNNN.jpg, magsac/FILE) instead of downloading them.")] = None,
     mirror: Annotated[str | None, typer.Option(help="--landmarks: download the photos from this base URL "
                                                "(laid out as --photos) instead of their upstream addresses.")] = None,
-    name: Annotated[str | None, typer.Option(help="Dataset name (revisitop/data/NAME); default synth, or real.")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (revisitop/data/NAME); default synth, real (--real) or landmarks (--landmarks).")] = None,
     queries: Annotated[int, typer.Option(help="Query objects.")] = 12,
     positives: Annotated[int, typer.Option(help="Images per query showing the object (junk included).")] = 8,
     distractors: Annotated[int, typer.Option(help="Images without any query object.")] = 200,

@@ -15,6 +15,9 @@ JSON of a hit (``Hit.to_json``)::
     mask_kind   which outline ``polygons`` is: "refined" (segmented in this image from its own
                 evidence: masks.refine_in_result), else the query's "box", "object" or "tight"
                 outline mapped by the homography
+    outlines    the query's outlines mapped by the homography, each kept whatever ``mask_kind``
+                is: {"box": ..., "tight": hull of the consensus inliers, "object": the query's
+                segmented object} (polygons as above; empty lists when unverified)
     mask        the same pixels as a COCO RLE {"size": [h, w], "counts": str} (null when none)
     matches     (opt-in) inlier correspondences [[qx, qy, x, y], ...]
 """
@@ -87,7 +90,9 @@ class Hit:
                "tfidf": float(self.bow_score),
                "homography": None if self.homography is None else np.round(self.homography, 9).tolist(),
                "box": box, "box_polygons": polygons_as_lists(self.box_polygons), "polygons": polygons_as_lists(self.polygons),
-               "mask_kind": self.mask_kind or None}  # fmt: skip
+               "mask_kind": self.mask_kind or None,
+               "outlines": {"box": polygons_as_lists(self.box_polygons), "tight": polygons_as_lists(self.tight_polygons),
+                            "object": polygons_as_lists(self.object_polygons)}}  # fmt: skip
         if rank is not None:
             doc = {"rank": int(rank), **doc}
         if rle:

@@ -21,6 +21,10 @@ def test_to_json_is_the_one_serialiser(bench, index):
     assert hits[0]["mask_kind"] in ("box", "object", "tight", "refined") and doc["fills_box"] in (True, False)
     # the default config segments the first results in their own image (masks.refine_in_result)
     assert any(h["mask_kind"] == "refined" for h in hits if h["verified"])
+    # the mapped outlines stay named outputs whatever the mask is (issue 31: box, tight, object)
+    first = hits[0]["outlines"]
+    assert set(first) == {"box", "tight", "object"} and first["box"] == hits[0]["box_polygons"]
+    assert np.allclose(np.concatenate(first["tight"]), np.concatenate(hit.tight_polygons), atol=0.06)
     assert set(doc["timings"]) >= {"features", "shortlist", "matching", "verification", "expansion", "masks",
                                    "results", "total"}  # fmt: skip
     plain = hit.to_json(rle=False)

@@ -54,10 +54,11 @@ class Compat(Protocol):
     def accumulate(self, ev: PixelEval, pairs: dict[tuple[int, int], CompatPair], image: dict) -> ProtocolResult:
         table, per_q = _miou(ev, pairs)
         miou = {key: mean([v[key] for v in per_q]) for key in MIOU_KEYS}
-        if any(math.isnan(v) for v in miou.values()):
+        nan = [key.replace("_", " ") for key, v in miou.items() if math.isnan(v)]
+        if nan:
             warnings.warn(
-                "compat mIoU is NaN: a query has no positives in a subset, or an IoU was 0/0 "
-                "(the release's np.mean propagates it)",
+                f"compat mIoU is NaN for {', '.join(nan)} (shown as '-'): a query has no positives in that "
+                "subset, or an IoU was 0/0 (the release's np.mean propagates it)",
                 ResultsWarning,
                 stacklevel=4,
             )
