@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -47,6 +48,19 @@ def check_target(path: str | os.PathLike) -> None:
     raise PixretError(path, why)
 
 
+NAME_MAX = 255  # bytes in one file name on Linux's file systems (ext4, xfs, btrfs, tmpfs)
+
+
+def temp_stem(name: str, room: int = 40) -> str:
+    """``name`` as the stem of a temporary name made beside it (``.NAME.<random>.tmp``): cut, by
+    its bytes, so that ``room`` more bytes still fit in ``NAME_MAX`` (a valid 248-byte name gave
+    "File name too long" on its temp file), with 8 hex of its sha1 so cut names stay apart."""
+    data = os.fsencode(name)
+    if len(data) + room <= NAME_MAX:
+        return name
+    return os.fsdecode(data[: NAME_MAX - room - 9]) + "~" + hashlib.sha1(data).hexdigest()[:8]
+
+
 def replace_file(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """``os.replace(tmp, path)`` after ``check_target(path)``: the one way a finished temp file
     takes a target's place (``tmp`` is left for the caller to remove when refused)."""
@@ -66,7 +80,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
         raise PixretError(file_above, "is a file, not a folder: cannot write into it (give a folder's name)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(path.name)}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise PixretError(path, f"cannot write here ({exc.strerror or exc})") from None
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
@@ -214,7 +228,8 @@ def _npy_header(fh: IO[bytes], path: object) -> tuple[tuple[int, ...], bool, np.
         )
         return read_header(fh)
     except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many kinds on forged input
-        raise PixretError(path, f"not a .npy file ({type(exc).__name__}: {exc})") from None
+        why = str(exc) if isinstance(exc, ValueError) and "<" not in str(exc) else "its header does not parse"
+        raise PixretError(path, f"not a .npy file ({why[:100]})") from None  # never the parser's internals
 
 
 def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:

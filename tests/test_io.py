@@ -108,3 +108,35 @@ def test_a_json_number_of_thousands_of_digits_is_pixrets_own_line(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "my sources.json: unreadable JSON (a number of 5,001 digits: more digits than pixret reads" in r.stderr
     assert "sys." not in r.stderr and "set_int_max_str_digits" not in r.stderr
+
+
+def test_a_long_valid_name_is_written_through_a_temp_name_that_fits(tmp_path):
+    """The breaker's example (issue 32, class 10): an image named with 240 characters gave
+    `search --out` "File name too long": its 252-byte output name fit, the temp file beside it
+    (``.NAME.<random>.tmp``) did not. Temp names are cut to fit (io.temp_stem)."""
+    import json
+    import os
+
+    from pixret.io import NAME_MAX, temp_stem
+
+    name = "L" * 240 + ".jpg.png"
+    write_json(tmp_path / name, {"v": 1})
+    assert json.loads((tmp_path / name).read_text()) == {"v": 1} and len(list(tmp_path.iterdir())) == 1
+    long_utf8 = "é" * 120 + ".json"  # 245 bytes: cut on bytes
+    stem = temp_stem(long_utf8)
+    assert len(os.fsencode(stem)) + 40 <= NAME_MAX and stem != temp_stem("é" * 121 + ".json")
+    write_json(tmp_path / long_utf8, [1])
+    assert temp_stem("short.json") == "short.json"
+
+
+def test_a_damaged_npy_header_is_said_without_the_parsers_internals(tmp_path):
+    """The breaker's example (issue 32): a header whose dict key was damaged gave
+    "ValueError: malformed node or string on line 1: <ast.Name object at 0x7f...>"."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(3))
+    data = buf.getvalue().replace(b"'descr'", b"descr  ")
+    (tmp_path / "hdr.npy").write_bytes(data)
+    with pytest.raises(PixretError, match=r"hdr.npy: not a .npy file \(its header does not parse\)$"):
+        load_npy(tmp_path / "hdr.npy")

@@ -45,6 +45,7 @@ import numpy as np
 
 from ..errors import PixretError
 from ..io import file_stamp, read_json, save_npy, write_json
+from ..keys import seal, sealed
 from . import pagecache
 from . import postings as P
 
@@ -60,7 +61,9 @@ SHARD_TEMP = re.compile(r"\.s-[0-9a-f]{20}\..+\.tmp")  # a shard being written (
 # recorded (by the one process that holds the index's writer lock) before the folder is made, so
 # that what a killed build left is known as pixret's. A folder is removed only when the ledger
 # names it (store.remove_old_data): a name pixret would give is no proof, a folder of the user's
-# can bear one. An unreadable ledger proves nothing: what it named is then kept, with a warning.
+# can bear one. An unreadable ledger proves nothing: what it named is then kept, with a warning;
+# so does one not sealed with this user's key (keys.py): a ledger planted in a folder someone
+# hands you, or written by another user's pixret.
 LEDGER, LEDGER_FORMAT = ".pixret-written", "pixret-index-written"
 LEDGER_KINDS = ("generations", "shards", "work")
 
@@ -75,7 +78,7 @@ def written(root: Path) -> dict[str, set[str]]:
         doc = read_json(path)
     except PixretError:
         return out
-    if isinstance(doc, dict) and doc.get("format") == LEDGER_FORMAT:
+    if isinstance(doc, dict) and doc.get("format") == LEDGER_FORMAT and sealed(doc, LEDGER_FORMAT):
         for kind in LEDGER_KINDS:
             names = doc.get(kind)
             out[kind] = {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
@@ -90,7 +93,8 @@ def record(root: Path, kind: str, names, forget: bool = False) -> None:
     if new == doc[kind]:
         return  # nothing new to say
     doc[kind] = new
-    write_json(root / LEDGER, {"format": LEDGER_FORMAT, **{k: sorted(v) for k, v in doc.items()}}, indent=None)
+    write_json(root / LEDGER, seal({"format": LEDGER_FORMAT, **{k: sorted(v) for k, v in doc.items()}}, LEDGER_FORMAT),
+               indent=None)  # fmt: skip
 
 
 def shard_name(*parts: bytes | str) -> str:

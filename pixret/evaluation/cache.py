@@ -26,14 +26,12 @@ again with a note and rewritten under this user's key.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import hmac
 import json
 import math
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -42,12 +40,11 @@ from ..datasets.model import Benchmark
 from ..datasets.release import benchmark_files
 from ..errors import PixretError
 from ..io import read_json, write_json
+from ..keys import KEY_BYTES, KEY_ENV, key_file, user_key  # noqa: F401 - the cache's key is pixret's key
 from .protocols.base import KAPPAS, MIOU_KEYS, THRESHOLDS
 
 FORMAT = "pixret-compare-cache"
 VERSION = 3  # 1: keyed by the result files only (pixret <= 0.3); 2: a plain sha256 checksum, not a MAC
-KEY_ENV = "PIXRET_KEY_FILE"
-KEY_BYTES = 32  # HMAC-SHA256's block is 64 bytes; 32 random bytes are its full strength (RFC 2104 sec. 3)
 MAX_ENTRY_BYTES = 64 << 20  # a real entry is a few KB per query
 _CHUNK = 1 << 20
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -143,77 +140,6 @@ def entry_key(bench_digest: str, dataset: str, image: str, pixel: str, protocols
     """The cache key of one (method, dataset) score: everything it depends on."""
     parts = [FORMAT, VERSION, code_digest(), dataset, bench_digest, image, pixel, list(protocols), points, one_based]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def key_file() -> Path:
-    """Where the user's secret cache key is: ``$PIXRET_KEY_FILE``, else
-    ``$XDG_CONFIG_HOME/pixret/cache.key`` (``~/.config/pixret/cache.key``)."""
-    if os.environ.get(KEY_ENV):
-        return Path(os.environ[KEY_ENV])
-    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(config) / "pixret" / "cache.key"
-
-
-def user_key(path: Path | None = None) -> bytes:
-    """The user's secret key (``KEY_BYTES`` bytes), made on first use with mode 0600 in a folder
-    of mode 0700. PixretError (one line) when it cannot be made, or when the file there is not
-    one to trust: not a regular file, not the user's, readable or writable by others, or not
-    ``KEY_BYTES`` long."""
-    path = key_file() if path is None else path
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        pass
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(KEY_BYTES))
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):  # never replaces a key that is there: two first uses
-                os.link(tmp, path)  # agree on one
-        finally:
-            os.unlink(tmp)
-    except OSError as exc:
-        raise PixretError(path, f"cannot make the cache key ({exc.strerror or exc})") from None
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        raise PixretError(path, "the cache key vanished as it was made") from None
-
-
-def _read_key(path: Path) -> bytes:
-    """The key file's bytes, checked (``user_key``); FileNotFoundError when there is none. The
-    file is opened without following a link (O_NOFOLLOW) and checked on the open descriptor, so
-    what is checked is what is read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if os.path.islink(path):  # O_NOFOLLOW's ELOOP ("Too many levels of symbolic links") says it badly
-            raise PixretError(path, "the cache key is a symbolic link: pixret reads its key only from a file itself, "
-                              f"never through a link (set {KEY_ENV} to the file's own path)") from None  # fmt: skip
-        raise PixretError(path, f"cannot read the cache key ({exc.strerror or exc})") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):  # checked before a file object is made: a folder cannot be one
-        os.close(fd)
-        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise PixretError(path, f"the cache key is {what}, not a file (set {KEY_ENV} to a file's path: the key is "
-                          "made there)")  # fmt: skip
-    with os.fdopen(fd, "rb") as fh:
-        if st.st_uid != os.getuid():
-            raise PixretError(path, "the cache key belongs to another user")
-        if st.st_mode & 0o077:
-            raise PixretError(path, f"others may read or change the cache key (mode {stat.S_IMODE(st.st_mode):o}): "
-                              "chmod 600 it, or remove it to make a new one")  # fmt: skip
-        data = fh.read(KEY_BYTES + 1)
-    if len(data) != KEY_BYTES:
-        raise PixretError(path, f"the cache key is {len(data)} bytes, not {KEY_BYTES}: remove it to make a new one")
-    return data
 
 
 def entry_mac(secret: bytes, key: str, summary: object, seen: object) -> str:

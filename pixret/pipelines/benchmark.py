@@ -32,6 +32,7 @@ from ..evaluation import PixelEval, PixelPrediction
 from ..evaluation.results import RunFolder
 from ..fetch import sha256_of
 from ..io import read_json, write_json
+from ..keys import seal, sealed
 from ..parallel import progress_bar
 
 LEDGER, LEDGER_FORMAT = ".pixret-run.json", "pixret-run"  # the run files written here, with their sha256
@@ -137,6 +138,8 @@ def _written(out: Path) -> dict[str, str]:
     except PixretError:
         return {}
     files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == LEDGER_FORMAT else None
+    if not sealed(doc, LEDGER_FORMAT):  # planted, or another user's pixret wrote it (keys.py)
+        return {}
     return {k: v for k, v in files.items() if isinstance(v, str)} if isinstance(files, dict) else {}
 
 
@@ -170,7 +173,7 @@ def record_run(out: Path, names) -> None:
     """Add the run files ``names`` to OUT's ledger, each with its sha256."""
     written = _written(out)
     written.update({n: sha256_of(out / n) for n in names if (out / n).is_file()})
-    write_json(out / LEDGER, {"format": LEDGER_FORMAT, "files": written})
+    write_json(out / LEDGER, seal({"format": LEDGER_FORMAT, "files": written}, LEDGER_FORMAT))
 
 
 def drop_stale(out: Path, keep) -> list[str]:
@@ -191,8 +194,8 @@ def drop_stale(out: Path, keep) -> list[str]:
             f.unlink()
             removed.append(name)
     if removed:
-        write_json(out / LEDGER, {"format": LEDGER_FORMAT, "files": {k: v for k, v in written.items()
-                                                                     if k not in removed}})  # fmt: skip
+        write_json(out / LEDGER, seal({"format": LEDGER_FORMAT, "files": {k: v for k, v in written.items()
+                                                                          if k not in removed}}, LEDGER_FORMAT))  # fmt: skip
     return removed
 
 

@@ -45,6 +45,7 @@ from ..engine.hits import Hit, SearchResult
 from ..errors import PixretError
 from ..geometry import Box
 from ..io import read_json, write_json
+from ..keys import seal, sealed
 
 
 @dataclass(frozen=True)
@@ -248,12 +249,16 @@ class OutputFolder:
         if not isinstance(files, dict):
             self.notes.append(f"{path}: not pixret's list of the files it wrote: no file here is taken for one")
             return {}
+        if not sealed(doc, "pixret-search-output"):  # planted, or another user's pixret wrote it (keys.py)
+            self.notes.append(f"{path}: not sealed with your pixret key (another user's, or planted): no file "
+                              "here is taken for one pixret wrote")  # fmt: skip
+            return {}
         return {rel: [h for h in hashes if isinstance(h, str)] for rel, hashes in files.items()
                 if _plain(rel) and isinstance(hashes, list)}  # fmt: skip
 
     def _write_manifest(self, files: dict[str, list[str]]) -> None:
-        write_json(self.out / MANIFEST, {"format": "pixret-search-output", "version": 1, "by": self.what,
-                                         "files": dict(sorted(files.items()))})  # fmt: skip
+        write_json(self.out / MANIFEST, seal({"format": "pixret-search-output", "version": 1, "by": self.what,
+                                              "files": dict(sorted(files.items()))}, "pixret-search-output"))  # fmt: skip
 
     def _inside(self, rel: str) -> bool:
         """Whether ``rel``'s folders inside the output folder are real folders (or not there yet):

@@ -73,6 +73,8 @@ def parse_origin(value: str, whole_url: bool = False) -> tuple[str, str, int] | 
         host = parse_host(u.netloc)
         if host is None or (not whole_url and (u.path or u.query or u.fragment)):
             return None
+        if re.search(r":0[0-9]*$", u.netloc):  # ':08765' is no origin's serialization (RFC 6454 6.1:
+            return None  # the port in decimal, no leading zero): no browser sends it
     except ValueError:
         return None
     return scheme, host[0], host[1] or DEFAULT_PORTS[scheme]

@@ -25,6 +25,7 @@ from ..datasets import load_benchmark
 from ..datasets.model import Benchmark
 from ..errors import PixretError
 from ..imageio import image_size
+from ..io import temp_stem
 from . import store
 from .design import CONDITIONS, DEFAULT_MIX, assign, sample_trials, write_trials
 
@@ -125,7 +126,7 @@ def create_study(
     pixels = load_pixel_results(bench, pixel_results, points) if pixel_results else None
     trials = sample_trials(bench, pairs, mix, seed)
     # a new name each time: a file of that name that was there (another create's) is never touched
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.creating")
+    tmp = path.with_name(f".{temp_stem(path.name)}.{os.getpid()}.{secrets.token_hex(4)}.creating")
     db = store.connect(tmp, create=True)
     try:
         with store.transaction(db):

@@ -155,3 +155,16 @@ def test_reference_results_over_a_run_folder_leave_no_stale_scores(tmp_path):
     assert r.returncode == 2 and "scores.json: not written by a pixret run" in r.stderr
     assert "nothing was written" in r.stderr and (run / "scores.json").read_text() == '{"mine": true}'
     assert np.array_equal(np.load(run / "ranks.npy"), perturbed_results(bench, 0.0, 0.0, 0.0, 0)[0])
+    # the breaker's example (issue 32, class 1): a planted .pixret-run.json naming the user's
+    # scores.json with its sha256 made reference-results remove it; only a ledger sealed with
+    # this user's key is pixret's (keys.py)
+    from pixret.fetch import sha256_of
+
+    mine = tmp_path / "run-z"
+    mine.mkdir()
+    (mine / "scores.json").write_text('{"my": "scores"}')
+    (mine / ".pixret-run.json").write_text(json.dumps({"format": "pixret-run", "files": {
+        "scores.json": sha256_of(mine / "scores.json")}}))  # fmt: skip
+    r = run_cli(["reference-results", "--root", tmp_path, "--dataset", "tiny", "--out", mine])
+    assert r.returncode == 2 and "scores.json: not written by a pixret run" in r.stderr, r.stderr
+    assert (mine / "scores.json").read_text() == '{"my": "scores"}' and not (mine / "ranks.npy").exists()

@@ -202,3 +202,31 @@ def test_an_index_written_before_the_ledger_is_cleaned_by_its_checksums(bench, t
     r = run_cli(["index", "imgs", "--index", "old", "--workers", "1"], cwd=tmp_path)
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
     assert not (tmp_path / "old" / first).exists() and len(Index.open(tmp_path / "old")) == 5
+
+
+def test_a_planted_ledger_proves_nothing(bench, tmp_path):
+    """Issue 32, class 1 (a planted list of "what pixret wrote"): a .pixret-written naming the
+    user's gen-0123456789abcdef and work folder, not sealed with this user's key (keys.py), is no
+    ledger: a rebuild keeps them, with a warning, and seals the ledger it writes."""
+    import json
+
+    from pixret.engine.shards import LEDGER
+    from pixret.keys import sealed
+
+    _photos(bench, tmp_path / "imgs")
+    idx = tmp_path / "idx"
+    assert run_cli(["index", "imgs", "--index", idx, "--workers", "1"], cwd=tmp_path).returncode == 0
+    doc = json.loads((idx / LEDGER).read_text())
+    assert sealed(doc, doc["format"])
+    (idx / "gen-0123456789abcdef").mkdir()
+    (idx / "gen-0123456789abcdef" / "thesis.txt").write_text("mine")
+    forged = {k: v for k, v in doc.items() if k != "seal"}
+    forged["generations"] = [*forged["generations"], "gen-0123456789abcdef"]
+    (idx / LEDGER).write_text(json.dumps(forged))
+    shutil.copy(bench.database_image(5), tmp_path / "imgs" / "late.jpg")
+    r = run_cli(["index", "imgs", "--index", idx, "--workers", "1"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (idx / "gen-0123456789abcdef" / "thesis.txt").read_text() == "mine"
+    assert "gen-0123456789abcdef: kept" in r.stderr and len(Index.open(idx)) == 5
+    doc = json.loads((idx / LEDGER).read_text())
+    assert sealed(doc, doc["format"]) and "gen-0123456789abcdef" not in doc["generations"]

@@ -53,7 +53,11 @@ def test_an_output_folder_removes_only_what_pixret_wrote_there(tmp_path):
     (out / "link").symlink_to(elsewhere, target_is_directory=True)
     listed = {"old.png": [_sha(b"old")], "../elsewhere/victim.txt": [_sha(b"keep me")],
               str(elsewhere / "victim.txt"): [_sha(b"keep me")], "link/victim.txt": [_sha(b"keep me")]}  # fmt: skip
-    (out / MANIFEST).write_text(json.dumps({"format": "pixret-search-output", "version": 1, "files": listed}))
+    from pixret.keys import seal
+
+    # sealed with this user's key (a list a planted one must not pass for: the next test)
+    doc = seal({"format": "pixret-search-output", "version": 1, "files": listed}, "pixret-search-output")
+    (out / MANIFEST).write_text(json.dumps(doc))
     with OutputFolder(out) as folder:
         folder.path("new.png").write_bytes(b"new")
         notes = folder.commit()
@@ -72,6 +76,36 @@ def test_an_output_folder_removes_only_what_pixret_wrote_there(tmp_path):
         folder.path("link/x.png").write_bytes(b"x")
         folder.commit()
     assert sorted(p.name for p in elsewhere.iterdir()) == ["victim.txt"]
+
+
+def test_a_planted_list_never_removes_a_users_file(tmp_path, monkeypatch):
+    """The breaker's example (issue 32, class 1): a .pixret-search naming the user's thesis.txt
+    with its sha256, planted in a folder, made a search remove it. Only a list sealed with this
+    user's key (keys.py) is pixret's; another user's key seals nothing here either."""
+    import json
+
+    from pixret.keys import seal
+    from pixret.pipelines.search import MANIFEST, OutputFolder
+
+    out = tmp_path / "s2"
+    out.mkdir()
+    (out / "thesis.txt").write_bytes(b"my thesis")
+    listed = {"format": "pixret-search-output", "version": 1, "by": "search", "files": {"thesis.txt": [_sha(b"my thesis")]}}
+    monkeypatch.setenv("PIXRET_KEY_FILE", str(tmp_path / "someone-else.key"))
+    theirs = seal(listed, "pixret-search-output")  # sealed, but with another user's key
+    monkeypatch.setenv("PIXRET_KEY_FILE", str(tmp_path / "mine.key"))
+    for k, doc in enumerate((listed, {**listed, "seal": "0" * 64}, theirs)):
+        (out / MANIFEST).write_text(json.dumps(doc))
+        with OutputFolder(out) as folder:
+            folder.path(f"new{k}.png").write_bytes(b"new")
+            notes = folder.commit()
+        assert (out / "thesis.txt").read_bytes() == b"my thesis", doc
+        assert any("not sealed with your pixret key" in n for n in notes), notes
+    # the list it wrote is sealed with this user's key: the next search removes what it wrote
+    with OutputFolder(out) as folder:
+        folder.path("other.png").write_bytes(b"other")
+        notes = folder.commit()
+    assert not (out / "new2.png").exists() and (out / "new1.png").is_file() and (out / "thesis.txt").is_file()
 
 
 def test_one_search_writes_a_folder_at_a_time(tmp_path):

@@ -13,6 +13,11 @@ def test_other_hosts_and_cross_origin_writes_are_refused(client):
     assert (
         client.post("/api/search", data=form, headers={"Origin": "http://127.0.0.1:8000"}).status_code == 200
     )
+    # the breaker's example (issue 32, class 8): a port with a leading zero is no origin a browser
+    # sends (RFC 6454 6.1), so it is not this server's
+    for origin in ("http://127.0.0.1:08000", "http://127.0.0.1:008000"):
+        r = client.post("/api/search", data=form, headers={"Origin": origin})
+        assert r.status_code == 403, origin
 
 
 def test_security_headers(client):

