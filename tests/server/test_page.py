@@ -755,3 +755,23 @@ def test_the_benchmark_view_names_the_method_marks_an_oracle_and_follows_replace
                 page.locator("#bench-results .tile.true").first.click()
                 page.wait_for_selector("#detail-canvas[data-drawn='1']")
                 assert page.inner_text("#detail-title").startswith("reference shift=0.0 drop=0.0 (oracle): query ")
+
+
+@needs_chromium
+def test_the_page_says_while_the_index_is_read_into_memory(live_server, browser):
+    """Issue 33 (newcomer check): `pixret serve` warms its index in the background, and the page
+    said nothing of it. While /api/info reports warming, the collection line says how far it got,
+    and looks again until it is done. (The server's own warm-up is too quick to watch on a test
+    index: its answer is rewritten on the way to the page, the page and server are real.)"""
+    import httpx
+
+    real = httpx.get(live_server + "/api/info", timeout=10).json()
+    steps = iter([{**real, "warm": {"state": "warming", "stage": "features", "done_bytes": 1, "total_bytes": 4}},
+                  {**real, "warm": {"state": "done"}}])  # fmt: skip
+    with _page(browser, 1280, 800) as page:
+        page.route("**/api/info", lambda route: route.fulfill(json=next(steps, {**real, "warm": {"state": "done"}})))
+        page.goto(live_server)
+        page.wait_for_function("document.getElementById('info').textContent.includes('features 25%')")
+        assert "searches run meanwhile" in page.text_content("#info")
+        page.wait_for_function("!document.getElementById('info').textContent.includes('memory')", timeout=10000)
+        assert page.text_content("#info") == f"{real['images']} images indexed ({real['config']})"

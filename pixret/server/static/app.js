@@ -52,6 +52,20 @@ async function checkGeneration() {
   const bench = info.benchmark ? info.benchmark.generation : null;
   if (state.benchGen && bench !== state.benchGen) benchChanged(info.benchmark);
   if (state.gen && info.generation !== state.gen) indexChanged(info);
+  else showInfo(info);
+}
+
+// The collection line, and while the server reads the index into memory (pixret serve warms it
+// at start, and each new generation), how far it got: searches run meanwhile, slower.
+function showInfo(info) {
+  const w = info.warm || {};
+  const warming = w.state === "warming" && w.total_bytes > 0 ?
+    ` \u00b7 reading the index into memory: ${w.stage} ${Math.floor((100 * w.done_bytes) / w.total_bytes)}%` +
+    " (searches run meanwhile, slower)" : "";
+  $("info").textContent = `${info.images} images indexed (${info.config})${warming}`;
+  if (warming && !state.warmPoll) {  // look again soon, not only at the page's usual pace
+    state.warmPoll = setTimeout(() => { state.warmPoll = null; checkGeneration(); }, 1000);
+  }
 }
 
 // The benchmark's results were replaced (or the server serves another benchmark): the view
@@ -69,7 +83,7 @@ function benchChanged(b) {
 // earlier index stay on screen, marked as such, with "Search again" (the same query and box).
 function indexChanged(info) {
   state.gen = info.generation;
-  $("info").textContent = `${info.images} images indexed (${info.config})`;
+  showInfo(info);
   const q = state.query;
   if (q && q.imageId !== undefined && q.gen !== info.generation) toUpload(q);
   state.page = 0;
@@ -605,7 +619,7 @@ function switchTab(bench) {
 async function main() {
   const info = await api("/api/info");
   state.gen = info.generation;
-  $("info").textContent = `${info.images} images indexed (${info.config})`;
+  showInfo(info);
   $("search-again").onclick = searchAgain;
   $("reload-page").onclick = () => location.reload();
   // the index may change under the page: look now and then (one small GET), and when it is shown again
