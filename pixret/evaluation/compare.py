@@ -263,6 +263,9 @@ def _runs_by_dataset(
     for name, folder in runs:
         rf = RunFolder(folder).check()
         named = rf.dataset()
+        if named is None and rf.scores.is_file():  # there, but unreadable or naming no benchmark: said
+            notes.append(f"{rf.scores}: names no benchmark (damaged, or not pixret's scores file): the run's "
+                         "benchmark is taken from --dataset or the root")  # fmt: skip
         if datasets and len(datasets) == 1:
             d = datasets[0]
             if named and named != d:

@@ -378,6 +378,19 @@ def test_run_folder_errors_are_one_line(tmp_path):
     assert p.returncode == 2 and "not a run folder" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
+def test_a_damaged_scores_file_is_said_not_skipped(tmp_path):
+    """The outside check of issue 32: a run folder whose scores.json was damaged was compared as
+    if it had none, with no word; the note names the file."""
+    from tests.helpers import run_cli
+
+    _bench(tmp_path, name="one")
+    runs = _runs(tmp_path, "one", {"x": 0.1})
+    (runs["x"] / "scores.json").write_text('{"dataset": "one", "strict": ')  # cut short
+    r = run_cli(["compare", "--root", tmp_path, "--run", f"x={runs['x']}", "--dataset", "one", "--no-cache"])
+    assert r.returncode == 0, r.stderr
+    assert f"{runs['x'] / 'scores.json'}: names no benchmark (damaged" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_a_run_named_longer_than_a_path_can_be(tmp_path):
     from pixret.cli.compare import parse_run
 
