@@ -137,10 +137,22 @@ def _written(out: Path) -> dict[str, str]:
         doc = read_json(out / LEDGER) if (out / LEDGER).is_file() else None
     except PixretError:
         return {}
-    files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == LEDGER_FORMAT else None
-    if not sealed(doc, LEDGER_FORMAT):  # planted, or another user's pixret wrote it (keys.py)
-        return {}
+    if not (isinstance(doc, dict) and doc.get("format") == LEDGER_FORMAT and sealed(doc, LEDGER_FORMAT)):
+        return {}  # none, another program's, or not sealed with this user's key: planted, another user's
+    files = doc.get("files")
     return {k: v for k, v in files.items() if isinstance(v, str)} if isinstance(files, dict) else {}
+
+
+def _write_ledger(out: Path, written: dict[str, str]) -> None:
+    write_json(out / LEDGER, seal({"format": LEDGER_FORMAT, "files": written}, LEDGER_FORMAT))
+
+
+def _ours(f: Path, recorded: str | None) -> bool:
+    """Whether ``f`` is a regular file (not a link) whose sha256 is the one the ledger recorded."""
+    try:
+        return f.is_file() and not f.is_symlink() and recorded == sha256_of(f)
+    except OSError:
+        return False
 
 
 def check_out(out: str | os.PathLike, files=RUN_FILES, before: bool = True) -> None:
@@ -158,13 +170,7 @@ def check_out(out: str | os.PathLike, files=RUN_FILES, before: bool = True) -> N
 
 
 def _check_file(f: Path, recorded: str | None, tail: str = "") -> None:
-    if not (f.exists() or f.is_symlink()):
-        return
-    try:
-        ours = f.is_file() and not f.is_symlink() and recorded == sha256_of(f)
-    except OSError:
-        ours = False
-    if not ours:
+    if (f.exists() or f.is_symlink()) and not _ours(f, recorded):
         raise PixretError(f, "not written by a pixret run in this folder, or changed since: give a new --out "
                           f"folder, or move the file away{tail}")  # fmt: skip
 
@@ -173,7 +179,7 @@ def record_run(out: Path, names) -> None:
     """Add the run files ``names`` to OUT's ledger, each with its sha256."""
     written = _written(out)
     written.update({n: sha256_of(out / n) for n in names if (out / n).is_file()})
-    write_json(out / LEDGER, seal({"format": LEDGER_FORMAT, "files": written}, LEDGER_FORMAT))
+    _write_ledger(out, written)
 
 
 def drop_stale(out: Path, keep) -> list[str]:
@@ -181,21 +187,12 @@ def drop_stale(out: Path, keep) -> list[str]:
     pixret run wrote there (recorded in the ledger, unchanged since), which would stand beside
     these results as if they were theirs (an earlier run's scores.json); returns their names.
     A run file not recorded, or changed, is never removed (``check_out`` refused it before)."""
-    written, removed = _written(out), []
-    for name in RUN_FILES:
-        f = out / name
-        if name in keep or not f.is_file() or f.is_symlink():
-            continue
-        try:
-            ours = written.get(name) == sha256_of(f)
-        except OSError:
-            ours = False
-        if ours:
-            f.unlink()
-            removed.append(name)
+    written = _written(out)
+    removed = [name for name in RUN_FILES if name not in keep and _ours(out / name, written.get(name))]
+    for name in removed:
+        (out / name).unlink()
     if removed:
-        write_json(out / LEDGER, seal({"format": LEDGER_FORMAT, "files": {k: v for k, v in written.items()
-                                                                          if k not in removed}}, LEDGER_FORMAT))  # fmt: skip
+        _write_ledger(out, {k: v for k, v in written.items() if k not in removed})
     return removed
 
 
