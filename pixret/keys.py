@@ -108,7 +108,7 @@ def seal(doc: dict, purpose: str) -> dict:
         secret = user_key()
     except PixretError:
         return dict(doc)
-    return {**doc, SEAL: _mac(secret, doc, purpose)}
+    return {**doc, SEAL: mac(secret, [purpose, doc])}
 
 
 def sealed(doc: object, purpose: str) -> bool:
@@ -121,9 +121,11 @@ def sealed(doc: object, purpose: str) -> bool:
     except PixretError:
         return False
     body = {k: v for k, v in doc.items() if k != SEAL}
-    return hmac.compare_digest(doc[SEAL].encode("utf-8", "surrogateescape"), _mac(secret, body, purpose).encode())
+    return hmac.compare_digest(doc[SEAL].encode("utf-8", "surrogateescape"), mac(secret, [purpose, body]).encode())
 
 
-def _mac(secret: bytes, doc: dict, purpose: str) -> str:
-    msg = json.dumps([purpose, doc], sort_keys=True, ensure_ascii=True).encode()
+def mac(secret: bytes, value: object) -> str:
+    """HMAC-SHA256 (hex) under ``secret`` of ``value`` as canonical JSON (sorted keys, ASCII):
+    the seals here and the compare cache's entries."""
+    msg = json.dumps(value, sort_keys=True, ensure_ascii=True).encode()
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()

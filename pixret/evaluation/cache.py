@@ -40,7 +40,7 @@ from ..datasets.model import Benchmark
 from ..datasets.release import benchmark_files
 from ..errors import PixretError
 from ..io import read_json, write_json
-from ..keys import KEY_BYTES, KEY_ENV, key_file, user_key  # noqa: F401 - the cache's key is pixret's key
+from ..keys import KEY_BYTES, KEY_ENV, key_file, mac, user_key  # noqa: F401 - the cache's key is pixret's key
 from .protocols.base import KAPPAS, MIOU_KEYS, THRESHOLDS
 
 FORMAT = "pixret-compare-cache"
@@ -144,8 +144,7 @@ def entry_key(bench_digest: str, dataset: str, image: str, pixel: str, protocols
 
 def entry_mac(secret: bytes, key: str, summary: object, seen: object) -> str:
     """HMAC-SHA256 under the user's ``secret`` of an entry's key, summary and warnings (canonical JSON)."""
-    msg = json.dumps([FORMAT, VERSION, key, summary, seen], sort_keys=True).encode()
-    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+    return mac(secret, [FORMAT, VERSION, key, summary, seen])
 
 
 # ------------------------------------------------------------------ schema of an entry
