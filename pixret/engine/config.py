@@ -168,7 +168,7 @@ class ExpansionConfig:
     min_inliers: int = 12  # a verified result expands the query only with this many inliers
     max_sources: int = 8  # the strongest verified results that expand it
     # images the expanded query shortlists beyond those the first shortlist held; 0 = chosen from
-    # the collection size (expansion.auto_expansion_k: 50 up to 10k images, 2,000 at a million)
+    # the collection size (expansion.auto_expansion_k: 50 up to 10k images, 3,000 at a million)
     top_k: int = 0
     # guard against drift: a link from a verified result to a new image needs this many inliers
     # (more than a direct match's min_inliers: each image gets several tries), and only the

@@ -51,16 +51,17 @@ if TYPE_CHECKING:
 def auto_expansion_k(n_images: int) -> tuple[int, int]:
     """(images the expanded query shortlists, images tried through chains).
 
-    The first grows with the log of the collection from 50 at 10k images to 2,000 at a million;
+    The first grows with the log of the collection from 50 at 10k images to 3,000 at a million;
     the second from 30 at 100k to 200 at a million. Why: among a million images the hard
     positives the first shortlist misses sit deep in the expanded query's tf-idf order too, and
-    verifying a candidate the expanded query ranks is cheap (bench_scale.py at 1M, 24 queries,
-    shortlist 300: 600 expanded verified 144 of 170 positives, Hard image mAP 66.1 against 68.3
-    at 5k; 2,000 verified 146 as at 5k, 68.6, the two it adds ranked 1,239th and 1,595th; p50
-    0.44 -> 0.61 s, p95 1.07 -> 1.60 s on a warm page cache)."""
+    verifying a candidate the expanded query ranks is cheap (bench_scale.py at 1M, 24 queries:
+    with 2,000 the million verified 143 of the 170 positives the 5k base verifies 145 of, Hard
+    pixel mAP 18.5 and image mAP 69.8 against 19.9 and 71.5 at 5k; 3,000 verified 144, 19.1 and
+    71.1, the one it adds ranked 2,775th; 4,000 no more; warm p50 0.49 s either way. The last one
+    ranks 8,029th: no list length reaches it)."""
     grow = min(1.0, max(0.0, math.log10(max(n_images, 1) / 1e4) / 2))
     chain = min(1.0, max(0.0, math.log10(max(n_images, 1) / 1e5)))
-    return int(round(50 + 1950 * grow)), int(round(30 + 170 * chain))
+    return int(round(50 + 2950 * grow)), int(round(30 + 170 * chain))
 
 
 def _warp(xy: np.ndarray, h: np.ndarray) -> np.ndarray:

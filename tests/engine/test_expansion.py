@@ -55,4 +55,4 @@ def test_chains_find_what_the_query_cannot_and_nothing_unrelated(bench, index):
 
 def test_the_expanded_shortlist_grows_with_the_collection():
     sizes = (5_000, 10_000, 100_000, 1_000_000)
-    assert [auto_expansion_k(n) for n in sizes] == [(50, 30), (50, 30), (1025, 30), (2000, 200)]
+    assert [auto_expansion_k(n) for n in sizes] == [(50, 30), (50, 30), (1525, 30), (3000, 200)]
