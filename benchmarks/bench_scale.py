@@ -344,6 +344,12 @@ def index_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def say(line: str) -> None:
+    """A stage's start, on stderr (the results go to stdout): a run whose output is not a
+    terminal shows no progress bars, and its stages take minutes."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
 def child(mode: str, root: Path, args) -> dict:
     """Run this script with ``--measure`` or ``--warmup`` ROOT in a new process; its JSON row."""
     argv = [sys.executable, __file__, f"--{mode}", str(root), "--work", str(args.work), "--base-images",
@@ -368,6 +374,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=Path, help=argparse.SUPPRESS)  # a child process: Index.warm timed
     args = ap.parse_args()
     name = f"b{args.base_images}"
+    if not (args.measure or args.warmup):
+        say(f"the base benchmark: {args.base_images:,} generated images in {args.work} (made once, then read)")
     bench = generated(args.work, name, args.queries, args.positives, args.base_images)
     cfg = get_config("fast-compact")
     cfg = replace(cfg, shortlist=replace(cfg.shortlist, vocab_size=8192))  # what a collection of 4k+ gets
@@ -380,6 +388,8 @@ def main() -> None:
         t0 = time.perf_counter()
         feats_dir = args.work / f"index-{name}" / "features"
         cached = feats_dir.is_dir() and any(feats_dir.iterdir())  # extracted by an earlier run
+        say(f"the base index: {'reading' if cached else 'extracting'} the features of {bench.n_database:,} images, "
+            f"vocabulary, words (5,000 images: ~15 minutes on 2 cores the first time; progress bars on a terminal)")
         base = Index.build(database_paths(bench), cfg, args.work / f"scale-base-{name}", workers=args.workers,
                            features_dir=args.work / f"index-{name}" / "features")  # fmt: skip
         base_s = time.perf_counter() - t0
@@ -392,6 +402,7 @@ def main() -> None:
         print(f"word assignment + signatures: {rate:,.0f} features/s per worker")
         builds = {}
         for n in args.scales:
+            say(f"{n:,} images: writing the re-sampled images' shards and publishing")
             index, builds[n] = build_scale(n, base, pool, args.work / f"scale-{n}", runner)
             del index
             print(f"{n:,} images: shards {builds[n]['shards_s']:.1f} s, publish {builds[n]['publish_s']:.1f} s",
@@ -400,7 +411,9 @@ def main() -> None:
     gc.collect()
     for n in args.scales:  # each searched in a fresh process, on a page cache emptied of its files
         root = args.work / f"scale-{n}"
+        say(f"{n:,} images: searching in a fresh process, cold then warm")
         row = {**builds[n], **child("measure", root, args)}
+        say(f"{n:,} images: Index.warm from cold, in a fresh process")
         row["warm_up"] = child("warmup", root, args)
         row["real_build_h"] = {w: build_estimate(n, feats_per_image, rate, row["shards_s"], args.workers, w)
                                for w in (2, 8, 64)}  # fmt: skip
@@ -408,6 +421,7 @@ def main() -> None:
         rows[n] = row
     sp = None
     if args.baseline_queries:  # the exhaustive baseline at the base size, in this run
+        say(f"sift-sp on {args.baseline_queries} queries of the base (about a minute each)")
         from pixret.pipelines.benchmark import run_engine
 
         sp = run_engine(bench, get_config("sift-sp"), args.work / f"index-{name}-sp", progress=False,
