@@ -391,7 +391,7 @@ def main() -> None:
         say(f"the base index: {'reading' if cached else 'extracting'} the features of {bench.n_database:,} images, "
             f"vocabulary, words (5,000 images: ~15 minutes on 2 cores the first time; progress bars on a terminal)")
         base = Index.build(database_paths(bench), cfg, args.work / f"scale-base-{name}", workers=args.workers,
-                           features_dir=args.work / f"index-{name}" / "features")  # fmt: skip
+                           features_dir=feats_dir)  # fmt: skip
         base_s = time.perf_counter() - t0
         feats_per_image = base.n_features / len(base)
         pool = make_pool(base, bench, args.work / f"scale-pool-{name}")
@@ -426,7 +426,7 @@ def main() -> None:
 
         sp = run_engine(bench, get_config("sift-sp"), args.work / f"index-{name}-sp", progress=False,
                         queries=list(range(args.baseline_queries)),
-                        features_dir=args.work / f"index-{name}" / "features")  # fmt: skip
+                        features_dir=feats_dir)  # fmt: skip
     report(rows, None if sp is None else float(np.median(sp.query_seconds)))
     print(json.dumps({"bench_scale": rows}))
 
@@ -447,12 +447,12 @@ def report(rows: dict, sp50: float | None) -> None:
             opened = f"{r['open_cold_s']:6.2f}" if part == "cold" else "      "
             stage = ", ".join(f"{k} {v:.3f}" for k, v in m["stages_s"].items() if v >= 0.005)
             print(f"   {n:8d}  {label:13s} {opened} {m['p50_s']:7.3f} {m['p95_s']:6.3f} {m['first_s']:8.2f} "
-                  f"{m.get('disk_mb_per_query', 0):10.1f} {m['positives_verified']:9d} {m['unrelated_verified']:10d}  "
+                  f"{m['disk_mb_per_query']:10.1f} {m['positives_verified']:9d} {m['unrelated_verified']:10d}  "
                   f"{100 * m['pixel_mAP_M']:5.1f} / {100 * m['pixel_mAP_H']:4.1f}   {100 * m['image_mAP_M']:5.1f} / "
                   f"{100 * m['image_mAP_H']:4.1f}   {stage}")  # fmt: skip
         w = r["warm_up"]
         print(f"   {n:8d}  index {r['disk_kb_per_image'] * n * 1024 / 1e9:.2f} GB on disk, "
-              f"{r.get('left_after_evicting_bytes', 0) / 1e6:.1f} MB of it in the page cache when the cold pass "
+              f"{r['left_after_evicting_bytes'] / 1e6:.1f} MB of it in the page cache when the cold pass "
               f"began; page cache after both "
               f"passes {r['page_cache_after_bytes'] / 1e9:.2f} GB; process RAM {r['resident_b_per_image']:.0f} B per "
               f"image (+{r['ram_growth_mb']:.0f} MB after the passes); Index.warm from cold: postings "

@@ -40,7 +40,7 @@ from ..datasets.model import Benchmark
 from ..datasets.release import benchmark_files
 from ..errors import PixretError
 from ..io import read_json, write_json
-from ..keys import KEY_BYTES, KEY_ENV, key_file, mac, user_key  # noqa: F401 - the cache's key is pixret's key
+from ..keys import mac, user_key  # the cache's key is pixret's key (keys.py)
 from .protocols.base import KAPPAS, MIOU_KEYS, THRESHOLDS
 
 FORMAT = "pixret-compare-cache"
@@ -219,7 +219,7 @@ def check_summary(summary: object, protocols: tuple[str, ...], n_queries: int) -
 class ScoreCache:
     """The entries under ``folder`` (None: no cache). Never raises on a damaged or unwritable
     cache, or on a key that cannot be used: what went wrong is in ``notes``, and the score is
-    computed instead. ``key_path``: the secret key's file (default ``key_file()``)."""
+    computed instead. ``key_path``: the secret key's file (default ``keys.key_file()``)."""
 
     def __init__(self, folder: str | os.PathLike | None, key_path: str | os.PathLike | None = None):
         self.folder = None if folder is None else Path(folder)
@@ -287,8 +287,8 @@ class ScoreCache:
         why = check_summary(doc["summary"], protocols, n_queries)
         if why is not None:
             return why
-        mac, expected = doc["mac"], entry_mac(secret, key, doc["summary"], seen)
-        if not (isinstance(mac, str) and hmac.compare_digest(mac.encode(), expected.encode())):
+        stored, expected = doc["mac"], entry_mac(secret, key, doc["summary"], seen)
+        if not (isinstance(stored, str) and hmac.compare_digest(stored.encode(), expected.encode())):
             return "its MAC does not verify under your key: written by someone else, or edited"
         return None
 
