@@ -150,6 +150,7 @@ def write_labelme(folder: str | os.PathLike, result: SearchResult, top: int,
 
 
 MANIFEST = ".pixret-search"  # in an output folder: the files pixret wrote there, with their sha256
+MANIFEST_FORMAT = "pixret-search-output"  # its "format", and the purpose its seal is made for (keys.seal)
 
 
 def _sha256(path: Path) -> str:
@@ -243,13 +244,13 @@ class OutputFolder:
         except PixretError as exc:
             self.notes.append(f"{path}: unreadable ({exc.problem}): no file here is taken for one pixret wrote")
             return {}
-        files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == "pixret-search-output" else None
+        files = doc.get("files") if isinstance(doc, dict) and doc.get("format") == MANIFEST_FORMAT else None
         by = doc.get("by", "search") if isinstance(doc, dict) else None
         self.before = by if by in ("search", "show") else self.before
         if not isinstance(files, dict):
             self.notes.append(f"{path}: not pixret's list of the files it wrote: no file here is taken for one")
             return {}
-        if not sealed(doc, "pixret-search-output"):  # planted, or another user's pixret wrote it (keys.py)
+        if not sealed(doc, MANIFEST_FORMAT):  # planted, or another user's pixret wrote it (keys.py)
             self.notes.append(f"{path}: not sealed with your pixret key (another user's, or planted): no file "
                               "here is taken for one pixret wrote")  # fmt: skip
             return {}
@@ -257,8 +258,8 @@ class OutputFolder:
                 if _plain(rel) and isinstance(hashes, list)}  # fmt: skip
 
     def _write_manifest(self, files: dict[str, list[str]]) -> None:
-        write_json(self.out / MANIFEST, seal({"format": "pixret-search-output", "version": 1, "by": self.what,
-                                              "files": dict(sorted(files.items()))}, "pixret-search-output"))  # fmt: skip
+        write_json(self.out / MANIFEST, seal({"format": MANIFEST_FORMAT, "version": 1, "by": self.what,
+                                              "files": dict(sorted(files.items()))}, MANIFEST_FORMAT))  # fmt: skip
 
     def _inside(self, rel: str) -> bool:
         """Whether ``rel``'s folders inside the output folder are real folders (or not there yet):
