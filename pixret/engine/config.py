@@ -143,6 +143,12 @@ class MaskConfig:
     hull_reach: float = 0.10  # "object": the box within this (x box diagonal) of the keypoints' hull
     # is probably object, the rest of it probably background
     seed_disc: float = 1.0  # "object": surely-object disc radius around a consensus keypoint, in sizes
+    # "object": the box is tight (Lempitsky et al., "Image segmentation with a bounding box prior",
+    # ICCV 2009): each row and column of the box crosses the object. A row or column GrabCut left
+    # without object gets a surely-object seed (masks.tighten), and GrabCut runs again: at most
+    # this many rounds (0 = off)
+    box_prior_rounds: int = 0
+    box_prior_slack: float = 0.1  # rows and columns this share of the box's side from its edges are exempt
     # "adaptive": the object fills its box when GrabCut keeps at least this share of the box
     fill_threshold: float = 0.85
     # the first this many verified results get their mask segmented in their own image
@@ -233,10 +239,12 @@ FAST_SHORTLIST = ShortlistConfig(split_bits=8)
 # the generated one (benchmarks/bench_engine.py; README "Real photographs"): a verification must
 # rest on distinctive inliers (a courtyard's other wings repeat the query's windows), and masks
 # are segmented in each of the first 20 results' own image; in the query, GrabCut takes the
-# whole box as probably object (its background is found by colour), not only near the inliers
+# whole box as probably object (its background is found by colour), not only near the inliers,
+# and the box is taken as tight (a church tower's spire, thinner than its nave, stays object)
 FAST_VERIFY = VerifyConfig(hamming_threshold=18, max_pairs_per_word=0, ratio=0.8, max_desc_dist=1.5,
                            min_distinct_inliers=4.5)  # fmt: skip
-FAST_MASK = MaskConfig(hull_reach=2.0, refine=20, refine_side=120, refine_iters=2, refine_min_iou=0.5)
+FAST_MASK = MaskConfig(hull_reach=2.0, box_prior_rounds=3, refine=20, refine_side=120, refine_iters=2,
+                       refine_min_iou=0.5)  # fmt: skip
 
 CONFIGS: dict[str, EngineConfig] = {
     # the default: vocabulary shortlist, verification of the top 100 through shared words,

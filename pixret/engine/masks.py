@@ -165,11 +165,69 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     cv2.setRNGSeed(GRABCUT_SEED)
     try:
         cv2.grabCut(crop, seg, None, bgd, fgd, cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK)
+        tighten(crop, seg, bgd, fgd, (max(bx1, 0), max(by1, 0), min(bx2, cw), min(by2, ch)), cfg)
     except cv2.error:  # a degenerate colour model (a flat image): no segmentation
         return []
     fg = np.isin(seg, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     outlines = _closed_outlines(fg, max(3, int(cfg.close * diag) | 1), 0.004 * diag)
     return [c / s + [cx1, cy1] for c in outlines if len(c) >= 3]
+
+
+GMM_COMPONENTS = 5  # OpenCV's GrabCut colour models: 5 Gaussians in BGR
+
+
+def gmm_log_likelihood(model: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Log-likelihood of BGR ``pixels`` (N, 3) under one of GrabCut's colour models: the (1, 65)
+    float64 array ``cv2.grabCut`` fills (5 weights, then 5 x 3 means, then 5 x 3 x 3 covariances;
+    OpenCV's modules/imgproc/src/grabcut.cpp, class GMM). Returns (N,) float64.
+
+    Written here because OpenCV evaluates the model only inside grabCut and exposes no call for it."""
+    k = GMM_COMPONENTS
+    weights, means = model[0, :k], model[0, k : 4 * k].reshape(k, 3)
+    covs = model[0, 4 * k :].reshape(k, 3, 3)
+    out = np.full((len(pixels), k), -np.inf)
+    for c in np.flatnonzero(weights > 0):
+        d = pixels - means[c]
+        _, logdet = np.linalg.slogdet(covs[c])
+        maha = np.einsum("ij,jk,ik->i", d, np.linalg.inv(covs[c]), d)
+        out[:, c] = np.log(weights[c]) - 0.5 * (maha + logdet + 3 * np.log(2 * np.pi))
+    top = out.max(1, keepdims=True)
+    return (top + np.log(np.exp(out - top).sum(1, keepdims=True)))[:, 0]
+
+
+def tighten(crop: np.ndarray, seg: np.ndarray, bgd: np.ndarray, fgd: np.ndarray,
+            box: tuple[int, int, int, int], cfg: MaskConfig) -> None:
+    """The box prior of Lempitsky et al. ("Image segmentation with a bounding box prior", ICCV
+    2009): a user's box is tight, so every row and column of it crosses the object. After
+    GrabCut, each row (column) of the box with no object pixel, but those within
+    ``box_prior_slack`` of the box's side from its top and bottom (left and right) edges, gets a
+    surely-object seed at its most object-like pixel (the highest object / background colour
+    log-likelihood ratio under GrabCut's models), among the columns (rows) that hold object in
+    the nearest row (column) that does: so a seed extends the object it touches and does not
+    start a new one. GrabCut then re-evaluates (one iteration, ``cv2.GC_EVAL``); at most
+    ``box_prior_rounds`` rounds. The paper enforces the prior exactly by pinpointing; seeding
+    only empty rows and columns is its cheap approximation. ``seg`` (crop-sized uint8 GrabCut
+    labels) and the models are updated in place; ``box`` is (x1, y1, x2, y2) in crop pixels."""
+    x1, y1, x2, y2 = box
+    h, w = y2 - y1, x2 - x1
+    sy, sx = int(cfg.box_prior_slack * h), int(cfg.box_prior_slack * w)
+    for _ in range(cfg.box_prior_rounds):
+        fg = np.isin(seg[y1:y2, x1:x2], (cv2.GC_FGD, cv2.GC_PR_FGD))
+        has_row, has_col = fg.any(1), fg.any(0)
+        rows = sy + np.flatnonzero(~has_row[sy : h - sy])
+        cols = sx + np.flatnonzero(~has_col[sx : w - sx])
+        if not has_row.any() or (not len(rows) and not len(cols)):
+            return
+        pix = crop[y1:y2, x1:x2].reshape(-1, 3).astype(np.float64)
+        llr = (gmm_log_likelihood(fgd, pix) - gmm_log_likelihood(bgd, pix)).reshape(h, w)
+        with_row, with_col = np.flatnonzero(has_row), np.flatnonzero(has_col)
+        for r in rows:
+            near = with_row[np.argmin(np.abs(with_row - r))]
+            seg[y1 + r, x1 + int(np.argmax(np.where(fg[near], llr[r], -np.inf)))] = cv2.GC_FGD
+        for c in cols:
+            near = with_col[np.argmin(np.abs(with_col - c))]
+            seg[y1 + int(np.argmax(np.where(fg[:, near], llr[:, c], -np.inf))), x1 + c] = cv2.GC_FGD
+        cv2.grabCut(crop, seg, None, bgd, fgd, 1, cv2.GC_EVAL)
 
 
 def union(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:

@@ -5,13 +5,18 @@ import cv2
 import numpy as np
 
 from pixret.engine.config import MaskConfig
-from pixret.engine.masks import Evidence, object_polygons, support_polygons, union
+from pixret.engine.masks import Evidence, gmm_log_likelihood, object_polygons, support_polygons, union
+
+
+def _fill(polys, shape):
+    m = np.zeros(shape, np.uint8)
+    for p in polys:
+        cv2.fillPoly(m, [np.round(p).astype(np.int32)], 1)
+    return m
 
 
 def _iou(polys, truth):
-    m = np.zeros(truth.shape, np.uint8)
-    for p in polys:
-        cv2.fillPoly(m, [np.round(p).astype(np.int32)], 1)
+    m = _fill(polys, truth.shape)
     return (m & truth).sum() / (m | truth).sum()
 
 
@@ -61,6 +66,38 @@ def test_an_object_that_fills_its_box_keeps_its_corners():
     obj = object_polygons(img, Evidence(kpts, votes, box, 5), cfg)
     tight = support_polygons(Evidence(kpts, votes, box, 5), cfg)
     assert _iou(obj, truth) > 0.9 > _iou(tight, truth)
+
+
+def test_the_box_is_tight_so_a_thin_tower_stays_object():
+    """A church: a nave, and a tower above it, thinner, its smooth stone close in colour to the
+    textured background. GrabCut alone drops the tower; the box prior (every row of a tight box
+    crosses the object) seeds it back, and the background beside it stays background."""
+    rng = np.random.default_rng(3)
+    img = _scene(rng, (300, 400))
+    truth = np.zeros((300, 400), np.uint8)
+    truth[150:250, 140:260] = 1  # the nave
+    truth[40:150, 190:210] = 1  # the tower
+    img[150:250, 140:260] = (60, 60, 170)
+    img[40:150, 190:210] = (80, 130, 100)
+    kpts = _kpts_in(cv2.erode(truth, np.ones((31, 31), np.uint8)), rng)  # all on the nave
+    box, votes = (140.0, 40.0, 260.0, 250.0), np.full(len(kpts), 3)
+    iou, tower = {}, {}
+    for rounds in (0, 3):
+        obj = object_polygons(img, Evidence(kpts, votes, box, 5), MaskConfig(hull_reach=2.0, box_prior_rounds=rounds))
+        iou[rounds], tower[rounds] = _iou(obj, truth), _fill(obj, truth.shape)[40:150, 190:210].mean()
+    assert tower[0] < 0.2 and tower[3] > 0.5  # the share of the tower kept: none, then most of it
+    assert iou[3] > iou[0] + 0.05 and iou[3] > 0.85
+
+
+def test_gmm_log_likelihood_of_grabcuts_model_layout():
+    # one Gaussian of weight 1 (the others empty), mean (10, 20, 30), covariance 4 I
+    model = np.zeros((1, 65))
+    model[0, 0] = 1.0
+    model[0, 5:8] = (10, 20, 30)
+    model[0, 20:29] = (4, 0, 0, 0, 4, 0, 0, 0, 4)
+    x = np.array([[10.0, 20.0, 30.0], [12.0, 20.0, 30.0]])
+    at_mean = -0.5 * (3 * np.log(2 * np.pi) + np.log(64.0))
+    np.testing.assert_allclose(gmm_log_likelihood(model, x), [at_mean, at_mean - 0.5])
 
 
 def test_too_little_evidence_gives_nothing():
