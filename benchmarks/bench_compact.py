@@ -19,13 +19,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import generated, subset_scores  # noqa: E402
+from bench_engine import generated, one_line_warnings, subset_scores  # noqa: E402
 
 from pixret.engine import Index, get_config  # noqa: E402
 from pixret.pipelines.benchmark import run_engine  # noqa: E402
 
 
 def main() -> None:
+    one_line_warnings()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--queries", type=int, default=24)

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import one_line_warnings  # noqa: E402
 
 from pixret.datasets import load_benchmark  # noqa: E402
 from pixret.evaluation import PixelEval, PixelPrediction  # noqa: E402
@@ -73,6 +76,7 @@ def time_pixret(bench, ranks, preds, workers: int, protocols) -> tuple[float, fl
 
 
 def main() -> None:
+    one_line_warnings()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--baseline-sample", type=int, default=300)

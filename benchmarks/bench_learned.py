@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import one_line_warnings  # noqa: E402
 
 from pixret.datasets import load_benchmark  # noqa: E402
 from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
@@ -53,6 +56,7 @@ def measure(bench, name: str, work: Path, device: str) -> dict:
 
 
 def main() -> None:
+    one_line_warnings()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", default=DEFAULT, help="comma-separated; the first is the baseline")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda (learned configs)")

@@ -53,7 +53,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import generated, subset_scores  # noqa: E402
+from bench_engine import generated, one_line_warnings, subset_scores  # noqa: E402
 
 from pixret.engine import Index, get_config  # noqa: E402
 from pixret.engine.build import _assign, save_quantizer, shard_arrays  # noqa: E402
@@ -360,6 +360,7 @@ def child(mode: str, root: Path, args) -> dict:
 
 
 def main() -> None:
+    one_line_warnings()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", type=int, nargs="+", default=[5_000, 10_000, 100_000, 1_000_000])
     ap.add_argument("--base-images", type=int, default=5000)

@@ -106,8 +106,9 @@ def results_figure(bench: Benchmark, pixels: dict, ranks: np.ndarray, out: str |
                    queries: list[int] | None = None, per_query: int = 3, height: int = 220) -> Path:  # fmt: skip
     """One PNG of a few queries' results, a row each: the query with its box and labelled object
     (green), then its ``per_query`` best-ranked positives with the label (green) and the
-    method's pixels (red). ``pixels``: (query, image) -> PixelPrediction; ``ranks`` (n_database,
-    n_queries). Default queries: every one, in order."""
+    method's pixels (red); a positive the method gave no pixels is shown too, its rank marked
+    "no mask" (a miss stays visible). ``pixels``: (query, image) -> PixelPrediction; ``ranks``
+    (n_database, n_queries). Default queries: every one, in order."""
     import cv2
 
     rows = []
@@ -115,9 +116,11 @@ def results_figure(bench: Benchmark, pixels: dict, ranks: np.ndarray, out: str |
         query = bench.queries[q]
         tiles = [label(render_query(bench, query), query.name)]
         pos = set(query.positives.tolist())
-        shown = [int(i) for i in ranks[:, q] if int(i) in pos and (q, int(i)) in pixels][:per_query]
-        for i in shown:
-            tiles.append(label(render_pair(bench, query, i, pixels[(q, i)]), f"#{list(ranks[:, q]).index(i) + 1}"))
+        order = [int(i) for i in ranks[:, q]]
+        for rank, i in [(r, i) for r, i in enumerate(order, 1) if i in pos][:per_query]:
+            pred = pixels.get((q, i))
+            masked = pred is not None and not pred.empty
+            tiles.append(label(render_pair(bench, query, i, pred), f"#{rank}" if masked else f"#{rank}, no mask"))
         tiles = [cv2.resize(t, (max(1, round(t.shape[1] * height / t.shape[0])), height)) for t in tiles if t is not None]
         rows.append(np.hstack(tiles))
     width = max(r.shape[1] for r in rows)
