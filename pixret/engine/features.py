@@ -48,6 +48,12 @@ def _sift(cfg: FeatureConfig) -> cv2.SIFT:
     return _SIFT_CACHE[key]
 
 
+def _octave(kp: cv2.KeyPoint) -> int:
+    """The pyramid octave OpenCV's SIFT packs into a keypoint's low byte (-1: the upsampled image)."""
+    o = kp.octave & 255
+    return o - 256 if o >= 128 else o
+
+
 def root_sift(desc: np.ndarray) -> np.ndarray:
     """Arandjelovic & Zisserman's RootSIFT: L1-normalise, square root (so L2 norm is 1)."""
     d = desc.astype(np.float32)
@@ -72,8 +78,8 @@ def extract(img: np.ndarray, cfg: FeatureConfig, device: str = "cpu") -> Feature
     if s < 1.0:  # SIFT: one channel to resize
         gray = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     sift = _sift(cfg)
-    kps = sift.detect(gray, None)
     if cfg.upright:
+        kps = sift.detect(gray, None)
         # keep one orientation per location: SIFT duplicates keypoints for extra orientations
         seen, uniq = set(), []
         for k in kps:
@@ -82,8 +88,15 @@ def extract(img: np.ndarray, cfg: FeatureConfig, device: str = "cpu") -> Feature
                 seen.add(key)
                 k.angle = 0.0
                 uniq.append(k)
-        kps = uniq
-    kps, desc = sift.compute(gray, kps)
+        kps, desc = sift.compute(gray, uniq)
+    else:
+        # one Gaussian pyramid for both (detect, then compute, built it twice: 1.5x the time)
+        kps, desc = sift.detectAndCompute(gray, None)
+        if kps and min(_octave(k) for k in kps) >= 0:
+            # compute() on given keypoints builds its pyramid from their lowest octave, without
+            # the upsampled one when none lies there (a few small images), and its descriptors
+            # then differ: computed so, features stay those every index so far was built with
+            kps, desc = sift.compute(gray, kps)
     if desc is None or not len(kps):
         return Features(np.zeros((0, 4), np.float32), np.zeros((0, 128), np.uint8), (w, h))
     kpts = np.array([(k.pt[0] / s, k.pt[1] / s, k.size / s, k.angle) for k in kps], np.float32)
