@@ -153,7 +153,7 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     near = np.zeros_like(seg)
     cv2.fillPoly(near, [hull.reshape(-1, 2)], 1)
     reach = max(3, int(cfg.hull_reach * diag) | 1)
-    near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    near = _dilate_in_box(near, reach, (bx1, by1, bx2, by2))
     seg[(near > 0) & (seg == cv2.GC_PR_BGD)] = cv2.GC_PR_FGD
     for (x, y), size in zip(q_kpts[sel, :2], q_kpts[sel, 2], strict=True):
         r = int(np.clip(size * s * cfg.seed_disc, 1, 0.03 * diag))
@@ -171,6 +171,23 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     fg = np.isin(seg, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     outlines = _closed_outlines(fg, max(3, int(cfg.close * diag) | 1), 0.004 * diag)
     return [c / s + [cx1, cy1] for c in outlines if len(c) >= 3]
+
+
+def _dilate_in_box(near: np.ndarray, reach: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``near`` (uint8, 1 on the hull) dilated by a disc of diameter ``reach`` pixels (OpenCV's
+    elliptic structuring element), as far as the box (x1, y1, x2, y2) is concerned. When every
+    box pixel lies within the disc's radius less a pixel of the hull (an exact Euclidean distance
+    transform, a fraction of a millisecond), the dilation covers the box and is not run: with
+    ``hull_reach`` 2 (``fast``) its kernel is twice the box's diagonal wide and it took 13 ms a
+    query. Outside the box the result is not used."""
+    x1, y1, x2, y2 = max(box[0], 0), max(box[1], 0), min(box[2], near.shape[1]), min(box[3], near.shape[0])
+    if near.any() and x2 > x1 and y2 > y1:
+        dist = cv2.distanceTransform((near == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        if dist[y1:y2, x1:x2].max() <= reach // 2 - 1:
+            out = near.copy()
+            out[y1:y2, x1:x2] = 1
+            return out
+    return cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
 
 
 GMM_COMPONENTS = 5  # OpenCV's GrabCut colour models: 5 Gaussians in BGR

@@ -5,7 +5,14 @@ import cv2
 import numpy as np
 
 from pixret.engine.config import MaskConfig
-from pixret.engine.masks import Evidence, gmm_log_likelihood, object_polygons, support_polygons, union
+from pixret.engine.masks import (
+    Evidence,
+    _dilate_in_box,
+    gmm_log_likelihood,
+    object_polygons,
+    support_polygons,
+    union,
+)
 
 
 def _fill(polys, shape):
@@ -192,3 +199,22 @@ def test_a_result_image_segments_its_own_object(tmp_path):
     far = [np.array([[0.0, 0], [60, 0], [60, 60], [0, 60]])]  # a prior on the wall, away from the disc
     assert refine_in_result(str(path), (320, 240), far, box, inliers, cfg) is None
     assert refine_in_result(str(tmp_path / "gone.png"), (320, 240), box, box, inliers, cfg) is None
+
+
+def test_the_dilation_shortcut_equals_the_dilation_in_the_box():
+    """A reach wide enough to cover the box skips the dilation; inside the box the result is the
+    dilation's, pixel for pixel, wide or narrow, on hulls anywhere in the box."""
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        near = np.zeros((40, 60), np.uint8)
+        box = (5, 4, 50, 36)
+        pts = np.stack([rng.integers(box[0], box[2], 5), rng.integers(box[1], box[3], 5)], 1).astype(np.int32)
+        cv2.fillPoly(near, [cv2.convexHull(pts).reshape(-1, 2)], 1)
+        for reach in (3, 15, 41, 111):
+            want = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+            got = _dilate_in_box(near, reach, box)
+            np.testing.assert_array_equal(got[4:36, 5:50] > 0, want[4:36, 5:50] > 0)
+    one = np.zeros((9, 9), np.uint8)
+    one[4, 4] = 1
+    assert _dilate_in_box(one, 9, (0, 0, 9, 9))[0, 0] == 0  # the disc does not reach the corner
+    assert (_dilate_in_box(one, 15, (0, 0, 9, 9)) == 1).all()  # it covers the box: no dilation run
