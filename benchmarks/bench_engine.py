@@ -178,7 +178,7 @@ def three_ways(bench, work: Path, tag: str, baseline_queries: list[int] | None, 
     f50, f95 = np.percentile(fast.query_seconds, 50), np.percentile(fast.query_seconds, 95)
     print(f"   target image mAP H within 1 point of no shortlist: {100 * f_sc['image_mAP_H']:.1f} vs "
           f"{100 * n_sc['image_mAP_H']:.1f} ({'met' if gap <= 1 else 'NOT met'}: "
-          f"{abs(gap):.1f} points {'below' if gap > 0 else 'above'} it)")
+          f"fast {abs(gap):.1f} points {'under' if gap > 0 else 'over'} the run without a shortlist)")
     print(f"   fast p50 {f50:.3f} s, p95 {f95:.3f} s; sift-sp p50 {np.median(sp.query_seconds):.3f} s: "
           f"{np.median(sp.query_seconds) / f50:.1f}x")
     shares = stage_shares(fast)
