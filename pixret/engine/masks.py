@@ -153,7 +153,8 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     near = np.zeros_like(seg)
     cv2.fillPoly(near, [hull.reshape(-1, 2)], 1)
     reach = max(3, int(cfg.hull_reach * diag) | 1)
-    near = _dilate_in_box(near, reach, (bx1, by1, bx2, by2))
+    inner = (max(bx1, 0), max(by1, 0), min(bx2, cw), min(by2, ch))  # the box, in the crop
+    near = _dilate_in_box(near, reach, inner)
     seg[(near > 0) & (seg == cv2.GC_PR_BGD)] = cv2.GC_PR_FGD
     for (x, y), size in zip(q_kpts[sel, :2], q_kpts[sel, 2], strict=True):
         r = int(np.clip(size * s * cfg.seed_disc, 1, 0.03 * diag))
@@ -165,7 +166,7 @@ def object_polygons(img: np.ndarray, ev: Evidence, cfg: MaskConfig) -> list[np.n
     cv2.setRNGSeed(GRABCUT_SEED)
     try:
         cv2.grabCut(crop, seg, None, bgd, fgd, cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK)
-        tighten(crop, seg, bgd, fgd, (max(bx1, 0), max(by1, 0), min(bx2, cw), min(by2, ch)), cfg)
+        tighten(crop, seg, bgd, fgd, inner, cfg)
     except cv2.error:  # a degenerate colour model (a flat image): no segmentation
         return []
     fg = np.isin(seg, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
@@ -179,8 +180,8 @@ def _dilate_in_box(near: np.ndarray, reach: int, box: tuple[int, int, int, int])
     box pixel lies within the disc's radius less a pixel of the hull (an exact Euclidean distance
     transform, a fraction of a millisecond), the dilation covers the box and is not run: with
     ``hull_reach`` 2 (``fast``) its kernel is twice the box's diagonal wide and it took 13 ms a
-    query. Outside the box the result is not used."""
-    x1, y1, x2, y2 = max(box[0], 0), max(box[1], 0), min(box[2], near.shape[1]), min(box[3], near.shape[0])
+    query. Outside the box the result is not used; the box lies in ``near``'s bounds."""
+    x1, y1, x2, y2 = box
     if near.any() and x2 > x1 and y2 > y1:
         dist = cv2.distanceTransform((near == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         if dist[y1:y2, x1:x2].max() <= reach // 2 - 1:
@@ -228,6 +229,7 @@ def tighten(crop: np.ndarray, seg: np.ndarray, bgd: np.ndarray, fgd: np.ndarray,
     x1, y1, x2, y2 = box
     h, w = y2 - y1, x2 - x1
     sy, sx = int(cfg.box_prior_slack * h), int(cfg.box_prior_slack * w)
+    pix = crop[y1:y2, x1:x2].reshape(-1, 3).astype(np.float64)  # the box's colours; the models change per round
     for _ in range(cfg.box_prior_rounds):
         fg = np.isin(seg[y1:y2, x1:x2], (cv2.GC_FGD, cv2.GC_PR_FGD))
         has_row, has_col = fg.any(1), fg.any(0)
@@ -235,7 +237,6 @@ def tighten(crop: np.ndarray, seg: np.ndarray, bgd: np.ndarray, fgd: np.ndarray,
         cols = sx + np.flatnonzero(~has_col[sx : w - sx])
         if not has_row.any() or (not len(rows) and not len(cols)):
             return
-        pix = crop[y1:y2, x1:x2].reshape(-1, 3).astype(np.float64)
         llr = (gmm_log_likelihood(fgd, pix) - gmm_log_likelihood(bgd, pix)).reshape(h, w)
         with_row, with_col = np.flatnonzero(has_row), np.flatnonzero(has_col)
         for r in rows:
