@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 import shapely
 
+from ..geometry import box_polygon
 from .masks import evidence, support_polygons
 from .matchers import ImageSide, QuerySide, match_shortlist, match_words
 from .shortlist import cut
@@ -114,8 +115,7 @@ def confirmed(h: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, cfg, longes
 def _maps_box_onto(h: np.ndarray, box, w: int, hh: int) -> bool:
     """The query box mapped by ``h`` is a convex quadrilateral of at least 0.1% of the image
     and at least half of it lies inside the image."""
-    x1, y1, x2, y2 = box
-    quad = _warp(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], float), h)
+    quad = _warp(box_polygon(box).astype(np.float64), h)
     if not np.isfinite(quad).all() or not cv2.isContourConvex(quad.astype(np.float32)):
         return False
     area = abs(cv2.contourArea(quad.astype(np.float32)))
@@ -201,7 +201,7 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
             h = v.homography @ h_qr
             h = h / h[2, 2]
             w, hh = side.size
-            if not (_plausible(h) and _maps_box_onto(h, box, w, hh)):
+            if not (_plausible(h, box_polygon(box)) and _maps_box_onto(h, box, w, hh)):
                 continue
             qi0, di0 = direct_pairs[c]
             if confirmed(h, kp[qi0], side.kpts[di0], cfg, max(w, hh), check) < ec.confirm_inliers:

@@ -13,7 +13,7 @@ from pixret.engine import Index, get_config
 from pixret.engine.config import VerifyConfig
 from pixret.engine.features import desc_float, extract
 from pixret.engine.matchers import ratio_pairs
-from pixret.engine.verify import local_similarity, shape_check, wgc_mode
+from pixret.engine.verify import _plausible, local_similarity, shape_check, wgc_mode
 from pixret.engine.verify import weak_geometric_consistency as consistent
 from pixret.errors import PixretError
 
@@ -33,6 +33,25 @@ def test_local_similarity_of_a_similarity_is_itself_everywhere():
     scale, angle = local_similarity(h, np.array([[0.0, 0.0], [500.0, 0.0]]))
     assert scale[0] == pytest.approx(1.0) and scale[1] == pytest.approx(1 / 1.5**1.5, rel=1e-6)
     assert np.allclose(angle, 0.0)
+
+
+def test_plausible_is_judged_where_the_transform_maps():
+    region = np.array([[0.0, 0], [300, 0], [300, 300], [0, 300]])
+    assert _plausible(np.eye(3), region)
+    # a facade seen from its side: x' = (500 - 0.5 x) / (1 - 0.002 x) grows from 500 to 875
+    # over the region (no mirror there, local area scale 0.5 .. 7.8), although the top-left 2x2
+    # block alone has a negative determinant (the test this replaces refused it)
+    side_view = np.array([[-0.5, 0, 500], [0, 1, 0], [-0.002, 0, 1]])
+    assert np.linalg.det(side_view[:2, :2]) < 0 and _plausible(side_view, region)
+    # the same transform with the sign of every entry flipped is the same transform
+    assert _plausible(-side_view, region)
+    # beyond its horizon (x = 500) it mirrors; across it, it folds: refused in both places
+    assert not _plausible(side_view, region + [600, 0])
+    assert not _plausible(side_view, region + [350, 0])
+    # a mirror, a collapse and a huge perspective are refused anywhere
+    assert not _plausible(np.diag([-1.0, 1, 1]), region)
+    assert not _plausible(np.diag([1e-2, 1e-2, 1]), region)
+    assert not _plausible(np.array([[1.0, 0, 0], [0, 1, 0], [0.02, 0, 1]]), region / 100)
 
 
 def test_consistent_keeps_what_the_model_carries():
