@@ -27,7 +27,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,16 +38,11 @@ from pixret.datasets import load_benchmark  # noqa: E402
 from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
 from pixret.engine import Index, get_config  # noqa: E402
 from pixret.errors import PixretError  # noqa: E402
+from pixret.escape import one_line_warnings  # noqa: E402
 from pixret.evaluation import PixelEval  # noqa: E402
 from pixret.pipelines.benchmark import database_paths, run_engine, search_queries  # noqa: E402
 
 STAGES = ("features", "shortlist", "matching", "verification", "expansion", "masks", "results")
-
-
-def one_line_warnings() -> None:
-    """Warnings print as pixret's commands print them, one line on stderr ("warning: ..."), not
-    as Python's file:line and source line (the benchmark scripts call this first)."""
-    warnings.showwarning = lambda message, category, *_, **__: print(f"warning: {message}", file=sys.stderr)
 
 
 def rss_kb() -> int:

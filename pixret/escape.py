@@ -38,7 +38,10 @@ import functools
 import html as _html
 import re
 import shlex
+import sys
 import unicodedata
+import warnings
+from collections.abc import Callable
 
 _HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format characters, surrogates, line/paragraph separators
 
@@ -153,3 +156,26 @@ def csv_cell(text: object) -> str:
     """``text`` for a CSV cell that a spreadsheet must show, not evaluate."""
     s = terminal(text)
     return "'" + s if s.startswith(_FORMULA) else s
+
+
+def one_line_warnings(emit: Callable[[str], None] | None = None, seen: set[str] | None = None) -> None:
+    """Show every warning as pixret's commands show it: one line, ``warning: <message>``, with
+    no Python file:line or source line, terminal-escaped (``terminal``: a file name with a
+    newline or an escape sequence in it cannot fake another line), and each message once.
+
+    ``emit``: prints one message (the CLI's coloured printer); by default a plain line on
+    stderr (the benchmark scripts). ``seen``: the messages already on screen, shared with the
+    caller's own notes; a set of its own by default. Installs ``warnings.showwarning``."""
+    said = set() if seen is None else seen
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if text in said:
+            return
+        said.add(text)
+        if emit is not None:
+            emit(text)
+        else:
+            print(f"warning: {terminal(text, one_line=True)}", file=sys.stderr)
+
+    warnings.showwarning = show

@@ -129,3 +129,20 @@ def test_two_names_that_differ_by_an_invisible_character_print_differently_in_al
     assert "p<U+200B>1" in r.stdout and "<U+FEFF>p1" in r.stdout and "\u200b" not in r.stdout
     rows = [line for line in r.stdout.splitlines() if line[:1] in "┏┃┡│└"]
     assert len(rows) >= 6 and len({len(line) for line in rows}) == 1  # every border in the same column
+
+
+def test_one_line_warnings_escapes_and_says_each_message_once(capsys):
+    import warnings
+
+    with warnings.catch_warnings():  # restores showwarning and the filters afterwards
+        warnings.simplefilter("always")
+        escape.one_line_warnings()
+        for _ in range(2):
+            warnings.warn("skipped bad\nname\x1b[31m.jpg", UserWarning, stacklevel=1)
+        seen = {"already a note"}
+        printed = []
+        escape.one_line_warnings(printed.append, seen)
+        warnings.warn("already a note", UserWarning, stacklevel=1)
+        warnings.warn("new", UserWarning, stacklevel=1)
+    assert capsys.readouterr().err == "warning: skipped bad<U+000A>name<U+001B>[31m.jpg\n"
+    assert printed == ["new"] and seen == {"already a note", "new"}

@@ -19,14 +19,13 @@ benchmarks/bench_startup.py measures it).
 from __future__ import annotations
 
 import sys
-import warnings
 
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
 from ..errors import PixretError
-from ..escape import terminal
+from ..escape import one_line_warnings, terminal
 
 app = typer.Typer(
     add_completion=False,
@@ -158,19 +157,12 @@ def _root(
     ),
 ) -> None:
     """Content-based pixel retrieval: benchmarks, evaluation, search engine, reports."""
-    _said.clear()  # each command says each note once (note, _show_warning)
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    if str(message) in _said:  # the same words as a note already on screen
-        return
-    _said.add(str(message))
-    say(message, "warning:", "yellow")
+    _said.clear()  # each command says each note once (note, and the warnings: escape.one_line_warnings)
 
 
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, not a traceback."""
-    warnings.showwarning = _show_warning
+    one_line_warnings(lambda text: say(text, "warning:", "yellow"), _said)
     try:
         app()
     except PixretError as exc:
