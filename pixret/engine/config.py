@@ -177,9 +177,11 @@ class ExpansionConfig:
     # the collection size (expansion.auto_expansion_k: 50 up to 10k images, 3,000 at a million)
     top_k: int = 0
     # guard against drift: a link from a verified result to a new image needs this many inliers
-    # (more than a direct match's min_inliers: each image gets several tries), and only the
-    # result's features that lie on the object (inside the query box mapped into it) take part
-    chain_min_inliers: int = 12
+    # (more than a direct match's min_inliers: each image gets several tries; counted once per
+    # point, verify.once_per_point: 10 distinct points are about what 12 matches were when a
+    # keypoint's second orientation counted again), and only the result's features that lie on
+    # the object (inside the query box mapped into it) take part
+    chain_min_inliers: int = 10
     chain_sources: int = 3  # verified results a still unverified image is matched against
     # guard: the query's own tentative matches with the image that agree with the chained
     # homography (no fitting) must be at least this many

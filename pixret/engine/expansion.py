@@ -41,7 +41,15 @@ from ..geometry import box_polygon
 from .masks import evidence, support_polygons
 from .matchers import ImageSide, QuerySide, match_shortlist, match_words
 from .shortlist import cut
-from .verify import Verification, _plausible, distinctive, fit_pairs, weak_geometric_consistency, wgc_mode
+from .verify import (
+    Verification,
+    _plausible,
+    distinctive,
+    fit_pairs,
+    once_per_point,
+    weak_geometric_consistency,
+    wgc_mode,
+)
 from .vocabulary import split_words
 
 if TYPE_CHECKING:
@@ -109,7 +117,7 @@ def confirmed(h: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, cfg, longes
     ok = err <= max(2.0, cfg.verify.reproj_threshold * longest_side)
     if check != "none":
         ok &= weak_geometric_consistency(h, q_kpts, d_kpts, check, cfg.verify)
-    return int(ok.sum())
+    return int(once_per_point(q_kpts[ok, :2], d_kpts[ok, :2]).sum())  # a point counts once
 
 
 def _maps_box_onto(h: np.ndarray, box, w: int, hh: int) -> bool:

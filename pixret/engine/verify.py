@@ -125,6 +125,26 @@ def weak_geometric_consistency(
 consistent = weak_geometric_consistency  # the earlier name
 
 
+def once_per_point(q_xy: np.ndarray, d_xy: np.ndarray) -> np.ndarray:
+    """Which of the matches (rows of q_xy, d_xy: (m, 2) positions) to count: the first of each
+    distinct pair of positions. SIFT gives a keypoint one feature per dominant orientation
+    (Lowe, IJCV 2004, sec. 5: about 15% of keypoints get more than one), so one point matched
+    to one point may appear as two or three matches; counted as several inliers, it verified
+    an unrelated image with 7 distinct correspondences against ``min_inliers`` 8 (measured:
+    bench_scale.py at 5,000 images)."""
+    keep = np.zeros(len(q_xy), bool)
+    if len(q_xy):
+        _, first = np.unique(np.hstack([q_xy, d_xy]), axis=0, return_index=True)
+        keep[first] = True
+    return keep
+
+
+def _count_once(inl: np.ndarray, qi: np.ndarray, di: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray) -> None:
+    """Clear, in place, the inliers that repeat an earlier inlier's pair of positions."""
+    sub = np.flatnonzero(inl)
+    inl[sub[~once_per_point(q_kpts[qi[sub], :2], d_kpts[di[sub], :2])]] = False
+
+
 def fit_pairs(
     qi: np.ndarray,
     di: np.ndarray,
@@ -138,7 +158,8 @@ def fit_pairs(
 
     ``check`` ("scale+orientation", "scale" or "none"; see ``wgc_mode``): inliers must also
     pass weak geometric consistency (keypoint scale, and orientation), and at least
-    ``min_inliers`` of them must, for the image to count as verified. ``qi``, ``di`` (m,) int
+    ``min_inliers`` of them must, for the image to count as verified; an inlier counts once per
+    distinct pair of positions (``once_per_point``), and the Verification keeps those rows. ``qi``, ``di`` (m,) int
     index rows of ``q_kpts`` / ``d_kpts`` (n, 4: x, y, size, angle); ``longest_side`` in pixels
     of the database image sets the inlier threshold (``reproj_threshold``).
     """
@@ -147,6 +168,7 @@ def fit_pairs(
         h, inl = fit
         if check != "none":
             inl &= weak_geometric_consistency(h, q_kpts[qi], d_kpts[di], check, cfg)
+        _count_once(inl, qi, di, q_kpts, d_kpts)
         if inl.sum() >= cfg.min_inliers:
             return Verification(h, int(inl.sum()), qi[inl], di[inl])
     return fit_epipolar(qi, di, q_kpts, d_kpts, cfg, longest_side, check)
@@ -193,6 +215,7 @@ def fit_epipolar(qi: np.ndarray, di: np.ndarray, q_kpts: np.ndarray, d_kpts: np.
     if check != "none" and inl.any():
         sub = np.flatnonzero(inl)
         inl[sub[~voted_consistency(q_kpts[qi[sub]], d_kpts[di[sub]], check, cfg)]] = False
+    _count_once(inl, qi, di, q_kpts, d_kpts)
     if inl.sum() < need:
         return None
     h, _ = cv2.findHomography(src[inl], dst[inl], 0)

@@ -13,7 +13,14 @@ from pixret.engine import Index, get_config
 from pixret.engine.config import VerifyConfig
 from pixret.engine.features import desc_float, extract
 from pixret.engine.matchers import ratio_pairs
-from pixret.engine.verify import _plausible, local_similarity, shape_check, wgc_mode
+from pixret.engine.verify import (
+    _plausible,
+    fit_pairs,
+    local_similarity,
+    once_per_point,
+    shape_check,
+    wgc_mode,
+)
 from pixret.engine.verify import weak_geometric_consistency as consistent
 from pixret.errors import PixretError
 
@@ -52,6 +59,27 @@ def test_plausible_is_judged_where_the_transform_maps():
     assert not _plausible(np.diag([-1.0, 1, 1]), region)
     assert not _plausible(np.diag([1e-2, 1e-2, 1]), region)
     assert not _plausible(np.array([[1.0, 0, 0], [0, 1, 0], [0.02, 0, 1]]), region / 100)
+
+
+def test_an_inlier_counts_once_per_pair_of_points():
+    q = np.array([[0.0, 0], [0, 0], [1, 1], [0, 0]])
+    d = np.array([[5.0, 5], [5, 5], [6, 6], [7, 7]])
+    assert once_per_point(q, d).tolist() == [True, False, True, True]
+    assert once_per_point(np.zeros((0, 2)), np.zeros((0, 2))).tolist() == []
+    # 7 points, one of them with a second orientation (SIFT describes it twice): 8 matches, which
+    # a homography fits exactly, but 7 points, under min_inliers 8
+    xy = np.array([[100.0, 100], [400, 120], [380, 400], [120, 380], [250, 250], [300, 150], [150, 300]])
+    h = _similarity(1.5, 20.0, 30, 40)
+    q_kpts = np.hstack([xy, np.full((7, 1), 4.0), np.zeros((7, 1))])
+    d_xy = cv2.perspectiveTransform(xy.reshape(-1, 1, 2), h).reshape(-1, 2)
+    d_kpts = np.hstack([d_xy, np.full((7, 1), 6.0), np.full((7, 1), 20.0)])
+    q_kpts = np.vstack([q_kpts, q_kpts[:1] + [0, 0, 0, 90]])
+    d_kpts = np.vstack([d_kpts, d_kpts[:1] + [0, 0, 0, 90]])
+    rows = np.arange(8)
+    cfg = VerifyConfig(method="ransac")
+    assert fit_pairs(rows, rows, q_kpts, d_kpts, cfg, 1000, "scale+orientation") is None
+    v = fit_pairs(rows, rows, q_kpts, d_kpts, replace(cfg, min_inliers=7), 1000, "scale+orientation")
+    assert v is not None and v.inliers == 7 and sorted(v.query_idx.tolist()) == list(range(7))
 
 
 def test_consistent_keeps_what_the_model_carries():
