@@ -163,8 +163,9 @@ def one_line_warnings(emit: Callable[[str], None] | None = None, seen: set[str] 
     no Python file:line or source line, terminal-escaped (``terminal``: a file name with a
     newline or an escape sequence in it cannot fake another line), and each message once.
 
-    ``emit``: prints one message (the CLI's coloured printer); by default a plain line on
-    stderr (the benchmark scripts). ``seen``: the messages already on screen, shared with the
+    ``emit``: prints one message, given as raw text, and must escape it itself (the CLI's
+    coloured printer does: ``pixret.cli.say``); by default a plain escaped line on stderr (the
+    benchmark scripts). ``seen``: the messages already on screen, shared with the
     caller's own notes; a set of its own by default. Installs ``warnings.showwarning``."""
     said = set() if seen is None else seen
 

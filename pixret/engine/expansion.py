@@ -14,7 +14,8 @@ Guards against drift (an expansion must never verify an unrelated image):
 - only their features on the object take part: mapped back into the query, inside the hull of
   the consensus keypoints (never the box, never the background the results show besides);
 - a chain link needs ``chain_min_inliers`` inliers that pass weak geometric consistency (more
-  than a direct match, since each image gets several tries), one hop only;
+  than a direct match, since each image gets several tries), one hop only; inliers and
+  confirmations count points, once each (verify.once_per_point);
 - the composed homography must be plausible, map the query box onto the image, and be confirmed
   by ``confirm_inliers`` of the query's own tentative matches with the image (nothing fitted:
   measured, a composite reached through the background its scene photo shares with a verified
@@ -47,6 +48,7 @@ from .verify import (
     distinctive,
     fit_pairs,
     once_per_point,
+    tentative_points,
     weak_geometric_consistency,
     wgc_mode,
 )
@@ -204,13 +206,14 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
         for c, (qi, di) in zip(todo, pairs, strict=True):
             side = sides[c]
             v = fit_pairs(qi, di, qs.kpts, side.kpts, link_cfg, max(side.size), check)
-            if v is None or not distinctive(v, qs.kpts, qs.words[:, 0], qs.box, len(qi), link_cfg):
+            if v is None or not distinctive(v, qs.kpts, qs.words[:, 0], qs.box, tentative_points(qi, di, qs.kpts, side.kpts),
+                                            link_cfg):  # fmt: skip
                 continue
             h = v.homography @ h_qr
-            h = h / h[2, 2]
             w, hh = side.size
             if not (_plausible(h, box_polygon(box)) and _maps_box_onto(h, box, w, hh)):
                 continue
+            h = h / h[2, 2]  # nonzero: _plausible refuses a transform without it
             qi0, di0 = direct_pairs[c]
             if confirmed(h, kp[qi0], side.kpts[di0], cfg, max(w, hh), check) < ec.confirm_inliers:
                 continue

@@ -33,7 +33,7 @@ from .features import Features, extract_in_box
 from .hits import Hit, SearchResult
 from .matchers import ImageSide, QuerySide, get_matcher, match_shortlist
 from .shortlist import Shortlist, auto_top_k, cut, exhaustive
-from .verify import Verification, distinctive, fit_pairs, wgc_mode
+from .verify import Verification, distinctive, fit_pairs, tentative_points, wgc_mode
 from .vocabulary import split_words
 
 MIN_QUERY_SIDE = 16  # pixels: below this no feature can be found
@@ -163,7 +163,7 @@ def verify_one(index, query: Query, found: Found, i: int, side: ImageSide, qi: n
     vc = index.cfg.verify
     v = fit_pairs(qi, di, kp, side.kpts, vc, max(side.size), wgc_mode(index.cfg))
     words = None if query.words is None else query.words[:, 0]
-    if v is not None and distinctive(v, kp, words, tuple(query.box), len(qi), vc):
+    if v is not None and distinctive(v, kp, words, tuple(query.box), tentative_points(qi, di, kp, side.kpts), vc):
         found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
 
 

@@ -56,3 +56,14 @@ def test_chains_find_what_the_query_cannot_and_nothing_unrelated(bench, index):
 def test_the_expanded_shortlist_grows_with_the_collection():
     sizes = (5_000, 10_000, 100_000, 1_000_000)
     assert [auto_expansion_k(n) for n in sizes] == [(50, 30), (50, 30), (1525, 30), (3000, 200)]
+
+
+def test_confirmations_count_each_point_once():
+    # three tentative pairs, the first point described twice (two orientations), all on the
+    # identity; a fourth pair off it
+    q = np.array([[10.0, 10, 4, 0], [10, 10, 4, 90], [50, 60, 4, 0], [80, 20, 4, 0]])
+    d = q.copy()
+    d[3, :2] += 40
+    cfg = get_config("fast")
+    assert confirmed(np.eye(3), q, d, cfg, 1000, "none") == 2
+    assert confirmed(np.eye(3), q, d, cfg, 1000, "scale+orientation") == 2

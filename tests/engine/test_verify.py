@@ -59,6 +59,7 @@ def test_plausible_is_judged_where_the_transform_maps():
     assert not _plausible(np.diag([-1.0, 1, 1]), region)
     assert not _plausible(np.diag([1e-2, 1e-2, 1]), region)
     assert not _plausible(np.array([[1.0, 0, 0], [0, 1, 0], [0.02, 0, 1]]), region / 100)
+    assert not _plausible(np.eye(3), np.zeros((0, 2)))  # nowhere to judge it
 
 
 def test_an_inlier_counts_once_per_pair_of_points():
