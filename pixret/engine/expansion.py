@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import cv2
@@ -206,8 +207,8 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
         for c, (qi, di) in zip(todo, pairs, strict=True):
             side = sides[c]
             v = fit_pairs(qi, di, qs.kpts, side.kpts, link_cfg, max(side.size), check)
-            if v is None or not distinctive(v, qs.kpts, qs.words[:, 0], qs.box, tentative_points(qi, di, qs.kpts, side.kpts),
-                                            link_cfg):  # fmt: skip
+            tentative = partial(tentative_points, qi, di, qs.kpts, side.kpts)  # counted only if needed
+            if v is None or not distinctive(v, qs.kpts, qs.words[:, 0], qs.box, tentative, link_cfg):
                 continue
             h = v.homography @ h_qr
             w, hh = side.size

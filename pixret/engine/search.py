@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -163,7 +164,7 @@ def verify_one(index, query: Query, found: Found, i: int, side: ImageSide, qi: n
     vc = index.cfg.verify
     v = fit_pairs(qi, di, kp, side.kpts, vc, max(side.size), wgc_mode(index.cfg))
     words = None if query.words is None else query.words[:, 0]
-    if v is not None and distinctive(v, kp, words, tuple(query.box), tentative_points(qi, di, kp, side.kpts), vc):
+    if v is not None and distinctive(v, kp, words, tuple(query.box), partial(tentative_points, qi, di, kp, side.kpts), vc):
         found.matches[i] = Match(v, side.kpts[v.db_idx, :2], kp[v.query_idx, :2])
 
 
