@@ -19,9 +19,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import generated, one_line_warnings, subset_scores  # noqa: E402
+from bench_engine import generated, subset_scores  # noqa: E402
 
 from pixret.engine import Index, get_config  # noqa: E402
+from pixret.escape import one_line_warnings  # noqa: E402
 from pixret.pipelines.benchmark import run_engine  # noqa: E402
 
 

@@ -20,11 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_engine import one_line_warnings  # noqa: E402
 
 from pixret.datasets import load_benchmark  # noqa: E402
+from pixret.escape import one_line_warnings  # noqa: E402
 from pixret.evaluation import PixelEval, PixelPrediction  # noqa: E402
 from tests.helpers import write_release  # noqa: E402
 from tests.reference.release_scripts import release_pair_iou  # noqa: E402

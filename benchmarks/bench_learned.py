@@ -21,13 +21,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_engine import one_line_warnings  # noqa: E402
 
 from pixret.datasets import load_benchmark  # noqa: E402
 from pixret.datasets.generate.synthetic import SyntheticConfig, make_benchmark  # noqa: E402
 from pixret.engine import get_config  # noqa: E402
+from pixret.escape import one_line_warnings  # noqa: E402
 from pixret.evaluation import PixelEval  # noqa: E402
 from pixret.pipelines.benchmark import run_engine  # noqa: E402
 

@@ -53,7 +53,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import generated, one_line_warnings, subset_scores  # noqa: E402
+from bench_engine import generated, subset_scores  # noqa: E402
 
 from pixret.engine import Index, get_config  # noqa: E402
 from pixret.engine.build import _assign, save_quantizer, shard_arrays  # noqa: E402
@@ -66,6 +66,7 @@ from pixret.engine.shards import shard_name, write_shard  # noqa: E402
 from pixret.engine.shortlist import auto_top_k  # noqa: E402
 from pixret.engine.store import claim  # noqa: E402
 from pixret.engine.vocabulary import split_words  # noqa: E402
+from pixret.escape import one_line_warnings  # noqa: E402
 from pixret.evaluation import PixelPrediction  # noqa: E402
 from pixret.imageio import load_image  # noqa: E402
 from pixret.io import save_npy  # noqa: E402

@@ -177,9 +177,10 @@ def fit_pairs(
     ``check`` ("scale+orientation", "scale" or "none"; see ``wgc_mode``): inliers must also
     pass weak geometric consistency (keypoint scale, and orientation), and at least
     ``min_inliers`` of them must, for the image to count as verified; an inlier counts once per
-    distinct pair of positions (``once_per_point``), and the Verification keeps those rows. ``qi``, ``di`` (m,) int
-    index rows of ``q_kpts`` / ``d_kpts`` (n, 4: x, y, size, angle); ``longest_side`` in pixels
-    of the database image sets the inlier threshold (``reproj_threshold``).
+    distinct pair of positions (``once_per_point``), and the Verification keeps those rows.
+    ``qi``, ``di`` (m,) int index rows of ``q_kpts`` / ``d_kpts`` (n, 4: x, y, size, angle);
+    ``longest_side`` in pixels of the database image sets the inlier threshold
+    (``reproj_threshold``).
     """
     fit = estimate(q_kpts[qi, :2], d_kpts[di, :2], cfg, longest_side)
     if fit is not None:

@@ -1,5 +1,5 @@
 """The benchmark scripts print a warning as one line, as pixret's commands do
-(benchmarks/bench_engine.py: one_line_warnings, called first by every script that evaluates)."""
+(pixret.escape.one_line_warnings, called first by every script that evaluates)."""
 
 import subprocess
 import sys
