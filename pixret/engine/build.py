@@ -28,7 +28,7 @@ from ..imageio import load_image
 from ..io import atomic_open
 from .config import EngineConfig
 from .distributed import Runner
-from .features import extract
+from .features import extract, extractor_identity
 from .postings import postings
 from .shards import record, shard_name, write_shard
 from .vocabulary import POINTS_PER_WORD, Quantizer, auto_vocab_size, split_words, train_vocabulary
@@ -41,12 +41,15 @@ ASSIGN_CHUNK = 256  # images per word-assignment task
 
 # ------------------------------------------------------------------ feature extraction
 def cache_key(path: Path, cfg: EngineConfig) -> str:
-    """The feature cache file's name: a hash of the image's absolute path, size, mtime and the
-    feature settings. The path is hashed as its bytes (``os.fsencode``): a file name that is not
+    """The feature cache file's name: a hash of the image's absolute path, size, mtime, the
+    feature settings and what extracts them (``features.extractor_identity``: the OpenCV release
+    for SIFT, whose features differ between releases; torch and the weights file for learned
+    ones). The path is hashed as its bytes (``os.fsencode``): a file name that is not
     UTF-8 (``caf\\xe9.png``) holds surrogate escapes, which ``str.encode`` refuses."""
     st = path.stat()
     ident = (
         f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
+        f"|{extractor_identity(cfg.features)}"
     )
     return hashlib.sha1(os.fsencode(ident)).hexdigest()[:20]
 

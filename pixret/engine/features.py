@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -113,6 +114,34 @@ def _extract_learned(img: np.ndarray, cfg: FeatureConfig, device: str, s: float,
     kpts[:, 2] = KEYPOINT_SIZE / s
     q = np.clip(np.round(d * LEARNED_SCALE), -127, 127).astype(np.int8)
     return Features(kpts, q, size)
+
+
+@functools.lru_cache(maxsize=8)
+def extractor_identity(cfg: FeatureConfig) -> str:
+    """What a feature file depends on besides the image and the settings: the libraries that
+    decode and describe it, and for learned features the weights file found for them (its path,
+    size and modification time). SIFT's keypoints and descriptors differ between OpenCV releases
+    (README "Every machine"), so a feature cache written by one must not be read by another.
+    Weights that cannot be found yet give ``"weights: not found"``: extraction then fails with its
+    own error."""
+    from PIL import __version__ as pil_version
+
+    libs = f"opencv {cv2.__version__}, pillow {pil_version}"
+    if cfg.kind == "sift":
+        return libs
+    from .learned.models import EXTRACTOR_WEIGHTS, torch_or_error
+    from .learned.weights import find_weight
+
+    torch = torch_or_error()
+    import kornia
+
+    try:
+        path = find_weight(EXTRACTOR_WEIGHTS[cfg.kind], cfg.weights or None, download=False)
+        st = path.stat()
+        weights = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    except (PixretError, OSError):
+        weights = "not found"
+    return f"{libs}, torch {torch.__version__}, kornia {kornia.__version__}, weights: {weights}"
 
 
 def desc_scale(dtype: np.dtype) -> float:

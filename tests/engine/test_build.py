@@ -61,6 +61,26 @@ def test_a_truncated_feature_cache_file_is_described_again(small, bench):
     assert len(again) == 6 and same_features(again, idx)
 
 
+def test_features_cached_by_another_extractor_are_not_read(small, monkeypatch):
+    """The feature cache is keyed by what extracts the features too: files written under another
+    OpenCV release (whose SIFT differs) are not read, every image is described again beside them."""
+    from pixret.engine import build
+    from pixret.engine.features import extractor_identity
+
+    idx, paths = small
+    cache = idx.root / "features"
+    before = {p.name for p in cache.glob("*.npz")}
+    monkeypatch.setattr(build, "extractor_identity", lambda f: "opencv 9.9.9 (another release)")
+    again = Index.build(paths, get_config("fast"), idx.root, progress=False)
+    after = {p.name for p in cache.glob("*.npz")}
+    assert len(before) == len(paths) and before < after and len(after - before) == len(paths)
+    assert same_features(again, idx)  # the same OpenCV underneath: the same features
+    # the identity names the release that describes the features
+    assert f"opencv {cv2.__version__}" in extractor_identity.__wrapped__(get_config("fast").features)
+    monkeypatch.setattr(cv2, "__version__", "9.9.9")
+    assert "opencv 9.9.9" in extractor_identity.__wrapped__(get_config("fast").features)
+
+
 def test_task_order_does_not_change_the_index(bench, sharded, tmp_path, monkeypatch):
     """Every stage's tasks run in a shuffled order (as on a cluster, where they finish in any
     order): the same bytes as the build that ran them in order, features described afresh."""

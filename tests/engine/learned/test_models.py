@@ -113,6 +113,24 @@ def test_device_choice():
             resolve_device("cuda")
 
 
+def test_feature_cache_key_follows_the_weights_file(tmp_path):
+    """Learned features are cached under the weights they came from: another file, or the same
+    file rewritten, is another key; the torch release is part of it too."""
+    from pixret.engine.config import FeatureConfig
+    from pixret.engine.features import extractor_identity
+
+    ident = extractor_identity.__wrapped__  # uncached: each call looks again
+    first = tmp_path / "a" / "xfeat.pt"
+    first.parent.mkdir()
+    first.write_bytes(b"one")
+    cfg = FeatureConfig(kind="xfeat", weights=str(first))
+    was = ident(cfg)
+    assert f"torch {torch.__version__}" in was and str(first.resolve()) in was
+    first.write_bytes(b"two, longer")  # rewritten in place: size and mtime change
+    assert ident(cfg) != was
+    assert ident(FeatureConfig(kind="xfeat", weights=str(tmp_path / "missing.pt"))).endswith("weights: not found")
+
+
 def test_foreign_weights_file_is_a_clear_error(tmp_path):
     from pixret.engine.learned.models import extractor
 
