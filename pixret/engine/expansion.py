@@ -56,6 +56,7 @@ from .verify import (
 from .vocabulary import split_words
 
 if TYPE_CHECKING:
+    from .config import VerifyConfig
     from .search import Found, Match, Query
     from .shortlist import Shortlist
 
@@ -121,6 +122,14 @@ def confirmed(h: np.ndarray, q_kpts: np.ndarray, d_kpts: np.ndarray, cfg, longes
     if check != "none":
         ok &= weak_geometric_consistency(h, q_kpts, d_kpts, check, cfg.verify)
     return int(once_per_point(q_kpts[ok, :2], d_kpts[ok, :2]).sum())  # a point counts once
+
+
+def link_config(cfg) -> VerifyConfig:
+    """The verification settings of a chain's link (a verified result -> a new image): the
+    engine's, with the link's own guards against drift (``ExpansionConfig.chain_min_inliers``,
+    ``chain_repetition_ratio``)."""
+    ec = cfg.expansion
+    return replace(cfg.verify, min_inliers=ec.chain_min_inliers, repetition_ratio=ec.chain_repetition_ratio)
 
 
 def _maps_box_onto(h: np.ndarray, box, w: int, hh: int) -> bool:
@@ -196,7 +205,7 @@ def expand(index, query: Query, short: Shortlist, found: Found, exclude: np.ndar
     todo = [int(i) for i in ids if int(i) not in found.matches]
     if not todo:
         return found
-    link_cfg = replace(cfg.verify, min_inliers=ec.chain_min_inliers)
+    link_cfg = link_config(cfg)
     rest = [i for i in todo if i not in paired] if alone else todo
     direct_pairs = {**paired, **dict(zip(rest, match_shortlist(query.side, [sides[i] for i in rest], cfg, index.device),
                                         strict=True))}  # fmt: skip

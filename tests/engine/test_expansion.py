@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 
 from pixret.engine import get_config
-from pixret.engine.expansion import auto_expansion_k, confirmed
+from pixret.engine.expansion import auto_expansion_k, confirmed, link_config
+from pixret.engine.verify import Verification, distinctive
 from pixret.evaluation import PixelPrediction, strict_iou
 
 
@@ -67,3 +68,22 @@ def test_confirmations_count_each_point_once():
     cfg = get_config("fast")
     assert confirmed(np.eye(3), q, d, cfg, 1000, "none") == 2
     assert confirmed(np.eye(3), q, d, cfg, 1000, "scale+orientation") == 2
+
+
+def test_a_link_on_repeated_structure_needs_more_of_its_tentative_matches():
+    """A link whose inliers rest on words the result's object repeats (windows of one design) must
+    hold ``chain_repetition_ratio`` of its tentative matches, more than a direct match's
+    ``repetition_ratio``: each image gets a try at a link from each chain source."""
+    cfg = get_config("fast")
+    link = link_config(cfg)
+    assert link.min_inliers == cfg.expansion.chain_min_inliers
+    assert link.repetition_ratio == cfg.expansion.chain_repetition_ratio > cfg.verify.repetition_ratio
+    box = (0.0, 0.0, 100.0, 100.0)
+    grid = np.array([[x, y, 4.0, 0.0] for x in (10, 30, 50, 70, 90) for y in (10, 50, 90)], np.float64)
+    v = Verification(np.eye(3), 15, np.arange(15), np.arange(15))  # 15 inliers over the box
+    windows = np.repeat(np.arange(3), 5)  # three words, five times each: 3 distinct
+    for tentative, direct, chained in ((100, True, False), (60, True, True), (200, False, False)):
+        assert distinctive(v, grid, windows, box, tentative, cfg.verify) is direct  # 15 / 100 >= 0.13
+        assert distinctive(v, grid, windows, box, tentative, link) is chained  # 15 / 100 < 0.18
+    unique = np.arange(15)  # distinct inliers: the ratio does not decide
+    assert distinctive(v, grid, unique, box, 200, link)
