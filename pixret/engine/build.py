@@ -6,7 +6,7 @@ or in this process with one worker), the same functions either way::
     names = build_shards(images, quantizer, cfg, root / "shards", work, runner)  # words, postings
 
 Each stage's outputs are files written atomically and named by their inputs (feature cache
-files by image and settings, the vocabulary by the images and its size, shards by their images
+files by image, settings and extractor, the vocabulary by the images and its size, shards by their images
 and the vocabulary), so a killed build resumes where it stopped and ends with the same bytes.
 """
 
@@ -40,24 +40,24 @@ ASSIGN_CHUNK = 256  # images per word-assignment task
 
 
 # ------------------------------------------------------------------ feature extraction
-def cache_key(path: Path, cfg: EngineConfig) -> str:
+def cache_key(path: Path, cfg: EngineConfig, device: str = "cpu") -> str:
     """The feature cache file's name: a hash of the image's absolute path, size, mtime, the
     feature settings and what extracts them (``features.extractor_identity``: the OpenCV release
-    for SIFT, whose features differ between releases; torch and the weights file for learned
-    ones). The path is hashed as its bytes (``os.fsencode``): a file name that is not
+    for SIFT, whose features differ between releases; torch, the device and the weights file for
+    learned ones). The path is hashed as its bytes (``os.fsencode``): a file name that is not
     UTF-8 (``caf\\xe9.png``) holds surrogate escapes, which ``str.encode`` refuses."""
     st = path.stat()
     ident = (
         f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{json.dumps(cfg.features.__dict__, sort_keys=True)}"
-        f"|{extractor_identity(cfg.features)}"
+        f"|{extractor_identity(cfg.features, device)}"
     )
     return hashlib.sha1(os.fsencode(ident)).hexdigest()[:20]
 
 
-def cache_file(path: Path, cache: Path, cfg: EngineConfig) -> Path | None:
+def cache_file(path: Path, cache: Path, cfg: EngineConfig, device: str = "cpu") -> Path | None:
     """The image's feature cache file (None when it cannot be stat'ed: its worker reports why)."""
     try:
-        return cache / f"{cache_key(path, cfg)}.npz"
+        return cache / f"{cache_key(path, cfg, device)}.npz"
     except OSError:
         return None
 
@@ -89,7 +89,7 @@ def _extract_one(job: tuple[Path, Path | None, EngineConfig, str]) -> tuple[str,
     path, out, cfg, device = job
     try:
         if out is None:
-            cache_key(path, cfg)  # raises the OSError to report
+            cache_key(path, cfg, device)  # raises the OSError to report
         rel = str(out)
         size = _cached(out)
         if size is not None:
@@ -113,7 +113,7 @@ def extract_all(paths: list[Path], cfg: EngineConfig, cache: Path, runner: Runne
     are described through the runner; the cached ones are checked here."""
     cache = cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(p, cache_file(p, cache, cfg), cfg, device) for p in paths]
+    jobs = [(p, cache_file(p, cache, cfg, device), cfg, device) for p in paths]
     todo = [k for k, (_, out, _, _) in enumerate(jobs) if out is None or not out.exists()]
     # learned features on a GPU in this process (one device); on the CPU, like SIFT, one image
     # per worker: torch runs at a fixed thread count (parallel.fixed_threads: its results

@@ -15,7 +15,9 @@ Guards against drift (an expansion must never verify an unrelated image):
   the consensus keypoints (never the box, never the background the results show besides);
 - a chain link needs ``chain_min_inliers`` inliers that pass weak geometric consistency (more
   than a direct match, since each image gets several tries), one hop only; inliers and
-  confirmations count points, once each (verify.once_per_point);
+  confirmations count points, once each (verify.once_per_point); a link whose inliers rest on
+  structure the object repeats must hold ``chain_repetition_ratio`` of its tentative matches
+  (more than a direct match's share: windows of one design on another wing);
 - the composed homography must be plausible, map the query box onto the image, and be confirmed
   by ``confirm_inliers`` of the query's own tentative matches with the image (nothing fitted:
   measured, a composite reached through the background its scene photo shares with a verified
@@ -129,7 +131,8 @@ def link_config(cfg) -> VerifyConfig:
     engine's, with the link's own guards against drift (``ExpansionConfig.chain_min_inliers``,
     ``chain_repetition_ratio``)."""
     ec = cfg.expansion
-    return replace(cfg.verify, min_inliers=ec.chain_min_inliers, repetition_ratio=ec.chain_repetition_ratio)
+    ratio = max(cfg.verify.repetition_ratio, ec.chain_repetition_ratio)  # never looser than a direct match
+    return replace(cfg.verify, min_inliers=ec.chain_min_inliers, repetition_ratio=ratio)
 
 
 def _maps_box_onto(h: np.ndarray, box, w: int, hh: int) -> bool:

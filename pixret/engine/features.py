@@ -117,31 +117,34 @@ def _extract_learned(img: np.ndarray, cfg: FeatureConfig, device: str, s: float,
 
 
 @functools.lru_cache(maxsize=8)
-def extractor_identity(cfg: FeatureConfig) -> str:
+def extractor_identity(cfg: FeatureConfig, device: str = "cpu") -> str:
     """What a feature file depends on besides the image and the settings: the libraries that
-    decode and describe it, and for learned features the weights file found for them (its path,
-    size and modification time). SIFT's keypoints and descriptors differ between OpenCV releases
-    (README "Every machine"), so a feature cache written by one must not be read by another.
-    Weights that cannot be found yet give ``"weights: not found"``: extraction then fails with its
-    own error."""
+    decode and describe it, and for learned features the device they run on (torch's CPU and
+    CUDA kernels give different descriptors) and the weights file (its path, size and
+    modification time). SIFT's keypoints and descriptors differ between OpenCV releases (README
+    "Same scores on every machine"), so a feature cache written by one must not be read by
+    another. The weights are looked up as extraction looks them up (a download included, unless
+    PIXRET_OFFLINE=1), so the key names the file extraction will use; PixretError (one line)
+    where there is none."""
     from PIL import __version__ as pil_version
 
     libs = f"opencv {cv2.__version__}, pillow {pil_version}"
     if cfg.kind == "sift":
-        return libs
+        return libs  # SIFT runs on the CPU only
     from .learned.models import EXTRACTOR_WEIGHTS, torch_or_error
     from .learned.weights import find_weight
 
     torch = torch_or_error()
     import kornia
 
+    path = find_weight(EXTRACTOR_WEIGHTS[cfg.kind], cfg.weights or None)
     try:
-        path = find_weight(EXTRACTOR_WEIGHTS[cfg.kind], cfg.weights or None, download=False)
         st = path.stat()
-        weights = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    except (PixretError, OSError):
-        weights = "not found"
-    return f"{libs}, torch {torch.__version__}, kornia {kornia.__version__}, weights: {weights}"
+    except OSError as exc:
+        raise PixretError(path, f"cannot read weights ({exc.strerror})") from None
+    cuda = f" (CUDA {torch.version.cuda})" if device.startswith("cuda") else ""
+    return (f"{libs}, torch {torch.__version__}, kornia {kornia.__version__}, on {device}{cuda}, "
+            f"weights: {path.resolve()}|{st.st_size}|{st.st_mtime_ns}")  # fmt: skip
 
 
 def desc_scale(dtype: np.dtype) -> float:

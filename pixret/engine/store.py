@@ -9,8 +9,9 @@ Layout of an index folder::
     .pixret-index       the mark of a folder pixret made for an index (written before anything else)
     .lock               held by the one process writing the index (build, add)
     .pixret-written     the ledger: the generations, shards and work folders pixret made here
-    features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file and
-                        feature config; another folder can be shared between indexes)
+    features/*.npz      per-image keypoints + descriptors (cache: resumable, keyed by file,
+                        feature config and extractor: build.cache_key; another folder can be
+                        shared between indexes)
     shards/s-*/         immutable shards of consecutive images: features, words, signatures, a
                         compact inverted file and their checksums (shards.py; named by inputs)
     work/               a build's vocabulary while it runs (a resumed build reuses it)

@@ -70,7 +70,7 @@ def test_features_cached_by_another_extractor_are_not_read(small, monkeypatch):
     idx, paths = small
     cache = idx.root / "features"
     before = {p.name for p in cache.glob("*.npz")}
-    monkeypatch.setattr(build, "extractor_identity", lambda f: "opencv 9.9.9 (another release)")
+    monkeypatch.setattr(build, "extractor_identity", lambda f, device: "opencv 9.9.9 (another release)")
     again = Index.build(paths, get_config("fast"), idx.root, progress=False)
     after = {p.name for p in cache.glob("*.npz")}
     assert len(before) == len(paths) and before < after and len(after - before) == len(paths)

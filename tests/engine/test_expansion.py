@@ -83,7 +83,10 @@ def test_a_link_on_repeated_structure_needs_more_of_its_tentative_matches():
     v = Verification(np.eye(3), 15, np.arange(15), np.arange(15))  # 15 inliers over the box
     windows = np.repeat(np.arange(3), 5)  # three words, five times each: 3 distinct
     for tentative, direct, chained in ((100, True, False), (60, True, True), (200, False, False)):
-        assert distinctive(v, grid, windows, box, tentative, cfg.verify) is direct  # 15 / 100 >= 0.13
-        assert distinctive(v, grid, windows, box, tentative, link) is chained  # 15 / 100 < 0.18
+        # 15 inliers of 100 tentative: 0.15, enough for a direct match (0.13), not for a link (0.18)
+        assert distinctive(v, grid, windows, box, tentative, cfg.verify) is direct
+        assert distinctive(v, grid, windows, box, tentative, link) is chained
     unique = np.arange(15)  # distinct inliers: the ratio does not decide
     assert distinctive(v, grid, unique, box, 200, link)
+    loose = replace(cfg, verify=replace(cfg.verify, repetition_ratio=0.3))
+    assert link_config(loose).repetition_ratio == 0.3  # a link is never looser than a direct match

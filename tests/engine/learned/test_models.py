@@ -114,8 +114,8 @@ def test_device_choice():
 
 
 def test_feature_cache_key_follows_the_weights_file(tmp_path):
-    """Learned features are cached under the weights they came from: another file, or the same
-    file rewritten, is another key; the torch release is part of it too."""
+    """Learned features are cached under the weights they came from (the same file rewritten is
+    another key) and the device they ran on; the torch release is part of the key too."""
     from pixret.engine.config import FeatureConfig
     from pixret.engine.features import extractor_identity
 
@@ -128,7 +128,9 @@ def test_feature_cache_key_follows_the_weights_file(tmp_path):
     assert f"torch {torch.__version__}" in was and str(first.resolve()) in was
     first.write_bytes(b"two, longer")  # rewritten in place: size and mtime change
     assert ident(cfg) != was
-    assert ident(FeatureConfig(kind="xfeat", weights=str(tmp_path / "missing.pt"))).endswith("weights: not found")
+    assert ident(cfg, "cuda") != ident(cfg, "cpu")  # CUDA kernels give other descriptors
+    with pytest.raises(PixretError, match="does not exist"):  # extraction's own lookup, and error
+        ident(FeatureConfig(kind="xfeat", weights=str(tmp_path / "missing.pt")))
 
 
 def test_foreign_weights_file_is_a_clear_error(tmp_path):
