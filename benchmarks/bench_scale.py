@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import generated, subset_scores  # noqa: E402
 
 from pixret.engine import Index, get_config  # noqa: E402
-from pixret.engine.build import _assign, save_quantizer, shard_arrays  # noqa: E402
+from pixret.engine.build import _assign, cache_file, save_quantizer, shard_arrays  # noqa: E402
 from pixret.engine.config import with_top_k  # noqa: E402
 from pixret.engine.distributed import Runner  # noqa: E402
 from pixret.engine.features import extract_in_box  # noqa: E402
@@ -389,7 +389,9 @@ def main() -> None:
     with Runner(workers=args.workers) as runner:
         t0 = time.perf_counter()
         feats_dir = args.work / f"index-{name}" / "features"
-        cached = feats_dir.is_dir() and any(feats_dir.iterdir())  # extracted by an earlier run
+        # extracted by an earlier run under the same cache key (the same settings and extractor)
+        keyed = [cache_file(Path(p), feats_dir.resolve(), cfg) for p in database_paths(bench)]
+        cached = all(f is not None and f.exists() for f in keyed)
         say(f"the base index: {'reading' if cached else 'extracting'} the features of {bench.n_database:,} images, "
             f"vocabulary, words (5,000 images: ~15 minutes on 2 cores the first time; progress bars on a terminal)")
         base = Index.build(database_paths(bench), cfg, args.work / f"scale-base-{name}", workers=args.workers,
