@@ -79,7 +79,7 @@ def evaluate(
 def show(
     root: RootOpt,
     dataset: DatasetOpt,
-    pixel_results: Annotated[Path, typer.Option(help="Pixel-level results (.npy or .json).")],
+    pixel_results: Annotated[Path | None, typer.Option(help="Pixel-level results (.npy or .json).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the PNG files (an earlier show's files there, not "
                                       "written again, are removed: said).")] = Path("show"),
     query: Annotated[
@@ -91,19 +91,28 @@ def show(
     top: Annotated[int, typer.Option(help="Images per query.")] = 10,
     points: PointsOpt = PointOrder.xy,
     one_based: OneBasedOpt = False,
+    run: RunOpt = None,
 ) -> None:
-    """Draw ground truth (green) and predicted (red) pixels on each query's database images."""
+    """Draw ground truth (green) and predicted (red) pixels on each query's database images: its
+    top-ranked ones with --image-results or --run, else its positives."""
     from ..datasets import load_benchmark
     from ..evaluation import load_pixel_results, load_ranks
     from ..viz.show import show_queries
 
+    image_results, pixel_results, _ = result_files(run, image_results, pixel_results)
     bench = load_benchmark(root, dataset)
     pixels = load_pixel_results(bench, pixel_results, points.value)
     ranks = load_ranks(bench, image_results, one_based) if image_results else None
     bad = [q for q in query or () if not 0 <= q < bench.n_queries]
     if bad:
         raise PixretError(None, f"--query {bad[0]}: the benchmark has queries 0..{bench.n_queries - 1}")
-    written, notes = show_queries(bench, list(query) if query else list(range(bench.n_queries)), pixels, out, ranks, top)
+    shown = list(query) if query else list(range(bench.n_queries))
+    written, notes = show_queries(bench, shown, pixels, out, ranks, top)
     for text in notes:  # an earlier show's files, removed or kept: said
         note(text)
+    cut = [q for q in shown if ranks is None and len(bench.queries[q].positives) > top]
+    if cut:  # nothing left out without a word
+        q = cut[0]
+        note(f"{len(cut)} of {len(shown)} queries have more positives than --top {top} draws (first: query {q}, "
+             f"{top} of {len(bench.queries[q].positives)}); --top N draws more")
     say(f"wrote {len(written)} PNG file(s) to {out}")

@@ -145,6 +145,8 @@ class PixelEval:
         positives = set(self.bench.pairs())
         given = [p for p, pred in self.pixels.items() if not pred.empty]
         unscored = sorted(set(given) - positives)
+        junk = {(q.index, int(i)) for q in self.bench.queries for i in q.junk}
+        on_junk = [p for p in unscored if p in junk]  # junk: the object is there, too little of it to count
         missing = sorted(positives - set(given))
         unlabelled = sorted(p for p in positives if p not in self.bench.pair_labels)
         empty = sorted(p for p in positives if p in self.bench.pair_labels and not self.bench.gt(*p).polygons)
@@ -158,6 +160,7 @@ class PixelEval:
         }  # fmt: skip
         report: dict = {"predictions": len(given), "positive_pairs": len(positives), "ranking": self.ranks is not None}
         report |= {k: len(v) for k, v in named.items()}
+        report["predictions_for_junk"] = len(on_junk)  # of predictions_not_for_a_positive
         report["pairs"] = {k: [list(p) for p in v] for k, v in named.items()}  # every one named: [query, image]
         notes = []
 
@@ -166,7 +169,8 @@ class PixelEval:
 
         if unscored:
             notes.append(f"{len(unscored)} of {len(given)} predictions are for images that are not their query's "
-                         f"positives and are not scored: pixel metrics score positives only ({first(unscored)})")  # fmt: skip
+                         f"positives ({len(on_junk)} junk, {len(unscored) - len(on_junk)} neither positive nor junk) "
+                         f"and are not scored: pixel metrics score positives only ({first(unscored)})")  # fmt: skip
         if missing:
             notes.append(f"{len(missing)} of {len(positives)} positives have no prediction (IoU 0; compat skips the "
                          f"easy ones) ({first(missing)})")  # fmt: skip

@@ -67,7 +67,9 @@ def show_query(
     ranks: np.ndarray | None = None,
     top: int = 20,
 ) -> list[Path]:
-    """Write PNGs: the query with its box, then its top-ranked (or positive) database images."""
+    """Write PNGs: the query with its box, then its ``top`` best-ranked database images (files
+    ``qQQQ_rRRR_NAME.png``, labelled "#rank") or, without ``ranks``, its first ``top`` positives
+    in database order (``qQQQ_pKKK_NAME.png``, labelled "positive k of n": not a rank)."""
     out = Path(out)
     query = bench.queries[q]
     if bench.query_image(q) is None:
@@ -75,13 +77,17 @@ def show_query(
     written = [out / f"q{q:03d}_query.png"]
     write_image(written[0], label(render_query(bench, query), f"query {q}: {query.name}"))
     items = ranks[:top, q].tolist() if ranks is not None else query.positives.tolist()[:top]
-    for rank, i in enumerate(items):
+    for k, i in enumerate(items):
         img = render_pair(bench, query, int(i), pixels.get((q, int(i))))
         if img is None:
             continue
         st = status_of(query, int(i))
-        path = out / f"q{q:03d}_r{rank:03d}_{bench.database[int(i)].replace('/', '_')}.png"
-        write_image(path, frame(label(img, f"#{rank + 1} {st}"), STATUS_COLORS[st]))
+        name = bench.database[int(i)].replace("/", "_")
+        if ranks is not None:
+            path, text = out / f"q{q:03d}_r{k:03d}_{name}.png", f"#{k + 1} {st}"
+        else:
+            path, text = out / f"q{q:03d}_p{k:03d}_{name}.png", f"positive {k + 1} of {len(query.positives)} {st}"
+        write_image(path, frame(label(img, text), STATUS_COLORS[st]))
         written.append(path)
     return written
 

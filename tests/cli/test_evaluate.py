@@ -173,6 +173,30 @@ def test_json_to_a_dash_is_stdout(tmp_path):
     assert r.returncode == 0 and "pixel mAP" in r.stdout and json.loads((tmp_path / "s.json").read_text()) == doc
 
 
+def test_show_takes_a_run_folder_and_says_what_top_leaves_out(tmp_path):
+    """A new user's findings: `show` took no --run as evaluate does; drawn without ranks, the
+    positives were named and labelled as if ranked (r000, "#1"); --top cut positives silently."""
+    from pixret.evaluation.results import RunFolder, read_pixel_results
+
+    _setup(tmp_path)
+    run = RunFolder(tmp_path / "my run")
+    pixels = read_pixel_results(tmp_path / "pix.npy", 2, 6)
+    run.write_results(np.load(tmp_path / "ranks.npy"), pixels, "mine")
+    common = ["show", "--root", tmp_path, "--dataset", "tiny", "--query", "0"]
+    r = run_cli([*common, "--run", run.path, "--top", "3", "--out", tmp_path / "ranked"])
+    assert r.returncode == 0 and "wrote 4 PNG file(s)" in r.stderr, r.stderr
+    names = sorted(p.name for p in (tmp_path / "ranked").glob("*.png"))
+    # query 0's ranking is images 0, 3, 2: drawn in that order, the junk one among them
+    assert names == ["q000_query.png", "q000_r000_db_0000.png", "q000_r001_db_0003.png", "q000_r002_db_0002.png"]
+    r = run_cli([*common, "--pixel-results", tmp_path / "pix.npy", "--top", "2", "--out", tmp_path / "positives"])
+    assert r.returncode == 0 and "1 of 1 queries have more positives than --top 2 draws" in r.stderr, r.stderr
+    assert "(first: query 0, 2 of 3)" in r.stderr
+    names = sorted(p.name for p in (tmp_path / "positives").glob("*.png"))
+    assert names[:2] == ["q000_p000_db_0000.png", "q000_p001_db_0001.png"], names
+    r = run_cli([*common, "--run", run.path, "--pixel-results", tmp_path / "pix.npy"])
+    assert r.returncode == 2 and "not both" in r.stderr and r.stderr.count("\n") == 1
+
+
 def test_show_into_a_folder_it_wrote_before_leaves_only_this_shows_files(tmp_path):
     """The breaker's example: `show --query 0 --out show/` on the positives, then again with
     --image-results and --top 4, left 12 PNGs (two different q000_r000_*) while saying "wrote 5

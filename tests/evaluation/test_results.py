@@ -314,8 +314,10 @@ def test_the_input_report_names_what_was_not_scored(tiny_release):
     report = ev.input_report()
     assert report["predictions"] == 3 and report["positive_pairs"] == 5
     assert report["predictions_not_for_a_positive"] == 2 and report["positives_without_prediction"] == 4
+    assert report["predictions_for_junk"] == 1  # of the two: (0, 3) is junk, (1, 0) neither
     assert report["ranking"] is False
-    assert any(n.startswith("2 of 3 predictions are for images that are not their query's positives") and
+    assert any(n.startswith("2 of 3 predictions are for images that are not their query's positives (1 junk, 1 "
+                            "neither positive nor junk)") and
                "(first: query 0, image 3 (db_0003))" in n for n in report["notes"])  # fmt: skip
     assert "no ranking given: pixel and image mAP are not measured" in report["notes"]
 
