@@ -390,11 +390,12 @@ def main() -> None:
         t0 = time.perf_counter()
         feats_dir = args.work / f"index-{name}" / "features"
         # extracted by an earlier run under the same cache key (the same settings and extractor)
-        keyed = [cache_file(Path(p), feats_dir.resolve(), cfg) for p in database_paths(bench)]
+        paths = database_paths(bench)
+        keyed = [cache_file(Path(p), feats_dir.resolve(), cfg) for p in paths]
         cached = all(f is not None and f.exists() for f in keyed)
         say(f"the base index: {'reading' if cached else 'extracting'} the features of {bench.n_database:,} images, "
             f"vocabulary, words (5,000 images: ~15 minutes on 2 cores the first time; progress bars on a terminal)")
-        base = Index.build(database_paths(bench), cfg, args.work / f"scale-base-{name}", workers=args.workers,
+        base = Index.build(paths, cfg, args.work / f"scale-base-{name}", workers=args.workers,
                            features_dir=feats_dir)  # fmt: skip
         base_s = time.perf_counter() - t0
         feats_per_image = base.n_features / len(base)
